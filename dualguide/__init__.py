@@ -1,0 +1,73 @@
+"""dualguide: write a variational guide once, run it natively on NumPyro and on Pyro.
+
+>>> import dualguide as dg
+>>> from dualguide import constraints, distributions as dist
+>>> def guide():
+...     s = dg.param("s", 1.0, constraint=constraints.positive)
+...     dg.sample("x", dist.Normal(0.0, s))
+>>> np_guide = dg.render(guide, "numpyro")   # doctest: +SKIP
+>>> pyro_guide = dg.render(guide, "pyro")    # doctest: +SKIP
+
+``import dualguide`` imports neither jax nor torch; a backend's framework is
+imported the first time that backend is used.
+"""
+
+from __future__ import annotations
+
+from . import constraints, distributions, ops, optim
+from ._state import available_backends, get_backend, set_backend, use_backend
+from .errors import BackendError, DualGuideError, FitError, SpecError
+from .infer import FitResult, fit
+from .primitives import deterministic, factor, param, plate, sample
+from .render import backend_of, render
+from .trace import Site, trace
+
+#: names provided by feature modules, imported on first access (keeps import light)
+_LAZY = {
+    "transformed": "dualguide.transforms",
+    "bijections": "dualguide.transforms",
+    "crosscheck": "dualguide.crosscheck",
+    "check": "dualguide.doctor",
+    "save_params": "dualguide.porting.params",
+    "load_params": "dualguide.porting.params",
+    "export": "dualguide.porting.export",
+    "autoguides": "dualguide.autoguides",
+}
+
+
+def __getattr__(name):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'dualguide' has no attribute {name!r}")
+    import importlib
+
+    m = importlib.import_module(mod)
+    return m if m.__name__.rsplit(".", 1)[-1] == name else getattr(m, name)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackendError",
+    "DualGuideError",
+    "FitError",
+    "FitResult",
+    "Site",
+    "SpecError",
+    "available_backends",
+    "backend_of",
+    "constraints",
+    "deterministic",
+    "distributions",
+    "factor",
+    "fit",
+    "get_backend",
+    "ops",
+    "optim",
+    "param",
+    "plate",
+    "render",
+    "sample",
+    "set_backend",
+    "trace",
+    "use_backend",
+]

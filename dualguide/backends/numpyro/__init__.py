@@ -1,0 +1,277 @@
+"""The NumPyro (JAX) backend. Every jax/numpyro import of dualguide lives under this folder."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as nd
+from jax import lax
+from numpyro.distributions import constraints as nc
+
+from ... import _table
+from ..._progress import Progress
+from ...errors import SpecError
+from .ops import Ops
+
+log = logging.getLogger("dualguide")
+
+F32 = jnp.float32
+
+
+def _to_f32(x, what: str):
+    """Numbers, lists, numpy or jax arrays -> a float32 jax array (floats) or as-is (ints, tracers)."""
+    if isinstance(x, jax.Array):
+        return x if x.dtype == F32 or not jnp.issubdtype(x.dtype, jnp.floating) else x.astype(F32)
+    try:
+        a = np.asarray(x)
+    except Exception:
+        raise SpecError(f"{what}: cannot convert {x!r} to an array") from None
+    if a.dtype.kind in "biu":
+        return jnp.asarray(a)
+    if a.dtype.kind != "f":
+        raise SpecError(f"{what}: expected numbers, got {a.dtype} value {x!r}")
+    return jnp.asarray(a, dtype=F32)
+
+
+class NumPyroBackend:
+    """Answers the neutral API with numpyro primitives and distributions."""
+
+    name = "numpyro"
+    ops = Ops
+    array_types = (jax.Array,)
+
+    def __init__(self):
+        self._dist_fns: dict = {}
+
+    # conversions ---------------------------------------------------------------------------
+    def to_array(self, x):
+        if x is None or isinstance(x, (str, bool)):
+            return x
+        if isinstance(x, (int, float, list, tuple, np.ndarray, np.generic, jax.Array)):
+            return _to_f32(x, "model argument")
+        return x
+
+    def to_numpy(self, x) -> np.ndarray:
+        return np.asarray(x)
+
+    def constraint(self, c):
+        native = c._native.get("numpyro")
+        if native is None:
+            attr = getattr(nc, _table.CONSTRAINTS[c.name][0])
+            native = attr(*c.args) if c.args else attr
+            c._native["numpyro"] = native
+        return native
+
+    # primitives ----------------------------------------------------------------------------
+    def param(self, name, init_value, constraint, event_dim):
+        if init_value is None:
+            return numpyro.param(name)
+        if callable(init_value):
+            fn = init_value
+            value = lambda _key: _checked_init(name, fn(), constraint)  # noqa: E731
+        else:
+            value = _checked_init(name, init_value, constraint)
+        return numpyro.param(name, value, constraint=self.constraint(constraint), event_dim=event_dim)
+
+    def sample(self, name, fn, obs, infer, kwargs):
+        if not isinstance(fn, nd.Distribution):
+            _bad_fn(name, fn, "numpyro")
+        return numpyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
+
+    def plate(self, name, size, subsample_size, dim):
+        return numpyro.plate(name, size, subsample_size=subsample_size, dim=dim)
+
+    def factor(self, name, log_factor):
+        numpyro.factor(name, log_factor)
+
+    def deterministic(self, name, value, event_dim):
+        if not isinstance(value, jax.Array):
+            value = _to_f32(value, f"deterministic {name!r}")
+        return numpyro.deterministic(name, value)
+
+    # distributions -------------------------------------------------------------------------
+    def make_dist(self, name, args, kwargs):
+        fn = self._dist_fns.get(name)
+        if fn is None:
+            fn = self._dist_fns[name] = self._dist_factory(name)
+        return fn(*args, **kwargs)
+
+    def _dist_factory(self, name):
+        spec = _table.DISTRIBUTIONS[name]
+        cls = _OVERRIDES.get(name) or getattr(nd, spec.numpyro)
+        rename, cargs = spec.rename, spec.constraint_args
+        if not rename and not cargs:
+            return cls
+        conv = self.constraint
+
+        def build(*args, **kwargs):
+            if rename:
+                kwargs = {rename.get(k, k): v for k, v in kwargs.items()}
+            if cargs:
+                args = tuple(conv(a) if hasattr(a, "_native") else a for a in args)
+                kwargs = {k: conv(v) if hasattr(v, "_native") else v for k, v in kwargs.items()}
+            return cls(*args, **kwargs)
+
+        build.__name__ = name
+        return build
+
+    # fitting -------------------------------------------------------------------------------
+    def optimizer(self, opt):
+        import numpyro.optim as no
+
+        lr = opt.lr if (not callable(opt.lr) and opt.lrd == 1.0) else opt.lr_at
+        b1, b2 = opt.betas
+        if opt.clip_norm is None:
+            return no.Adam(lr, b1=b1, b2=b2, eps=opt.eps)
+        return no.ClippedAdam(lr, b1=b1, b2=b2, eps=opt.eps, clip_norm=opt.clip_norm)
+
+    def fit(self, model, guide, args, kwargs, opt, *, num_steps, num_particles, seed,
+            on_nonfinite, progress, jit):
+        from numpyro.infer import SVI, Trace_ELBO
+
+        t0 = time.perf_counter()
+        svi = SVI(model, guide, self.optimizer(opt), Trace_ELBO(num_particles=num_particles))
+        state = svi.init(jax.random.PRNGKey(seed), *args, **kwargs)
+        skip = on_nonfinite == "skip"
+        nchunks = max(1, math.ceil(num_steps / 1000))
+        chunk = math.ceil(num_steps / nchunks)
+
+        def run_chunk(carry, start):
+            def body(carry, i):
+                state, stopped = carry
+                new_state, loss = svi.update(state, *args, **kwargs)
+                leaves = jax.tree_util.tree_leaves(new_state.optim_state)
+                ok = jnp.isfinite(loss)
+                for leaf in leaves:
+                    if jnp.issubdtype(leaf.dtype, jnp.floating):
+                        ok = ok & jnp.all(jnp.isfinite(leaf))
+                active = (i < num_steps) & ~stopped
+                accept = active & ok
+                out = jax.tree_util.tree_map(
+                    lambda a, b: jnp.where(accept, a, b), new_state, state
+                )
+                out = out._replace(rng_key=jnp.where(active, new_state.rng_key, state.rng_key))
+                if not skip:
+                    stopped = stopped | (active & ~ok)
+                return (out, stopped), (loss, active, ok)
+
+            return lax.scan(body, carry, start + jnp.arange(chunk))
+
+        runner = jax.jit(run_chunk) if jit else run_chunk
+        carry = (state, jnp.asarray(False))
+        losses, skipped, stopped_at, message = [], [], None, ""
+        bar = Progress(num_steps, "numpyro", progress)
+        done = 0
+        last_good = carry[0]
+        try:
+            for c in range(nchunks):
+                carry, (ls, active, ok) = runner(carry, c * chunk)
+                ls, active, ok = np.asarray(ls), np.asarray(active), np.asarray(ok)
+                idx = c * chunk + np.nonzero(active)[0]
+                bad = idx[~ok[active]]
+                losses.append(ls[active])
+                done += int(active.sum())
+                last_good = carry[0]
+                if bad.size:
+                    if skip:
+                        skipped.extend(int(i) for i in bad)
+                    else:
+                        stopped_at = int(bad[0])
+                        losses[-1] = losses[-1][: stopped_at - c * chunk + 1]
+                        done = stopped_at
+                        break
+                bar.update(int(active.sum()), float(ls[active][-1]) if active.any() else None)
+        except KeyboardInterrupt:
+            message = f"interrupted after {done} steps"
+            log.warning("fit (numpyro): %s; returning the params so far", message)
+        finally:
+            bar.close()
+        params = {k: np.asarray(v) for k, v in svi.get_params(last_good).items()}
+        return {
+            "params": params,
+            "losses": np.concatenate(losses) if losses else np.zeros(0, np.float32),
+            "steps_done": done,
+            "wall_time": time.perf_counter() - t0,
+            "elbo": "Trace_ELBO",
+            "skipped": skipped,
+            "stopped_at": stopped_at,
+            "message": message,
+        }
+
+
+def _checked_init(name, value, constraint):
+    arr = _to_f32(value, f"param {name!r} init value")
+    if not isinstance(arr, jax.core.Tracer) and not constraint.check(np.asarray(arr)):
+        raise SpecError(
+            f"param {name!r}: init value {np.asarray(arr).tolist()} is outside its constraint "
+            f"{constraint!r}; pick an init value inside it"
+        )
+    return arr
+
+
+def _bad_fn(name, fn, backend):
+    from ...distributions import _Neutral
+
+    if isinstance(fn, _Neutral):
+        raise SpecError(
+            f"sample site {name!r}: dist.{fn.name} is a constructor; call it, e.g. dist.{fn.name}(...)"
+        )
+    mod = type(fn).__module__
+    if mod.startswith(("pyro", "torch")) and backend == "numpyro":
+        raise SpecError(
+            f"sample site {name!r}: got a Pyro/torch distribution {type(fn).__name__} while the "
+            "numpyro backend is active; use dualguide.distributions so each backend builds its own"
+        )
+    raise SpecError(
+        f"sample site {name!r}: {fn!r} is not a distribution; use dualguide.distributions"
+    )
+
+
+#: neutral names whose numpyro class dualguide replaces (filled by submodules)
+_OVERRIDES: dict = {}
+
+BACKEND = NumPyroBackend()
+
+
+def _trace(self, fn, args, kwargs, seed):
+    from numpyro import handlers
+
+    from ...trace import Site
+
+    with handlers.trace() as tr, handlers.seed(rng_seed=seed):
+        fn(*args, **kwargs)
+    out = {}
+    for name, s in tr.items():
+        t = s["type"]
+        if t not in ("sample", "param", "deterministic"):
+            continue
+        value = None if s.get("value") is None else np.asarray(s["value"])
+        site = Site(name=name, type=t, value=value, native=s,
+                    infer=dict(s.get("infer") or {}),
+                    plates=tuple(f.name for f in s.get("cond_indep_stack", ())))
+        if t == "sample":
+            d = s["fn"]
+            base = d
+            while hasattr(base, "base_dist") and type(base).__name__ in ("Independent", "ExpandedDistribution", "MaskedDistribution"):
+                base = base.base_dist
+            site.dist = type(base).__name__
+            site.is_observed = bool(s.get("is_observed"))
+            site.is_factor = site.dist == "Unit"
+            site.batch_shape, site.event_shape = tuple(d.batch_shape), tuple(d.event_shape)
+            site.support = repr(getattr(d, "support", None))
+            site.has_rsample = bool(getattr(d, "has_rsample", False))
+            try:
+                site.log_prob = np.asarray(d.log_prob(s["value"]))
+            except Exception:
+                site.log_prob = None
+        out[name] = site
+    return out
+
+
+NumPyroBackend.trace = _trace

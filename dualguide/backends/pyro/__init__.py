@@ -1,0 +1,330 @@
+"""The Pyro (PyTorch) backend. Every torch/pyro import of dualguide lives under this folder."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+import pyro
+import pyro.distributions as pd
+import torch
+from pyro import poutine
+from torch.distributions import constraints as tc
+
+from ... import _table
+from ..._progress import Progress
+from ...errors import SpecError
+from .ops import Ops
+from .optim import make_optimizer
+
+log = logging.getLogger("dualguide")
+
+F32 = torch.float32
+_NEG_INF = -math.inf
+
+
+def _to_f32(x, what: str):
+    if isinstance(x, torch.Tensor):
+        return x if x.dtype == F32 or not x.is_floating_point() else x.to(F32)
+    try:
+        a = np.asarray(x)
+    except Exception:
+        raise SpecError(f"{what}: cannot convert {x!r} to an array") from None
+    if a.dtype.kind in "biu":
+        return torch.as_tensor(a)
+    if a.dtype.kind != "f":
+        raise SpecError(f"{what}: expected numbers, got {a.dtype} value {x!r}")
+    return torch.tensor(a, dtype=F32)
+
+
+# Support masking ---------------------------------------------------------------------------
+# The documented behaviour of both backends: distribution *parameters* are validated as the
+# frameworks do by default, but a *value* outside a distribution's support gets
+# log_prob = -inf (NumPyro's behaviour) instead of Pyro's ValueError.
+
+
+class _SupportMasked:
+    """Mixin: no exception for out-of-support values; their log_prob is -inf."""
+
+    def _validate_sample(self, value):  # parameters are still validated in __init__
+        pass
+
+    def log_prob(self, value):
+        lp = super().log_prob(value)
+        support = self.support
+        if support is tc.real or (
+            isinstance(support, tc.independent) and support.base_constraint is tc.real
+        ):
+            return lp
+        ok = support.check(value)
+        return torch.where(ok, lp, lp.new_full((), _NEG_INF))
+
+    def to_event(self, reinterpreted_batch_ndims=None):
+        d = super().to_event(reinterpreted_batch_ndims)
+        d._validate_args = False  # the base already masks; Independent must not raise
+        return d
+
+
+_MASKED: dict = {}
+
+
+def masked(cls):
+    """The support-masked subclass of a pyro distribution class (cached)."""
+    sub = _MASKED.get(cls)
+    if sub is None:
+        sub = type(cls.__name__, (_SupportMasked, cls), {"__module__": __name__})
+        _MASKED[cls] = sub
+    return sub
+
+
+class PyroBackend:
+    """Answers the neutral API with pyro primitives and distributions."""
+
+    name = "pyro"
+    ops = Ops
+    array_types = (torch.Tensor,)
+
+    def __init__(self):
+        self._dist_fns: dict = {}
+
+    # conversions ---------------------------------------------------------------------------
+    def to_array(self, x):
+        if x is None or isinstance(x, (str, bool)):
+            return x
+        if isinstance(x, (int, float, list, tuple, np.ndarray, np.generic, torch.Tensor)):
+            return _to_f32(x, "model argument")
+        return x
+
+    def to_numpy(self, x) -> np.ndarray:
+        if isinstance(x, torch.Tensor):
+            return x.detach().cpu().numpy()
+        return np.asarray(x)
+
+    def constraint(self, c):
+        native = c._native.get("pyro")
+        if native is None:
+            attr = getattr(tc, _table.CONSTRAINTS[c.name][1])
+            native = attr(*c.args) if c.args else attr
+            c._native["pyro"] = native
+        return native
+
+    # primitives ----------------------------------------------------------------------------
+    def param(self, name, init_value, constraint, event_dim):
+        if init_value is None:
+            return pyro.param(name)
+        if callable(init_value):
+            fn = init_value
+            init = lambda: _checked_init(name, fn(), constraint)  # noqa: E731
+        else:
+            init = lambda: _checked_init(name, init_value, constraint)  # noqa: E731
+        return pyro.param(name, init, constraint=self.constraint(constraint), event_dim=event_dim)
+
+    def sample(self, name, fn, obs, infer, kwargs):
+        if not isinstance(fn, torch.distributions.Distribution):
+            _bad_fn(name, fn)
+        if obs is not None and not isinstance(obs, torch.Tensor):
+            obs = _to_f32(obs, f"sample site {name!r} obs")
+        return pyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
+
+    def plate(self, name, size, subsample_size, dim):
+        return pyro.plate(name, size, subsample_size=subsample_size, dim=dim)
+
+    def factor(self, name, log_factor):
+        if not isinstance(log_factor, torch.Tensor):
+            log_factor = _to_f32(log_factor, f"factor {name!r}")
+        pyro.factor(name, log_factor, has_rsample=True)
+
+    def deterministic(self, name, value, event_dim):
+        if not isinstance(value, torch.Tensor):
+            value = _to_f32(value, f"deterministic {name!r}")
+        return pyro.deterministic(name, value, event_dim=event_dim)
+
+    # distributions -------------------------------------------------------------------------
+    def make_dist(self, name, args, kwargs):
+        fn = self._dist_fns.get(name)
+        if fn is None:
+            fn = self._dist_fns[name] = self._dist_factory(name)
+        return fn(*args, **kwargs)
+
+    def _dist_factory(self, name):
+        spec = _table.DISTRIBUTIONS[name]
+        cls = _OVERRIDES.get(name) or masked(getattr(pd, spec.pyro))
+        cargs = spec.constraint_args
+        if not cargs:
+            return cls
+        conv = self.constraint
+
+        def build(*args, **kwargs):
+            args = tuple(conv(a) if hasattr(a, "_native") else a for a in args)
+            kwargs = {k: conv(v) if hasattr(v, "_native") else v for k, v in kwargs.items()}
+            return cls(*args, **kwargs)
+
+        build.__name__ = name
+        return build
+
+    # fitting -------------------------------------------------------------------------------
+    def optimizer(self, opt):
+        return make_optimizer(opt)
+
+    def fit(self, model, guide, args, kwargs, opt, *, num_steps, num_particles, seed,
+            on_nonfinite, progress, jit):
+        from pyro.infer import JitTrace_ELBO, Trace_ELBO
+
+        t0 = time.perf_counter()
+        elbo_kw = {"num_particles": num_particles, "vectorize_particles": num_particles > 1}
+        store = pyro.get_param_store()
+        skip = on_nonfinite == "skip"
+        losses = np.full(num_steps, np.nan, dtype=np.float32)
+        skipped, stopped_at, message, what = [], None, "", ""
+        elbo_name = "JitTrace_ELBO" if jit else "Trace_ELBO"
+        bar = Progress(num_steps, "pyro", progress)
+        done = 0
+        pyro_log = logging.getLogger("pyro")
+        prev_level = pyro_log.level
+        pyro_log.setLevel(max(prev_level, logging.WARNING))
+        with store.scope(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            optim = make_optimizer(opt)
+            elbo = (
+                JitTrace_ELBO(ignore_jit_warnings=True, **elbo_kw) if jit else Trace_ELBO(**elbo_kw)
+            )
+            last_good = None
+            try:
+                for i in range(num_steps):
+                    try:
+                        with poutine.trace(param_only=True) as cap:
+                            loss = elbo.loss_and_grads(model, guide, *args, **kwargs)
+                    except Exception as e:
+                        if i == 0 and elbo_name == "JitTrace_ELBO":
+                            reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                            log.info("fit (pyro): JitTrace_ELBO failed (%s); using Trace_ELBO", reason)
+                            store.clear()
+                            torch.manual_seed(seed)
+                            elbo_name, elbo = "Trace_ELBO", Trace_ELBO(**elbo_kw)
+                            with poutine.trace(param_only=True) as cap:
+                                loss = elbo.loss_and_grads(model, guide, *args, **kwargs)
+                        else:
+                            raise
+                    params = [s["value"].unconstrained() for s in cap.trace.nodes.values()]
+                    params = list({id(p): p for p in params}.values())
+                    losses[i] = loss
+                    ok = math.isfinite(loss)
+                    if ok:
+                        grads = [p.grad for p in params if p.grad is not None]
+                        if grads and not bool(torch.stack([g.isfinite().all() for g in grads]).all()):
+                            ok, what = False, "gradient"
+                    else:
+                        what = "loss"
+                    if ok:
+                        optim(params)
+                        done = i + 1
+                    elif skip:
+                        skipped.append(i)
+                        done = i + 1
+                    else:
+                        stopped_at = i
+                        for p in params:
+                            p.grad = None
+                        break
+                    for p in params:
+                        p.grad = None
+                    if (i & 63) == 63 or i == num_steps - 1:
+                        bar.update(64 if (i & 63) == 63 else (i & 63) + 1, float(loss))
+            except KeyboardInterrupt:
+                message = f"interrupted after {done} steps"
+                log.warning("fit (pyro): %s; returning the params so far", message)
+            finally:
+                bar.close()
+                pyro_log.setLevel(prev_level)
+            last_good = {k: v.detach().cpu().numpy().copy() for k, v in store.items()}
+        n = stopped_at + 1 if stopped_at is not None else done
+        return {
+            "params": last_good,
+            "losses": losses[:n],
+            "steps_done": done,
+            "wall_time": time.perf_counter() - t0,
+            "elbo": elbo_name,
+            "skipped": skipped,
+            "stopped_at": stopped_at,
+            "message": message,
+            "what": what or "loss or gradient",
+        }
+
+
+def _checked_init(name, value, constraint):
+    arr = _to_f32(value, f"param {name!r} init value")
+    if not constraint.check(arr.detach().cpu().numpy()):
+        raise SpecError(
+            f"param {name!r}: init value {arr.tolist()} is outside its constraint "
+            f"{constraint!r}; pick an init value inside it"
+        )
+    return arr
+
+
+def _bad_fn(name, fn):
+    from ...distributions import _Neutral
+
+    if isinstance(fn, _Neutral):
+        raise SpecError(
+            f"sample site {name!r}: dist.{fn.name} is a constructor; call it, e.g. dist.{fn.name}(...)"
+        )
+    mod = type(fn).__module__
+    if mod.startswith(("numpyro", "jax")):
+        raise SpecError(
+            f"sample site {name!r}: got a NumPyro distribution {type(fn).__name__} while the "
+            "pyro backend is active; use dualguide.distributions so each backend builds its own"
+        )
+    raise SpecError(
+        f"sample site {name!r}: {fn!r} is not a distribution; use dualguide.distributions"
+    )
+
+
+#: neutral names whose pyro class dualguide replaces (filled by submodules)
+_OVERRIDES: dict = {}
+
+BACKEND = PyroBackend()
+
+
+def _trace(self, fn, args, kwargs, seed):
+    from ...trace import Site
+
+    store = pyro.get_param_store()
+    with store.scope(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        tr = poutine.trace(fn).get_trace(*args, **kwargs)
+        out = {}
+        for name, s in tr.nodes.items():
+            t = s["type"]
+            if t not in ("sample", "param"):
+                continue
+            if t == "sample" and type(s["fn"]).__name__ == "_Subsample":
+                continue
+            if t == "sample" and s["infer"].get("_deterministic"):
+                t = "deterministic"
+            v = s.get("value")
+            value = None if v is None else v.detach().cpu().numpy()
+            site = Site(name=name, type=t, value=value, native=s,
+                        infer={k: v for k, v in (s.get("infer") or {}).items() if not k.startswith("_")},
+                        plates=tuple(f.name for f in s.get("cond_indep_stack", ())))
+            if t == "sample":
+                d = s["fn"]
+                base = d
+                while hasattr(base, "base_dist") and type(base).__name__ in ("Independent", "ExpandedDistribution", "MaskedDistribution"):
+                    base = base.base_dist
+                site.dist = type(base).__name__
+                site.is_observed = bool(s.get("is_observed"))
+                site.is_factor = site.dist == "Unit"
+                site.batch_shape, site.event_shape = tuple(d.batch_shape), tuple(d.event_shape)
+                site.support = repr(getattr(d, "support", None))
+                site.has_rsample = bool(getattr(d, "has_rsample", False))
+                try:
+                    site.log_prob = d.log_prob(v).detach().cpu().numpy()
+                except Exception:
+                    site.log_prob = None
+            out[name] = site
+    return out
+
+
+PyroBackend.trace = _trace

@@ -1,0 +1,249 @@
+"""Neutral ops on torch tensors (signatures as in :mod:`dualguide.ops`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+F32 = torch.float32
+
+
+def _asarray(x):
+    if isinstance(x, torch.Tensor):
+        return x
+    a = np.asarray(x)
+    if a.dtype.kind == "f":
+        return torch.tensor(a, dtype=F32)
+    return torch.as_tensor(a)
+
+
+def _t(x):
+    return x if isinstance(x, torch.Tensor) else _asarray(x)
+
+
+def _reduce(fn, x, axis, keepdims):
+    x = _t(x)
+    if axis is None:
+        return fn(x)
+    return fn(x, dim=axis, keepdim=keepdims)
+
+
+class Ops:
+    @staticmethod
+    def exp(x):
+        return torch.exp(_t(x))
+
+    @staticmethod
+    def log(x):
+        return torch.log(_t(x))
+
+    @staticmethod
+    def log1p(x):
+        return torch.log1p(_t(x))
+
+    @staticmethod
+    def expm1(x):
+        return torch.expm1(_t(x))
+
+    @staticmethod
+    def sqrt(x):
+        return torch.sqrt(_t(x))
+
+    @staticmethod
+    def square(x):
+        return torch.square(_t(x))
+
+    @staticmethod
+    def abs(x):
+        return torch.abs(_t(x))
+
+    @staticmethod
+    def sin(x):
+        return torch.sin(_t(x))
+
+    @staticmethod
+    def cos(x):
+        return torch.cos(_t(x))
+
+    @staticmethod
+    def tan(x):
+        return torch.tan(_t(x))
+
+    @staticmethod
+    def arcsin(x):
+        return torch.asin(_t(x))
+
+    @staticmethod
+    def arccos(x):
+        return torch.acos(_t(x))
+
+    @staticmethod
+    def arctan(x):
+        return torch.atan(_t(x))
+
+    @staticmethod
+    def arctan2(y, x):
+        return torch.atan2(_t(y), _t(x))
+
+    @staticmethod
+    def sinh(x):
+        return torch.sinh(_t(x))
+
+    @staticmethod
+    def cosh(x):
+        return torch.cosh(_t(x))
+
+    @staticmethod
+    def tanh(x):
+        return torch.tanh(_t(x))
+
+    @staticmethod
+    def sigmoid(x):
+        return torch.sigmoid(_t(x))
+
+    @staticmethod
+    def softplus(x):
+        return F.softplus(_t(x))
+
+    @staticmethod
+    def erf(x):
+        return torch.special.erf(_t(x))
+
+    @staticmethod
+    def logaddexp(x, y):
+        return torch.logaddexp(_t(x), _t(y))
+
+    @staticmethod
+    def maximum(x, y):
+        return torch.maximum(_t(x), _t(y))
+
+    @staticmethod
+    def minimum(x, y):
+        return torch.minimum(_t(x), _t(y))
+
+    @staticmethod
+    def clip(x, lo, hi):
+        return torch.clamp(_t(x), lo, hi)
+
+    @staticmethod
+    def isfinite(x):
+        return torch.isfinite(_t(x))
+
+    @staticmethod
+    def where(c, x, y):
+        return torch.where(_t(c), _t(x), _t(y))
+
+    @staticmethod
+    def logsumexp(x, axis, keepdims):
+        x = _t(x)
+        if axis is None:
+            return torch.logsumexp(x.reshape(-1), dim=0)
+        return torch.logsumexp(x, dim=axis, keepdim=keepdims)
+
+    @staticmethod
+    def sum(x, axis, keepdims):
+        return _reduce(torch.sum, x, axis, keepdims)
+
+    @staticmethod
+    def prod(x, axis, keepdims):
+        x = _t(x)
+        if axis is None:
+            return torch.prod(x)
+        if isinstance(axis, tuple):
+            for a in sorted((a % x.dim() for a in axis), reverse=True):
+                x = torch.prod(x, dim=a, keepdim=keepdims)
+            return x
+        return torch.prod(x, dim=axis, keepdim=keepdims)
+
+    @staticmethod
+    def mean(x, axis, keepdims):
+        return _reduce(torch.mean, x, axis, keepdims)
+
+    @staticmethod
+    def max(x, axis, keepdims):
+        return _reduce(torch.amax, x, axis, keepdims) if axis is not None else torch.max(_t(x))
+
+    @staticmethod
+    def min(x, axis, keepdims):
+        return _reduce(torch.amin, x, axis, keepdims) if axis is not None else torch.min(_t(x))
+
+    @staticmethod
+    def stack(xs, axis):
+        return torch.stack([_t(x) for x in xs], dim=axis)
+
+    @staticmethod
+    def concatenate(xs, axis):
+        return torch.cat([_t(x) for x in xs], dim=axis)
+
+    @staticmethod
+    def matmul(a, b):
+        return torch.matmul(_t(a), _t(b))
+
+    @staticmethod
+    def einsum(subscripts, *operands):
+        return torch.einsum(subscripts, *[_t(o) for o in operands])
+
+    @staticmethod
+    def reshape(x, shape):
+        return torch.reshape(_t(x), shape)
+
+    @staticmethod
+    def expand_dims(x, axis):
+        return torch.unsqueeze(_t(x), axis)
+
+    @staticmethod
+    def swapaxes(x, a1, a2):
+        return torch.transpose(_t(x), a1, a2)
+
+    @staticmethod
+    def zeros(shape):
+        return torch.zeros(shape, dtype=F32)
+
+    @staticmethod
+    def ones(shape):
+        return torch.ones(shape, dtype=F32)
+
+    @staticmethod
+    def full(shape, fill_value):
+        return torch.full(tuple(np.atleast_1d(shape)) if not isinstance(shape, tuple) else shape,
+                          float(fill_value), dtype=F32)
+
+    @staticmethod
+    def zeros_like(x):
+        return torch.zeros_like(_t(x))
+
+    @staticmethod
+    def ones_like(x):
+        return torch.ones_like(_t(x))
+
+    @staticmethod
+    def eye(n):
+        return torch.eye(n, dtype=F32)
+
+    @staticmethod
+    def arange(start, stop, step):
+        if stop is None:
+            return torch.arange(start)
+        return torch.arange(start, stop, step)
+
+    @staticmethod
+    def asarray(x):
+        return _asarray(x)
+
+    @staticmethod
+    def det(x):
+        return torch.linalg.det(_t(x))
+
+    @staticmethod
+    def slogdet(x):
+        r = torch.linalg.slogdet(_t(x))
+        return r.sign, r.logabsdet
+
+    @staticmethod
+    def inv(x):
+        return torch.linalg.inv(_t(x))
+
+    @staticmethod
+    def cholesky(x):
+        return torch.linalg.cholesky(_t(x))

@@ -1,0 +1,78 @@
+"""Neutral distributions: call them as in Pyro; the active backend builds its native object.
+
+``dist.Normal(0.0, scale)`` inside a rendered NumPyro guide returns a
+``numpyro.distributions.Normal``; inside a rendered Pyro guide a
+``pyro.distributions.Normal``.  The native object keeps its own methods
+(``.to_event``, ``.expand``, ``.mask``, ``.log_prob``, ``.sample``).
+
+Keywords follow Pyro where the frameworks differ (``MixtureSameFamily`` takes
+``mixture_distribution=``).  ``ImproperUniform`` is for models only.
+
+>>> import dualguide as dg
+>>> from dualguide import distributions as dist
+>>> with dg.use_backend("numpyro"):  # doctest: +SKIP
+...     d = dist.Normal(0.0, 2.0)
+>>> type(d).__module__  # doctest: +SKIP
+'numpyro.distributions.continuous'
+"""
+
+from __future__ import annotations
+
+from . import _state
+from . import constraints as constraints  # noqa: F401  (Pyro spells dist.constraints)
+from ._table import DISTRIBUTIONS
+
+__all__ = [*DISTRIBUTIONS, "constraints"]
+
+
+class _Neutral:
+    """A neutral distribution constructor; dispatches to the active backend."""
+
+    __slots__ = ("name", "__dict__")
+
+    def __init__(self, name: str):
+        self.name = name
+        spec = DISTRIBUTIONS[name]
+        self.__doc__ = (
+            f"Neutral ``{name}({', '.join(spec.args)})``: numpyro.distributions.{spec.numpyro} "
+            f"or pyro.distributions.{spec.pyro}, whichever backend is active."
+        )
+
+    def __call__(self, *args, **kwargs):
+        return _state.current().make_dist(self.name, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"dualguide.distributions.{self.name}"
+
+    def __reduce__(self):
+        return (getattr, (_module(), self.name))
+
+
+def _module():
+    import sys
+
+    return sys.modules[__name__]
+
+
+for _name in DISTRIBUTIONS:
+    globals()[_name] = _Neutral(_name)
+
+# explicit names for type checkers and readers
+Normal = globals()["Normal"]
+Cauchy = globals()["Cauchy"]
+StudentT = globals()["StudentT"]
+Laplace = globals()["Laplace"]
+LogNormal = globals()["LogNormal"]
+HalfNormal = globals()["HalfNormal"]
+HalfCauchy = globals()["HalfCauchy"]
+Gamma = globals()["Gamma"]
+Beta = globals()["Beta"]
+Exponential = globals()["Exponential"]
+Uniform = globals()["Uniform"]
+ImproperUniform = globals()["ImproperUniform"]
+Bernoulli = globals()["Bernoulli"]
+Categorical = globals()["Categorical"]
+MultivariateNormal = globals()["MultivariateNormal"]
+Dirichlet = globals()["Dirichlet"]
+Delta = globals()["Delta"]
+MixtureSameFamily = globals()["MixtureSameFamily"]

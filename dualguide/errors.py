@@ -1,0 +1,23 @@
+"""Exceptions raised by dualguide. Every message names the culprit and the fix."""
+
+from __future__ import annotations
+
+
+class DualGuideError(Exception):
+    """Base class of every error dualguide raises on purpose."""
+
+
+class BackendError(DualGuideError, ValueError):
+    """An unknown backend name, or a backend whose framework is not installed."""
+
+
+class SpecError(DualGuideError, ValueError):
+    """A model or guide written against the neutral API is malformed."""
+
+
+class FitError(DualGuideError, RuntimeError):
+    """A fit stopped early. ``.result`` holds the last finite params and losses so far."""
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result

@@ -1,0 +1,103 @@
+"""Neutral primitives with Pyro's names and argument conventions.
+
+Each call is answered by the active backend (see :func:`dualguide.render`), so
+the same function body is a NumPyro program on one backend and a Pyro program
+on the other.
+
+>>> import dualguide as dg
+>>> from dualguide import constraints, distributions as dist
+>>> def guide():
+...     s = dg.param("s", 1.0, constraint=constraints.positive)
+...     return dg.sample("x", dist.Normal(0.0, s))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _state
+from .constraints import Constraint, as_constraint, real
+
+__all__ = ["param", "sample", "plate", "factor", "deterministic"]
+
+
+def param(
+    name: str,
+    init_value: Any = None,
+    constraint: Constraint = real,
+    event_dim: int | None = None,
+):
+    """A learnable parameter, stored unconstrained and returned constrained.
+
+    ``init_value`` is a number, a nested list, a numpy array, or a callable
+    with no arguments returning one of those (Pyro's convention); it becomes a
+    float32 array of the active backend.  ``constraint`` is a
+    :mod:`dualguide.constraints` object.
+
+    >>> import dualguide as dg
+    >>> from dualguide import constraints
+    >>> def guide():
+    ...     return dg.param("scale", 1.0, constraint=constraints.positive)
+    """
+    if not isinstance(constraint, Constraint):
+        constraint = as_constraint(constraint, where=f"param {name!r}")
+    hook = _state.param_hook
+    if hook is not None:
+        init_value = hook(name, init_value, constraint, event_dim)
+    return _state.current().param(name, init_value, constraint, event_dim)
+
+
+def sample(name: str, fn, obs=None, *, infer: dict | None = None, **kwargs):
+    """A random variable ``name`` drawn from (or, with ``obs=``, observed under) ``fn``.
+
+    >>> import dualguide as dg
+    >>> from dualguide import distributions as dist
+    >>> def model(data=None):
+    ...     mu = dg.sample("mu", dist.Normal(0.0, 1.0))
+    ...     return dg.sample("y", dist.Normal(mu, 1.0), obs=data)
+    """
+    return _state.current().sample(name, fn, obs, infer, kwargs)
+
+
+def plate(name: str, size: int, subsample_size: int | None = None, dim: int | None = None):
+    """Conditionally independent batch dimension; use as a context manager.
+
+    >>> import dualguide as dg
+    >>> from dualguide import distributions as dist
+    >>> def model():
+    ...     with dg.plate("data", 10):
+    ...         dg.sample("z", dist.Normal(0.0, 1.0))
+    """
+    return _state.current().plate(name, size, subsample_size, dim)
+
+
+def factor(name: str, log_factor, *, has_rsample: bool | None = None) -> None:
+    """Add ``log_factor`` to the log density of the program it is called in.
+
+    In a guide the factor is differentiated pathwise on both backends (Pyro's
+    ``has_rsample=True``); that is the one documented behaviour, so
+    ``has_rsample=False`` is refused.  A factor in a guide only adds an ELBO
+    term: it does not change what the guide samples.
+
+    >>> import dualguide as dg
+    >>> def model():
+    ...     dg.factor("penalty", -1.0)
+    """
+    if has_rsample is False:
+        from .errors import SpecError
+
+        raise SpecError(
+            f"factor {name!r}: has_rsample=False is not supported; dualguide differentiates "
+            "factors pathwise in both backends (drop the argument)"
+        )
+    return _state.current().factor(name, log_factor)
+
+
+def deterministic(name: str, value, event_dim: int | None = None):
+    """Record ``value`` in the trace under ``name``; it is not a random variable.
+
+    >>> import dualguide as dg
+    >>> def model():
+    ...     return dg.deterministic("two", 2.0)
+    """
+    return _state.current().deterministic(name, value, event_dim)
