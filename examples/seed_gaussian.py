@@ -61,7 +61,7 @@ MODELS = {"nofactor": model_nofactor, "factor": model_factor, "improper": model_
 FIT_SETTINGS = dict(
     num_steps=3000,
     num_particles=16,
-    optim=dg.optim.ClippedAdam(lr=0.05, lrd=0.999),
+    optim=dg.optim.ClippedAdam(lr=0.05, lrd=0.998),
     on_nonfinite="skip",
 )
 

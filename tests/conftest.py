@@ -41,3 +41,8 @@ def load_example(name: str):
 def seed_gaussian():
     """The seed Gaussian example module (models, guide, fit settings)."""
     return load_example("seed_gaussian")
+
+
+def is_native(obj, backend: str) -> bool:
+    """Whether ``obj`` is an instance of a class of ``backend``'s framework (subclasses count)."""
+    return any(c.__module__.split(".")[0] == backend for c in type(obj).__mro__)

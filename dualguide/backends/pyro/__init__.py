@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
+import warnings
 
 import numpy as np
 import pyro
@@ -188,14 +190,20 @@ class PyroBackend:
             torch.manual_seed(seed)
             optim = make_optimizer(opt)
             elbo = (
-                JitTrace_ELBO(ignore_jit_warnings=True, **elbo_kw) if jit else Trace_ELBO(**elbo_kw)
+                JitTrace_ELBO(**elbo_kw) if jit else Trace_ELBO(**elbo_kw)
             )
             last_good = None
             try:
                 for i in range(num_steps):
                     try:
                         with poutine.trace(param_only=True) as cap:
-                            loss = elbo.loss_and_grads(model, guide, *args, **kwargs)
+                            if i == 0 and elbo_name == "JitTrace_ELBO":
+                                with warnings.catch_warnings(record=True) as caught:
+                                    warnings.simplefilter("always", torch.jit.TracerWarning)
+                                    loss = elbo.loss_and_grads(model, guide, *args, **kwargs)
+                                _jit_safety(caught)
+                            else:
+                                loss = elbo.loss_and_grads(model, guide, *args, **kwargs)
                     except Exception as e:
                         if i == 0 and elbo_name == "JitTrace_ELBO":
                             reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
@@ -251,6 +259,32 @@ class PyroBackend:
             "message": message,
             "what": what or "loss or gradient",
         }
+
+
+class _NotJitSafe(Exception):
+    pass
+
+
+_FRAMEWORK_DIRS = (os.path.dirname(torch.__file__), os.path.dirname(pyro.__file__),
+                   os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _jit_safety(caught) -> None:
+    """Re-emit ordinary warnings; raise if user code turned a traced tensor into a Python value."""
+    for w in caught:
+        if issubclass(w.category, DeprecationWarning) and "torch.jit.trace" in str(w.message):
+            continue  # Pyro's JitTrace_ELBO is built on torch.jit.trace; not the user's concern
+        if not issubclass(w.category, torch.jit.TracerWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            continue
+        msg = str(w.message)
+        if msg.startswith("Converting a tensor to a") and not os.path.abspath(
+            w.filename
+        ).startswith(_FRAMEWORK_DIRS):
+            raise _NotJitSafe(
+                f"{w.filename}:{w.lineno} turns a tensor into a Python value, which a trace "
+                "would freeze"
+            )
 
 
 def _checked_init(name, value, constraint):
