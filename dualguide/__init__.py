@@ -44,6 +44,7 @@ def __getattr__(name):
     m = importlib.import_module(mod)
     return m if m.__name__.rsplit(".", 1)[-1] == name else getattr(m, name)
 
+
 __version__ = "0.1.0"
 
 __all__ = [

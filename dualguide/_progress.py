@@ -33,9 +33,7 @@ class Progress:
         bar = "#" * int(frac * width) + "-" * (width - int(frac * width))
         rate = self.n / max(now - self.t0, 1e-9)
         tail = f" loss {loss:.4g}" if loss is not None else ""
-        self.stream.write(
-            f"\r{self.desc} [{bar}] {self.n}/{self.total} {rate:,.0f} it/s{tail}   "
-        )
+        self.stream.write(f"\r{self.desc} [{bar}] {self.n}/{self.total} {rate:,.0f} it/s{tail}   ")
         self.stream.flush()
 
     def close(self) -> None:

@@ -48,7 +48,7 @@ class Constraint:
     def __call__(self, *args):
         raise SpecError(f"constraint {self.name!r} takes no arguments")
 
-    def check(self, value) -> "bool":
+    def check(self, value) -> bool:
         """Whether a numpy-like ``value`` satisfies the constraint (all elements)."""
         import numpy as np
 
@@ -88,7 +88,7 @@ class Constraint:
         return {"name": self.name, "args": [float(a) for a in self.args]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Constraint":
+    def from_dict(cls, d: dict) -> Constraint:
         """Inverse of :meth:`to_dict`."""
         name = d["name"]
         args = tuple(d.get("args", ()))

@@ -18,8 +18,9 @@ arithmetic, e.g. :func:`exponential_decay`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .errors import SpecError
 
@@ -90,7 +91,9 @@ def _build(name: str, args: tuple, kwargs: dict, allowed: tuple[str, ...]) -> Op
         try:
             lr = float(lr)
         except (TypeError, ValueError):
-            raise SpecError(f"optim.{name}: lr must be a number or a schedule, got {lr!r}") from None
+            raise SpecError(
+                f"optim.{name}: lr must be a number or a schedule, got {lr!r}"
+            ) from None
         if not lr > 0:
             raise SpecError(f"optim.{name}: lr must be positive, got {lr}")
     betas = tuple(float(b) for b in kwargs.get("betas", (0.9, 0.999)))

@@ -30,7 +30,9 @@ def model_nofactor():
 
 
 def _gaussian_factor(x, y):
-    dg.factor("gauss", -0.5 * ((x / SIG1) ** 2 + (y / SIG2) ** 2) - ops.log(ops.asarray(SIG1 * SIG2)))
+    dg.factor(
+        "gauss", -0.5 * ((x / SIG1) ** 2 + (y / SIG2) ** 2) - ops.log(ops.asarray(SIG1 * SIG2))
+    )
 
 
 def model_factor():
@@ -82,8 +84,10 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     backends = ["numpyro", "pyro"] if a.backend == "both" else [a.backend]
     results = fit_all(backends, a.seed)
-    print(f"seed Gaussian: truth sig1 = {SIG1}, sig2 = {SIG2}; "
-          f"{FIT_SETTINGS['num_steps']} steps, {FIT_SETTINGS['num_particles']} particles\n")
+    print(
+        f"seed Gaussian: truth sig1 = {SIG1}, sig2 = {SIG2}; "
+        f"{FIT_SETTINGS['num_steps']} steps, {FIT_SETTINGS['num_particles']} particles\n"
+    )
     head = f"{'model':<10}" + "".join(f"{b + ' sig1_q':>16}{b + ' sig2_q':>16}" for b in backends)
     print(head + f"{'time':>16}")
     ok = True

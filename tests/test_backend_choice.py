@@ -63,7 +63,9 @@ def test_env_var_unknown_name_is_a_clear_error():
 
 
 def test_unknown_backend_error_names_choices():
-    with pytest.raises(dg.BackendError, match=r"unknown backend 'jaxx': choose one of numpyro, pyro"):
+    with pytest.raises(
+        dg.BackendError, match=r"unknown backend 'jaxx': choose one of numpyro, pyro"
+    ):
         dg.set_backend("jaxx")
 
 

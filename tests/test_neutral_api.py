@@ -168,7 +168,11 @@ OPS = [
     ),
     ("sum", lambda o, x: o.sum(x, axis=0), lambda x: np.sum(x, axis=0)),
     ("sum_all", lambda o, x: o.sum(x), np.sum),
-    ("sum_dim_alias", lambda o, x: o.sum(x, dim=1, keepdims=True), lambda x: x.sum(1, keepdims=True)),
+    (
+        "sum_dim_alias",
+        lambda o, x: o.sum(x, dim=1, keepdims=True),
+        lambda x: x.sum(1, keepdims=True),
+    ),
     ("prod", lambda o, x: o.prod(x, axis=-1), lambda x: np.prod(x, axis=-1)),
     ("stack", lambda o, x: o.stack([x, 2 * x], axis=-1), lambda x: np.stack([x, 2 * x], -1)),
     (

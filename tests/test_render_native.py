@@ -53,9 +53,9 @@ def test_numpyro_svi_accepts_rendered_model_with_native_guide():
         numpyro.sample("x", nd.Normal(0.0, s))
 
     model = dg.render(neutral_model, "numpyro")
-    res = SVI(model, native_guide, Adam(lambda i: 0.05 * 0.998**i), Trace_ELBO(num_particles=16)).run(
-        jax.random.PRNGKey(1), 2500, progress_bar=False
-    )
+    res = SVI(
+        model, native_guide, Adam(lambda i: 0.05 * 0.998**i), Trace_ELBO(num_particles=16)
+    ).run(jax.random.PRNGKey(1), 2500, progress_bar=False)
     assert abs(float(res.params["scale"]) - 2.0) < 0.15
 
 
@@ -72,7 +72,12 @@ def test_pyro_svi_accepts_rendered_guide_with_native_model():
     guide = dg.render(neutral_guide, "pyro")
     pyro.clear_param_store()
     pyro.set_rng_seed(0)
-    svi = SVI(native_model, guide, ClippedAdam({"lr": 0.05, "lrd": 0.998}), Trace_ELBO(num_particles=16, vectorize_particles=True))
+    svi = SVI(
+        native_model,
+        guide,
+        ClippedAdam({"lr": 0.05, "lrd": 0.998}),
+        Trace_ELBO(num_particles=16, vectorize_particles=True),
+    )
     for _ in range(2500):
         svi.step()
     store = pyro.get_param_store()
@@ -96,7 +101,12 @@ def test_pyro_svi_accepts_rendered_model_with_native_guide():
     pyro.clear_param_store()
     pyro.set_rng_seed(1)
     model = dg.render(neutral_model, "pyro")
-    svi = SVI(model, native_guide, ClippedAdam({"lr": 0.05, "lrd": 0.998}), Trace_ELBO(num_particles=16, vectorize_particles=True))
+    svi = SVI(
+        model,
+        native_guide,
+        ClippedAdam({"lr": 0.05, "lrd": 0.998}),
+        Trace_ELBO(num_particles=16, vectorize_particles=True),
+    )
     for _ in range(2500):
         svi.step()
     assert abs(float(pyro.param("scale").detach()) - 2.0) < 0.15

@@ -13,7 +13,9 @@ def load_file(path: str):
     """Import the Python file at ``path`` as a module; clear errors for a missing or broken file."""
     p = Path(path)
     if not p.is_file():
-        raise SpecError(f"{path}: no such file; give the path of a Python file with a model and a guide")
+        raise SpecError(
+            f"{path}: no such file; give the path of a Python file with a model and a guide"
+        )
     name = f"_dualguide_user_{abs(hash(str(p.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, p)
     if spec is None or spec.loader is None:

@@ -206,8 +206,11 @@ class Ops:
 
     @staticmethod
     def full(shape, fill_value):
-        return torch.full(tuple(np.atleast_1d(shape)) if not isinstance(shape, tuple) else shape,
-                          float(fill_value), dtype=F32)
+        return torch.full(
+            tuple(np.atleast_1d(shape)) if not isinstance(shape, tuple) else shape,
+            float(fill_value),
+            dtype=F32,
+        )
 
     @staticmethod
     def zeros_like(x):

@@ -18,7 +18,9 @@ class DualAdam(torch.optim.Optimizer):
     """
 
     def __init__(self, params, lr_fn, betas=(0.9, 0.999), eps=1e-8, clip_norm=None):
-        super().__init__(params, {"lr_fn": lr_fn, "betas": betas, "eps": eps, "clip_norm": clip_norm})
+        super().__init__(
+            params, {"lr_fn": lr_fn, "betas": betas, "eps": eps, "clip_norm": clip_norm}
+        )
 
     @torch.no_grad()
     def step(self, closure=None):
