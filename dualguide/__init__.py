@@ -5,8 +5,10 @@
 >>> def guide():
 ...     s = dg.param("s", 1.0, constraint=constraints.positive)
 ...     dg.sample("x", dist.Normal(0.0, s))
->>> np_guide = dg.render(guide, "numpyro")   # doctest: +SKIP
->>> pyro_guide = dg.render(guide, "pyro")    # doctest: +SKIP
+>>> np_guide = dg.render(guide, "numpyro")
+>>> pyro_guide = dg.render(guide, "pyro")
+>>> np_guide.backend, pyro_guide.backend
+('numpyro', 'pyro')
 
 ``import dualguide`` imports neither jax nor torch; a backend's framework is
 imported the first time that backend is used.

@@ -121,7 +121,9 @@ def set_backend(name: str) -> None:
     """Make ``name`` (``"numpyro"`` or ``"pyro"``) the active backend from now on.
 
     >>> import dualguide as dg
-    >>> dg.set_backend("numpyro")  # doctest: +SKIP
+    >>> dg.set_backend("numpyro")
+    >>> dg.get_backend()
+    'numpyro'
     """
     global _current, _default_name
     b = load(name.lower() if isinstance(name, str) else name)
@@ -134,9 +136,11 @@ def use_backend(name: str) -> Iterator[str]:
     """Context manager: run the block with backend ``name`` active.
 
     >>> import dualguide as dg
-    >>> with dg.use_backend("pyro"):  # doctest: +SKIP
+    >>> with dg.use_backend("pyro"):
     ...     dg.get_backend()
     'pyro'
+    >>> dg.get_backend()
+    'numpyro'
     """
     global _current
     b = resolve(name)

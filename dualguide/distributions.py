@@ -10,9 +10,9 @@ Keywords follow Pyro where the frameworks differ (``MixtureSameFamily`` takes
 
 >>> import dualguide as dg
 >>> from dualguide import distributions as dist
->>> with dg.use_backend("numpyro"):  # doctest: +SKIP
+>>> with dg.use_backend("numpyro"):
 ...     d = dist.Normal(0.0, 2.0)
->>> type(d).__module__  # doctest: +SKIP
+>>> type(d).__module__
 'numpyro.distributions.continuous'
 """
 
