@@ -21,3 +21,11 @@ class FitError(DualGuideError, RuntimeError):
     def __init__(self, message: str, result=None):
         super().__init__(message)
         self.result = result
+
+
+class UnknownNameError(SpecError, AttributeError):
+    """A name that is not in dualguide's table (``dist.Normall``); the message suggests one."""
+
+
+class CheckWarning(UserWarning):
+    """A warning from the guide doctor (``dualguide.check``), e.g. when ``fit`` starts."""

@@ -104,6 +104,7 @@ def fit(
     on_nonfinite: str = "stop",
     progress: bool | None = None,
     jit: bool = True,
+    check: bool = True,
 ) -> FitResult:
     """Fit ``guide`` to ``model`` with the native SVI and ``Trace_ELBO`` of ``backend``.
 
@@ -121,6 +122,14 @@ def fit(
     finite params in ``.result``; ``"skip"`` drops such steps and goes on
     (their numbers are in ``result.skipped_steps``).  A fit interrupted with
     Ctrl-C returns the params it had, with ``result.message`` saying so.
+
+    ``check=True`` (default) first runs the guide doctor's cheap checks
+    (:func:`dualguide.doctor.cheap_checks`, a few traces): errors (a model
+    latent the guide lacks or fakes with ``deterministic``, an ``ImproperUniform``
+    in the guide, a param-free sampler "shaped" by a guide factor, shape
+    mismatches) raise :class:`~dualguide.errors.SpecError` before any step;
+    warnings are issued as :class:`~dualguide.errors.CheckWarning`.  Pass
+    ``check=False`` to skip them.
 
     >>> import dualguide as dg
     >>> from dualguide import constraints, distributions as dist
@@ -143,6 +152,10 @@ def fit(
         raise SpecError(f"fit: on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
     if not isinstance(model_args, (tuple, list)):
         raise SpecError(f"fit: model_args must be a tuple, got {type(model_args).__name__}")
+    if check:
+        from .doctor import fit_checks
+
+        fit_checks(model, guide, b, model_args, model_kwargs, init_params, seed, on_nonfinite)
     m, g = render(model, b), render(guide, b)
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
@@ -187,13 +200,37 @@ def fit(
         message=out.get("message", ""),
     )
     if out["stopped_at"] is not None:
+        sites = out.get("sites") or _nonfinite_note(
+            model, guide, b, model_args, model_kwargs, result.params, seed + out["stopped_at"]
+        )
         raise FitError(
             f"fit ({b.name}): step {out['stopped_at']} gave a non-finite "
-            f"{out.get('what', 'loss or gradient')}{out.get('sites', '')}; stopped there and kept "
+            f"{out.get('what', 'loss or gradient')}{sites}; stopped there and kept "
             "the last finite params in .result (pass on_nonfinite='skip' to drop such steps)",
             result,
         )
     return result
+
+
+def _nonfinite_note(model, guide, b, model_args, model_kwargs, params, seed) -> str:
+    """Which sites have a NaN/inf log density when traced at the last finite params."""
+    from .doctor import nonfinite_sites
+
+    try:
+        bad = nonfinite_sites(
+            model, guide, backend=b, model_args=model_args, model_kwargs=model_kwargs,
+            params=params, seed=seed,
+        )
+    except Exception:  # noqa: BLE001 - the note is a courtesy; the FitError matters
+        return ""
+    if not bad:
+        return (
+            " (no site had a NaN/inf log density in 32 draws at the last finite params: a rare "
+            "draw or a gradient did it)"
+        )
+    return " (sites with a NaN/inf log density or value at the last finite params: " + ", ".join(
+        f"{k!r} in the {where}" for k, where in bad
+    ) + ")"
 
 
 def _check_init_params(init_params) -> dict:

@@ -1,0 +1,1241 @@
+"""``check(model, guide)``: find the mistakes that make a guide fit silently wrong, before a fit.
+
+The doctor traces the guide once, then the model with the guide's values (as
+``Trace_ELBO`` does), and reports findings, each with the site, a severity
+(``error``, ``warning``, ``info``), what is wrong and the fix:
+
+* a guide sample site drawn from a distribution that depends on no param while a
+  guide factor "shapes" it (a factor only adds an ELBO term: it does not change
+  what the guide samples), and guide factors in general;
+* a model latent that the guide provides as ``deterministic``, or not at all;
+* guide sites the model lacks and that are not marked auxiliary;
+* improper or sampler-less distributions (``ImproperUniform``) in a guide;
+* guide support not inside the model's support, and the reverse;
+* shape and event-dim mismatches between model and guide sites;
+* (``level="full"``) params no guide site depends on; transformed latents
+  (Delta sites fed by base draws) whose map is not square, not invertible near
+  the current params, or whose Delta sites do not carry ``-log|det J|``; and,
+  for guides of up to 3 latent dimensions, a quadrature check that the guide's
+  density integrates to 1.
+
+``fit`` runs the cheap checks (``level="cheap"``) first and refuses errors;
+warnings pass through as Python warnings.
+
+>>> import dualguide as dg
+>>> from dualguide import constraints, distributions as dist
+>>> def model():
+...     dg.sample("x", dist.Normal(0.0, 1.0))
+>>> def guide():
+...     dg.sample("x", dist.Uniform(-10.0, 10.0))      # param-free sampler ...
+...     s = dg.param("s", 1.0, constraint=constraints.positive)
+...     dg.factor("shape", -0.5 * (dg.ops.asarray(0.0) / s) ** 2)  # ... "shaped" by a factor
+>>> report = dg.check(model, guide, backend="numpyro")  # doctest: +SKIP
+>>> report.ok  # doctest: +SKIP
+False
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _state
+from .errors import CheckWarning, DualGuideError, SpecError
+from .render import render
+
+__all__ = ["Finding", "Report", "check", "cheap_checks", "nonfinite_sites"]
+
+SEVERITIES = ("error", "warning", "info")
+
+#: how many latent dimensions the quadrature check handles
+MAX_QUADRATURE_DIMS = 3
+
+
+# ---------------------------------------------------------------------------------------------
+# findings and reports
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Finding:
+    """One thing the doctor found: ``code`` (stable identifier), ``severity``
+    (``"error"``, ``"warning"`` or ``"info"``), ``site`` (a site or param name, or
+    None for the whole program), ``message`` (what is wrong) and ``fix``."""
+
+    code: str
+    severity: str
+    site: str | None
+    message: str
+    fix: str = ""
+
+    def __str__(self) -> str:
+        where = f"[{self.site}] " if self.site else ""
+        s = f"{self.severity.upper()}: {where}{self.message}"
+        if self.fix:
+            s += f"\n    fix: {self.fix}"
+        return s
+
+    def to_dict(self) -> dict:
+        """Plain-Python form (JSON-ready)."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "site": self.site,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
+
+@dataclass
+class Report:
+    """The findings of :func:`check`, printable and convertible with :meth:`to_dict`.
+
+    ``ok`` is True when there is no error.  ``backend`` is the backend the
+    program was traced on, ``level`` ``"cheap"`` or ``"full"``, ``checks`` the
+    names of the checks that ran, and ``figures`` numbers the checks computed
+    (e.g. ``{"quadrature": {"integral": 0.0157, ...}}``).
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    backend: str = ""
+    level: str = "full"
+    checks: list[str] = field(default_factory=list)
+    figures: dict = field(default_factory=dict)
+
+    def add(self, code, severity, site, message, fix="") -> Finding:
+        if severity not in SEVERITIES:
+            raise ValueError(severity)
+        f = Finding(code, severity, site, message, fix)
+        self.findings.append(f)
+        return f
+
+    def _of(self, severity) -> list[Finding]:
+        return [f for f in self.findings if f.severity == severity]
+
+    @property
+    def errors(self) -> list[Finding]:
+        return self._of("error")
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return self._of("warning")
+
+    @property
+    def infos(self) -> list[Finding]:
+        return self._of("info")
+
+    @property
+    def ok(self) -> bool:
+        """No errors (warnings and infos allowed)."""
+        return not self.errors
+
+    def codes(self, severity: str | None = None) -> list[str]:
+        """The codes of the findings (of one severity)."""
+        return [f.code for f in self.findings if severity in (None, f.severity)]
+
+    def find(self, code: str, site: str | None = None) -> list[Finding]:
+        """Findings with ``code`` (and ``site``)."""
+        return [f for f in self.findings if f.code == code and site in (None, f.site)]
+
+    def __iter__(self):
+        return iter(self.findings)
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    def __str__(self) -> str:
+        order = {s: i for i, s in enumerate(SEVERITIES)}
+        head = (
+            f"dualguide check ({self.backend}, {self.level}): {len(self.errors)} error(s), "
+            f"{len(self.warnings)} warning(s), {len(self.infos)} note(s)"
+        )
+        body = [str(f) for f in sorted(self.findings, key=lambda f: order[f.severity])]
+        return "\n".join([head, *body])
+
+    def to_dict(self) -> dict:
+        """Plain-Python form (JSON-ready)."""
+        return {
+            "backend": self.backend,
+            "level": self.level,
+            "ok": self.ok,
+            "checks": list(self.checks),
+            "counts": {s: len(self._of(s)) for s in SEVERITIES},
+            "findings": [f.to_dict() for f in self.findings],
+            "figures": _plain(self.figures),
+        }
+
+    def raise_for_errors(self, what: str = "check") -> None:
+        """Raise :class:`~dualguide.errors.SpecError` listing the errors, if any."""
+        if self.errors:
+            lines = "\n".join(f"  - {f}".replace("\n", "\n    ") for f in self.errors)
+            raise SpecError(f"{what}: the guide has {len(self.errors)} error(s):\n{lines}")
+
+
+def _plain(x):
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, float) and not math.isfinite(x):
+        return repr(x)
+    return x
+
+
+# ---------------------------------------------------------------------------------------------
+# tracing
+# ---------------------------------------------------------------------------------------------
+
+
+class _Ctx:
+    """One model/guide pair on one backend, with args and param overrides."""
+
+    def __init__(self, model, guide, backend, model_args, model_kwargs, params, seed):
+        from .infer import _check_init_params
+
+        self.b = b = _state.resolve(backend)
+        self.helper = importlib.import_module(f"dualguide.backends.{b.name}.doctor")
+        self.model = render(model, b) if model is not None else None
+        self.guide = render(guide, b)
+        if not isinstance(model_args, (tuple, list)):
+            raise SpecError(f"check: model_args must be a tuple, got {type(model_args).__name__}")
+        self.args = tuple(b.to_array(a) for a in model_args)
+        self.kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
+        self.params = _check_init_params(params)
+        self.seed = int(seed)
+        self.constraints: dict = {}
+
+    def run(self, fn, values=None, fill="none", seed=None, params=None):
+        """Trace ``fn`` with ``values`` substituted: ``(sites, filled names)``."""
+        from .infer import ParamHook
+
+        vals = {k: self.b.to_array(v) for k, v in (values or {}).items()}
+        wrapped, filled = self.helper.with_values(fn, vals, fill)
+        hook = ParamHook(self.params if params is None else params)
+        prev = _state.param_hook
+        _state.param_hook = hook
+        try:
+            sites = self.b.trace(wrapped, self.args, self.kwargs, self.seed if seed is None else seed)
+        finally:
+            _state.param_hook = prev
+        for k, c in hook.constraints.items():
+            self.constraints.setdefault(k, c)
+        return sites, list(filled)
+
+    def batched(self, fn, values, shapes, out_names, n, nest, params=None):
+        from .infer import ParamHook
+
+        hook = ParamHook(self.params if params is None else params)
+        prev = _state.param_hook
+        _state.param_hook = hook
+        try:
+            return self.helper.batched_eval(
+                fn, self.args, self.kwargs, values, shapes, list(out_names), n, nest
+            )
+        finally:
+            _state.param_hook = prev
+
+
+def _latent(s) -> bool:
+    return s.type == "sample" and not s.is_observed and not s.is_factor
+
+
+def _shape(s) -> tuple:
+    return tuple(s.batch_shape) + tuple(s.event_shape)
+
+
+def _same(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
+        return bool(np.array_equal(a, b))
+    return bool(np.allclose(a, b, rtol=1e-6, atol=1e-7, equal_nan=True))
+
+
+def _fmt_shape(s) -> str:
+    return "(" + ", ".join(str(int(d)) for d in s) + ("," if len(s) == 1 else "") + ")"
+
+
+def _names(xs) -> str:
+    xs = list(xs)
+    return ", ".join(repr(x) for x in xs)
+
+
+# ---------------------------------------------------------------------------------------------
+# supports
+# ---------------------------------------------------------------------------------------------
+
+
+def _support(d, b) -> dict | None:
+    """A neutral description of ``d.support``: bounds for interval-like supports."""
+    c = getattr(d, "support", None)
+    if c is None:
+        return None
+    while hasattr(c, "base_constraint"):
+        c = c.base_constraint
+    kind = type(c).__name__.lstrip("_")
+    discrete = bool(getattr(c, "is_discrete", False))
+    lo, hi = getattr(c, "lower_bound", None), getattr(c, "upper_bound", None)
+    if kind in ("Real", "RealVector"):
+        lo, hi = -math.inf, math.inf
+    elif lo is None and hi is None:
+        return {"kind": kind, "discrete": discrete, "repr": repr(c)}
+    try:
+        lo = -math.inf if lo is None else np.asarray(b.to_numpy(lo), dtype=float)
+        hi = math.inf if hi is None else np.asarray(b.to_numpy(hi), dtype=float)
+    except Exception:  # noqa: BLE001 - a support we cannot read is just not compared
+        return {"kind": kind, "discrete": discrete, "repr": repr(c)}
+    return {
+        "kind": "bounds",
+        "discrete": discrete,
+        "lo": np.asarray(lo, dtype=float),
+        "hi": np.asarray(hi, dtype=float),
+        "repr": repr(c),
+    }
+
+
+def _fmt_bounds(lo, hi) -> str:
+    lo, hi = np.asarray(lo), np.asarray(hi)
+    if lo.size and hi.size and np.all(lo == lo.flat[0]) and np.all(hi == hi.flat[0]):
+        a, z = float(lo.flat[0]), float(hi.flat[0])
+        if a == -math.inf and z == math.inf:
+            return "the whole real line"
+        return f"({_num(a)}, {_num(z)})"
+    return "elementwise bounds " + f"[{lo.tolist()}, {hi.tolist()}]"
+
+
+def _num(x: float) -> str:
+    if x == math.inf:
+        return "inf"
+    if x == -math.inf:
+        return "-inf"
+    return f"{x:g}"
+
+
+# ---------------------------------------------------------------------------------------------
+# the checks
+# ---------------------------------------------------------------------------------------------
+
+
+def cheap_checks(
+    model: Callable | None,
+    guide: Callable,
+    *,
+    backend: str | None = None,
+    model_args: tuple = (),
+    model_kwargs: dict | None = None,
+    params: dict | None = None,
+    seed: int = 0,
+) -> Report:
+    """The checks that cost a few traces (what ``fit`` and ``crosscheck`` run first).
+
+    Same arguments as :func:`check`; equivalent to ``check(..., level="cheap")``.
+
+    >>> import dualguide as dg
+    >>> from dualguide import distributions as dist
+    >>> def model():
+    ...     dg.sample("x", dist.Normal(0.0, 1.0))
+    >>> def guide():
+    ...     dg.deterministic("x", 0.0)
+    >>> dg.doctor.cheap_checks(model, guide, backend="pyro").codes()  # doctest: +SKIP
+    ['latent-deterministic']
+    """
+    return check(
+        model,
+        guide,
+        backend=backend,
+        model_args=model_args,
+        model_kwargs=model_kwargs,
+        params=params,
+        seed=seed,
+        level="cheap",
+    )
+
+
+def check(
+    model: Callable | None,
+    guide: Callable,
+    *,
+    backend: str | None = None,
+    model_args: tuple = (),
+    model_kwargs: dict | None = None,
+    params: dict | None = None,
+    seed: int = 0,
+    level: str = "full",
+) -> Report:
+    """Trace ``guide`` and ``model`` once on ``backend`` and report what would make a fit wrong.
+
+    ``params`` (constrained values by name, or a ``FitResult``) replace the
+    guide's initial values: the checks look at the guide at those params.
+    ``level="cheap"`` runs only the checks that cost a few traces (what ``fit``
+    runs); ``"full"`` adds the param-dependence, transform and quadrature checks.
+    ``model=None`` checks the guide alone.
+
+    Returns a :class:`Report`: ``print(report)``, ``report.ok``,
+    ``report.errors``, ``report.to_dict()``.
+
+    >>> import dualguide as dg
+    >>> from dualguide import constraints, distributions as dist
+    >>> def model():
+    ...     dg.sample("x", dist.Uniform(-10.0, 10.0))
+    >>> def guide():
+    ...     s = dg.param("s", 1.0, constraint=constraints.positive)
+    ...     dg.sample("x", dist.Normal(0.0, s))
+    >>> report = dg.check(model, guide, backend="numpyro")  # doctest: +SKIP
+    >>> report.codes("warning")  # doctest: +SKIP
+    ['support-outside']
+    """
+    if level not in ("cheap", "full"):
+        raise SpecError(f"check: level must be 'cheap' or 'full', got {level!r}")
+    if not callable(guide):
+        raise SpecError(f"check: expected a guide function, got {guide!r}")
+    if model is not None and not callable(model):
+        raise SpecError(f"check: expected a model function (or None), got {model!r}")
+    ctx = _Ctx(model, guide, backend, model_args, model_kwargs, params, seed)
+    rep = Report(backend=ctx.b.name, level=level)
+
+    # 1. the guide alone (improper sites get an in-support value so the trace goes on)
+    rep.checks.append("trace")
+    try:
+        gsites, improper = ctx.run(ctx.guide, fill="unsamplable")
+    except Exception as e:  # noqa: BLE001 - reported as a finding
+        _trace_failed(rep, "guide", e, ctx.b.name)
+        return rep
+    _check_improper(rep, gsites, improper)
+
+    # 2. the model, run with the guide's values (missing latents get an in-support value)
+    msites = None
+    if ctx.model is not None:
+        values = {k: s.value for k, s in gsites.items() if _latent(s) and k not in improper}
+        try:
+            msites, _ = ctx.run(ctx.model, values=values, fill="missing")
+        except Exception as e:  # noqa: BLE001
+            _trace_failed(rep, "model", e, ctx.b.name)
+            msites = None
+    if msites is not None:
+        rep.checks += ["latents", "extra-sites", "shapes", "supports"]
+        _check_latents(rep, gsites, msites)
+        _check_extra(rep, gsites, msites)
+        _check_shapes(rep, gsites, msites)
+        _check_supports(rep, gsites, msites, ctx.b)
+
+    # 3. which guide sites depend on params (one perturbed trace; per param when full)
+    rep.checks.append("param-dependence")
+    try:
+        _check_dependence(rep, ctx, gsites, msites, improper, per_param=level == "full")
+    except Exception as e:  # noqa: BLE001
+        rep.add("check-failed", "info", None, f"param-dependence check could not run: {_err(e)}")
+
+    if level == "full" and not improper:
+        rep.checks.append("transforms")
+        try:
+            draws = _draws(ctx, gsites)
+            _check_transforms(rep, ctx, gsites, msites, draws)
+        except Exception as e:  # noqa: BLE001
+            draws = None
+            rep.add("check-failed", "info", None, f"transform check could not run: {_err(e)}")
+        rep.checks.append("quadrature")
+        try:
+            _check_quadrature(rep, ctx, gsites, msites, draws)
+        except Exception as e:  # noqa: BLE001
+            rep.add("check-failed", "info", None, f"quadrature check could not run: {_err(e)}")
+    return rep
+
+
+def _err(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {msg[0] if msg else ''}"
+
+
+def _trace_failed(rep: Report, what: str, e: Exception, backend: str) -> None:
+    if isinstance(e, DualGuideError):
+        msg = str(e)
+        fix = "see the message"
+    else:
+        msg = f"tracing the {what} on {backend} raised {_err(e)}"
+        fix = f"run the {what} alone (dualguide.trace) to see where"
+    f = rep.add("trace-failed", "error", None, f"the {what} could not be traced: {msg}", fix)
+    f.exc = e  # type: ignore[attr-defined]
+
+
+def _check_improper(rep, gsites, improper):
+    for name in improper:
+        d = gsites[name].dist if name in gsites else "ImproperUniform"
+        rep.add(
+            "improper-guide-dist",
+            "error",
+            name,
+            f"guide site {name!r} samples from {d}, which has no sampler: it is a flat "
+            "(improper) prior for models; a guide must be a proper distribution that can "
+            "be drawn from",
+            f"draw {name!r} from a proper distribution with params, e.g. "
+            f"dg.sample({name!r}, dist.Normal(loc, scale)); keep {d} in the model",
+        )
+
+
+def _check_latents(rep, gsites, msites):
+    for name, m in msites.items():
+        if not _latent(m):
+            continue
+        g = gsites.get(name)
+        if g is None:
+            rep.add(
+                "latent-missing",
+                "error",
+                name,
+                f"the model's latent {name!r} ({m.dist}) has no site in the guide: SVI would "
+                "draw it from the model's prior (or fail, for an improper prior), and the ELBO "
+                "is then not a bound for the model",
+                f"add dg.sample({name!r}, <a distribution with params>) to the guide",
+            )
+        elif g.type == "deterministic":
+            rep.add(
+                "latent-deterministic",
+                "error",
+                name,
+                f"the model's latent {name!r} is a deterministic() site in the guide; SVI needs "
+                f"the guide to *sample* it (NumPyro: 'Site {name} must be sampled in trace'), "
+                "and a deterministic site carries no density",
+                f"record it as a Delta sample site with the log density of the map, "
+                f"dg.sample({name!r}, dist.Delta(value, log_density=-log|det J|)), or let "
+                "dg.transformed(...) do it (it adds the Jacobian for you)",
+            )
+        elif g.is_observed or g.is_factor:
+            rep.add(
+                "latent-missing",
+                "error",
+                name,
+                f"the model's latent {name!r} is observed (obs=) in the guide, so the guide "
+                "does not sample it",
+                f"drop obs= from the guide's site {name!r}",
+            )
+
+
+def _check_extra(rep, gsites, msites):
+    for name, g in gsites.items():
+        if not _latent(g):
+            continue
+        m = msites.get(name)
+        if m is not None and _latent(m):
+            continue
+        if m is not None and m.type == "sample" and m.is_observed:
+            rep.add(
+                "guide-observed-site",
+                "warning",
+                name,
+                f"the guide samples {name!r}, which the model observes (data): the model uses "
+                "its data and ignores the guide's draw",
+                f"remove {name!r} from the guide",
+            )
+        elif g.infer.get("is_auxiliary"):
+            continue
+        else:
+            rep.add(
+                "guide-extra-site",
+                "warning",
+                name,
+                f"guide site {name!r} is not a site of the model and is not marked auxiliary "
+                "(both frameworks warn: 'Found non-auxiliary vars in guide but not model')",
+                f"if it is a helper draw, mark it: dg.sample({name!r}, ..., "
+                "infer={'is_auxiliary': True}); otherwise check the name against the model's "
+                f"latents ({_names(k for k, s in msites.items() if _latent(s)) or 'none'})",
+            )
+
+
+def _check_shapes(rep, gsites, msites):
+    for name, m in msites.items():
+        g = gsites.get(name)
+        if not _latent(m) or g is None or not _latent(g):
+            continue
+        gs, ms = _shape(g), _shape(m)
+        if gs != ms:
+            rep.add(
+                "shape-mismatch",
+                "error",
+                name,
+                f"site {name!r} has shape {_fmt_shape(gs)} in the guide (batch "
+                f"{_fmt_shape(g.batch_shape)}, event {_fmt_shape(g.event_shape)}) but "
+                f"{_fmt_shape(ms)} in the model (batch {_fmt_shape(m.batch_shape)}, event "
+                f"{_fmt_shape(m.event_shape)})",
+                f"give the guide's distribution the model's shape {_fmt_shape(ms)} (same "
+                "plates, .expand(...) / .to_event(...))",
+            )
+        elif tuple(g.event_shape) != tuple(m.event_shape):
+            ge, me = len(g.event_shape), len(m.event_shape)
+            fix = (
+                f"add .to_event({me - ge}) to the guide's distribution"
+                if me > ge
+                else f"add .to_event({ge - me}) to the model's distribution, or declare the "
+                "batch dims with plates in both"
+            )
+            rep.add(
+                "event-dim-mismatch",
+                "warning",
+                name,
+                f"site {name!r} has shape {_fmt_shape(gs)} in both, but the guide's event shape "
+                f"is {_fmt_shape(g.event_shape)} and the model's {_fmt_shape(m.event_shape)}: "
+                "NumPyro sums both alike, while Pyro's plates and vectorized particles treat "
+                "batch dims as independent draws (shape errors or a wrong ELBO)",
+                fix,
+            )
+
+
+def _check_supports(rep, gsites, msites, b):
+    for name, m in msites.items():
+        g = gsites.get(name)
+        if not _latent(m) or g is None or not _latent(g):
+            continue
+        if g.dist == "Delta" or m.dist == "Delta":
+            continue  # a transformed latent: its support is the image of the map
+        gd, md = g.native.get("fn"), m.native.get("fn")
+        gsup, msup = _support(gd, b), _support(md, b)
+        if gsup is None or msup is None:
+            continue
+        if gsup["discrete"] != msup["discrete"]:
+            kinds = ("discrete", "continuous") if gsup["discrete"] else ("continuous", "discrete")
+            rep.add(
+                "support-kind",
+                "error",
+                name,
+                f"guide site {name!r} ({g.dist}) is {kinds[0]} but the model's ({m.dist}) is "
+                f"{kinds[1]}",
+                "use a guide distribution of the same kind as the model's",
+            )
+            continue
+        if gsup["kind"] != "bounds" or msup["kind"] != "bounds":
+            if gsup["kind"] != msup["kind"] and "Dependent" not in (gsup["kind"], msup["kind"]):
+                rep.add(
+                    "support-differs",
+                    "warning",
+                    name,
+                    f"guide site {name!r} has support {gsup['repr']} but the model's has "
+                    f"{msup['repr']}",
+                    "use a guide distribution with the model's support",
+                )
+            continue
+        shape = _shape(m)
+        try:
+            glo, ghi, mlo, mhi = (
+                np.broadcast_to(x, shape) for x in (gsup["lo"], gsup["hi"], msup["lo"], msup["hi"])
+            )
+        except ValueError:
+            continue
+        tol = 1e-6 * (1.0 + np.abs(np.where(np.isfinite(mlo), mlo, 0.0)))
+        tol_hi = 1e-6 * (1.0 + np.abs(np.where(np.isfinite(mhi), mhi, 0.0)))
+        gs, ms = _fmt_bounds(glo, ghi), _fmt_bounds(mlo, mhi)
+        if np.any(glo < mlo - tol) or np.any(ghi > mhi + tol_hi):
+            rep.add(
+                "support-outside",
+                "warning",
+                name,
+                f"guide site {name!r} ({g.dist}) has support {gs} but the model's {m.dist} "
+                f"only {ms}: a guide draw outside gets model log density -inf on both backends "
+                "(dualguide makes Pyro behave as NumPyro instead of raising), so that step's "
+                "loss is inf",
+                "fit with on_nonfinite='skip' to drop those steps (fine when such draws are "
+                "rare), or give the guide a distribution whose support lies inside the model's",
+            )
+        if np.any(glo > mlo + tol) or np.any(ghi < mhi - tol_hi):
+            rep.add(
+                "support-narrower",
+                "warning",
+                name,
+                f"guide site {name!r} ({g.dist}) has support {gs} but the model's {m.dist} has "
+                f"{ms}: the guide never proposes the rest, so the ELBO (KL(q || p)) ignores that "
+                f"part of the model and the fit is the best guide restricted to {gs}",
+                f"use a guide distribution with the model's support {ms} (e.g. Normal for a "
+                "real-valued latent), unless the model truly has no mass there",
+            )
+
+
+# -- param dependence ---------------------------------------------------------------------------
+
+
+def _perturb(value, c) -> np.ndarray | None:
+    """A value near ``value`` inside constraint ``c`` and clearly different from it."""
+    v = np.asarray(value, dtype=np.float64)
+    n = c.name if c is not None else "real"
+    if n in ("real", "real_vector"):
+        out = v + 0.3 * (1.0 + np.abs(v))
+    elif n in ("positive", "lower_cholesky", "positive_definite"):
+        out = v * 1.5
+    elif n == "greater_than":
+        out = c.args[0] + (v - c.args[0]) * 1.5
+    elif n == "less_than":
+        out = c.args[0] - (c.args[0] - v) * 1.5
+    elif n in ("interval", "unit_interval"):
+        lo, hi = c.args if n == "interval" else (0.0, 1.0)
+        mid = 0.5 * (lo + hi)
+        out = np.where(np.abs(v - mid) > 0.05 * (hi - lo), 0.6 * v + 0.4 * mid, v + 0.2 * (hi - lo))
+    elif n == "simplex":
+        out = 0.6 * v + 0.4 / max(v.shape[-1] if v.ndim else 1, 1)
+    else:
+        return None
+    return out.astype(np.float32)
+
+
+def _nudge(value, sup) -> np.ndarray | None:
+    """A sample value moved a little, staying inside the support ``sup``."""
+    v = np.asarray(value, dtype=np.float64)
+    if sup is None or sup.get("discrete") or sup["kind"] != "bounds":
+        return None
+    lo, hi = np.broadcast_to(sup["lo"], v.shape), np.broadcast_to(sup["hi"], v.shape)
+    flo, fhi = np.isfinite(lo), np.isfinite(hi)
+    out = np.where(
+        flo & fhi,
+        v + 0.1 * (0.5 * (lo + hi) - v) + np.where(v == 0.5 * (lo + hi), 0.05 * (hi - lo), 0.0),
+        np.where(flo, lo + (v - lo) * 1.1, np.where(fhi, hi - (hi - v) * 1.1, v + 0.1 * (1 + abs(v)))),
+    )
+    return out.astype(np.float32)
+
+
+def _check_dependence(rep, ctx, gsites, msites, improper, per_param):
+    pvals = {k: s.value for k, s in gsites.items() if s.type == "param"}
+    latents = {k: s for k, s in gsites.items() if _latent(s) and k not in improper}
+    factors = {k: s for k, s in gsites.items() if s.type == "sample" and s.is_factor}
+    watched = {**latents, **factors}
+    if not watched:
+        return
+    base = {**ctx.params}
+
+    def changed(params):
+        sites, _ = ctx.run(ctx.guide, fill="unsamplable", params=params)
+        return {
+            k
+            for k, s in watched.items()
+            if k not in sites
+            or not (_same(sites[k].value, s.value) and _same(sites[k].log_prob, s.log_prob))
+        }
+
+    perturbed = {}
+    for k, v in pvals.items():
+        p = _perturb(v, ctx.constraints.get(k))
+        if p is not None:
+            perturbed[k] = p
+    depends_on: dict[str, set] = {k: set() for k in watched}
+    if perturbed:
+        moved = changed({**base, **perturbed})
+        for k in moved:
+            depends_on[k].add("*")
+        if per_param and len(perturbed) <= 16:
+            for k in depends_on:
+                depends_on[k].discard("*")
+            for pname, pv in perturbed.items():
+                for k in changed({**base, pname: pv}):
+                    depends_on[k].add(pname)
+            used = set().union(*depends_on.values()) if depends_on else set()
+            model_params = {k for k, s in (msites or {}).items() if s.type == "param"}
+            for pname in perturbed:
+                if pname not in used and pname not in model_params:
+                    rep.add(
+                        "unused-param",
+                        "warning",
+                        pname,
+                        f"param {pname!r} changes no sample site or factor of the guide: the "
+                        "ELBO does not depend on it, so a fit leaves it at its initial value",
+                        f"use {pname!r} in a distribution or a transform of the guide, or "
+                        "remove it",
+                    )
+    rep.figures["depends_on"] = {k: sorted(v) for k, v in depends_on.items()}
+
+    for fname in factors:
+        rep.add(
+            "guide-factor",
+            "info",
+            fname,
+            f"factor {fname!r} in the guide adds its value to log q in the ELBO; it does not "
+            "change what the guide samples, so the guide's density is unnormalized unless "
+            "the factor is a deliberate correction (e.g. a Jacobian term)",
+            "to shape the guide, draw from distributions with params or transform base draws "
+            "with dg.transformed(...)",
+        )
+
+    model_latents = {k for k, s in (msites or {}).items() if _latent(s)}
+    for name, s in latents.items():
+        if depends_on[name] or s.dist == "Delta":
+            continue
+        shaping = []
+        if factors:
+            nudged = _nudge(s.value, _support(s.native.get("fn"), ctx.b))
+            if nudged is not None:
+                sites, _ = ctx.run(ctx.guide, values={name: nudged}, fill="unsamplable")
+                shaping = [
+                    f for f in factors if f in sites and not _same(sites[f].log_prob, factors[f].log_prob)
+                ]
+        if shaping and (msites is None or name in model_latents):
+            fdeps = sorted(set().union(*(depends_on[f] for f in shaping)) - {"*"})
+            on = f" and on params {_names(fdeps)}" if fdeps else ""
+            rep.add(
+                "param-free-guide-site",
+                "error",
+                name,
+                f"guide site {name!r} is drawn from {s.dist}, which depends on no param, while "
+                f"guide factor {_names(shaping)} (which depends on {name!r}{on}) is meant to "
+                "shape it; a factor in a guide only adds a term to the ELBO, it does not change "
+                f"what the guide samples: {name!r} is still drawn from {s.dist} and the fit is "
+                "wrong (the seed's guide_factor fitted 0.715 instead of 1 and 2)",
+                f"draw {name!r} from a distribution whose parameters are params, e.g. "
+                f"dg.sample({name!r}, dist.Normal(loc, scale)), or transform base draws with "
+                "dg.transformed(...); drop the factor",
+            )
+        elif msites is None or name in model_latents:
+            rep.add(
+                "param-free-guide-site",
+                "info",
+                name,
+                f"guide site {name!r} ({s.dist}) depends on no param: the fit cannot change "
+                "how the guide draws it",
+                "fine if you meant to keep it fixed; otherwise give its distribution params",
+            )
+
+
+# -- draws, transforms, quadrature --------------------------------------------------------------
+
+
+def _draws(ctx, gsites, k: int = 24):
+    """``k`` guide traces at the current params (different seeds)."""
+    return [ctx.run(ctx.guide, seed=ctx.seed + 1000 + i)[0] for i in range(k)]
+
+
+def _layout(gsites, msites):
+    """Base sites (non-Delta latents), Delta latents, and the guide's model latents."""
+    lat = {k: s for k, s in gsites.items() if _latent(s)}
+    base = {k: s for k, s in lat.items() if s.dist != "Delta"}
+    deltas = {k: s for k, s in lat.items() if s.dist == "Delta"}
+    if msites is not None:
+        outs = {k: s for k, s in lat.items() if k in msites and _latent(msites[k])}
+    else:
+        outs = {k: s for k, s in lat.items() if not s.infer.get("is_auxiliary")}
+    return base, deltas, outs
+
+
+def _nest(gsites) -> int:
+    n = 0
+    for s in gsites.values():
+        if s.type == "sample":
+            n = max(n, len(s.batch_shape))
+            for f in s.native.get("cond_indep_stack", ()) or ():
+                dim = getattr(f, "dim", None)
+                if dim is not None:
+                    n = max(n, -int(dim))
+    return n
+
+
+def _shapes(sites) -> dict:
+    return {k: (_shape(s), len(s.event_shape)) for k, s in sites.items()}
+
+
+def _jacobians(ctx, gsites, base, outs, points):
+    """Central finite-difference Jacobians d(outs)/d(base) at ``points`` (K, D) -> (K, M, D)."""
+    names = list(base)
+    sizes = [int(np.prod(_shape(base[k]), dtype=int)) for k in names]
+    D = sum(sizes)
+    K = points.shape[0]
+    h = 1e-3 * np.maximum(1.0, np.abs(points))  # (K, D)
+    pts = [points]
+    for j in range(D):
+        e = np.zeros(D)
+        e[j] = 1.0
+        pts.append(points + h[:, j : j + 1] * e)
+        pts.append(points - h[:, j : j + 1] * e)
+    allp = np.concatenate(pts, axis=0)  # ((1 + 2D) K, D)
+    lps, ov = _eval_flat(ctx, gsites, base, outs, allp)
+    flat = np.concatenate(
+        [ov[k].reshape(allp.shape[0], -1).astype(np.float64) for k in outs], axis=1
+    )  # (N, M)
+    M = flat.shape[1]
+    J = np.zeros((K, M, D))
+    for j in range(D):
+        fp = flat[(1 + 2 * j) * K : (2 + 2 * j) * K]
+        fm = flat[(2 + 2 * j) * K : (3 + 2 * j) * K]
+        J[:, :, j] = (fp - fm) / (2 * h[:, j : j + 1])
+    lp0 = {k: v[:K] for k, v in lps.items()}
+    return J, lp0
+
+
+def _eval_flat(ctx, gsites, base, outs, flatpts):
+    """Evaluate the guide at flat base coordinates ``flatpts`` (N, D)."""
+    n = flatpts.shape[0]
+    values, i = {}, 0
+    for k, s in base.items():
+        size = int(np.prod(_shape(s), dtype=int))
+        values[k] = flatpts[:, i : i + size].reshape((n,) + _shape(s)).astype(np.float32)
+        i += size
+    shapes = _shapes({**base, **outs})
+    return ctx.batched(ctx.guide, values, shapes, list(outs), n, _nest(gsites))
+
+
+def _flat_base(draws, base):
+    return np.stack(
+        [
+            np.concatenate([np.asarray(d[k].value, dtype=np.float64).ravel() for k in base])
+            for d in draws
+        ]
+    )
+
+
+def _check_transforms(rep, ctx, gsites, msites, draws):
+    base, deltas, outs = _layout(gsites, msites)
+    if not deltas:
+        return
+    dim_b = sum(int(np.prod(_shape(s), dtype=int)) for s in base.values())
+    if dim_b == 0:
+        rep.add(
+            "point-mass-guide",
+            "info",
+            None,
+            f"the guide's latents {_names(deltas)} are Delta sites fed by no random draw: a "
+            "point-mass (MAP) guide; the ELBO is then log p at the point plus the Delta "
+            "log densities",
+            "fine for MAP estimation",
+        )
+        return
+    if not outs:
+        return
+    K = min(8, len(draws))
+    points = _flat_base(draws[:K], base)
+    J, lp0 = _jacobians(ctx, gsites, base, outs, points)
+    # which output coordinates move with the base draws
+    out_names = list(outs)
+    out_sizes = [int(np.prod(_shape(outs[k]), dtype=int)) for k in out_names]
+    scale = np.maximum(1.0, np.abs(J).max(axis=(0, 2), keepdims=True))
+    moving = (np.abs(J) > 1e-6 * scale).any(axis=(0, 2))  # (M,)
+    fixed_deltas = []
+    i = 0
+    for k, size in zip(out_names, out_sizes):
+        if k in deltas and not moving[i : i + size].any():
+            fixed_deltas.append(k)
+        i += size
+    if fixed_deltas:
+        rep.add(
+            "point-mass-site",
+            "info",
+            ", ".join(fixed_deltas),
+            f"Delta site(s) {_names(fixed_deltas)} do not depend on any random draw of the "
+            "guide: point masses (MAP-style) for those latents",
+            "fine for a MAP estimate of them",
+        )
+    rows = np.nonzero(moving)[0]
+    cols = np.nonzero((np.abs(J[:, rows, :]) > 1e-6 * scale[:, rows, :]).any(axis=(0, 1)))[0]
+    moving_deltas = [k for k in out_names if k in deltas and k not in fixed_deltas]
+    if not moving_deltas:
+        return
+    feeding = _coords_to_sites(base, cols)
+    if len(rows) != len(cols):
+        rep.add(
+            "transform-not-square",
+            "warning",
+            ", ".join(moving_deltas),
+            f"the guide maps base draws {_names(feeding)} ({len(cols)} dims) to the model's "
+            f"latents ({len(rows)} dims) through Delta sites {_names(moving_deltas)}: the map "
+            "is not square, so no Delta log_density can make the guide's density that of the "
+            "latents",
+            "map as many base dimensions as there are outputs (add or drop base draws), or "
+            "sample the extra latents directly",
+        )
+        return
+    Jsq = J[:, rows][:, :, cols]
+    with np.errstate(all="ignore"):
+        sign, logdet = np.linalg.slogdet(Jsq)
+    bad = ~np.isfinite(logdet) | (sign == 0) | (logdet < -18.0)
+    rep.figures["transform"] = {
+        "base": feeding,
+        "outputs": moving_deltas,
+        "log_abs_det": [float(x) for x in logdet],
+    }
+    if bad.any():
+        rep.add(
+            "transform-singular",
+            "warning",
+            ", ".join(moving_deltas),
+            f"the map from {_names(feeding)} to {_names(moving_deltas)} is not invertible near "
+            f"the current params: |det J| is ~0 or not finite at {int(bad.sum())} of {K} guide "
+            "draws, so the guide's density of the latents is not defined there",
+            "reparameterize so the map stays invertible (e.g. keep an angle away from where "
+            "the determinant vanishes with an interval constraint)",
+        )
+        return
+    delta_ld = sum(lp0[k] for k in moving_deltas if k in lp0)
+    factor_ld = sum(
+        (lp0[k] for k, s in gsites.items() if s.type == "sample" and s.is_factor and k in lp0),
+        np.zeros(K),
+    )
+    resid = np.asarray(delta_ld, dtype=np.float64) + logdet
+    resid_f = resid + np.asarray(factor_ld, dtype=np.float64)
+    ok = np.abs(resid) < 0.02 + 1e-3 * np.abs(logdet)
+    ok_f = np.abs(resid_f) < 0.02 + 1e-3 * np.abs(logdet)
+    rep.figures["transform"]["delta_log_density"] = [float(x) for x in np.ravel(delta_ld)]
+    if not (ok.all() or ok_f.all()):
+        rep.add(
+            "transform-logdet",
+            "error",
+            ", ".join(moving_deltas),
+            f"the Delta sites {_names(moving_deltas)} carry log density "
+            f"{float(np.mean(delta_ld)):.4g} on average, but the map from {_names(feeding)} has "
+            f"log|det J| = {float(np.mean(logdet)):.4g} at the current params (they should "
+            "add to 0): the guide's density of the latents is off by "
+            f"{float(np.mean(resid)):.4g}, which biases the fit (the missing-Jacobian mistake)",
+            "let dg.transformed(...) record the outputs (it adds -log|det J|), or pass "
+            "log_density=-log|det J| to the Delta sites",
+        )
+
+
+def _coords_to_sites(base, cols) -> list[str]:
+    out, i = [], 0
+    cols = set(int(c) for c in cols)
+    for k, s in base.items():
+        size = int(np.prod(_shape(s), dtype=int))
+        if any(c in cols for c in range(i, i + size)):
+            out.append(k)
+        i += size
+    return out
+
+
+_QUAD_NODES = {1: 256, 2: 64, 3: 24}
+
+
+def _coord_maps(ctx, base, draws):
+    """Per flat base coordinate: (kind, lo, hi, centre, scale) of a map from (-1, 1)."""
+    maps = []
+    for k, s in base.items():
+        sup = _support(s.native.get("fn"), ctx.b)
+        if sup is None or sup.get("discrete") or sup["kind"] != "bounds":
+            return None, f"site {k!r} has support {sup['repr'] if sup else '?'}"
+        shape = _shape(s)
+        lo = np.broadcast_to(sup["lo"], shape).ravel()
+        hi = np.broadcast_to(sup["hi"], shape).ravel()
+        vals = np.stack([np.asarray(d[k].value, dtype=np.float64).ravel() for d in draws])
+        for j in range(lo.size):
+            a, z = float(lo[j]), float(hi[j])
+            u = vals[:, j]
+            if math.isfinite(a) and math.isfinite(z):
+                kind = "interval"
+                p = np.clip((u - a) / (z - a), 1e-6, 1 - 1e-6)
+                w = np.log(p) - np.log1p(-p)
+            elif math.isfinite(a):
+                kind, w = "lower", np.log(np.maximum(u - a, 1e-30))
+            elif math.isfinite(z):
+                kind, w = "upper", np.log(np.maximum(z - u, 1e-30))
+            else:
+                kind, w = "real", u
+            q1, med, q3 = np.percentile(w, [25, 50, 75])
+            c = max((q3 - q1) / 2.0, 1e-3 * (1.0 + abs(med)))
+            maps.append((kind, a, z, float(med), float(c)))
+    return maps, ""
+
+
+def _grid(maps, n):
+    """Tensor-product Gauss-Legendre grid in base coordinates: (points (N, D), weights (N,))."""
+    t, w = np.polynomial.legendre.leggauss(n)
+    cols, wts = [], []
+    for kind, a, z, m, c in maps:
+        ang = 0.5 * math.pi * t
+        zz = m + c * np.tan(ang)
+        dzdt = c * 0.5 * math.pi / np.cos(ang) ** 2
+        if kind == "real":
+            u, dudz = zz, np.ones_like(zz)
+        elif kind == "lower":
+            u, dudz = a + np.exp(zz), np.exp(zz)
+        elif kind == "upper":
+            u, dudz = z - np.exp(zz), np.exp(zz)
+        else:
+            with np.errstate(over="ignore"):
+                sg = 1.0 / (1.0 + np.exp(-zz))
+            u, dudz = a + (z - a) * sg, (z - a) * sg * (1.0 - sg)
+        cols.append(u)
+        wts.append(w * dzdt * dudz)
+    mesh = np.meshgrid(*cols, indexing="ij")
+    wmesh = np.meshgrid(*wts, indexing="ij")
+    pts = np.stack([m.ravel() for m in mesh], axis=1)
+    W = np.prod(np.stack([m.ravel() for m in wmesh], axis=1), axis=1)
+    return pts, W
+
+
+def _integral(ctx, gsites, base, outs, deltas, maps, n):
+    pts, W = _grid(maps, n)
+    keep = np.all(np.isfinite(pts), axis=1) & np.isfinite(W) & (W > 0)
+    pts, W = pts[keep], W[keep]
+    if deltas:
+        # the guide's density of its outputs, in base coordinates: exp(L) |det d out / d base|
+        J, lps = _jacobians(ctx, gsites, base, outs, pts)
+        with np.errstate(all="ignore"):
+            _, logdet = np.linalg.slogdet(J)
+    else:
+        lps, _ = _eval_flat(ctx, gsites, base, {}, pts)
+        logdet = np.zeros(len(pts))
+    L = sum(np.asarray(v, dtype=np.float64) for k, v in lps.items() if k in gsites)
+    with np.errstate(all="ignore"):
+        f = np.exp(L + logdet)
+    f = np.where(np.isfinite(L) & (L > -700), f, 0.0)
+    nan = int((~np.isfinite(f)).sum())
+    f = np.where(np.isfinite(f), f, 0.0)
+    return float(np.sum(f * W)), nan
+
+
+def _check_quadrature(rep, ctx, gsites, msites, draws):
+    base, deltas, outs = _layout(gsites, msites)
+    dims = sum(int(np.prod(_shape(s), dtype=int)) for s in base.values())
+    if dims == 0:
+        return
+    if dims > MAX_QUADRATURE_DIMS:
+        rep.add(
+            "quadrature-skipped",
+            "info",
+            None,
+            f"the guide has {dims} latent dimensions; the quadrature check of its "
+            f"normalization runs for up to {MAX_QUADRATURE_DIMS}",
+        )
+        return
+    if deltas:
+        out_dims = sum(int(np.prod(_shape(s), dtype=int)) for s in outs.values())
+        if out_dims != dims or rep.find("transform-not-square") or rep.find("transform-singular"):
+            rep.add(
+                "quadrature-skipped",
+                "info",
+                None,
+                "the guide's map from base draws to latents is not square or not invertible; "
+                "no quadrature of its density",
+            )
+            return
+    if draws is None:
+        draws = _draws(ctx, gsites)
+    maps, why = _coord_maps(ctx, base, draws)
+    if maps is None:
+        rep.add("quadrature-skipped", "info", None, f"no quadrature: {why}")
+        return
+    n = _QUAD_NODES[dims]
+    z_fine, nan = _integral(ctx, gsites, base, outs, deltas, maps, n)
+    z_coarse, _ = _integral(ctx, gsites, base, outs, deltas, maps, n // 2)
+    err = abs(z_fine - z_coarse)
+    rep.figures["quadrature"] = {
+        "integral": z_fine,
+        "error": err,
+        "dims": dims,
+        "nodes_per_dim": n,
+    }
+    over = f"{_names(base)}" + (f" (mapped to {_names(outs)})" if deltas else "")
+    converged = err < 0.01 * max(1.0, abs(z_fine))
+    miss = abs(z_fine - 1.0)
+    if not converged:
+        rep.add(
+            "quadrature-inconclusive",
+            "info",
+            None,
+            f"the quadrature of the guide's density over {over} did not settle: "
+            f"{z_fine:.4g} with {n} nodes per dim, {z_coarse:.4g} with {n // 2}",
+        )
+        return
+    if miss > 0.05:
+        sev = "error"
+    elif miss > 0.01:
+        sev = "warning"
+    else:
+        rep.add(
+            "quadrature-ok",
+            "info",
+            None,
+            f"the guide's density over {over} integrates to {z_fine:.4f} ± {max(err, 1e-4):.1g}",
+        )
+        return
+    hint = []
+    if any(s.is_factor for s in gsites.values() if s.type == "sample"):
+        hint.append("guide factors add to log q without renormalizing it")
+    if deltas:
+        hint.append("Delta sites must carry -log|det J| of the map (dg.transformed does)")
+    rep.add(
+        "density-not-normalized",
+        sev,
+        None,
+        f"the guide's density over {over} integrates to {z_fine:.4g} ± {max(err, 1e-4):.1g}, "
+        f"not 1, at the current params: log q is off by {math.log(max(z_fine, 1e-300)):.4g}"
+        + (f" ({'; '.join(hint)})" if hint else ""),
+        "build the guide from normalized distributions with params, transform base draws "
+        "with dg.transformed(...), and drop factors that shape the guide",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# hooks for fit
+# ---------------------------------------------------------------------------------------------
+
+
+def fit_checks(
+    model, guide, backend, model_args, model_kwargs, init_params, seed, on_nonfinite
+) -> None:
+    """What ``fit`` runs first: raise :class:`SpecError` on errors, warn on warnings."""
+    rep = cheap_checks(
+        model,
+        guide,
+        backend=backend,
+        model_args=model_args,
+        model_kwargs=model_kwargs,
+        params=init_params,
+        seed=seed,
+    )
+    for f in rep.errors:
+        exc = getattr(f, "exc", None)
+        if exc is not None and not isinstance(exc, DualGuideError):
+            # the doctor could not trace the program: let the fit meet (and report) it
+            return
+    if rep.errors:
+        lines = "\n".join(f"  - {f}".replace("\n", "\n    ") for f in rep.errors)
+        raise SpecError(
+            f"fit ({rep.backend}): the guide has {len(rep.errors)} error(s) that would make "
+            f"the fit fail or come out wrong:\n{lines}\n(pass check=False to fit anyway)"
+        )
+    for f in rep.warnings:
+        if f.code == "support-outside" and on_nonfinite == "skip":
+            continue  # the user already did what the fix says
+        warnings.warn(f"dualguide check: {f}", CheckWarning, stacklevel=3)
+
+
+def nonfinite_sites(
+    model: Callable,
+    guide: Callable,
+    *,
+    backend: str | None = None,
+    model_args: tuple = (),
+    model_kwargs: dict | None = None,
+    params: dict | None = None,
+    seed: int = 0,
+    tries: int = 32,
+) -> list[tuple[str, str]]:
+    """Sites whose log density (or value) is NaN or inf when the guide runs at ``params``.
+
+    Traces the guide and then the model with the guide's values, up to
+    ``tries`` times with different seeds, and returns ``[(site, "guide"|"model"), ...]``
+    from the first draw that has any (an empty list when none does).
+    """
+    ctx = _Ctx(model, guide, backend, model_args, model_kwargs, params, seed)
+    for i in range(tries):
+        gsites, improper = ctx.run(ctx.guide, fill="unsamplable", seed=seed + i)
+        bad = [(k, "guide") for k, s in gsites.items() if _nonfinite(s)]
+        values = {k: s.value for k, s in gsites.items() if _latent(s) and k not in improper}
+        msites, _ = ctx.run(ctx.model, values=values, fill="missing", seed=seed + i)
+        bad += [(k, "model") for k, s in msites.items() if _nonfinite(s) and s.type == "sample"]
+        if bad:
+            return bad
+    return []
+
+
+def _nonfinite(s) -> bool:
+    """A sample site whose log density or value has a NaN or an inf."""
+    if s.type != "sample":
+        return False
+    for x in (s.log_prob, None if s.is_factor else s.value):
+        if x is not None:
+            a = np.asarray(x)
+            if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+                return True
+    return False
