@@ -16,7 +16,7 @@ from numpyro.distributions import constraints as nc
 
 from ... import _table
 from ..._progress import Progress
-from ...errors import SpecError
+from ...errors import DualGuideError, SpecError
 from .ops import Ops
 
 log = logging.getLogger("dualguide")
@@ -82,7 +82,14 @@ class NumPyroBackend:
     def sample(self, name, fn, obs, infer, kwargs):
         if not isinstance(fn, nd.Distribution):
             _bad_fn(name, fn, "numpyro")
-        return numpyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
+        try:
+            return numpyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
+        except NotImplementedError:
+            if obs is None and _no_sampler(fn):  # ImproperUniform: name the site
+                from ...doctor import no_sampler_error
+
+                raise no_sampler_error(name, _no_sampler(fn)) from None
+            raise
 
     def plate(self, name, size, subsample_size, dim):
         return numpyro.plate(name, size, subsample_size=subsample_size, dim=dim)
@@ -100,7 +107,14 @@ class NumPyroBackend:
         fn = self._dist_fns.get(name)
         if fn is None:
             fn = self._dist_fns[name] = self._dist_factory(name)
-        return fn(*args, **kwargs)
+        try:
+            return fn(*args, **kwargs)
+        except (TypeError, ValueError) as e:
+            if isinstance(e, DualGuideError):
+                raise
+            from ...doctor import dist_arg_error  # name the culprit argument
+
+            raise dist_arg_error(name, args, kwargs, e, self.name) from None
 
     def _dist_factory(self, name):
         spec = _table.DISTRIBUTIONS[name]
@@ -231,6 +245,16 @@ def _bad_fn(name, fn, backend):
     raise SpecError(
         f"sample site {name!r}: {fn!r} is not a distribution; use dualguide.distributions"
     )
+
+
+def _no_sampler(fn):
+    """The class name of ``fn``'s base distribution if it has no sampler, else None."""
+    base = fn
+    while hasattr(base, "base_dist"):
+        base = base.base_dist
+    name = type(base).__name__
+    spec = _table.DISTRIBUTIONS.get(name)
+    return name if spec is not None and not spec.samplable else None
 
 
 #: neutral names whose numpyro class dualguide replaces (filled by submodules)
