@@ -163,3 +163,12 @@ def as_constraint(c, where: str = "constraint") -> Constraint:
         f"{where}: {c!r} is not a dualguide constraint; use one of dualguide.constraints "
         f"({', '.join(sorted(CONSTRAINTS))})"
     )
+
+
+def __getattr__(name: str):
+    """``constraints.postive`` -> an error that suggests ``constraints.positive``."""
+    if name.startswith("__") and name.endswith("__"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .errors import unknown_name
+
+    raise unknown_name("dualguide.constraints", "constraint", name, CONSTRAINTS)

@@ -76,3 +76,18 @@ MultivariateNormal = globals()["MultivariateNormal"]
 Dirichlet = globals()["Dirichlet"]
 Delta = globals()["Delta"]
 MixtureSameFamily = globals()["MixtureSameFamily"]
+
+
+def __getattr__(name: str):
+    """``dist.Normall`` -> an error that suggests ``dist.Normal``."""
+    if name.startswith("__") and name.endswith("__"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from .errors import unknown_name
+
+    raise unknown_name(
+        "dualguide.distributions",
+        "distribution",
+        name,
+        DISTRIBUTIONS,
+        "; to add a distribution, add a row to DISTRIBUTIONS in dualguide/_table.py",
+    )

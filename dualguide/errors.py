@@ -29,3 +29,23 @@ class UnknownNameError(SpecError, AttributeError):
 
 class CheckWarning(UserWarning):
     """A warning from the guide doctor (``dualguide.check``), e.g. when ``fit`` starts."""
+
+
+def unknown_name(module: str, kind: str, name: str, known, fix: str = "") -> UnknownNameError:
+    """The error for ``<module>.<name>`` that is not there, with a did-you-mean.
+
+    >>> print(unknown_name("dualguide.distributions", "distribution", "Normall", ["Normal", "Gamma"]))
+    dualguide.distributions has no distribution 'Normall'; did you mean 'Normal'? ...
+    """
+    import difflib
+
+    known = sorted(known)
+    lower = {k.lower(): k for k in known}
+    if name.lower() in lower:
+        guess = [lower[name.lower()]]
+    else:
+        guess = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(g) for g in guess)}?" if guess else ""
+    return UnknownNameError(
+        f"{module} has no {kind} {name!r}{hint} (known: {', '.join(known)}){fix}"
+    )
