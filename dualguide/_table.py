@@ -191,3 +191,164 @@ def native_name(kind: str, name: str, backend: str) -> str:
     if kind == "optimizer":
         return OPTIMIZERS[name][i]
     raise ValueError(f"unknown kind {kind!r}")
+
+
+# Autoguides ----------------------------------------------------------------------------------
+# (added for porting: dualguide.autoguides, dualguide.porting read these rows)
+
+
+@dataclass(frozen=True)
+class AutoParam:
+    """One param a native autoguide stores, as that framework names and constrains it.
+
+    ``name`` is a template: ``{site}`` is a latent sample site.  ``constraint`` is the
+    native constraint's attribute in ``numpyro.distributions.constraints`` /
+    ``pyro.distributions.constraints`` (``"support"``: the site's own support), and
+    ``neutral`` the neutral constraint with the same set of values (what dualguide
+    records in ``FitResult.constraints`` and in saved params).  ``role`` names what
+    the array means (see :data:`AUTOGUIDE_PARAMS`).
+    """
+
+    role: str
+    name: str
+    constraint: str = "real"
+    neutral: str = "real"
+
+
+@dataclass(frozen=True)
+class AutoGuideSpec:
+    """One autoguide's stored params in both frameworks and how to map one to the other.
+
+    ``per_site``: one param per latent site (else one packed vector over all latents,
+    each site's *unconstrained* value flattened, in the guide's site order).
+    ``storage``: formulas from the stored arrays to the common roles where a framework
+    stores a quantity factored (empty: the roles are stored as they are).
+    """
+
+    numpyro: tuple
+    pyro: tuple
+    per_site: bool
+    storage: dict = field(default_factory=dict)
+    #: whether the native guides have ``quantiles`` (AutoDelta has only ``median``)
+    quantiles: bool = True
+
+
+#: autoguide -> stored params.  Common roles: ``loc`` (unconstrained mean), ``scale``
+#: (unconstrained std devs / diagonal factor), ``scale_tril`` (Cholesky factor of the
+#: unconstrained covariance), ``cov_factor`` (low-rank factor W; covariance is
+#: D W W^T D + D^2 with D = diag(scale), the same in both), ``value`` (AutoDelta's point,
+#: constrained).  Verified against pyro-ppl 1.9.2 and numpyro 0.22.0 (numpyro's default
+#: prefix "auto").
+AUTOGUIDE_PARAMS: dict[str, AutoGuideSpec] = {
+    "AutoNormal": AutoGuideSpec(
+        numpyro=(
+            AutoParam("loc", "{site}_auto_loc"),
+            AutoParam("scale", "{site}_auto_scale", "softplus_positive", "positive"),
+        ),
+        pyro=(
+            AutoParam("loc", "AutoNormal.locs.{site}"),
+            AutoParam("scale", "AutoNormal.scales.{site}", "softplus_positive", "positive"),
+        ),
+        per_site=True,
+    ),
+    "AutoDelta": AutoGuideSpec(
+        numpyro=(AutoParam("value", "{site}_auto_loc", "support", "support"),),
+        pyro=(AutoParam("value", "AutoDelta.{site}", "support", "support"),),
+        per_site=True,
+        quantiles=False,
+    ),
+    "AutoDiagonalNormal": AutoGuideSpec(
+        numpyro=(
+            AutoParam("loc", "auto_loc"),
+            AutoParam("scale", "auto_scale", "softplus_positive", "positive"),
+        ),
+        pyro=(
+            AutoParam("loc", "AutoDiagonalNormal.loc"),
+            AutoParam("scale", "AutoDiagonalNormal.scale", "softplus_positive", "positive"),
+        ),
+        per_site=False,
+    ),
+    "AutoMultivariateNormal": AutoGuideSpec(
+        numpyro=(
+            AutoParam("loc", "auto_loc"),
+            AutoParam(
+                "scale_tril", "auto_scale_tril", "scaled_unit_lower_cholesky", "lower_cholesky"
+            ),
+        ),
+        pyro=(
+            AutoParam("loc", "AutoMultivariateNormal.loc"),
+            AutoParam("scale", "AutoMultivariateNormal.scale", "softplus_positive", "positive"),
+            AutoParam(
+                "unit_scale_tril",
+                "AutoMultivariateNormal.scale_tril",
+                "unit_lower_cholesky",
+                "lower_cholesky",
+            ),
+        ),
+        per_site=False,
+        # Pyro factors the Cholesky factor as a scale vector times a unit-diagonal triangle
+        storage={"pyro": "scale_tril = scale[:, None] * unit_scale_tril"},
+    ),
+    "AutoLowRankMultivariateNormal": AutoGuideSpec(
+        numpyro=(
+            AutoParam("loc", "auto_loc"),
+            AutoParam("cov_factor", "auto_cov_factor"),
+            AutoParam("scale", "auto_scale", "softplus_positive", "positive"),
+        ),
+        pyro=(
+            AutoParam("loc", "AutoLowRankMultivariateNormal.loc"),
+            AutoParam("cov_factor", "AutoLowRankMultivariateNormal.cov_factor"),
+            AutoParam(
+                "scale", "AutoLowRankMultivariateNormal.scale", "softplus_positive", "positive"
+            ),
+        ),
+        per_site=False,
+    ),
+}
+
+#: native autoguide constraints that are not neutral constraints -> the neutral constraint
+#: that contains their values (same values for the softplus ones; ``unit_lower_cholesky``
+#: further fixes the diagonal to 1).  The unconstraining transform differs, not the values.
+AUTOGUIDE_CONSTRAINTS: dict[str, str] = {
+    "softplus_positive": "positive",
+    "scaled_unit_lower_cholesky": "lower_cholesky",
+    "unit_lower_cholesky": "lower_cholesky",
+    "softplus_lower_cholesky": "lower_cholesky",
+    # torch says nonnegative for the support of HalfNormal, Gamma, Exponential, HalfCauchy
+    # where NumPyro says positive; both frameworks unconstrain it with exp, never reaching 0
+    "nonnegative": "positive",
+}
+
+#: neutral autoguide init strategy -> (numpyro, pyro) function in
+#: numpyro.infer.initialization / pyro.infer.autoguide.initialization
+AUTOGUIDE_INITS: dict[str, tuple[str, str]] = {
+    "feasible": ("init_to_feasible", "init_to_feasible"),
+    "median": ("init_to_median", "init_to_median"),
+    "mean": ("init_to_mean", "init_to_mean"),
+    "uniform": ("init_to_uniform", "init_to_uniform"),
+    "sample": ("init_to_sample", "init_to_sample"),
+    "value": ("init_to_value", "init_to_value"),
+}
+
+
+# Native optimizers and module aliases -----------------------------------------------------------
+# (added for source export and porting: dualguide.porting.export / .port read these rows)
+
+#: neutral optimizer -> (the NumPyro class, the Pyro class) a user of each framework writes.
+#: NumPyro takes keywords (see NUMPYRO_OPTIM_ARGS); Pyro one dict of torch-style settings
+#: with the neutral names (lr, betas, eps, clip_norm, lrd).
+NATIVE_OPTIMIZERS: dict[str, tuple[str, str]] = {
+    "Adam": ("numpyro.optim.Adam", "pyro.optim.Adam"),
+    "ClippedAdam": ("numpyro.optim.ClippedAdam", "pyro.optim.ClippedAdam"),
+}
+
+#: neutral optimizer argument -> NumPyro keyword (``betas`` is NumPyro's ``b1, b2``)
+NUMPYRO_OPTIM_ARGS: dict[str, object] = {
+    "lr": "step_size",
+    "betas": ("b1", "b2"),
+    "eps": "eps",
+    "clip_norm": "clip_norm",
+}
+
+#: short module names the OPS spellings use -> the module they stand for
+NATIVE_MODULE_ALIASES: dict[str, str] = {"jnp": "jax.numpy"}

@@ -1,0 +1,603 @@
+"""Neutral autoguides that render to each framework's own autoguide.
+
+``AutoNormal(model)`` (and ``AutoDiagonalNormal``, ``AutoMultivariateNormal``,
+``AutoLowRankMultivariateNormal``, ``AutoDelta``) is built once from a neutral
+model.  Rendering it for a backend gives that framework's native autoguide
+(``numpyro.infer.autoguide.AutoNormal`` / ``pyro.infer.autoguide.AutoNormal``) on
+the rendered model, so ``dg.fit(model, guide)`` and each framework's own ``SVI``
+take it, and its params keep the framework's own names::
+
+    numpyro: x_auto_loc, x_auto_scale, auto_loc, auto_scale_tril, ...
+    pyro:    AutoNormal.locs.x, AutoNormal.scales.x, AutoMultivariateNormal.loc, ...
+
+:meth:`AutoGuide.translate` maps fitted params from one framework's names and
+storage to the other's (the name table is :data:`dualguide._table.AUTOGUIDE_PARAMS`),
+so a fit in one framework gives the same ``median`` and ``quantiles`` in the other.
+
+>>> import dualguide as dg
+>>> from dualguide import distributions as dist
+>>> def model():
+...     dg.sample("x", dist.Normal(0.0, 1.0))
+>>> guide = dg.autoguides.AutoNormal(model, init_scale=0.1)
+>>> r = dg.fit(model, guide, backend="numpyro", num_steps=300)
+>>> sorted(r.params)
+['x_auto_loc', 'x_auto_scale']
+>>> sorted(guide.translate(r.params, to="pyro"))
+['AutoNormal.locs.x', 'AutoNormal.scales.x']
+
+Defaults that differ between the frameworks are pinned: the latent init strategy is
+``"feasible"`` in both (every latent starts at the point whose unconstrained value
+is 0).  Other native defaults are kept as the framework has them (e.g. the low-rank
+factor starts at zero in NumPyro and random in Pyro).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _state
+from . import constraints as _c
+from ._table import (
+    AUTOGUIDE_CONSTRAINTS,
+    AUTOGUIDE_INITS,
+    AUTOGUIDE_PARAMS,
+    BACKENDS,
+    CONSTRAINT_ARGS,
+    CONSTRAINTS,
+)
+from .errors import SpecError
+
+__all__ = [
+    "AutoGuide",
+    "AutoNormal",
+    "AutoDiagonalNormal",
+    "AutoMultivariateNormal",
+    "AutoLowRankMultivariateNormal",
+    "AutoDelta",
+    "translate_params",
+    "naming_of",
+]
+
+Layout = Sequence[tuple[str, tuple]]
+
+
+def _backend_module(b):
+    return importlib.import_module(f"dualguide.backends.{b.name}.autoguides")
+
+
+class AutoGuide:
+    """Base class: a neutral autoguide over ``model``'s latent sites.
+
+    Render with ``guide.render(backend)`` (or let :func:`dualguide.fit` do it);
+    each render makes a fresh native autoguide.  Calling the neutral object
+    directly runs a native autoguide of the active backend, made once per backend.
+    """
+
+    #: options this autoguide accepts, besides ``init_loc_fn``
+    _options: tuple = ()
+
+    def __init__(self, model: Callable, *, init_loc_fn: Any = "feasible", **options):
+        if not callable(model):
+            raise SpecError(f"{self.kind}: expected a model function, got {model!r}")
+        self.model = getattr(model, "neutral", model)
+        self.init_loc_fn = _check_init(self.kind, init_loc_fn)
+        self.options = options
+        self._cache: dict = {}
+
+    @property
+    def kind(self) -> str:
+        """The autoguide's name, e.g. ``"AutoNormal"`` (the key in ``AUTOGUIDE_PARAMS``)."""
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        name = getattr(self.model, "__name__", repr(self.model))
+        return f"dualguide.autoguides.{self.kind}({name}, init_loc_fn={self.init_loc_fn!r}{opts})"
+
+    # rendering -----------------------------------------------------------------------------
+    def render(
+        self,
+        backend: str | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        model_args: tuple = (),
+        model_kwargs: dict | None = None,
+    ):
+        """A fresh native autoguide of ``backend`` on the rendered model.
+
+        With ``params`` (fitted values, either backend's names; translated as
+        needed) the guide is set up on ``model_args`` and, for Pyro, the params are
+        loaded into the module, where Pyro autoguides keep them: its native
+        ``median()``, ``quantiles()`` and ``SVI`` then start from them.  (Writing
+        them into Pyro's ``ParamStore`` is not enough: the packed guides' ``loc``
+        and ``cov_factor`` are plain ``nn.Parameter`` s the store cannot replace.)
+        NumPyro autoguides hold no params: pass them to ``median(params)`` and co.;
+        here they are only checked against the guide's names and shapes.
+
+        >>> import dualguide as dg
+        >>> from dualguide import distributions as dist
+        >>> def model():
+        ...     dg.sample("x", dist.Normal(0.0, 1.0))
+        >>> g = dg.autoguides.AutoNormal(model).render("pyro")
+        >>> type(g).__mro__[1]
+        <class 'pyro.infer.autoguide.guides.AutoNormal'>
+        """
+        b = _state.resolve(backend)
+        native = self.__dualguide_render__(b)
+        if params is not None:
+            p = self.translate(params, b.name, model_args=model_args, model_kwargs=model_kwargs)
+            args, kwargs = _args(b, model_args, model_kwargs)
+            _backend_module(b).load(native, p, args, kwargs)
+        return native
+
+    def __dualguide_render__(self, b):
+        from .render import render
+
+        native = _backend_module(b).make(
+            self.kind, render(self.model, b), self.init_loc_fn, dict(self.options)
+        )
+        native.backend = b.name
+        native.neutral = self
+        return native
+
+    def __call__(self, *args, **kwargs):
+        b = _state.current()
+        native = self._cache.get(b.name)
+        if native is None:
+            native = self._cache[b.name] = self.__dualguide_render__(b)
+        return native(*args, **kwargs)
+
+    # params --------------------------------------------------------------------------------
+    def layout(
+        self, backend: str | None = None, model_args: tuple = (), model_kwargs: dict | None = None
+    ) -> list[tuple[str, tuple]]:
+        """The latent sites and their unconstrained shapes, in the order ``backend`` packs them."""
+        b = _state.resolve(backend)
+        native = self.__dualguide_render__(b)
+        args, kwargs = _args(b, model_args, model_kwargs)
+        return _backend_module(b).layout(native, args, kwargs)
+
+    def translate(
+        self,
+        params: Mapping[str, Any],
+        to: str,
+        *,
+        model_args: tuple = (),
+        model_kwargs: dict | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Fitted params (constrained, either backend's names) in backend ``to``'s names.
+
+        ``params`` may be a :class:`~dualguide.FitResult`.  Params that are not
+        this autoguide's (e.g. the model's own params) pass through unchanged.
+        Packed guides (all but AutoNormal and AutoDelta) trace the model on both
+        backends to learn how each orders the latent vector, so they need
+        ``model_args`` if the model takes arguments.
+
+        >>> import dualguide as dg
+        >>> from dualguide import distributions as dist
+        >>> def model():
+        ...     dg.sample("x", dist.Normal(0.0, 1.0))
+        >>> g = dg.autoguides.AutoNormal(model)
+        >>> g.translate({"x_auto_loc": 0.5, "x_auto_scale": 2.0}, to="pyro")
+        {'AutoNormal.locs.x': array(0.5, dtype=float32), 'AutoNormal.scales.x': array(2., dtype=float32)}
+        """
+        target = _state.resolve(to).name if not isinstance(to, str) else to.lower()
+        if target not in BACKENDS:
+            raise SpecError(f"{self.kind}.translate: to must be one of {BACKENDS}, got {to!r}")
+        params = _as_params(params)
+        source = naming_of(self.kind, params)
+        if source is None or source == target:
+            return {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
+        layouts = None
+        if not AUTOGUIDE_PARAMS[self.kind].per_site:
+            layouts = {
+                source: self.layout(source, model_args, model_kwargs),
+                target: self.layout(target, model_args, model_kwargs),
+            }
+        return translate_params(self.kind, params, source, target, layouts=layouts)
+
+    def median(
+        self,
+        params: Mapping[str, Any],
+        *,
+        backend: str | None = None,
+        model_args: tuple = (),
+        model_kwargs: dict | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The native guide's ``median`` of each latent site, as numpy arrays.
+
+        ``params`` may use either backend's names (they are translated); ``backend``
+        defaults to the one the params are named for.
+        """
+        b, p, args, kwargs = self._prepare(params, backend, model_args, model_kwargs)
+        native = self.__dualguide_render__(b)
+        return _backend_module(b).median(native, p, args, kwargs)
+
+    def quantiles(
+        self,
+        params: Mapping[str, Any],
+        quantiles: Sequence[float],
+        *,
+        backend: str | None = None,
+        model_args: tuple = (),
+        model_kwargs: dict | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The native guide's ``quantiles`` of each latent site: arrays of shape ``(len(q), ...)``."""
+        if not AUTOGUIDE_PARAMS[self.kind].quantiles:
+            raise SpecError(f"{self.kind} has no quantiles (a point estimate): use median()")
+        qs = [float(q) for q in quantiles]
+        if not all(0.0 < q < 1.0 for q in qs):
+            raise SpecError(f"{self.kind}.quantiles: quantiles must lie in (0, 1), got {qs}")
+        b, p, args, kwargs = self._prepare(params, backend, model_args, model_kwargs)
+        native = self.__dualguide_render__(b)
+        return _backend_module(b).quantiles(native, p, qs, args, kwargs)
+
+    def _prepare(self, params, backend, model_args, model_kwargs):
+        params = _as_params(params)
+        if backend is None:
+            backend = naming_of(self.kind, params)
+        b = _state.resolve(backend)
+        p = self.translate(params, b.name, model_args=model_args, model_kwargs=model_kwargs)
+        args, kwargs = _args(b, model_args, model_kwargs)
+        return b, p, args, kwargs
+
+
+class AutoNormal(AutoGuide):
+    """Independent Normal per latent site, in unconstrained space.
+
+    Params: NumPyro ``{site}_auto_loc``, ``{site}_auto_scale``; Pyro
+    ``AutoNormal.locs.{site}``, ``AutoNormal.scales.{site}``.
+
+    >>> import dualguide as dg
+    >>> from dualguide import distributions as dist
+    >>> def model():
+    ...     dg.sample("x", dist.LogNormal(0.0, 1.0))
+    >>> guide = dg.autoguides.AutoNormal(model, init_scale=0.05)
+    """
+
+    def __init__(self, model: Callable, *, init_loc_fn: Any = "feasible", init_scale: float = 0.1):
+        super().__init__(model, init_loc_fn=init_loc_fn, init_scale=_check_scale(init_scale))
+
+
+class AutoDiagonalNormal(AutoGuide):
+    """One diagonal Normal over all latents, packed into one unconstrained vector.
+
+    Params: NumPyro ``auto_loc``, ``auto_scale``; Pyro ``AutoDiagonalNormal.loc``,
+    ``AutoDiagonalNormal.scale``.
+    """
+
+    def __init__(self, model: Callable, *, init_loc_fn: Any = "feasible", init_scale: float = 0.1):
+        super().__init__(model, init_loc_fn=init_loc_fn, init_scale=_check_scale(init_scale))
+
+
+class AutoMultivariateNormal(AutoGuide):
+    """A full-covariance Normal over the packed unconstrained latents.
+
+    Params: NumPyro ``auto_loc``, ``auto_scale_tril`` (the Cholesky factor L); Pyro
+    ``AutoMultivariateNormal.loc``, ``.scale`` and ``.scale_tril`` with
+    ``L = scale[:, None] * scale_tril`` (a unit-diagonal triangle): translation
+    converts by that formula.
+    """
+
+    def __init__(self, model: Callable, *, init_loc_fn: Any = "feasible", init_scale: float = 0.1):
+        super().__init__(model, init_loc_fn=init_loc_fn, init_scale=_check_scale(init_scale))
+
+
+class AutoLowRankMultivariateNormal(AutoGuide):
+    """A low-rank-plus-diagonal Normal over the packed unconstrained latents.
+
+    Covariance ``D W W^T D + D^2`` with ``D = diag(scale)``, ``W = cov_factor`` in both
+    frameworks.  Params: NumPyro ``auto_loc``, ``auto_cov_factor``, ``auto_scale``;
+    Pyro ``AutoLowRankMultivariateNormal.loc``, ``.cov_factor``, ``.scale``.
+    ``rank`` defaults to ``round(sqrt(latent dim))`` in both.
+    """
+
+    def __init__(
+        self,
+        model: Callable,
+        *,
+        init_loc_fn: Any = "feasible",
+        init_scale: float = 0.1,
+        rank: int | None = None,
+    ):
+        if rank is not None and (
+            isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 1
+        ):
+            raise SpecError(f"AutoLowRankMultivariateNormal: rank must be an int >= 1, got {rank!r}")
+        super().__init__(
+            model,
+            init_loc_fn=init_loc_fn,
+            init_scale=_check_scale(init_scale),
+            rank=None if rank is None else int(rank),
+        )
+
+
+class AutoDelta(AutoGuide):
+    """A point mass per latent site (MAP), stored constrained.
+
+    Params: NumPyro ``{site}_auto_loc``; Pyro ``AutoDelta.{site}``.
+    """
+
+    def __init__(self, model: Callable, *, init_loc_fn: Any = "feasible"):
+        super().__init__(model, init_loc_fn=init_loc_fn)
+
+
+# helpers -----------------------------------------------------------------------------------
+
+
+def _check_scale(init_scale) -> float:
+    try:
+        s = float(init_scale)
+    except (TypeError, ValueError):
+        s = float("nan")
+    if not s > 0 or not np.isfinite(s):
+        raise SpecError(f"autoguide: init_scale must be a positive number, got {init_scale!r}")
+    return s
+
+
+def _check_init(kind: str, init_loc_fn):
+    if isinstance(init_loc_fn, str):
+        if init_loc_fn not in AUTOGUIDE_INITS or init_loc_fn == "value":
+            names = ", ".join(repr(k) for k in AUTOGUIDE_INITS if k != "value")
+            raise SpecError(
+                f"{kind}: unknown init_loc_fn {init_loc_fn!r}; use one of {names}, "
+                "or a dict of initial values by site name"
+            )
+        return init_loc_fn
+    if isinstance(init_loc_fn, Mapping):
+        out = {}
+        for k, v in init_loc_fn.items():
+            try:
+                out[str(k)] = np.asarray(v, dtype=np.float32)
+            except (TypeError, ValueError):
+                raise SpecError(f"{kind}: init_loc_fn[{k!r}] is not numeric: {v!r}") from None
+        return out
+    if callable(init_loc_fn):  # a native init function: the user picks the backend
+        return init_loc_fn
+    raise SpecError(
+        f"{kind}: init_loc_fn must be a strategy name, a dict of values or a function, "
+        f"got {init_loc_fn!r}"
+    )
+
+
+def _args(b, model_args, model_kwargs):
+    if not isinstance(model_args, (tuple, list)):
+        raise SpecError(f"model_args must be a tuple, got {type(model_args).__name__}")
+    return (
+        tuple(b.to_array(a) for a in model_args),
+        {k: b.to_array(v) for k, v in (model_kwargs or {}).items()},
+    )
+
+
+def _as_params(params) -> dict:
+    if hasattr(params, "params") and isinstance(params.params, dict):
+        params = params.params
+    if not isinstance(params, Mapping):
+        raise SpecError(f"expected a dict of params by name, got {type(params).__name__}")
+    return dict(params)
+
+
+def _pattern(template: str) -> re.Pattern:
+    return re.compile("^" + re.escape(template).replace(re.escape("{site}"), "(?P<site>.+)") + "$")
+
+
+def naming_of(kind: str, params: Mapping[str, Any]) -> str | None:
+    """Which backend's names ``params`` use for autoguide ``kind`` (None: neither).
+
+    >>> naming_of("AutoNormal", {"AutoNormal.locs.x": 0.0, "AutoNormal.scales.x": 1.0})
+    'pyro'
+    """
+    spec = AUTOGUIDE_PARAMS[kind]
+    found = []
+    for backend in BACKENDS:
+        pats = [_pattern(p.name) for p in getattr(spec, backend)]
+        if any(pat.match(k) for k in params for pat in pats):
+            found.append(backend)
+    if len(found) > 1:
+        raise SpecError(
+            f"{kind}: params mix NumPyro and Pyro names ({', '.join(sorted(params))}); "
+            "pass the params of one fit"
+        )
+    return found[0] if found else None
+
+
+def _per_site(kind, params, source, target):
+    spec = AUTOGUIDE_PARAMS[kind]
+    src, tgt = getattr(spec, source), getattr(spec, target)
+    by_role: dict[str, dict[str, Any]] = {p.role: {} for p in src}
+    used = set()
+    for p in src:
+        pat = _pattern(p.name)
+        for k, v in params.items():
+            m = pat.match(k)
+            if m:
+                by_role[p.role][m.group("site")] = v
+                used.add(k)
+    sites = list(dict.fromkeys(s for d in by_role.values() for s in d))
+    missing = [
+        p.name.format(site=s) for s in sites for p in src if s not in by_role[p.role]
+    ]
+    if missing:
+        raise SpecError(f"{kind}: {source} params lack {', '.join(missing)}")
+    out = {}
+    for s in sites:
+        for p in tgt:
+            out[p.name.format(site=s)] = np.asarray(by_role[p.role][s], dtype=np.float32)
+    return out, used
+
+
+def _permutation(kind, layouts, source, target) -> np.ndarray | None:
+    """Index array ``idx`` with ``target_vector = source_vector[idx]`` (None: same order)."""
+    if layouts is None:
+        return None
+    src, tgt = list(layouts[source]), list(layouts[target])
+    offsets, pos = {}, 0
+    for site, shape in src:
+        n = int(np.prod(shape, dtype=int))
+        offsets[site] = (pos, n, tuple(shape))
+        pos += n
+    if sorted(s for s, _ in src) != sorted(s for s, _ in tgt):
+        raise SpecError(
+            f"{kind}: the model's latent sites differ between {source} "
+            f"({', '.join(s for s, _ in src)}) and {target} ({', '.join(s for s, _ in tgt)})"
+        )
+    idx = []
+    for site, shape in tgt:
+        start, n, sshape = offsets[site]
+        if tuple(shape) != sshape:
+            raise SpecError(
+                f"{kind}: latent {site!r} has unconstrained shape {sshape} in {source} but "
+                f"{tuple(shape)} in {target}; its support unconstrains differently"
+            )
+        idx.extend(range(start, start + n))
+    idx = np.asarray(idx, dtype=int)
+    return None if np.array_equal(idx, np.arange(pos)) else idx
+
+
+def translate_params(
+    kind: str,
+    params: Mapping[str, Any],
+    source: str,
+    target: str,
+    *,
+    layouts: Mapping[str, Layout] | None = None,
+) -> dict[str, np.ndarray]:
+    """Map autoguide ``kind``'s fitted params from ``source`` names and storage to ``target``'s.
+
+    Pure numpy (no framework needed).  ``layouts`` gives each backend's latent
+    order as ``[(site, unconstrained shape), ...]`` (see :meth:`AutoGuide.layout`);
+    packed guides need it when the orders can differ (None: same order).  Keys
+    that are not this autoguide's params pass through.  Values are float32.
+
+    >>> translate_params("AutoMultivariateNormal",
+    ...     {"auto_loc": [0.0, 1.0], "auto_scale_tril": [[2.0, 0.0], [1.0, 4.0]]},
+    ...     "numpyro", "pyro")["AutoMultivariateNormal.scale_tril"].tolist()
+    [[1.0, 0.0], [0.25, 1.0]]
+    """
+    if kind not in AUTOGUIDE_PARAMS:
+        raise SpecError(f"unknown autoguide {kind!r}; known: {', '.join(AUTOGUIDE_PARAMS)}")
+    for b in (source, target):
+        if b not in BACKENDS:
+            raise SpecError(f"translate_params: backend must be one of {BACKENDS}, got {b!r}")
+    params = dict(params)
+    if source == target:
+        return {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
+    spec = AUTOGUIDE_PARAMS[kind]
+    if spec.per_site:
+        out, used = _per_site(kind, params, source, target)
+    else:
+        out, used = _packed(kind, params, source, target, layouts)
+    for k, v in params.items():
+        if k not in used:
+            if k in out:
+                raise SpecError(f"{kind}: param {k!r} would be overwritten by the translation")
+            out[k] = np.asarray(v, dtype=np.float32)
+    return out
+
+
+def _packed(kind, params, source, target, layouts):
+    spec = AUTOGUIDE_PARAMS[kind]
+    src, tgt = getattr(spec, source), getattr(spec, target)
+    missing = [p.name for p in src if p.name not in params]
+    if missing:
+        raise SpecError(f"{kind}: {source} params lack {', '.join(missing)}")
+    v = {p.role: np.asarray(params[p.name], dtype=np.float64) for p in src}
+    used = {p.name for p in src}
+    # stored arrays -> common roles
+    if "unit_scale_tril" in v:
+        v["scale_tril"] = v.pop("scale")[:, None] * v.pop("unit_scale_tril")
+    # reorder the latent vector if the two frameworks pack it differently
+    idx = _permutation(kind, layouts, source, target)
+    if idx is not None:
+        for role in ("loc", "scale", "cov_factor"):
+            if role in v:
+                v[role] = v[role][idx]
+        if "scale_tril" in v:
+            lt = v["scale_tril"]
+            cov = (lt @ lt.T)[np.ix_(idx, idx)]
+            v["scale_tril"] = np.linalg.cholesky(cov)
+    # common roles -> target storage
+    roles = {p.role for p in tgt}
+    if "unit_scale_tril" in roles:
+        lt = v.pop("scale_tril")
+        scale = np.diagonal(lt).copy()
+        unit = np.tril(lt / scale[:, None], -1) + np.eye(lt.shape[-1])
+        v["scale"], v["unit_scale_tril"] = scale, unit
+    return {p.name: v[p.role].astype(np.float32) for p in tgt}, used
+
+
+def neutral_constraint(native, module, backend: str):
+    """The neutral constraint for a native constraint object (None if there is none).
+
+    ``module`` is the native constraints module of ``backend``.  Independent
+    (event) wrappers are dropped; the autoguide-only constraints map through
+    :data:`dualguide._table.AUTOGUIDE_CONSTRAINTS`.
+    """
+    if native is None:
+        return _c.real
+    c = native
+    while hasattr(c, "base_constraint") and hasattr(c, "reinterpreted_batch_ndims"):
+        c = c.base_constraint
+    i = BACKENDS.index(backend)
+    for name, natives in CONSTRAINTS.items():  # singletons first
+        if name not in CONSTRAINT_ARGS and getattr(module, natives[i], None) is c:
+            return _c._SINGLETONS[name]
+    for native_name, name in AUTOGUIDE_CONSTRAINTS.items():
+        if getattr(module, native_name, None) is c:
+            return _c._SINGLETONS[name]
+    for name, natives in CONSTRAINTS.items():
+        cls = getattr(module, natives[i], None)
+        if name in CONSTRAINT_ARGS and isinstance(cls, type) and type(c) is cls:
+            try:
+                args = [float(getattr(c, a)) for a in CONSTRAINT_ARGS[name]]
+            except (TypeError, ValueError, AttributeError):
+                return None
+            return getattr(_c, name)(*args)
+    return None
+
+
+def translate_constraints(
+    kind: str, constraints: Mapping[str, Any], source: str, target: str
+) -> dict[str, Any]:
+    """The recorded (neutral) constraints of ``kind``'s params under ``target``'s names.
+
+    Each target param takes the neutral constraint of its row in
+    :data:`~dualguide._table.AUTOGUIDE_PARAMS`; AutoDelta's points take the
+    constraint recorded for the same site in ``source``.  Other keys pass through.
+
+    >>> from dualguide import constraints
+    >>> translate_constraints("AutoNormal", {"x_auto_loc": constraints.real,
+    ...                       "x_auto_scale": constraints.positive}, "numpyro", "pyro")
+    {'AutoNormal.locs.x': real, 'AutoNormal.scales.x': positive}
+    """
+    spec = AUTOGUIDE_PARAMS[kind]
+    if source == target:
+        return dict(constraints)
+    src, tgt = getattr(spec, source), getattr(spec, target)
+    out, used, sites = {}, set(), {}
+    for p in src:
+        pat = _pattern(p.name)
+        for k, c in constraints.items():
+            m = pat.match(k)
+            if m:
+                used.add(k)
+                site = m.groupdict().get("site")
+                sites.setdefault(site, {})[p.role] = c
+    for site, by_role in sites.items():
+        for p in tgt:
+            if site is None and "{site}" in p.name:
+                continue
+            name = p.name.format(site=site) if site is not None else p.name
+            if p.neutral == "support":
+                out[name] = by_role.get(p.role)
+            else:
+                out[name] = _c._SINGLETONS[p.neutral]
+    for k, c in constraints.items():
+        if k not in used:
+            out[k] = c
+    return out

@@ -1,0 +1,164 @@
+"""NumPyro side of :mod:`dualguide.autoguides`: native autoguides that report their params.
+
+The rendered guide *is* a ``numpyro.infer.autoguide`` class (a thin subclass of the
+same name): its only addition is that, while dualguide fits or traces it, every
+``numpyro.param`` it makes goes through dualguide's param hook, so ``fit`` records
+the params' constraints and applies ``init_params``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+from numpyro import handlers
+from numpyro.distributions import constraints as nc
+from numpyro.infer import autoguide as nag
+from numpyro.infer import initialization as ninit
+from numpyro.primitives import Messenger
+
+from ... import _state
+from ..._table import AUTOGUIDE_INITS
+from ...autoguides import neutral_constraint
+from ...errors import SpecError
+
+
+class _HookParams(Messenger):
+    """Send each ``param`` site through dualguide's param hook (constraint + init override)."""
+
+    def __init__(self, hook):
+        super().__init__()
+        self.hook = hook
+
+    def process_message(self, msg):
+        if msg["type"] != "param" or not msg["args"]:
+            return
+        name, init = msg["name"], msg["args"][0]
+        native = msg["kwargs"].get("constraint")
+        neutral = neutral_constraint(native, nc, "numpyro")
+        new = self.hook(name, init, neutral, msg["kwargs"].get("event_dim"))
+        if new is not init:
+            msg["args"] = (_override(name, new, init, neutral), *msg["args"][1:])
+
+
+def _override(name, new, init, neutral):
+    arr = np.asarray(new, dtype=np.float32)
+    if arr.shape != jnp.shape(init):
+        raise SpecError(
+            f"init_params[{name!r}] has shape {tuple(arr.shape)}, but the autoguide's param "
+            f"has shape {tuple(jnp.shape(init))}"
+        )
+    # checked in numpy: this may run while jax traces the fit (the native check would be traced)
+    if neutral is not None and not neutral.check(arr):
+        raise SpecError(f"init_params[{name!r}] = {arr.tolist()} is outside its constraint {neutral!r}")
+    return jnp.asarray(arr)
+
+
+_CLASSES: dict = {}
+
+
+def _hooked(kind: str):
+    cls = _CLASSES.get(kind)
+    if cls is None:
+        base = getattr(nag, kind)
+
+        def __call__(self, *args, **kwargs):
+            hook = _state.param_hook
+            if hook is None:
+                return base.__call__(self, *args, **kwargs)
+            with _HookParams(hook):
+                return base.__call__(self, *args, **kwargs)
+
+        cls = type(kind, (base,), {"__call__": __call__, "__module__": __name__,
+                                   "__doc__": base.__doc__})
+        _CLASSES[kind] = cls
+    return cls
+
+
+def _init_fn(init):
+    if isinstance(init, str):
+        return getattr(ninit, AUTOGUIDE_INITS[init][0])
+    if isinstance(init, dict):
+        return ninit.init_to_value(values={k: jnp.asarray(v) for k, v in init.items()})
+    return init
+
+
+def make(kind: str, model, init, options: dict):
+    """A native NumPyro autoguide ``kind`` on the rendered ``model``."""
+    kw = {k: v for k, v in options.items() if v is not None}
+    return _hooked(kind)(model, init_loc_fn=_init_fn(init), **kw)
+
+
+def _setup(native, args, kwargs):
+    if native.prototype_trace is None:
+        prev, _state.param_hook = _state.param_hook, None
+        try:
+            with handlers.block():
+                handlers.seed(native._setup_prototype, rng_seed=0)(*args, **kwargs)
+        finally:
+            _state.param_hook = prev
+
+
+def _latents(native):
+    return [
+        k for k, s in native.prototype_trace.items() if s["type"] == "sample" and not s["is_observed"]
+    ]
+
+
+def layout(native, args, kwargs):
+    """``[(site, shape)]`` in the order the guide packs its latent vector (unconstrained shapes)."""
+    _setup(native, args, kwargs)
+    return [(k, tuple(jnp.shape(v))) for k, v in native._init_locs.items()]
+
+
+def load(native, params, args, kwargs):
+    """Set up ``native`` and check ``params`` (NumPyro names) against its params' names and
+    shapes.  NumPyro autoguides keep no params of their own: pass them to its methods."""
+    _setup(native, args, kwargs)
+    prev, _state.param_hook = _state.param_hook, None
+    try:
+        with handlers.block(), handlers.trace() as tr, handlers.seed(rng_seed=0):
+            native(*args, **kwargs)
+    finally:
+        _state.param_hook = prev
+    want = {k: tuple(jnp.shape(s["value"])) for k, s in tr.items() if s["type"] == "param"}
+    missing = [k for k in want if k not in params]
+    if missing:
+        raise SpecError(
+            f"{type(native).__name__}: the params lack {', '.join(map(repr, missing))} (NumPyro "
+            "names expected; translate with guide.translate(params, to='numpyro'))"
+        )
+    for k, shape in want.items():
+        if tuple(np.shape(params[k])) != shape:
+            raise SpecError(
+                f"param {k!r}: got shape {tuple(np.shape(params[k]))}, but the autoguide's "
+                f"param has shape {shape}"
+            )
+    return native
+
+
+def _params(params):
+    return {k: jnp.asarray(np.asarray(v, dtype=np.float32)) for k, v in params.items()}
+
+
+def _call(native, method, *a):
+    try:
+        return getattr(native, method)(*a)
+    except KeyError as e:
+        raise SpecError(
+            f"{type(native).__name__}.{method}: the params lack {e.args[0]!r} (NumPyro names "
+            "expected; translate with guide.translate(params, to='numpyro'))"
+        ) from None
+
+
+def median(native, params, args, kwargs):
+    """Native ``median(params)`` of each latent site, as numpy."""
+    _setup(native, args, kwargs)
+    out = _call(native, "median", _params(params))
+    return {k: np.asarray(out[k]) for k in _latents(native) if k in out}
+
+
+def quantiles(native, params, qs, args, kwargs):
+    """Native ``quantiles(params, qs)`` of each latent site, as numpy."""
+    _setup(native, args, kwargs)
+    out = _call(native, "quantiles", _params(params), list(qs))
+    return {k: np.asarray(out[k]) for k in _latents(native) if k in out}

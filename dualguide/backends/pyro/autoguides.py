@@ -1,0 +1,169 @@
+"""Pyro side of :mod:`dualguide.autoguides`: native autoguides that report their params.
+
+The rendered guide *is* a ``pyro.infer.autoguide`` class (a thin subclass of the
+same name, so its ``PyroModule`` name and param names are the native ones,
+``AutoNormal.locs.x``).  Pyro autoguides hold their params in the module (as
+``PyroParam`` / ``nn.Parameter``) and mirror them into the ``ParamStore`` under
+those full names when they run, which is where ``dualguide.fit`` collects them.
+The subclass's one addition: right after the guide sets itself up, each param goes
+through dualguide's param hook, so ``fit`` records its constraint and applies
+``init_params``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyro
+import torch
+from pyro.distributions import constraints as pc
+from pyro.infer import autoguide as pag
+from pyro.infer.autoguide import initialization as pinit
+from pyro.nn.module import PyroModule, PyroParam
+from torch.distributions import transform_to
+
+from ... import _state
+from ..._table import AUTOGUIDE_INITS
+from ...autoguides import neutral_constraint
+from ...constraints import real
+from ...errors import SpecError
+
+_SUFFIX = "_unconstrained"
+
+
+def _module_params(guide):
+    """``{fullname: (module, attr, native constraint or None, event_dim)}`` of a set-up guide."""
+    out = {}
+    for mod in guide.modules():
+        if not isinstance(mod, PyroModule):
+            continue
+        prefix = mod._pyro_name
+        for pname, (c, event_dim) in mod._pyro_params.items():
+            out[f"{prefix}.{pname}" if prefix else pname] = (mod, pname, c, event_dim)
+        for pname in mod._parameters:
+            if pname.endswith(_SUFFIX) and pname[: -len(_SUFFIX)] in mod._pyro_params:
+                continue
+            out[f"{prefix}.{pname}" if prefix else pname] = (mod, pname, None, None)
+    return out
+
+
+def _current(mod, pname, c):
+    if c is None:
+        return mod._parameters[pname].detach()
+    return transform_to(c)(mod._parameters[pname + _SUFFIX]).detach()
+
+
+def _set(fullname, entry, value):
+    mod, pname, c, event_dim = entry
+    cur = _current(mod, pname, c)
+    t = torch.as_tensor(np.array(value, dtype=np.float32))
+    if tuple(t.shape) != tuple(cur.shape):
+        raise SpecError(
+            f"param {fullname!r}: got shape {tuple(t.shape)}, but the autoguide's param has "
+            f"shape {tuple(cur.shape)}"
+        )
+    if c is None:
+        setattr(mod, pname, torch.nn.Parameter(t))
+        return
+    if not bool(c.check(t).all()):
+        raise SpecError(f"param {fullname!r} = {t.tolist()} is outside its constraint {c}")
+    setattr(mod, pname, PyroParam(t, c, event_dim))
+
+
+def _apply_hook(guide, hook):
+    for fullname, entry in _module_params(guide).items():
+        mod, pname, c, event_dim = entry
+        value = _current(mod, pname, c)
+        neutral = real if c is None else neutral_constraint(c, pc, "pyro")
+        new = hook(fullname, value, neutral, event_dim)
+        if new is not value:
+            _set(fullname, entry, new)
+
+
+_CLASSES: dict = {}
+
+
+def _hooked(kind: str):
+    cls = _CLASSES.get(kind)
+    if cls is None:
+        base = getattr(pag, kind)
+
+        def _setup_prototype(self, *args, **kwargs):
+            base._setup_prototype(self, *args, **kwargs)
+            hook = _state.param_hook
+            if hook is not None:
+                _apply_hook(self, hook)
+
+        cls = type(kind, (base,), {"_setup_prototype": _setup_prototype,
+                                   "__module__": __name__, "__doc__": base.__doc__})
+        _CLASSES[kind] = cls
+    return cls
+
+
+def _init_fn(init):
+    if isinstance(init, str):
+        return getattr(pinit, AUTOGUIDE_INITS[init][1])
+    if isinstance(init, dict):
+        return pinit.init_to_value(values={k: torch.as_tensor(v) for k, v in init.items()})
+    return init
+
+
+def make(kind: str, model, init, options: dict):
+    """A native Pyro autoguide ``kind`` on the rendered ``model``."""
+    kw = {k: v for k, v in options.items() if v is not None}
+    return _hooked(kind)(model, init_loc_fn=_init_fn(init), **kw)
+
+
+def _setup(native, args, kwargs):
+    if native.prototype_trace is None:
+        prev, _state.param_hook = _state.param_hook, None
+        store = pyro.get_param_store()
+        try:
+            with store.scope(), torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                native._setup_prototype(*args, **kwargs)
+        finally:
+            _state.param_hook = prev
+
+
+def layout(native, args, kwargs):
+    """``[(site, shape)]`` in the order the guide packs its latent vector (unconstrained shapes)."""
+    _setup(native, args, kwargs)
+    shapes = getattr(native, "_unconstrained_shapes", None)
+    if shapes is None:
+        return [(k, tuple(s["value"].shape)) for k, s in native.prototype_trace.iter_stochastic_nodes()]
+    return [(k, tuple(s)) for k, s in shapes.items()]
+
+
+def load(native, params, args, kwargs):
+    """Set a (set-up) native guide's params from constrained values with Pyro names."""
+    _setup(native, args, kwargs)
+    entries = _module_params(native)
+    missing = [k for k in entries if k not in params]
+    if missing:
+        raise SpecError(
+            f"{type(native).__name__}: the params lack {', '.join(map(repr, missing))} (Pyro "
+            "names expected; translate with guide.translate(params, to='pyro'))"
+        )
+    for k, entry in entries.items():
+        _set(k, entry, params[k])
+    return native
+
+
+def _run(native, method, params, args, kwargs, *a):
+    load(native, params, args, kwargs)
+    store = pyro.get_param_store()
+    with store.scope(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        fn = getattr(native, method)
+        out = fn(*a, *args, **kwargs)
+    return {k: v.detach().cpu().numpy() for k, v in out.items()}
+
+
+def median(native, params, args, kwargs):
+    """Native ``median()`` of each latent site, as numpy."""
+    return _run(native, "median", params, args, kwargs)
+
+
+def quantiles(native, params, qs, args, kwargs):
+    """Native ``quantiles(qs)`` of each latent site, as numpy."""
+    return _run(native, "quantiles", params, args, kwargs, list(qs))
