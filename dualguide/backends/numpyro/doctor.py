@@ -83,3 +83,15 @@ def batched_eval(fn, args, kwargs, values: dict, shapes: dict, out_names, n: int
     vals = {k: jnp.asarray(v) for k, v in values.items()}
     lps, outs = jax.jit(jax.vmap(one))(vals)
     return {k: np.asarray(v) for k, v in lps.items()}, {k: np.asarray(v) for k, v in outs.items()}
+
+
+def batched_draws(fn, args, kwargs, names, shapes, n: int, nest: int, seed: int):
+    """``n`` independent runs of ``fn`` at once: name -> values ``(n, *site shape)``."""
+    del shapes, nest
+
+    def one(key):
+        tr = handlers.trace(handlers.seed(fn, key)).get_trace(*args, **kwargs)
+        return {k: tr[k]["value"] for k in names}
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), n)
+    return {k: np.asarray(v) for k, v in jax.jit(jax.vmap(one))(keys).items()}

@@ -44,6 +44,8 @@ class _Values(Messenger):
     def _pyro_sample(self, msg) -> None:
         if msg["is_observed"] or msg["infer"].get("_deterministic"):
             return
+        if type(msg["fn"]).__name__ == "_Subsample":  # a plate's subsample site
+            return
         name = msg["name"]
         if name in self.values:
             value = self.values[name]
@@ -118,3 +120,21 @@ def batched_eval(fn, args, kwargs, values: dict, shapes: dict, out_names, n: int
         {k: v.detach().numpy() for k, v in lps.items()},
         {k: v.detach().numpy() for k, v in outs.items()},
     )
+
+
+def batched_draws(fn, args, kwargs, names, shapes, n: int, nest: int, seed: int):
+    """``n`` independent runs of ``fn`` at once (a plate of size ``n`` left of all others):
+    name -> values ``(n, *site shape)``."""
+    store = pyro.get_param_store()
+    with store.scope(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        with pyro.plate("_dualguide_draws", n, dim=-(nest + 1)):
+            tr = poutine.trace(fn).get_trace(*args, **kwargs)
+        out = {}
+        for k in names:
+            shape, event_ndim = shapes[k]
+            target = (n,) + (1,) * max(nest - (len(shape) - event_ndim), 0) + tuple(shape)
+            v = tr.nodes[k]["value"].detach()
+            v = v.reshape((1,) * (len(target) - v.dim()) + tuple(v.shape)).expand(target)
+            out[k] = v.reshape((n,) + tuple(shape)).numpy()
+    return out
