@@ -299,3 +299,7 @@ def _trace(self, fn, args, kwargs, seed):
 
 
 NumPyroBackend.trace = _trace
+
+from .mixture import MixtureSameFamily as _Mixture  # noqa: E402  (issue 3: pathwise mixture)
+
+_OVERRIDES["MixtureSameFamily"] = _Mixture

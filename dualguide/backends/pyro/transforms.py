@@ -97,8 +97,10 @@ def elbo_samples(model, guide, args, kwargs, num_particles, seed, chunk=20000):
     store = pyro.get_param_store()
     with store.scope(), torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(seed)
-        mpn = _max_plate_nesting(poutine.trace(guide).get_trace(*args, **kwargs))
-        mpn = max(mpn, _max_plate_nesting(poutine.trace(model).get_trace(*args, **kwargs)))
+        gtr = poutine.trace(guide).get_trace(*args, **kwargs)
+        mtr = poutine.trace(poutine.replay(model, trace=gtr)).get_trace(*args, **kwargs)
+        mpn = max(_max_plate_nesting(gtr), _max_plate_nesting(mtr))
+        torch.manual_seed(seed)
         dim = -mpn - 1
         left = num_particles
         while left > 0:
