@@ -143,7 +143,10 @@ class PyroBackend:
     def factor(self, name, log_factor):
         if not isinstance(log_factor, torch.Tensor):
             log_factor = _to_f32(log_factor, f"factor {name!r}")
-        pyro.factor(name, log_factor, has_rsample=True)
+        # pyro.factor without its Unit's validation: a NaN factor then makes a NaN loss, which
+        # the fit reports as a FitError naming the step (instead of a ValueError mid-step)
+        unit = pd.Unit(log_factor, has_rsample=True, validate_args=False)
+        pyro.sample(name, unit, obs=unit.sample(), infer={"is_auxiliary": True})
 
     def deterministic(self, name, value, event_dim):
         if not isinstance(value, torch.Tensor):
