@@ -291,3 +291,20 @@ def test_init_loc_fn_feasible_is_the_same_point_on_both():
     guide = dg.autoguides.AutoDelta(model, init_loc_fn={"s": 2.0, "a": 0.5, "z": [1.0, 2, 3]})
     for b, name in (("numpyro", "s_auto_loc"), ("pyro", "AutoDelta.s")):
         assert float(dg.trace(guide, DATA, backend=b)[name].value) == pytest.approx(2.0)
+
+
+def test_pyro_module_local_params_still_give_params():
+    """With pyro's module_local_params on, autoguide params never reach the ParamStore; a fit
+    must still return them (under the native names), not an empty dict."""
+    import pyro
+
+    prev = pyro.settings.get("module_local_params")
+    pyro.settings.set(module_local_params=True)
+    try:
+        guide = dg.autoguides.AutoDiagonalNormal(model)
+        r = dg.fit(model, guide, backend="pyro", model_args=(DATA,), num_steps=30,
+                   optim=dg.optim.Adam(lr=0.05))
+    finally:
+        pyro.settings.set(module_local_params=prev)
+    assert set(r.params) == NAMES[("AutoDiagonalNormal", "pyro")]
+    assert np.abs(r.params["AutoDiagonalNormal.loc"]).max() > 0.3  # they were trained

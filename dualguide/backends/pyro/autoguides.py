@@ -93,7 +93,16 @@ def _hooked(kind: str):
             if hook is not None:
                 _apply_hook(self, hook)
 
-        cls = type(kind, (base,), {"_setup_prototype": _setup_prototype,
+        def __call__(self, *args, **kwargs):
+            # With module_local_params on, Pyro keeps module params out of the ParamStore,
+            # where fit collects them: while dualguide fits or traces the guide, it runs in
+            # Pyro's default (global) mode, inside the fit's own store scope.
+            if _state.param_hook is not None and pyro.settings.get("module_local_params"):
+                with pyro.settings.context(module_local_params=False):
+                    return base.__call__(self, *args, **kwargs)
+            return base.__call__(self, *args, **kwargs)
+
+        cls = type(kind, (base,), {"_setup_prototype": _setup_prototype, "__call__": __call__,
                                    "__module__": __name__, "__doc__": base.__doc__})
         _CLASSES[kind] = cls
     return cls
