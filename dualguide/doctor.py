@@ -969,7 +969,7 @@ def _full_checks(rep, ctx, gsites, msites) -> None:
             grids = []
             for nodes in (n, n // 2):
                 pts, W = _grid(maps, nodes)
-                keep = np.all(np.isfinite(pts), axis=1) & np.isfinite(W) & (W > 0)
+                keep = np.all(np.abs(pts) < 1e30, axis=1) & np.isfinite(W) & (W > 0)
                 pts, W = pts[keep], W[keep]
                 handle = ev.add_jacobian(pts) if deltas else ev.add(pts)
                 grids.append((nodes, W, handle))
@@ -1082,10 +1082,10 @@ def _check_transforms(rep, gsites, base, deltas, outs, ev, handle) -> bool:
             "error",
             ", ".join(moving_deltas),
             f"the Delta sites {_names(moving_deltas)} carry log density "
-            f"{float(np.mean(delta_ld)):.4g} on average, but the map from {_names(feeding)} has "
-            f"log|det J| = {float(np.mean(logdet)):.4g} at the current params (they should "
+            f"{float(np.mean(delta_ld)):.3g} on average, but the map from {_names(feeding)} has "
+            f"log|det J| = {float(np.mean(logdet)):.3g} at the current params (they should "
             "add to 0): the guide's density of the latents is off by "
-            f"{float(np.mean(resid)):.4g}, which biases the fit (the missing-Jacobian mistake)",
+            f"{float(np.mean(resid)):.3g}, which biases the fit (the missing-Jacobian mistake)",
             "let dg.transformed(...) record the outputs (it adds -log|det J|), or pass "
             "log_density=-log|det J| to the Delta sites",
         )
