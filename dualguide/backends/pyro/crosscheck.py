@@ -1,0 +1,350 @@
+"""Pyro side of :mod:`dualguide.crosscheck`: log densities, ELBO particles, gradients,
+lockstep SVI from supplied noise and guide samples.
+
+Same interface as ``dualguide.backends.numpyro.crosscheck``.  Everything runs in a fresh
+param-store scope and a torch RNG fork, so the user's global Pyro state is left alone.
+Particles are vectorized with a plate at dim ``-(max_plate_nesting + 1)``, as Pyro's own
+``Trace_ELBO(vectorize_particles=True)`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+import pyro
+import torch
+from pyro import poutine
+from pyro.infer import Trace_ELBO
+from pyro.poutine.messenger import Messenger
+from torch.distributions import transform_to
+
+from ...crosscheck._common import NotLockstepable
+from . import BACKEND as B
+from .optim import make_optimizer
+
+F32 = torch.float32
+PARTICLES = "_dualguide_particles"
+
+
+# helpers -----------------------------------------------------------------------------------
+def _t(x) -> torch.Tensor:
+    return torch.tensor(np.asarray(x, dtype=np.float32))
+
+
+def _n(x) -> np.ndarray:
+    return x.detach().cpu().numpy()
+
+
+@contextlib.contextmanager
+def _scope(params: dict, constraints: dict, seed: int = 0, unconstrained: bool = False):
+    """A fresh param store holding ``params`` (unconstrained leaves) and an RNG fork."""
+    state = {"params": {}, "constraints": {}}
+    for k, v in params.items():
+        c = B.constraint(constraints[k]) if k in constraints else torch.distributions.constraints.real
+        v = _t(v)
+        u = v if unconstrained else transform_to(c).inv(v)
+        state["params"][k] = u.detach().clone().contiguous().requires_grad_(True)
+        state["constraints"][k] = c
+    store = pyro.get_param_store()
+    with store.scope(state), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield store
+
+
+def unconstrain(params: dict, constraints: dict) -> dict:
+    """Constrained numpy params -> unconstrained numpy params (torch's bijections)."""
+    return {k: _n(transform_to(B.constraint(constraints[k])).inv(_t(v))) for k, v in params.items()}
+
+
+def constrain(uparams: dict, constraints: dict) -> dict:
+    """Inverse of :func:`unconstrain`."""
+    return {k: _n(transform_to(B.constraint(constraints[k]))(_t(v))) for k, v in uparams.items()}
+
+
+def _plate_nesting(model, guide, args, kwargs) -> int:
+    """Plate dims used by either program (and batch dims outside plates), like Pyro's guess."""
+    n = 0
+    with poutine.block():
+        gtr = poutine.trace(guide).get_trace(*args, **kwargs)
+        mtr = poutine.trace(poutine.replay(model, trace=gtr)).get_trace(*args, **kwargs)
+    for tr in (gtr, mtr):
+        for s in tr.nodes.values():
+            if s["type"] != "sample":
+                continue
+            for f in s["cond_indep_stack"]:
+                if f.vectorized and f.dim is not None:
+                    n = max(n, -f.dim)
+            n = max(n, len(s["fn"].batch_shape))
+    return n
+
+
+def _vectorized(fn, num, dim, scale=None):
+    def wrapped(*args, **kwargs):
+        with pyro.plate(PARTICLES, num, dim=dim):
+            if scale is None:
+                return fn(*args, **kwargs)
+            with poutine.scale(scale=scale):
+                return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def _per_particle(tr, num: int, nesting: int) -> torch.Tensor:
+    """Sum of every sample site's log density per particle (scale and mask applied)."""
+    tr.compute_log_prob()
+    total = torch.zeros(num)
+    for s in tr.nodes.values():
+        if s["type"] != "sample":
+            continue
+        lp = s["log_prob"]
+        if lp.dim() < nesting + 1:
+            lp = lp.reshape((1,) * (nesting + 1 - lp.dim()) + tuple(lp.shape))
+        total = total + lp.reshape(lp.shape[0], -1).sum(-1)
+    return total
+
+
+def _latent(tr) -> dict:
+    return {
+        n: s["value"]
+        for n, s in tr.nodes.items()
+        if s["type"] == "sample" and not s["is_observed"] and type(s["fn"]).__name__ != "_Subsample"
+    }
+
+
+# structure ---------------------------------------------------------------------------------
+def inspect(model, guide, args, kwargs, seed):
+    """Trace the guide, then the model replayed on the guide's values (neutral Site dicts)."""
+    gsites = B.trace(guide, args, kwargs, seed)
+    tr = poutine.Trace()
+    for n, s in gsites.items():
+        if s.type == "sample":
+            tr.add_node(n, **{k: v for k, v in s.native.items() if k != "name"})
+
+    def replayed(*a, **k):
+        with poutine.replay(trace=tr):
+            return model(*a, **k)
+
+    return gsites, B.trace(replayed, args, kwargs, seed + 1)
+
+
+# log densities -----------------------------------------------------------------------------
+def logdensities(model, guide, params, gpoints, mpoints, args, kwargs, constraints=None):
+    """Per-site log densities of guide and model at the given points (a loop over points)."""
+    n = len(next(iter(gpoints.values()))) if gpoints else len(next(iter(mpoints.values())))
+    rows = []
+    with _scope(params, constraints or {}), torch.no_grad():
+        for i in range(n):
+            gp = {k: _t(v[i]) for k, v in gpoints.items()}
+            mp = {k: _t(v[i]) for k, v in mpoints.items()}
+            gtr = poutine.trace(poutine.condition(guide, data=gp)).get_trace(*args, **kwargs)
+            mtr = poutine.trace(poutine.condition(model, data=mp)).get_trace(*args, **kwargs)
+            row = {"values": {k: _n(v) for k, v in _latent(gtr).items()}}
+            for k in gp:  # conditioned sites count as latent values too
+                row["values"][k] = _n(gtr.nodes[k]["value"])
+            for what, tr in (("guide", gtr), ("model", mtr)):
+                tr.compute_log_prob()
+                sums, tot_abs = {}, 0.0
+                for name, s in tr.nodes.items():
+                    if s["type"] != "sample" or type(s["fn"]).__name__ == "_Subsample":
+                        continue
+                    lp = s["log_prob"]
+                    sums[name] = float(lp.sum())
+                    tot_abs += float(torch.where(lp.isfinite(), lp, 0.0).abs().sum())
+                row[what] = sums
+                row[what + "_abs"] = tot_abs
+            rows.append(row)
+    out = {"guide": {}, "model": {}, "values": {}}
+    for what in ("guide", "model", "values"):
+        for k in rows[0][what]:
+            out[what][k] = np.stack([np.asarray(r[what][k], dtype=np.float32) for r in rows])
+    out["guide_abs"] = np.array([r["guide_abs"] for r in rows], dtype=np.float32)
+    out["model_abs"] = np.array([r["model_abs"] for r in rows], dtype=np.float32)
+    return out
+
+
+def model_logdensity(model, params, points, args, kwargs, constraints=None):
+    """Total log density of the model with its latent sites set to ``points`` (a loop)."""
+    n = len(next(iter(points.values())))
+    out = np.empty(n, dtype=np.float32)
+    with _scope(params, constraints or {}), torch.no_grad():
+        for i in range(n):
+            mp = {k: _t(v[i]) for k, v in points.items()}
+            tr = poutine.trace(poutine.condition(model, data=mp)).get_trace(*args, **kwargs)
+            out[i] = float(tr.log_prob_sum())
+    return out
+
+
+# ELBO and gradients ------------------------------------------------------------------------
+def elbo_particles(model, guide, params, n, seed, args, kwargs, chunk=4096, constraints=None):
+    """``n`` single-particle ELBO values: log p - log q per vectorized particle."""
+    outs = []
+    with _scope(params, constraints or {}, seed), torch.no_grad():
+        nest = _plate_nesting(model, guide, args, kwargs)
+        for i in range(0, n, chunk):
+            k = min(chunk, n - i)
+            gtr = poutine.trace(_vectorized(guide, k, -(nest + 1))).get_trace(*args, **kwargs)
+            mtr = poutine.trace(
+                poutine.replay(_vectorized(model, k, -(nest + 1)), trace=gtr)
+            ).get_trace(*args, **kwargs)
+            lp = _per_particle(mtr, k, nest) - _per_particle(gtr, k, nest)
+            outs.append(_n(lp))
+    return np.concatenate(outs)
+
+
+def grad_batches(model, guide, params, constraints, num_batches, batch_size, seed, args, kwargs):
+    """Loss and gradient w.r.t. the unconstrained params from ``num_batches`` independent
+    native ``Trace_ELBO(num_particles=batch_size, vectorize_particles=True)`` estimates."""
+    losses = np.empty(num_batches, dtype=np.float32)
+    grads: dict[str, list] = {k: [] for k in params}
+    with _scope(params, constraints, seed) as store:
+        nest = _plate_nesting(model, guide, args, kwargs)
+        elbo = Trace_ELBO(num_particles=batch_size, vectorize_particles=True,
+                          max_plate_nesting=nest)
+        leaves = dict(store.named_parameters())
+        for b in range(num_batches):
+            losses[b] = elbo.loss_and_grads(model, guide, *args, **kwargs)
+            for k, p in leaves.items():
+                g = p.grad
+                grads[k].append(np.zeros(tuple(p.shape), np.float32) if g is None else _n(g).copy())
+                p.grad = None
+    return losses, {k: np.stack(v) for k, v in grads.items()}
+
+
+# lockstep ----------------------------------------------------------------------------------
+_WRAPPERS = ("Independent", "ExpandedDistribution", "MaskedDistribution")
+
+
+def _unwrap(d):
+    while type(d).__name__ in _WRAPPERS:
+        d = d.base_dist
+    return d
+
+
+def rsample_from_noise(name, d, noise, shape):
+    """A reparameterized draw of ``d`` (full shape ``shape``) from standard noise tensors."""
+    base = _unwrap(d)
+    fam = type(base).__name__
+    custom = getattr(base, "rsample_from_noise", None)
+    if custom is not None:
+        return custom({k: v.reshape(shape) for k, v in noise.items()}, shape)
+    if fam == "Delta":
+        return None
+    if fam in ("Normal", "LogNormal", "HalfNormal", "MultivariateNormal"):
+        z = noise["normal"].reshape(shape)
+        if fam == "Normal":
+            return base.loc + base.scale * z
+        if fam == "LogNormal":
+            return torch.exp(base.loc + base.scale * z)
+        if fam == "HalfNormal":
+            return base.scale * z.abs()
+        return base.loc + (base.scale_tril @ z.unsqueeze(-1)).squeeze(-1)
+    if fam in ("Cauchy", "HalfCauchy", "Laplace", "Uniform", "Exponential"):
+        u = noise["uniform"].reshape(shape)
+        if fam == "Cauchy":
+            return base.loc + base.scale * torch.tan(math.pi * (u - 0.5))
+        if fam == "HalfCauchy":
+            return base.scale * torch.tan(math.pi * (u - 0.5)).abs()
+        if fam == "Laplace":
+            c = u - 0.5
+            return base.loc - base.scale * torch.sign(c) * torch.log1p(-2.0 * c.abs())
+        if fam == "Uniform":
+            return base.low + (base.high - base.low) * u
+        return -torch.log1p(-u) / base.rate
+    if fam == "StudentT" and "t" in noise:
+        return base.loc + base.scale * noise["t"].reshape(shape)
+    if fam == "MixtureSameFamily" and "choice" in noise:
+        return _mixture_from_noise(name, base, noise, shape)
+    raise NotLockstepable(f"site {name!r}: {fam} cannot be drawn from supplied noise")
+
+
+def _mixture_from_noise(name, mix, noise, shape):
+    """dualguide's reparameterized mixture: the component by inverse CDF of the weights at
+    ``noise["choice"]``, its value from the component's own noise, then the same implicit
+    reparameterization gradient as the mixture's sampler."""
+    from .mixture import implicit_reparam, reparameterizable
+
+    if not reparameterizable(mix):
+        raise NotLockstepable(f"site {name!r}: this MixtureSameFamily has no pathwise sampler")
+    w = mix.mixture_distribution.probs
+    u = noise["choice"].reshape(shape)
+    ncomp = w.shape[-1]
+    k = (torch.cumsum(w, -1) < u.unsqueeze(-1)).sum(-1).clamp(max=ncomp - 1)
+    comp_noise = {kind: v.reshape(shape).unsqueeze(-1).expand(shape + (ncomp,))
+                  for kind, v in noise.items() if kind != "choice"}
+    xs = rsample_from_noise(name, mix.component_distribution, comp_noise, shape + (ncomp,))
+    xs = xs.expand(shape + (ncomp,))
+    k = k.expand(shape)
+    x = torch.gather(xs, -1, k.unsqueeze(-1)).squeeze(-1)
+    return implicit_reparam(mix, x.detach())
+
+
+class _NoiseMessenger(Messenger):
+    """Set each latent guide sample site's value to its draw from ``noise[site]``.
+
+    Wraps the particle plate, so it sees distributions already broadcast by every plate.
+    """
+
+    def __init__(self, noise):
+        super().__init__()
+        self.noise = noise
+
+    def _pyro_sample(self, msg):
+        if msg["is_observed"] or msg["value"] is not None:
+            return
+        nz = self.noise.get(msg["name"])
+        if nz is None:
+            return
+        d = msg["fn"]
+        shape = tuple(d.shape())
+        v = rsample_from_noise(msg["name"], d, nz, shape)
+        if v is not None:
+            msg["value"] = v.expand(shape)
+
+
+def lockstep_run(model, guide, u0, constraints, noise, opt, args, kwargs):
+    """SVI driven by ``noise[site][kind]`` arrays of shape (steps, particles, *site shape).
+
+    Starts from the unconstrained params ``u0``; updates with dualguide's torch Adam (the
+    same update as jax's); the loss is native ``Trace_ELBO`` on the particle-vectorized
+    programs scaled by 1/particles.  Returns ``{"losses": (steps,), "params": {name:
+    (steps + 1, ...)}}`` (unconstrained).
+    """
+    first = next(iter(noise.values()))
+    steps, num = next(iter(first.values())).shape[:2]
+    losses = np.empty(steps, dtype=np.float32)
+    traj = {k: [np.asarray(v, np.float32)] for k, v in u0.items()}
+    tnoise = {s: {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in d.items()}
+              for s, d in noise.items()}
+    with _scope(u0, constraints, 0, unconstrained=True) as store:
+        nest = _plate_nesting(model, guide, args, kwargs)
+        dim = -(nest + 1)
+        m = _vectorized(model, num, dim, scale=1.0 / num)
+        g = _vectorized(guide, num, dim, scale=1.0 / num)
+        elbo = Trace_ELBO(num_particles=1, max_plate_nesting=nest + 1)
+        optim = make_optimizer(opt)
+        leaves = dict(store.named_parameters())
+        for t in range(steps):
+            nz = {s: {k: v[t] for k, v in d.items()} for s, d in tnoise.items()}
+            with _NoiseMessenger(nz):
+                losses[t] = elbo.loss_and_grads(m, g, *args, **kwargs)
+            optim(list(leaves.values()))
+            for k, p in leaves.items():
+                p.grad = None
+                traj[k].append(_n(p).copy())
+    return {"losses": losses, "params": {k: np.stack(v) for k, v in traj.items()}}
+
+
+# guide samples -----------------------------------------------------------------------------
+def sample_guide(guide, params, n, seed, args, kwargs, shapes=None, constraints=None):
+    """``n`` draws of every latent guide sample site: {site: (n, *shape)}."""
+    with _scope(params, constraints or {}, seed), torch.no_grad():
+        nest = _plate_nesting(guide, guide, args, kwargs)
+        tr = poutine.trace(_vectorized(guide, n, -(nest + 1))).get_trace(*args, **kwargs)
+        out = {}
+        for k, v in _latent(tr).items():
+            shape = (shapes or {}).get(k)
+            a = _n(v)
+            out[k] = a.reshape((n,) + tuple(shape)) if shape is not None else a.reshape(n, -1)
+    return out

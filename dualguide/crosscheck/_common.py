@@ -1,0 +1,123 @@
+"""Small pieces shared by the neutral cross-check modules and both backend modules.
+
+Nothing here imports jax or torch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import zlib
+from typing import Any
+
+import numpy as np
+
+from ..errors import DualGuideError
+
+#: distributions whose reparameterized sample both backends can draw from supplied noise
+#: (see :func:`dualguide.crosscheck.lockstep`); value = the kinds of standard noise they read
+LOCKSTEP_FAMILIES: dict[str, tuple[str, ...]] = {
+    "Normal": ("normal",),
+    "LogNormal": ("normal",),
+    "HalfNormal": ("normal",),
+    "MultivariateNormal": ("normal",),
+    "Cauchy": ("uniform",),
+    "HalfCauchy": ("uniform",),
+    "Laplace": ("uniform",),
+    "Uniform": ("uniform",),
+    "Exponential": ("uniform",),
+    "StudentT": ("t",),
+    "Delta": (),
+    # the reparameterized mixture of dualguide.transforms: a uniform picks the component
+    # (inverse CDF of the mixing weights), the component's own noise draws the value
+    "MixtureSameFamily": ("choice", "uniform", "normal", "t"),
+}
+
+
+class NotLockstepable(DualGuideError):
+    """A guide site whose distribution cannot be drawn from supplied noise in both backends."""
+
+
+class BackendFailure(DualGuideError):
+    """A stage failed in one backend; carries that backend's name and the original error."""
+
+    def __init__(self, backend: str, stage: str, error: BaseException):
+        self.backend = backend
+        self.stage = stage
+        self.error = error
+        super().__init__(f"{stage} failed: {describe_error(error)}")
+
+
+def describe_error(e: BaseException, limit: int = 400) -> str:
+    """``Type: first lines of message`` (a short, readable form of an exception)."""
+    msg = str(e).strip()
+    lines = [ln for ln in msg.splitlines() if ln.strip()]
+    text = " ".join(ln.strip() for ln in lines[:3])
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def plain(x: Any) -> Any:
+    """Numpy values, tuples and nested containers -> plain Python (non-finite floats as strings)."""
+    if isinstance(x, dict):
+        return {str(k): plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return plain(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        f = float(x)
+        if math.isnan(f):
+            return None
+        if math.isinf(f):
+            return "inf" if f > 0 else "-inf"
+        return f
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, np.bool_):
+        return bool(x)
+    return x
+
+
+def site_seed(seed: int, *parts: Any) -> np.random.Generator:
+    """A numpy generator determined by ``seed`` and names/numbers (stable across runs)."""
+    words = [int(seed) & 0xFFFFFFFF]
+    for p in parts:
+        if isinstance(p, str):
+            words.append(zlib.crc32(p.encode()))
+        else:
+            words.append(int(p) & 0xFFFFFFFF)
+    return np.random.default_rng(words)
+
+
+@contextlib.contextmanager
+def param_hook(params: dict | None = None):
+    """Run programs with init values overridden by ``params``; yields the hook (constraints)."""
+    from .. import _state
+    from ..infer import ParamHook, _check_init_params
+
+    hook = ParamHook(_check_init_params(params))
+    prev = _state.param_hook
+    _state.param_hook = hook
+    try:
+        yield hook
+    finally:
+        _state.param_hook = prev
+
+
+def fmt(x: float, digits: int = 4) -> str:
+    """A float for tables: fixed or scientific, whichever is readable."""
+    if x is None:
+        return "-"
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(f):
+        return "nan"
+    if math.isinf(f):
+        return "inf" if f > 0 else "-inf"
+    if f != 0 and (abs(f) < 10 ** -(digits - 1) or abs(f) >= 10**6):
+        return f"{f:.{max(1, digits - 2)}e}"
+    return f"{f:.{digits}f}"

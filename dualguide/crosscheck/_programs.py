@@ -1,0 +1,191 @@
+"""A model and guide made ready for cross-checking: rendered per backend, inspected once.
+
+:func:`prepare` renders both programs on each backend, converts the model arguments, and
+traces the guide and the model (replayed on the guide) to learn the params (names, values,
+constraints) and the sites (which are base latents, which are Delta-mapped outputs of
+``dg.transformed``, which belong to the model only).  A backend that cannot even run the
+programs is recorded in ``errors`` with its message, not raised.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import _state
+from ..render import render
+from ..trace import Site
+from ._common import BackendFailure, describe_error, param_hook
+
+BACKENDS = ("numpyro", "pyro")
+
+
+def backend_module(name: str):
+    """The backend-side cross-check module (imports that backend's framework)."""
+    return importlib.import_module(f"dualguide.backends.{name}.crosscheck")
+
+
+@dataclass
+class Native:
+    """One backend's rendering of the programs and arguments."""
+
+    name: str
+    backend: Any
+    mod: Any
+    model: Callable
+    guide: Callable
+    args: tuple
+    kwargs: dict
+
+
+@dataclass
+class Programs:
+    """Everything the checks need about a model/guide pair."""
+
+    model: Callable
+    guide: Callable
+    model_args: tuple
+    model_kwargs: dict
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+    constraints: dict = field(default_factory=dict)
+    guide_sites: dict[str, Site] = field(default_factory=dict)
+    model_sites: dict[str, Site] = field(default_factory=dict)
+    sites_by_backend: dict[str, tuple] = field(default_factory=dict)
+    natives: dict[str, Native] = field(default_factory=dict)
+    errors: dict[str, BackendFailure] = field(default_factory=dict)
+
+    # site classes -------------------------------------------------------------------------
+    @property
+    def guide_latents(self) -> list[str]:
+        return [n for n, s in self.guide_sites.items() if s.is_latent]
+
+    @property
+    def delta_sites(self) -> list[str]:
+        return [n for n in self.guide_latents if self.guide_sites[n].dist == "Delta"]
+
+    @property
+    def base_sites(self) -> list[str]:
+        """Guide latents drawn from a distribution (not Delta-mapped)."""
+        return [n for n in self.guide_latents if self.guide_sites[n].dist != "Delta"]
+
+    @property
+    def model_latents(self) -> list[str]:
+        return [n for n, s in self.model_sites.items() if s.is_latent]
+
+    @property
+    def model_only(self) -> list[str]:
+        g = set(self.guide_latents)
+        return [n for n in self.model_latents if n not in g]
+
+    def shape(self, name: str) -> tuple:
+        s = self.guide_sites.get(name) or self.model_sites.get(name)
+        return tuple(np.shape(s.value)) if s is not None and s.value is not None else ()
+
+    @property
+    def latent_dim(self) -> int:
+        """Total number of model latent numbers."""
+        return sum(math.prod(self.shape(n)) for n in self.model_latents)
+
+    @property
+    def ok_backends(self) -> list[str]:
+        return [b for b in BACKENDS if b in self.natives and b not in self.errors]
+
+    def native(self, name: str) -> Native:
+        return self.natives[name]
+
+    def hook(self, params: dict | None = None):
+        """Param hook giving the programs ``params`` (default: the inspected values)."""
+        return param_hook(self.params if params is None else params)
+
+
+def _native(name: str, model, guide, args, kwargs) -> Native:
+    b = _state.resolve(name)
+    return Native(
+        name=b.name,
+        backend=b,
+        mod=backend_module(b.name),
+        model=render(model, b),
+        guide=render(guide, b),
+        args=tuple(b.to_array(a) for a in args),
+        kwargs={k: b.to_array(v) for k, v in (kwargs or {}).items()},
+    )
+
+
+def prepare(
+    model: Callable,
+    guide: Callable,
+    model_args: tuple = (),
+    model_kwargs: dict | None = None,
+    params: dict | None = None,
+    seed: int = 0,
+    backends: tuple = BACKENDS,
+) -> Programs:
+    """Render and inspect ``model`` and ``guide`` on each backend (errors recorded per backend).
+
+    ``params`` (constrained values by name) replace the programs' init values; the params the
+    programs declare, with their constraints and values, end up in ``.params`` and
+    ``.constraints``.
+    """
+    progs = Programs(model, guide, tuple(model_args), dict(model_kwargs or {}))
+    for name in backends:
+        try:
+            nat = _native(name, model, guide, model_args, model_kwargs)
+        except Exception as e:  # noqa: BLE001 - a backend that cannot start is reported
+            progs.errors[name] = BackendFailure(name, "setup", e)
+            continue
+        progs.natives[name] = nat
+        try:
+            with param_hook(params) as hook:
+                gsites, msites = nat.mod.inspect(nat.model, nat.guide, nat.args, nat.kwargs, seed)
+        except Exception as e:  # noqa: BLE001
+            progs.errors[name] = BackendFailure(name, "running the model and guide", e)
+            continue
+        progs.sites_by_backend[name] = (gsites, msites)
+        if not progs.guide_sites:
+            progs.guide_sites, progs.model_sites = gsites, msites
+            progs.constraints = dict(hook.constraints)
+            vals = {}
+            for sites in (gsites, msites):
+                for n, s in sites.items():
+                    if s.type == "param" and n not in vals:
+                        vals[n] = np.asarray(s.value, dtype=np.float32)
+            progs.params = vals
+    return progs
+
+
+def structure_differences(progs: Programs) -> list[str]:
+    """Differences in site names, distributions and shapes between the backends' traces."""
+    if len(progs.sites_by_backend) < 2:
+        return []
+    (na, (ga, ma)), (nb, (gb, mb)) = list(progs.sites_by_backend.items())[:2]
+    out = []
+    for what, sa, sb in (("guide", ga, gb), ("model", ma, mb)):
+        only_a = [n for n in sa if n not in sb]
+        only_b = [n for n in sb if n not in sa]
+        if only_a:
+            out.append(f"{what} sites only in {na}: {', '.join(only_a)}")
+        if only_b:
+            out.append(f"{what} sites only in {nb}: {', '.join(only_b)}")
+        for n in sa:
+            if n not in sb:
+                continue
+            a, b = sa[n], sb[n]
+            if a.type != b.type:
+                out.append(f"{what} site {n!r}: {a.type} in {na}, {b.type} in {nb}")
+                continue
+            va = None if a.value is None else np.shape(a.value)
+            vb = None if b.value is None else np.shape(b.value)
+            if va != vb:
+                out.append(f"{what} site {n!r}: shape {va} in {na}, {vb} in {nb}")
+            if a.type == "sample" and a.dist != b.dist and {a.dist, b.dist} != {"Unit"}:
+                out.append(f"{what} site {n!r}: {a.dist} in {na}, {b.dist} in {nb}")
+    return out
+
+
+def failure_text(e: BaseException) -> str:
+    return e.args[0] if isinstance(e, BackendFailure) else describe_error(e)

@@ -1,0 +1,421 @@
+"""``crosscheck``: fit one neutral model and guide on both backends and prove they agree."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import FitError, SpecError
+from ..optim import Optimizer, as_optimizer
+from ._common import describe_error, fmt
+from ._programs import BACKENDS, Programs, prepare
+from .lockstep import lockstep
+from .parity import _stats, elbo_particles, gradient_parity, logdensity_parity
+from .reference import nuts_reference, quadrature_applicable, quadrature_reference
+from .report import BackendRun, CheckResult, CrosscheckReport, ParamComparison, isclose_elementwise
+
+__all__ = ["crosscheck", "DEFAULT_TOLERANCE", "ALL_CHECKS", "DEFAULT_CHECKS"]
+
+#: default per-param tolerance between the two fits: |a - b| <= abs + rel * max(|a|, |b|).
+#: Two stochastic fits of the same problem differ by their Monte-Carlo noise, which at the
+#: default settings (2,000 steps, 8 particles) is a few hundredths; a real disagreement
+#: (another estimator, a missing term, a different optimizer) is larger.  Tighten it for
+#: long many-particle fits, loosen it for short ones: ``tolerances={"theta": 0.01, "*": ...}``.
+DEFAULT_TOLERANCE = {"abs": 0.02, "rel": 0.05}
+
+#: the checks crosscheck knows; the default omits lockstep (opt in with checks=ALL_CHECKS)
+ALL_CHECKS = ("logdensity", "gradient", "lockstep")
+DEFAULT_CHECKS = ("logdensity", "gradient")
+
+#: ELBO agreement: |elbo_a - elbo_b| <= ELBO_K * sqrt(se_a^2 + se_b^2) + elbo_tolerance.
+#: The standard errors cover the Monte-Carlo error of the two estimates; the absolute slack
+#: covers the small ELBO difference that params within tolerance make near an optimum.
+ELBO_K = 4.0
+
+_REFERENCES = ("quadrature", "nuts")
+
+#: guide draws kept per backend for plots and the NUTS comparison
+_SAMPLES = 20_000
+
+
+def _parse_tolerances(tolerances) -> tuple[dict, dict]:
+    """-> (default {"abs", "rel"}, {param: {"abs", "rel"}})."""
+
+    def one(v, where):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            if v < 0:
+                raise SpecError(f"crosscheck: tolerance {where} must be >= 0, got {v}")
+            return {"abs": float(v), "rel": 0.0}
+        if isinstance(v, dict) and v and set(v) <= {"abs", "rel"}:
+            out = {"abs": float(v.get("abs", 0.0)), "rel": float(v.get("rel", 0.0))}
+            if out["abs"] < 0 or out["rel"] < 0:
+                raise SpecError(f"crosscheck: tolerance {where} must be >= 0, got {v}")
+            return out
+        raise SpecError(
+            f"crosscheck: tolerance {where} must be a number (absolute) or a dict with 'abs' "
+            f"and/or 'rel', got {v!r}"
+        )
+
+    if tolerances is None:
+        return dict(DEFAULT_TOLERANCE), {}
+    if not isinstance(tolerances, dict) or (tolerances and set(tolerances) <= {"abs", "rel"}):
+        return one(tolerances, "(all params)"), {}
+    default = one(tolerances["*"], "'*'") if "*" in tolerances else dict(DEFAULT_TOLERANCE)
+    per = {k: one(v, repr(k)) for k, v in tolerances.items() if k != "*"}
+    return default, per
+
+
+def _parse_reference(reference) -> tuple[str, ...] | str:
+    if reference in (None, False, "none"):
+        return ()
+    if reference in ("auto", True):
+        return "auto"
+    if reference == "all":
+        return _REFERENCES
+    refs = (reference,) if isinstance(reference, str) else tuple(reference)
+    bad = [r for r in refs if r not in _REFERENCES]
+    if bad:
+        raise SpecError(
+            f"crosscheck: unknown reference {', '.join(map(repr, bad))}; use 'auto', 'quadrature', "
+            "'nuts', 'all' or None"
+        )
+    return refs
+
+
+def _name(fn) -> str:
+    return getattr(getattr(fn, "neutral", fn), "__name__", repr(fn))
+
+
+def _doctor(progs: Programs, model, guide, model_args, model_kwargs, init_params, seed,
+            on_nonfinite) -> CheckResult | None:
+    """The doctor's cheap checks on each backend: refuse spec errors, keep backend failures."""
+    try:
+        from ..doctor import cheap_checks
+    except ImportError:  # pragma: no cover - the doctor is part of the package
+        return None
+    findings, refusals = [], []
+    for b in progs.ok_backends:
+        try:
+            rep = cheap_checks(model, guide, backend=b, model_args=model_args,
+                               model_kwargs=model_kwargs, params=init_params, seed=seed)
+        except Exception as e:  # noqa: BLE001 - the doctor failing is not the user's error
+            findings.append(f"{b}: the doctor could not run ({describe_error(e)})")
+            continue
+        for f in rep.findings:
+            if f.code == "trace-failed":
+                continue  # a backend that cannot run the program is reported by its stage
+            if f.severity == "error":
+                refusals.append(f)
+            elif f.severity == "warning":
+                if f.code == "support-outside" and on_nonfinite == "skip":
+                    continue
+                findings.append(str(f).replace("\n", " "))
+    if refusals:
+        seen, lines = set(), []
+        for f in refusals:
+            s = str(f)
+            if s not in seen:
+                seen.add(s)
+                lines.append("  - " + s.replace("\n", "\n    "))
+        raise SpecError(
+            f"crosscheck: the guide has {len(lines)} error(s) that would make both fits fail or "
+            "come out wrong (found by dualguide.check):\n" + "\n".join(lines)
+        )
+    uniq = list(dict.fromkeys(findings))
+    where = " and ".join(progs.ok_backends)
+    if not uniq:
+        return CheckResult("doctor", "pass", f"no errors or warnings (cheap checks on {where})")
+    return CheckResult("doctor", "info", f"{len(uniq)} warning(s): " + " | ".join(uniq),
+                       details={"warnings": uniq})
+
+
+def crosscheck(
+    model: Callable,
+    guide: Callable,
+    model_args: tuple = (),
+    model_kwargs: dict | None = None,
+    *,
+    optim: Optimizer | float | None = None,
+    num_steps: int = 2000,
+    num_particles: int = 8,
+    seed: int = 0,
+    init_params: dict | None = None,
+    on_nonfinite: str = "stop",
+    jit: bool = True,
+    progress: bool | None = None,
+    tolerances: Any = None,
+    elbo_particles: int = 10_000,
+    elbo_tolerance: float = 0.02,
+    checks: tuple[str, ...] | str | None = DEFAULT_CHECKS,
+    reference: Any = "auto",
+    lockstep_steps: int = 200,
+    lockstep_particles: int = 4,
+    backends: tuple[str, ...] = BACKENDS,
+    doctor: bool = True,
+) -> CrosscheckReport:
+    """Fit ``guide`` to ``model`` on NumPyro and on Pyro and report whether they agree.
+
+    The fits run through :func:`dualguide.fit` with the same settings (``optim``,
+    ``num_steps``, ``num_particles``, ``seed``, ``init_params``, ``on_nonfinite``, ``jit``).
+    The report holds, per param, both fitted values, their difference and a verdict against
+    ``tolerances`` (default ``abs 0.02 + rel 0.05``; a number = absolute tolerance for every
+    param; a dict ``{param: number or {"abs": .., "rel": ..}, "*": default}``); per backend a
+    many-particle ELBO estimate (``elbo_particles`` draws) with its standard error, wall time
+    and steps per second; and the checks:
+
+    * ``checks``: any of ``"logdensity"``, ``"gradient"``, ``"lockstep"`` (or ``"all"``), the
+      deterministic checks at the init params, each also callable alone;
+    * ``reference``: ``"auto"`` (quadrature when the guide has at most two base numbers, else
+      NUTS for small continuous models), ``"quadrature"``, ``"nuts"``, ``"all"`` or None.
+
+    A backend that fails (its framework cannot run the program, or its fit stops) is reported
+    with its error; what the other backend computed stays in the report.  The doctor's cheap
+    checks run first: errors that concern the program itself raise
+    :class:`~dualguide.errors.SpecError` before any fit.
+
+    >>> import dualguide as dg
+    >>> from dualguide import constraints, distributions as dist
+    >>> def model():
+    ...     dg.sample("x", dist.Normal(0.0, 2.0))
+    >>> def guide():
+    ...     dg.sample("x", dist.Normal(0.0, dg.param("s", 1.0, constraint=constraints.positive)))
+    >>> report = dg.crosscheck(model, guide, num_steps=500, optim=dg.optim.Adam(lr=0.05),
+    ...                        checks=(), reference=None, elbo_particles=1000)
+    >>> report.ok, [p.name for p in report.params]
+    (True, ['s'])
+    >>> print(report)  # doctest: +SKIP
+    dualguide crosscheck: model / guide  (500 steps, 8 particles, Adam(lr=0.05), seed 0)
+    ...
+    """
+    opt = as_optimizer(optim)
+    if checks in (None, False):
+        checks = ()
+    elif checks == "all":
+        checks = ALL_CHECKS
+    elif isinstance(checks, str):
+        checks = (checks,)
+    bad = [c for c in checks if c not in ALL_CHECKS]
+    if bad:
+        raise SpecError(f"crosscheck: unknown check(s) {', '.join(map(repr, bad))}; "
+                        f"choose from {', '.join(ALL_CHECKS)} or 'all'")
+    refs = _parse_reference(reference)
+    tol_default, tol_per = _parse_tolerances(tolerances)
+    backends = tuple(backends)
+    if not backends or any(b not in BACKENDS for b in backends):
+        raise SpecError(f"crosscheck: backends must be among {BACKENDS}, got {backends}")
+    if not isinstance(model_args, (tuple, list)):
+        raise SpecError(f"crosscheck: model_args must be a tuple, got {type(model_args).__name__}")
+    if not isinstance(elbo_particles, int) or elbo_particles < 2:
+        raise SpecError(f"crosscheck: elbo_particles must be an integer >= 2, got {elbo_particles!r}")
+    model_args = tuple(model_args)
+
+    progs = prepare(model, guide, model_args, model_kwargs, init_params, seed, backends)
+    settings = {
+        "num_steps": num_steps, "num_particles": num_particles, "optim": optim_str(opt),
+        "seed": seed, "elbo_particles": elbo_particles, "on_nonfinite": on_nonfinite,
+        "tolerance_default": tol_default, "tolerances": tol_per, "checks": list(checks),
+        "reference": refs if isinstance(refs, str) else list(refs), "backends": list(backends),
+    }
+    report = CrosscheckReport(_name(model), _name(guide), settings)
+    for b in backends:
+        report.runs[b] = BackendRun(b)
+        if b in progs.errors:
+            report.runs[b].error = progs.errors[b].args[0]
+
+    unknown = sorted(set(tol_per) - set(progs.params)) if progs.params else []
+    if unknown:
+        raise SpecError(f"crosscheck: tolerances name unknown param(s) {', '.join(map(repr, unknown))}"
+                        f"; the programs declare {', '.join(map(repr, progs.params))}")
+
+    if doctor:
+        doc = _doctor(progs, model, guide, model_args, model_kwargs, init_params, seed,
+                      on_nonfinite)
+        if doc is not None:
+            report.checks["doctor"] = doc
+
+    # 1. deterministic checks at the init params --------------------------------------------
+    runners = {
+        "logdensity": lambda: logdensity_parity(model, guide, model_args, model_kwargs,
+                                                seed=seed, programs=progs),
+        "gradient": lambda: gradient_parity(model, guide, model_args, model_kwargs, seed=seed,
+                                            programs=progs),
+        "lockstep": lambda: lockstep(model, guide, model_args, model_kwargs, optim=opt,
+                                     num_steps=lockstep_steps, num_particles=lockstep_particles,
+                                     seed=seed, programs=progs),
+    }
+    failed = [b for b in backends if b not in progs.ok_backends]
+    for c in checks:
+        if failed:
+            report.checks[c] = CheckResult(
+                c, "n/a", f"skipped: {' and '.join(failed)} cannot run the programs (see above)")
+        else:
+            report.checks[c] = _guarded(c, runners[c])
+
+    # 2. the fits -------------------------------------------------------------------------------
+    import dualguide as dg
+
+    for b in backends:
+        run = report.runs[b]
+        if b in progs.errors:
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=getattr(dg.errors, "CheckWarning", Warning))
+                run.fit = dg.fit(model, guide, backend=b, model_args=model_args,
+                                 model_kwargs=model_kwargs, optim=opt, num_steps=num_steps,
+                                 num_particles=num_particles, seed=seed, init_params=init_params,
+                                 on_nonfinite=on_nonfinite, progress=progress, jit=jit,
+                                 **_fit_check_kw())
+        except FitError as e:
+            run.fit = e.result
+            run.error = f"fit stopped: {describe_error(e)}"
+        except Exception as e:  # noqa: BLE001 - one backend failing must not lose the other
+            run.error = f"fit failed: {describe_error(e)}"
+
+    fitted = {b: r.fit.params for b, r in report.runs.items() if r.fit is not None}
+
+    # 3. ELBO estimates at the fitted params -----------------------------------------------------
+    tails: dict[str, float] = {}
+    for i, (b, params) in enumerate(fitted.items()):
+        run = report.runs[b]
+        try:
+            vals = elbo_particles_fn(model, guide, params, b, elbo_particles, seed + 1 + i,
+                                     model_args, model_kwargs)
+            run.elbo, run.elbo_stderr, run.elbo_nonfinite = _stats(vals)
+            run.elbo_particles = elbo_particles
+            tails[b] = _tail_ratio(vals)
+        except Exception as e:  # noqa: BLE001
+            msg = f"ELBO estimate failed: {describe_error(e)}"
+            run.error = f"{run.error}; {msg}" if run.error else msg
+
+    # 4. param comparison ------------------------------------------------------------------------
+    names = list(dict.fromkeys([n for p in fitted.values() for n in p]))
+    for n in names:
+        tol = tol_per.get(n, tol_default)
+        pc = ParamComparison(n, {b: np.asarray(p[n]) for b, p in fitted.items() if n in p},
+                             tol["abs"], tol["rel"])
+        vals = list(pc.values.values())
+        if len(vals) >= 2:
+            pc.diff, pc.ok = isclose_elementwise(vals[0], vals[1], tol["abs"], tol["rel"])
+        report.params.append(pc)
+    report.checks["elbo"] = _elbo_check(report, elbo_tolerance, tails)
+
+    # 5. guide samples (plots, NUTS, the quadrature grid) -----------------------------------------
+    samples = {}
+    for b, params in fitted.items():
+        nat = progs.natives.get(b)
+        if nat is None:
+            continue
+        try:
+            with progs.hook(params):
+                nsamp = _SAMPLES if progs.latent_dim <= 10 else 2000
+                samples[b] = nat.mod.sample_guide(
+                    nat.guide, params, nsamp, seed + 11, nat.args, nat.kwargs,
+                    {n: progs.shape(n) for n in progs.guide_latents})
+        except Exception:  # noqa: BLE001 - samples only feed plots and references
+            pass
+    report.data["samples"] = samples
+    report.data["programs"] = progs
+
+    # 6. references -------------------------------------------------------------------------------
+    if refs == "auto":
+        if quadrature_applicable(progs) is None:
+            refs = ("quadrature",)
+        elif progs.model_latents and 0 < progs.latent_dim <= 20:
+            refs = ("nuts",)
+        else:
+            refs = ()
+    if "quadrature" in refs:
+        start = fitted.get("numpyro") or next(iter(fitted.values()), None)
+        q = _guarded("quadrature", lambda: quadrature_reference(
+            model, guide, model_args, model_kwargs, start=start,
+            samples=list(samples.values()) or None, seed=seed, programs=progs))
+        report.checks["quadrature"] = q
+        if q.status == "pass":
+            exact = q.details["params"]
+            for pc in report.params:
+                if pc.name not in exact:
+                    continue
+                pc.reference = np.asarray(exact[pc.name])
+                oks = [isclose_elementwise(v, pc.reference, pc.abs_tol, pc.rel_tol)[1]
+                       for v in pc.values.values()]
+                pc.reference_ok = all(oks) if oks else None
+    if "nuts" in refs:
+        report.checks["nuts"] = _guarded("nuts", lambda: nuts_reference(
+            model, model_args, model_kwargs, guide=guide, guide_samples=samples, seed=seed,
+            programs=progs))
+    return report
+
+
+# the many-particle ELBO (a module-level name so tests can see which function is used)
+elbo_particles_fn = elbo_particles
+
+
+def optim_str(opt: Optimizer) -> str:
+    """A short form of a neutral optimizer: ``ClippedAdam(lr=0.05, lrd=0.998)``."""
+    parts = [f"lr={opt.lr:g}" if not callable(opt.lr) else f"lr={opt.lr!r}"]
+    if tuple(opt.betas) != (0.9, 0.999):
+        parts.append(f"betas={tuple(opt.betas)}")
+    if opt.eps != 1e-8:
+        parts.append(f"eps={opt.eps:g}")
+    if opt.clip_norm is not None and not (opt.name == "ClippedAdam" and opt.clip_norm == 10.0):
+        parts.append(f"clip_norm={opt.clip_norm:g}")
+    if opt.lrd != 1.0:
+        parts.append(f"lrd={opt.lrd:g}")
+    return f"{opt.name}({', '.join(parts)})"
+
+
+def _fit_check_kw() -> dict:
+    """``check=False`` for dg.fit when it has the doctor (crosscheck ran it already)."""
+    import inspect
+
+    import dualguide as dg
+
+    return {"check": False} if "check" in inspect.signature(dg.fit).parameters else {}
+
+
+def _guarded(name: str, fn: Callable[[], CheckResult]) -> CheckResult:
+    try:
+        return fn()
+    except Exception as e:  # noqa: BLE001 - a check that breaks is reported, not raised
+        return CheckResult(name, "error", f"the check raised {describe_error(e)}")
+
+
+def _tail_ratio(vals: np.ndarray) -> float:
+    """Largest distance of a particle from the median, in robust sds (MAD * 1.4826)."""
+    v = vals[np.isfinite(vals)]
+    if v.size < 10:
+        return 0.0
+    med = np.median(v)
+    mad = 1.4826 * np.median(np.abs(v - med))
+    return float(np.max(np.abs(v - med)) / mad) if mad > 0 else 0.0
+
+
+#: a particle this many robust sds from the median marks a heavy-tailed ELBO estimate (a
+#: normal sample of 10^5 reaches about 5)
+HEAVY_TAIL = 30.0
+
+
+def _elbo_check(report: CrosscheckReport, slack: float, tails: dict | None = None) -> CheckResult:
+    runs = [r for r in report.runs.values() if r.elbo is not None]
+    if len(runs) < 2:
+        return CheckResult("elbo", "n/a", "needs an ELBO estimate from both backends")
+    a, b = runs[:2]
+    se = math.sqrt(a.elbo_stderr**2 + b.elbo_stderr**2)
+    d = abs(a.elbo - b.elbo)
+    lim = ELBO_K * se + slack
+    ok = d <= lim
+    summary = f"|{a.backend} - {b.backend}| = {fmt(d)} (limit {ELBO_K:g} se + {slack:g} = {fmt(lim)})"
+    heavy = {k: v for k, v in (tails or {}).items() if v > HEAVY_TAIL}
+    if heavy:
+        summary += ("; heavy-tailed particles (" + ", ".join(
+            f"{k}: one {v:.0f} robust sd out" for k, v in heavy.items())
+            + "): the standard errors understate the error")
+    return CheckResult(
+        "elbo", "pass" if ok else "fail", summary,
+        details={"diff": d, "stderr": se, "limit": lim, "tail_ratio": dict(tails or {})},
+    )

@@ -1,0 +1,349 @@
+"""Checks that need no fitting: the many-particle ELBO, log-density parity, gradient parity.
+
+All run at fixed params (the guide's init values unless ``params=`` says otherwise).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import _state
+from ..errors import SpecError
+from ..render import render
+from ._common import describe_error, fmt, param_hook
+from ._programs import Programs, backend_module, prepare, structure_differences
+from .report import CheckResult
+
+__all__ = ["elbo_estimate", "elbo_particles", "logdensity_parity", "gradient_parity"]
+
+#: relative float32 tolerance of the log-density parity: |diff| <= RTOL * (1 + sum |log p_i|).
+#: float32 rounds to 6e-8 relative; a sum of n terms and the few operations inside each
+#: log_prob accumulate well under 100 ulps of the summed magnitudes, so 1e-5 (~170 ulps)
+#: passes every float32 discrepancy and fails anything else (a missing constant or Jacobian
+#: term moves the sum by far more).
+LOGDENSITY_RTOL = 1e-5
+
+
+def elbo_particles(
+    model: Callable,
+    guide: Callable,
+    params: dict | None = None,
+    backend: str | None = None,
+    num_particles: int = 10_000,
+    seed: int = 0,
+    model_args: tuple = (),
+    model_kwargs: dict | None = None,
+) -> np.ndarray:
+    """Single-particle ELBO values ``log p(x, z) - log q(z)``, ``z ~ q``, as a numpy array.
+
+    NumPyro: native ``Trace_ELBO(num_particles=1)`` vmapped over keys; Pyro: the guide and
+    the model in a particle plate (as ``Trace_ELBO(vectorize_particles=True)`` runs them),
+    summed per particle.  ``params`` (constrained, by name) replace the init values.
+    """
+    b = _state.resolve(backend)
+    mod = backend_module(b.name)
+    if not isinstance(num_particles, int) or num_particles < 2:
+        raise SpecError(f"elbo_estimate: num_particles must be an integer >= 2, got {num_particles!r}")
+    args = tuple(b.to_array(a) for a in model_args)
+    kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
+    with param_hook(params):
+        vals = mod.elbo_particles(
+            render(model, b), render(guide, b), dict(params or {}), num_particles, seed, args, kwargs
+        )
+    return np.asarray(vals, dtype=np.float64)
+
+
+def _stats(vals: np.ndarray) -> tuple[float, float, int]:
+    fin = vals[np.isfinite(vals)]
+    bad = int(vals.size - fin.size)
+    if fin.size < 2:
+        return math.nan, math.nan, bad
+    return float(fin.mean()), float(fin.std(ddof=1) / math.sqrt(fin.size)), bad
+
+
+def elbo_estimate(
+    model: Callable,
+    guide: Callable,
+    params: dict | None = None,
+    backend: str | None = None,
+    num_particles: int = 10_000,
+    seed: int = 0,
+    model_args: tuple = (),
+    model_kwargs: dict | None = None,
+) -> tuple[float, float]:
+    """Many-particle ELBO estimate at ``params``: ``(mean, standard error)``.
+
+    Particles whose value is not finite (a guide draw outside the model's support, which
+    has model density zero) are left out of the mean; :func:`elbo_particles` gives them all.
+
+    >>> import dualguide as dg
+    >>> from dualguide import constraints, distributions as dist
+    >>> def model():
+    ...     dg.sample("x", dist.Normal(0.0, 2.0))
+    >>> def guide():
+    ...     dg.sample("x", dist.Normal(0.0, dg.param("s", 2.0, constraint=constraints.positive)))
+    >>> m, se = dg.crosscheck.elbo_estimate(model, guide, backend="pyro", num_particles=1000)
+    >>> abs(m) < 1e-5  # the guide is exact: every particle has log p - log q = 0
+    True
+    """
+    vals = elbo_particles(model, guide, params, backend, num_particles, seed, model_args,
+                          model_kwargs)
+    m, se, _ = _stats(vals)
+    return m, se
+
+
+# ------------------------------------------------------------------------------------------
+def _points(progs: Programs, num_points: int, seed: int) -> tuple[dict, dict]:
+    """Points for the parity checks: guide base values and model latent values, drawn once."""
+    src = "numpyro" if "numpyro" in progs.ok_backends else progs.ok_backends[0]
+    nat = progs.native(src)
+    if src == "numpyro":
+        with progs.hook():
+            gv, mv = nat.mod.sample_points(nat.model, nat.guide, progs.params, num_points, seed,
+                                           nat.args, nat.kwargs)
+    else:  # pragma: no cover - only when numpyro is unusable
+        with progs.hook():
+            gv = nat.mod.sample_guide(nat.guide, progs.params, num_points, seed, nat.args,
+                                      nat.kwargs, {n: progs.shape(n) for n in progs.guide_latents})
+        mv = {}
+    gpoints = {k: np.asarray(gv[k]) for k in progs.base_sites if k in gv}
+    mpoints = {k: np.asarray(gv[k] if k in gv else mv[k]) for k in progs.model_latents
+               if k in gv or k in mv}
+    return gpoints, mpoints
+
+
+def _cmp(a: np.ndarray, b: np.ndarray, scale: np.ndarray, rtol: float) -> tuple[float, bool]:
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    same_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
+    d = np.where(same_inf, 0.0, np.abs(a - b))
+    d = np.where(np.isnan(a) & np.isnan(b), 0.0, d)
+    d = np.where(np.isnan(d), np.inf, d)
+    lim = rtol * (1.0 + np.asarray(scale, dtype=np.float64))
+    return float(np.max(d)) if d.size else 0.0, bool(np.all(d <= lim))
+
+
+def logdensity_parity(
+    model: Callable,
+    guide: Callable,
+    model_args: tuple = (),
+    model_kwargs: dict | None = None,
+    *,
+    params: dict | None = None,
+    num_points: int = 64,
+    seed: int = 0,
+    rtol: float = LOGDENSITY_RTOL,
+    programs: Programs | None = None,
+) -> CheckResult:
+    """Same params, same points: the guide's and the model's log densities in both backends.
+
+    Points are drawn once (from the NumPyro guide, model-only latents from the NumPyro
+    model); every non-Delta guide latent is set to them in both backends, so Delta sites
+    (``dg.transformed`` outputs) are recomputed from their base values by each backend, and
+    their values and their ``log_density`` (``-log|det J|``) are compared too.  The model is
+    evaluated at the same latent values in both.  Passes when every per-site sum agrees to
+    ``rtol * (1 + sum |log p_i|)`` (float32 rounding) at every point.
+
+    >>> import dualguide as dg
+    >>> from dualguide import constraints, distributions as dist
+    >>> def model():
+    ...     dg.sample("x", dist.Normal(0.0, 2.0))
+    >>> def guide():
+    ...     dg.sample("x", dist.Normal(0.0, dg.param("s", 1.0, constraint=constraints.positive)))
+    >>> dg.crosscheck.logdensity_parity(model, guide, num_points=16).status
+    'pass'
+    """
+    progs = programs or prepare(model, guide, model_args, model_kwargs, params, seed)
+    res = CheckResult("logdensity", "error")
+    if len(progs.ok_backends) < 2:
+        res.errors = {b: e.args[0] for b, e in progs.errors.items()}
+        res.summary = "needs both backends to run the programs"
+        return res
+    diffs = structure_differences(progs)
+    if diffs:
+        res.status = "fail"
+        res.summary = "the backends trace different sites: " + "; ".join(diffs[:4])
+        res.details = {"structure": diffs}
+        return res
+    try:
+        gpoints, mpoints = _points(progs, num_points, seed)
+    except Exception as e:  # noqa: BLE001
+        res.summary = f"could not draw points: {describe_error(e)}"
+        return res
+    out = {}
+    for b in progs.ok_backends:
+        nat = progs.native(b)
+        try:
+            with progs.hook():
+                out[b] = nat.mod.logdensities(nat.model, nat.guide, progs.params, gpoints, mpoints,
+                                              nat.args, nat.kwargs)
+        except Exception as e:  # noqa: BLE001
+            res.errors[b] = describe_error(e)
+    if res.errors:
+        res.summary = "could not evaluate the log densities"
+        return res
+    a, c = (out[b] for b in progs.ok_backends[:2])
+    ok = True
+    worst: dict[str, Any] = {}
+    details: dict[str, Any] = {"points": int(num_points), "rtol": rtol, "sites": {}}
+    for what in ("guide", "model"):
+        scale = np.maximum(a[what + "_abs"], c[what + "_abs"])
+        ta = sum(np.asarray(v, np.float64) for v in a[what].values())
+        tc = sum(np.asarray(v, np.float64) for v in c[what].values())
+        d, good = _cmp(ta, tc, scale, rtol)
+        details[f"{what}_max_diff"] = d
+        ok &= good
+        missing = sorted(set(a[what]) ^ set(c[what]))
+        if missing:
+            ok = False
+            details[f"{what}_unmatched_sites"] = missing
+        for n in a[what]:
+            if n not in c[what]:
+                continue
+            dn, gn = _cmp(a[what][n], c[what][n], scale, rtol)
+            details["sites"][f"{what}:{n}"] = dn
+            if not gn:
+                ok = False
+                worst.setdefault(what, (n, dn))
+    for n in progs.delta_sites:
+        if n in a["values"] and n in c["values"]:
+            va, vc = np.asarray(a["values"][n]), np.asarray(c["values"][n])
+            dn, gn = _cmp(va, vc, np.abs(va), rtol)
+            details["sites"][f"value:{n}"] = dn
+            if not gn:
+                ok = False
+                worst.setdefault("value", (n, dn))
+    res.details = details
+    res.status = "pass" if ok else "fail"
+    summ = (f"{num_points} points: max |diff| guide {fmt(details['guide_max_diff'], 2)}, "
+            f"model {fmt(details['model_max_diff'], 2)}")
+    if progs.delta_sites:
+        summ += f" ({len(progs.delta_sites)} transformed site(s) recomputed)"
+    if not ok:
+        bad = "; ".join(f"{w} site {n!r} differs by {fmt(dn, 2)}" for w, (n, dn) in worst.items())
+        summ += f" -- {bad or 'site sets differ'} (limit {rtol:g}*(1+sum|log p|))"
+    res.summary = summ
+    return res
+
+
+def _mad(g: np.ndarray) -> np.ndarray:
+    """Median absolute deviation over the batch axis, scaled to a normal sd."""
+    return 1.4826 * np.median(np.abs(g - np.median(g, 0)), 0)
+
+
+# ------------------------------------------------------------------------------------------
+def gradient_parity(
+    model: Callable,
+    guide: Callable,
+    model_args: tuple = (),
+    model_kwargs: dict | None = None,
+    *,
+    params: dict | None = None,
+    num_batches: int = 32,
+    batch_size: int = 64,
+    k: float = 4.0,
+    seed: int = 0,
+    programs: Programs | None = None,
+) -> CheckResult:
+    """The ELBO gradient at fixed params agrees between backends within Monte-Carlo error.
+
+    Each backend computes ``num_batches`` independent gradients of its native
+    ``Trace_ELBO(num_particles=batch_size)`` loss with respect to the *unconstrained* params
+    (what the optimizer sees).  With means ``g`` and standard errors ``se`` (from the spread
+    of the batches), an element passes when ``|g_a - g_b| <= z * sqrt(se_a^2 + se_b^2)`` plus
+    a float32 floor, with ``z = max(k, Bonferroni z for 0.1% over all elements)``: a real
+    difference of estimators' means fails, Monte-Carlo noise does not.  The per-particle
+    spreads are reported too: a large ratio says the backends use different gradient
+    estimators (e.g. a score-function fallback) even when the means agree.
+
+    >>> import dualguide as dg
+    >>> from dualguide import constraints, distributions as dist
+    >>> def model():
+    ...     dg.sample("x", dist.Normal(0.0, 2.0))
+    >>> def guide():
+    ...     dg.sample("x", dist.Normal(0.0, dg.param("s", 1.0, constraint=constraints.positive)))
+    >>> dg.crosscheck.gradient_parity(model, guide, num_batches=16, batch_size=16).status
+    'pass'
+    """
+    from statistics import NormalDist
+
+    progs = programs or prepare(model, guide, model_args, model_kwargs, params, seed)
+    res = CheckResult("gradient", "error")
+    if len(progs.ok_backends) < 2:
+        res.errors = {b: e.args[0] for b, e in progs.errors.items()}
+        res.summary = "needs both backends to run the programs"
+        return res
+    if not progs.params:
+        res.status, res.summary = "n/a", "no params"
+        return res
+    out = {}
+    for i, b in enumerate(progs.ok_backends):
+        nat = progs.native(b)
+        try:
+            with progs.hook():
+                out[b] = nat.mod.grad_batches(nat.model, nat.guide, progs.params, progs.constraints,
+                                              num_batches, batch_size, seed + 7919 * i, nat.args,
+                                              nat.kwargs)
+        except Exception as e:  # noqa: BLE001
+            res.errors[b] = describe_error(e)
+    if res.errors:
+        res.summary = "could not compute gradients"
+        return res
+    ba, bb = progs.ok_backends[:2]
+    n_el = sum(int(np.size(v)) for v in progs.params.values())
+    z = max(k, NormalDist().inv_cdf(1 - 0.001 / (2 * max(n_el, 1))))
+    ok, worst, rows = True, (None, 0.0), {}
+    ratios, heavy = [], []
+    for name in progs.params:
+        ga = np.asarray(out[ba][1][name], np.float64)
+        gb = np.asarray(out[bb][1][name], np.float64)
+        ma, mb = ga.mean(0), gb.mean(0)
+        sa = ga.std(0, ddof=1) / math.sqrt(ga.shape[0])
+        sb = gb.std(0, ddof=1) / math.sqrt(gb.shape[0])
+        floor = 1e-5 * (1.0 + np.maximum(np.abs(ma), np.abs(mb)))
+        se = np.sqrt(sa**2 + sb**2)
+        zs = np.abs(ma - mb) / (se + floor)
+        bad = ~(np.abs(ma - mb) <= z * se + floor)
+        if np.any(bad) or not np.all(np.isfinite(ma)) or not np.all(np.isfinite(mb)):
+            ok = False
+        zmax = float(np.max(np.where(np.isfinite(zs), zs, np.inf))) if zs.size else 0.0
+        if worst[0] is None or zmax > worst[1]:
+            worst = (name, zmax)
+        # robust spreads (median absolute deviation of the batch gradients): their ratio
+        # compares the estimators' noise without being thrown by heavy tails
+        mada, madb = _mad(ga), _mad(gb)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where((mada > 0) & (madb > 0), madb / mada, np.nan)
+        ratios += [float(x) for x in np.ravel(r) if np.isfinite(x)]
+        for g, mad in ((ga, mada), (gb, madb)):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out_z = np.max(np.abs(g - np.median(g, 0)), 0) / mad
+            if np.any(np.nan_to_num(out_z) > 15):
+                heavy.append(name)
+        rows[name] = {
+            f"{ba}_mean": ma, f"{bb}_mean": mb, f"{ba}_stderr": sa, f"{bb}_stderr": sb,
+            f"{ba}_mad": mada, f"{bb}_mad": madb, "z": zs,
+        }
+    res.details = {"num_batches": num_batches, "batch_size": batch_size, "limit_z": z,
+                   "params": rows}
+    res.status = "pass" if ok else "fail"
+    res.summary = (f"max |diff|/se = {fmt(worst[1], 2)} at {worst[0]!r} (limit {z:.2f}); "
+                   f"{num_batches}x{batch_size} particles")
+    if ratios:
+        hi, lo = max(ratios), min(ratios)
+        rmax = max(hi, 1 / lo)
+        res.details["noise_ratio_max"] = rmax
+        if rmax > 3:
+            which = bb if hi >= 1 / lo else ba
+            res.summary += (f"; {which}'s gradient is {rmax:.1f}x noisier (median absolute "
+                            "deviation): a different estimator? (e.g. a score-function fallback)")
+    if heavy:
+        names = ", ".join(dict.fromkeys(heavy))
+        res.details["heavy_tailed"] = list(dict.fromkeys(heavy))
+        res.summary += (f"; heavy-tailed gradients ({names}): Monte-Carlo errors are rough, "
+                        "lockstep is the sharper check")
+    return res
