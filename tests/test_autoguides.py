@@ -308,3 +308,30 @@ def test_pyro_module_local_params_still_give_params():
         pyro.settings.set(module_local_params=prev)
     assert set(r.params) == NAMES[("AutoDiagonalNormal", "pyro")]
     assert np.abs(r.params["AutoDiagonalNormal.loc"]).max() > 0.3  # they were trained
+
+
+def test_calling_the_neutral_object_runs_the_active_backends_native_guide(backend):
+    guide = dg.autoguides.AutoNormal(model)
+    if backend == "numpyro":
+        from numpyro import handlers
+
+        with dg.use_backend("numpyro"), handlers.seed(rng_seed=0):
+            out = guide(DATA)
+    else:
+        import pyro
+        import torch
+
+        with dg.use_backend("pyro"), pyro.get_param_store().scope():
+            out = {k: v.detach() for k, v in guide(torch.as_tensor(DATA)).items()}
+    assert set(out) == {"z", "s", "a"} and tuple(out["z"].shape) == (3,)
+    assert float(out["s"]) > 0 and float(out["a"]) > 0
+
+
+def test_render_with_params_checks_them(backend):
+    guide = dg.autoguides.AutoDiagonalNormal(model)
+    name = "auto_loc" if backend == "numpyro" else "AutoDiagonalNormal.loc"
+    scale = "auto_scale" if backend == "numpyro" else "AutoDiagonalNormal.scale"
+    with pytest.raises(SpecError, match=name.replace(".", r"\.") + ".*shape"):
+        guide.render(backend, params={name: np.zeros(4), scale: np.ones(5)}, model_args=(DATA,))
+    with pytest.raises(SpecError, match="lack"):
+        guide.render(backend, params={name: np.zeros(5)}, model_args=(DATA,))
