@@ -459,3 +459,21 @@ def test_check_uses_the_examples_jacobian(backend):
     # at the init theta = 0.3 the missing term is log|sin 0.6|
     assert r.figures["quadrature"]["integral"] == pytest.approx(1 / math.sin(0.6), rel=2e-3)
     assert np.isfinite(r.figures["transform"]["log_abs_det"]).all()
+
+
+def test_docs_examples_run():
+    """docs/doctor.md: every example runs and prints what the page says."""
+    import doctest
+
+    from dualguide import _state
+
+    prev = _state._current
+    try:
+        res = doctest.testfile(
+            str(DATA.parent.parent / "docs" / "doctor.md"),
+            module_relative=False,
+            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+        )
+    finally:
+        _state._current = prev
+    assert res.failed == 0 and res.attempted > 40
