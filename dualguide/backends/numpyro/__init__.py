@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import logging
-import math
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as nd
-from jax import lax
 from numpyro.distributions import constraints as nc
 
 from ... import _table
-from ..._progress import Progress
 from ...errors import DualGuideError, SpecError
 from .ops import Ops
 
@@ -147,76 +143,12 @@ class NumPyroBackend:
 
     def fit(self, model, guide, args, kwargs, opt, *, num_steps, num_particles, seed,
             on_nonfinite, progress, jit):
-        from numpyro.infer import SVI, Trace_ELBO
+        # NumPyro's Trace_ELBO in dualguide's own compiled loop (see fitloop.py)
+        from .fitloop import fit
 
-        t0 = time.perf_counter()
-        svi = SVI(model, guide, self.optimizer(opt), Trace_ELBO(num_particles=num_particles))
-        state = svi.init(jax.random.PRNGKey(seed), *args, **kwargs)
-        skip = on_nonfinite == "skip"
-        nchunks = max(1, math.ceil(num_steps / 1000))
-        chunk = math.ceil(num_steps / nchunks)
-
-        def run_chunk(carry, start):
-            def body(carry, i):
-                state, stopped = carry
-                new_state, loss = svi.update(state, *args, **kwargs)
-                leaves = jax.tree_util.tree_leaves(new_state.optim_state)
-                ok = jnp.isfinite(loss)
-                for leaf in leaves:
-                    if jnp.issubdtype(leaf.dtype, jnp.floating):
-                        ok = ok & jnp.all(jnp.isfinite(leaf))
-                active = (i < num_steps) & ~stopped
-                accept = active & ok
-                out = jax.tree_util.tree_map(
-                    lambda a, b: jnp.where(accept, a, b), new_state, state
-                )
-                out = out._replace(rng_key=jnp.where(active, new_state.rng_key, state.rng_key))
-                if not skip:
-                    stopped = stopped | (active & ~ok)
-                return (out, stopped), (loss, active, ok)
-
-            return lax.scan(body, carry, start + jnp.arange(chunk))
-
-        runner = jax.jit(run_chunk) if jit else run_chunk
-        carry = (state, jnp.asarray(False))
-        losses, skipped, stopped_at, message = [], [], None, ""
-        bar = Progress(num_steps, "numpyro", progress)
-        done = 0
-        last_good = carry[0]
-        try:
-            for c in range(nchunks):
-                carry, (ls, active, ok) = runner(carry, c * chunk)
-                ls, active, ok = np.asarray(ls), np.asarray(active), np.asarray(ok)
-                idx = c * chunk + np.nonzero(active)[0]
-                bad = idx[~ok[active]]
-                losses.append(ls[active])
-                done += int(active.sum())
-                last_good = carry[0]
-                if bad.size:
-                    if skip:
-                        skipped.extend(int(i) for i in bad)
-                    else:
-                        stopped_at = int(bad[0])
-                        losses[-1] = losses[-1][: stopped_at - c * chunk + 1]
-                        done = stopped_at
-                        break
-                bar.update(int(active.sum()), float(ls[active][-1]) if active.any() else None)
-        except KeyboardInterrupt:
-            message = f"interrupted after {done} steps"
-            log.warning("fit (numpyro): %s; returning the params so far", message)
-        finally:
-            bar.close()
-        params = {k: np.asarray(v) for k, v in svi.get_params(last_good).items()}
-        return {
-            "params": params,
-            "losses": np.concatenate(losses) if losses else np.zeros(0, np.float32),
-            "steps_done": done,
-            "wall_time": time.perf_counter() - t0,
-            "elbo": "Trace_ELBO",
-            "skipped": skipped,
-            "stopped_at": stopped_at,
-            "message": message,
-        }
+        return fit(self, model, guide, args, kwargs, opt, num_steps=num_steps,
+                   num_particles=num_particles, seed=seed, on_nonfinite=on_nonfinite,
+                   progress=progress, jit=jit)
 
 
 def _checked_init(name, value, constraint):

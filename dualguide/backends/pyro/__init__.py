@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import time
 import warnings
 
 import numpy as np
@@ -16,7 +15,6 @@ from pyro import poutine
 from torch.distributions import constraints as tc
 
 from ... import _table
-from ..._progress import Progress
 from ...errors import DualGuideError, SpecError
 from .ops import Ops
 from .optim import make_optimizer
@@ -189,93 +187,12 @@ class PyroBackend:
 
     def fit(self, model, guide, args, kwargs, opt, *, num_steps, num_particles, seed,
             on_nonfinite, progress, jit):
-        from pyro.infer import JitTrace_ELBO, Trace_ELBO
+        # Pyro's JitTrace_ELBO / Trace_ELBO in dualguide's own loop (see fitloop.py)
+        from .fitloop import fit
 
-        t0 = time.perf_counter()
-        elbo_kw = {"num_particles": num_particles, "vectorize_particles": num_particles > 1}
-        store = pyro.get_param_store()
-        skip = on_nonfinite == "skip"
-        losses = np.full(num_steps, np.nan, dtype=np.float32)
-        skipped, stopped_at, message, what = [], None, "", ""
-        elbo_name = "JitTrace_ELBO" if jit else "Trace_ELBO"
-        bar = Progress(num_steps, "pyro", progress)
-        done = 0
-        pyro_log = logging.getLogger("pyro")
-        prev_level = pyro_log.level
-        pyro_log.setLevel(max(prev_level, logging.WARNING))
-        with store.scope(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            optim = make_optimizer(opt)
-            elbo = (
-                JitTrace_ELBO(**elbo_kw) if jit else Trace_ELBO(**elbo_kw)
-            )
-            last_good = None
-            try:
-                for i in range(num_steps):
-                    try:
-                        with poutine.trace(param_only=True) as cap:
-                            if i == 0 and elbo_name == "JitTrace_ELBO":
-                                with warnings.catch_warnings(record=True) as caught:
-                                    warnings.simplefilter("always", torch.jit.TracerWarning)
-                                    loss = elbo.loss_and_grads(model, guide, *args, **kwargs)
-                                _jit_safety(caught)
-                            else:
-                                loss = elbo.loss_and_grads(model, guide, *args, **kwargs)
-                    except Exception as e:
-                        if i == 0 and elbo_name == "JitTrace_ELBO":
-                            reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                            log.info("fit (pyro): JitTrace_ELBO failed (%s); using Trace_ELBO", reason)
-                            store.clear()
-                            torch.manual_seed(seed)
-                            elbo_name, elbo = "Trace_ELBO", Trace_ELBO(**elbo_kw)
-                            with poutine.trace(param_only=True) as cap:
-                                loss = elbo.loss_and_grads(model, guide, *args, **kwargs)
-                        else:
-                            raise
-                    params = [s["value"].unconstrained() for s in cap.trace.nodes.values()]
-                    params = list({id(p): p for p in params}.values())
-                    losses[i] = loss
-                    ok = math.isfinite(loss)
-                    if ok:
-                        grads = [p.grad for p in params if p.grad is not None]
-                        if grads and not bool(torch.stack([g.isfinite().all() for g in grads]).all()):
-                            ok, what = False, "gradient"
-                    else:
-                        what = "loss"
-                    if ok:
-                        optim(params)
-                        done = i + 1
-                    elif skip:
-                        skipped.append(i)
-                        done = i + 1
-                    else:
-                        stopped_at = i
-                        for p in params:
-                            p.grad = None
-                        break
-                    for p in params:
-                        p.grad = None
-                    if (i & 63) == 63 or i == num_steps - 1:
-                        bar.update(64 if (i & 63) == 63 else (i & 63) + 1, float(loss))
-            except KeyboardInterrupt:
-                message = f"interrupted after {done} steps"
-                log.warning("fit (pyro): %s; returning the params so far", message)
-            finally:
-                bar.close()
-                pyro_log.setLevel(prev_level)
-            last_good = {k: v.detach().cpu().numpy().copy() for k, v in store.items()}
-        n = stopped_at + 1 if stopped_at is not None else done
-        return {
-            "params": last_good,
-            "losses": losses[:n],
-            "steps_done": done,
-            "wall_time": time.perf_counter() - t0,
-            "elbo": elbo_name,
-            "skipped": skipped,
-            "stopped_at": stopped_at,
-            "message": message,
-            "what": what or "loss or gradient",
-        }
+        return fit(self, model, guide, args, kwargs, opt, num_steps=num_steps,
+                   num_particles=num_particles, seed=seed, on_nonfinite=on_nonfinite,
+                   progress=progress, jit=jit)
 
 
 class _NotJitSafe(Exception):

@@ -1,0 +1,308 @@
+"""dualguide's own Pyro fitting loop: Pyro's ELBO, fewer Python operations per step.
+
+Each step computes what ``pyro.infer.SVI.step`` with ``JitTrace_ELBO`` (or
+``Trace_ELBO``) computes, with dualguide's Adam (:class:`.optim.DualAdam`'s
+update).  With ``jit=True`` the first step runs ``JitTrace_ELBO`` exactly as Pyro
+does (its ``torch.jit`` trace of the model and guide with the params as inputs);
+after that the loop calls that same traced ELBO directly, bypassing what Pyro
+redoes in Python on every step (param-store lookups, poutine handlers, one
+``torch.optim`` object per param):
+
+* all unconstrained params live in one flat tensor whose slices feed the traced
+  ELBO, so the gradient is one tensor;
+* gradient (``torch.autograd.grad``), non-finite check and the Adam update run in
+  one TorchScript call, operating on that flat tensor.
+
+The random draws, the loss and the gradient are those of ``JitTrace_ELBO``
+(same trace, same generator), so a fit gives the losses the step-by-step Pyro
+loop gives.  When the program cannot be traced, the loop falls back to
+``Trace_ELBO`` step by step, logging why.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from typing import Tuple  # noqa: UP035  (TorchScript reads the annotations)
+
+import numpy as np
+import pyro
+import torch
+from pyro import poutine
+
+from ..._progress import Progress
+from .optim import make_optimizer
+
+log = logging.getLogger("dualguide")
+
+
+class _Step(torch.nn.Module):
+    """One step on the flat unconstrained params: ELBO, gradient, check, Adam (in place)."""
+
+    def __init__(self, elbo, b1: float, b2: float, eps: float, clip: float, do_clip: bool):
+        super().__init__()
+        self.elbo = elbo
+        self.b1 = b1
+        self.b2 = b2
+        self.eps = eps
+        self.clip = clip
+        self.do_clip = do_clip
+
+    def forward(
+        self, flat: torch.Tensor, m: torch.Tensor, v: torch.Tensor, lr: float, bc1: float,
+        bc2: float,
+    ) -> Tuple[float, int]:  # noqa: UP006
+        out = self.elbo(flat)
+        loss = out[0]
+        grads = torch.autograd.grad([out[1]], [flat], allow_unused=True)
+        g = grads[0]
+        lv = float(loss.item())
+        if not math.isfinite(lv):
+            return lv, 1
+        if g is None:
+            return lv, 0
+        if not bool(torch.isfinite(g).all().item()):
+            return lv, 2
+        with torch.no_grad():
+            if self.do_clip:
+                g = g.clamp(-self.clip, self.clip)
+            # dualguide.backends.pyro.optim.DualAdam's update, on one tensor
+            m.copy_((1 - self.b1) * g + self.b1 * m)
+            v.copy_((1 - self.b2) * g.square() + self.b2 * v)
+            flat.sub_(lr * (m / bc1) / ((v / bc2).sqrt() + self.eps))
+        return lv, 0
+
+
+class _FlatELBO(torch.nn.Module):
+    """The traced ELBO of ``JitTrace_ELBO``, fed from slices of one flat tensor."""
+
+    def __init__(self, traced, sizes, shapes, args):
+        super().__init__()
+        self.traced = traced
+        self.sizes = sizes
+        self.shapes = shapes
+        self.args = args
+
+    def forward(self, flat):
+        parts = [x.reshape(s) for x, s in zip(flat.split(self.sizes), self.shapes)]
+        return self.traced(*parts, *self.args)
+
+
+def _bias_corrections(beta: float, n: int) -> np.ndarray:
+    """``1 - beta**(t+1)`` in float32 for t = 0..n-1 (as DualAdam computes it)."""
+    t = np.arange(1, n + 1, dtype=np.float32)
+    return (np.float32(1) - np.float32(beta) ** t).astype(np.float64)
+
+
+class _JitLoop:
+    """Built from a ``JitTrace_ELBO`` that has run its first step; runs the others."""
+
+    def __init__(self, elbo, store, args, opt, num_steps):
+        cf = elbo._loss_and_surrogate_loss  # pyro.ops.jit.CompiledFunction
+        if len(cf.compiled) != 1 or not cf._param_names:
+            raise RuntimeError("unexpected JitTrace_ELBO state")
+        traced = next(iter(cf.compiled.values()))
+        self.names = list(cf._param_names)
+        self.store = store
+        self.ups = [store[name].unconstrained() for name in self.names]
+        shapes = [tuple(u.shape) for u in self.ups]
+        sizes = [u.numel() for u in self.ups]
+        with torch.no_grad():
+            flat = torch.cat([u.detach().reshape(-1) for u in self.ups])
+        self.flat = flat.requires_grad_(True)
+        self.m = torch.zeros_like(flat)
+        self.v = torch.zeros_like(flat)
+        b1, b2 = opt.betas
+        clip = opt.clip_norm
+        rng = torch.get_rng_state()  # tracing runs the ELBO once: keep its draws out
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit's deprecation notices
+            fe = torch.jit.trace(
+                _FlatELBO(traced, sizes, shapes, tuple(args)), (self.flat,), check_trace=False
+            )
+        torch.set_rng_state(rng)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.step_mod = torch.jit.script(
+                _Step(fe, float(b1), float(b2), float(opt.eps), float(clip or 0.0),
+                      clip is not None)
+            )
+        self.lrs = [float(opt.lr_at(t)) for t in range(num_steps)]
+        self.bc1 = _bias_corrections(b1, num_steps).tolist()
+        self.bc2 = _bias_corrections(b2, num_steps).tolist()
+        self.t = 0
+
+    def adam_first(self, loss_tensor, surrogate):
+        """Step 0: JitTrace_ELBO already computed the loss; differentiate and update."""
+        grads = torch.autograd.grad(surrogate, self.ups, allow_unused=True)
+        lv = float(loss_tensor.detach())
+        if not math.isfinite(lv):
+            return lv, 1
+        g = torch.cat(
+            [
+                (gi if gi is not None else torch.zeros_like(u)).reshape(-1)
+                for gi, u in zip(grads, self.ups)
+            ]
+        )
+        if not bool(torch.isfinite(g).all()):
+            return lv, 2
+        return lv, self._update(g)
+
+    def _update(self, g):
+        st = self.step_mod
+        with torch.no_grad():
+            if st.do_clip:
+                g = g.clamp(-st.clip, st.clip)
+            self.m.copy_((1 - st.b1) * g + st.b1 * self.m)
+            self.v.copy_((1 - st.b2) * g.square() + st.b2 * self.v)
+            t = self.t
+            self.flat.sub_(
+                self.lrs[t] * (self.m / self.bc1[t]) / ((self.v / self.bc2[t]).sqrt() + st.eps)
+            )
+        self.t += 1
+        return 0
+
+    def step(self):
+        t = self.t
+        lv, bad = self.step_mod.forward(self.flat, self.m, self.v, self.lrs[t], self.bc1[t],
+                                        self.bc2[t])
+        if not bad:
+            self.t = t + 1
+        return lv, bad
+
+    def write_back(self):
+        """Copy the flat params into the param store's unconstrained tensors."""
+        with torch.no_grad():
+            for u, x in zip(self.ups, self.flat.split([u.numel() for u in self.ups])):
+                u.copy_(x.reshape(u.shape))
+
+
+def fit(backend, model, guide, args, kwargs, opt, *, num_steps, num_particles, seed,
+        on_nonfinite, progress, jit) -> dict:
+    """The Pyro backend's ``fit`` (see :func:`dualguide.fit` for the contract)."""
+    from pyro.infer import JitTrace_ELBO, Trace_ELBO
+
+    from . import _jit_safety
+
+    t0 = time.perf_counter()
+    elbo_kw = {"num_particles": num_particles, "vectorize_particles": num_particles > 1}
+    store = pyro.get_param_store()
+    skip = on_nonfinite == "skip"
+    losses = np.full(num_steps, np.nan, dtype=np.float32)
+    skipped, stopped_at, message, what = [], None, "", ""
+    elbo_name = "JitTrace_ELBO" if jit else "Trace_ELBO"
+    bar = Progress(num_steps, "pyro", progress)
+    done = 0
+    pyro_log = logging.getLogger("pyro")
+    prev_level = pyro_log.level
+    pyro_log.setLevel(max(prev_level, logging.WARNING))
+    with store.scope(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        fast = None
+        optim = None
+        elbo = JitTrace_ELBO(**elbo_kw) if jit else Trace_ELBO(**elbo_kw)
+
+        def eager_step(i):
+            nonlocal optim
+            if optim is None:
+                optim = make_optimizer(opt)
+            with poutine.trace(param_only=True) as cap:
+                loss = elbo.loss_and_grads(model, guide, *args, **kwargs)
+            params = [s["value"].unconstrained() for s in cap.trace.nodes.values()]
+            params = list({id(p): p for p in params}.values())
+            bad = 0
+            if not math.isfinite(loss):
+                bad = 1
+            else:
+                grads = [p.grad for p in params if p.grad is not None]
+                if grads and not bool(torch.stack([g.isfinite().all() for g in grads]).all()):
+                    bad = 2
+            if not bad:
+                optim(params)
+            for p in params:
+                p.grad = None
+            return loss, bad
+
+        try:
+            for i in range(num_steps):
+                if i == 0 and jit:
+                    try:
+                        with warnings.catch_warnings(record=True) as caught:
+                            warnings.simplefilter("always", torch.jit.TracerWarning)
+                            loss_t, surrogate = elbo.loss_and_surrogate_loss(
+                                model, guide, *args, **kwargs
+                            )
+                        _jit_safety(caught)
+                    except Exception as e:
+                        reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                        log.info("fit (pyro): JitTrace_ELBO failed (%s); using Trace_ELBO", reason)
+                        store.clear()
+                        torch.manual_seed(seed)
+                        elbo_name, elbo = "Trace_ELBO", Trace_ELBO(**elbo_kw)
+                        loss, bad = eager_step(i)
+                    else:
+                        try:
+                            fast = _JitLoop(elbo, store, args, opt, num_steps)
+                        except Exception as e:  # a Pyro whose internals moved: Pyro's own loop
+                            log.debug("fit (pyro): fast loop unavailable (%s)", e)
+                            fast = None
+                        if fast is not None:
+                            loss, bad = fast.adam_first(loss_t, surrogate)
+                        else:
+                            optim = make_optimizer(opt)
+                            if surrogate.requires_grad:
+                                surrogate.backward()
+                            loss = float(loss_t.detach())
+                            params = list(
+                                {id(p): p for p in
+                                 (store[n].unconstrained() for n in store.keys())}.values()
+                            )
+                            bad = 0 if math.isfinite(loss) else 1
+                            if not bad and not all(
+                                bool(p.grad.isfinite().all()) for p in params if p.grad is not None
+                            ):
+                                bad = 2
+                            if not bad:
+                                optim(params)
+                            for p in params:
+                                p.grad = None
+                elif fast is not None:
+                    loss, bad = fast.step()
+                else:
+                    loss, bad = eager_step(i)
+                losses[i] = loss
+                if not bad:
+                    done = i + 1
+                elif skip:
+                    what = what or ("loss" if bad == 1 else "gradient")
+                    skipped.append(i)
+                    done = i + 1
+                else:
+                    what = "loss" if bad == 1 else "gradient"
+                    stopped_at = i
+                    break
+                if (i & 63) == 63 or i == num_steps - 1:
+                    bar.update(64 if (i & 63) == 63 else (i & 63) + 1, float(loss))
+        except KeyboardInterrupt:
+            message = f"interrupted after {done} steps"
+            log.warning("fit (pyro): %s; returning the params so far", message)
+        finally:
+            bar.close()
+            pyro_log.setLevel(prev_level)
+            if fast is not None:
+                fast.write_back()
+        last_good = {k: v.detach().cpu().numpy().copy() for k, v in store.items()}
+    n = stopped_at + 1 if stopped_at is not None else done
+    return {
+        "params": last_good,
+        "losses": losses[:n],
+        "steps_done": done,
+        "wall_time": time.perf_counter() - t0,
+        "elbo": elbo_name,
+        "skipped": skipped,
+        "stopped_at": stopped_at,
+        "message": message,
+        "what": what or "loss or gradient",
+    }
