@@ -112,20 +112,31 @@ ELBO_PARTICLES = 20_000
 
 
 def fit_and_score(backend: str, seed: int = 0, proper: bool = False) -> dict:
-    """Fit the guide (and, for the seed's map, the no-Jacobian guide); estimate their ELBOs."""
+    """Fit the guide (and, for the seed's map, the no-Jacobian guide); estimate ELBOs.
+
+    The ELBOs of both guides are estimated at the Jacobian guide's fitted params and at the
+    exact optimum, with the same draws, so they differ by exactly the log-det term.
+    """
     from dualguide.transforms import _elbo_estimate
 
     m = model_proper_rotation if proper else model
-    guides = {"jacobian": guide_proper_rotation if proper else guide}
+    g = guide_proper_rotation if proper else guide
+    out = {"fit": dg.fit(m, g, backend=backend, seed=seed, progress=False, **FIT_SETTINGS)}
+    guides = {"jacobian": g}
     if not proper:
         guides["no jacobian"] = guide_no_jacobian
-    out = {}
-    for label, g in guides.items():
-        r = dg.fit(m, g, backend=backend, seed=seed, **FIT_SETTINGS)
-        elbo, se = _elbo_estimate(m, g, r.params, backend=backend,
-                                  num_particles=ELBO_PARTICLES, seed=seed + 1)
-        out[label] = {"fit": r, "elbo": elbo, "se": se}
+        out["fit no jacobian"] = dg.fit(m, guide_no_jacobian, backend=backend, seed=seed,
+                                        progress=False, **FIT_SETTINGS)
+    at = {"fitted": out["fit"].params, "optimum": {"b": B_TRUE, "theta": THETA_TRUE}}
+    for label, gg in guides.items():
+        for where, params in at.items():
+            out[(label, where)] = _elbo_estimate(m, gg, params, backend=backend,
+                                                 num_particles=ELBO_PARTICLES, seed=seed + 1)
     return out
+
+
+def _optim_text(opt) -> str:
+    return f"{opt.name}(lr={opt.lr}, lrd={opt.lrd}, clip_norm={opt.clip_norm})"
 
 
 def main(argv=None) -> int:
@@ -141,24 +152,35 @@ def main(argv=None) -> int:
     what = "proper rotation (det 1)" if a.proper_rotation else "seed's map (det sin 2 theta)"
     print(f"rotated mixture, {what}: truth b = {B_TRUE}, theta = {THETA_TRUE}, "
           f"log Z = {log_z:.4f}")
-    print(f"{FIT_SETTINGS['num_steps']} steps, {FIT_SETTINGS['num_particles']} particles, "
-          f"{FIT_SETTINGS['optim']!r}; ELBO from {ELBO_PARTICLES} draws\n")
-    print(f"{'guide':<13}{'backend':<9}{'b':>8}{'theta':>8}{'ELBO':>10}{'+-':>8}"
-          f"{'ELBO - logZ':>13}{'elbo':>15}{'time':>8}")
+    print(f"fits: {FIT_SETTINGS['num_steps']} steps, {FIT_SETTINGS['num_particles']} particles, "
+          f"{_optim_text(FIT_SETTINGS['optim'])}\n")
+    fits = ["fit"] + ([] if a.proper_rotation else ["fit no jacobian"])
+    print(f"{'fit':<19}{'backend':<9}{'b':>8}{'theta':>9}{'ELBO estimator':>16}{'time':>8}")
     ok = True
-    for label in res[backends[0]]:
+    for key in fits:
         for b in backends:
-            d = res[b][label]
-            r = d["fit"]
+            r = res[b][key]
             bb, th = float(r.params["b"]), float(r.params["theta"])
-            if label == "jacobian":
+            if key == "fit":
                 ok &= abs(bb - B_TRUE) <= 0.05 and abs(th - THETA_TRUE) <= 0.02
-                ok &= abs(d["elbo"] - log_z) <= 4 * d["se"] + 0.005
-            print(f"{label:<13}{b:<9}{bb:>8.4f}{th:>8.4f}{d['elbo']:>10.4f}{d['se']:>8.4f}"
-                  f"{d['elbo'] - log_z:>13.4f}{r.elbo:>15}{r.wall_time:>7.1f}s")
+            label = "guide" if key == "fit" else "no-Jacobian guide"
+            print(f"{label:<19}{b:<9}{bb:>8.4f}{th:>9.5f}{r.elbo:>16}{r.wall_time:>7.1f}s")
+    print(f"\nELBO ({ELBO_PARTICLES} draws; same draws for both guides)")
+    print(f"{'guide':<13}{'params':<9}{'backend':<9}{'ELBO':>9}{'+-':>8}{'ELBO - log Z':>14}")
+    labels = ["jacobian"] + ([] if a.proper_rotation else ["no jacobian"])
+    for where in ("fitted", "optimum"):
+        for label in labels:
+            for b in backends:
+                e, se = res[b][(label, where)]
+                if label == "jacobian":
+                    tol = 1e-3 if where == "optimum" else 4.5 * se + 0.003
+                    ok &= abs(e - log_z) <= tol
+                print(f"{label:<13}{where:<9}{b:<9}{e:>9.4f}{se:>8.4f}{e - log_z:>14.4f}")
     if not a.proper_rotation:
         print(f"\nwithout the log-det the ELBO misses log Z by log|sin 1.2| = "
-              f"{math.log(abs(math.sin(2 * THETA_TRUE))):.4f} (exact: {ELBO_NO_JACOBIAN:.4f})")
+              f"{math.log(abs(math.sin(2 * THETA_TRUE))):.4f} (ELBO {ELBO_NO_JACOBIAN:.4f}); "
+              "the fitted params barely move.\nOff the exact theta the ELBO estimate has heavy "
+              "tails (Cauchy u2), hence its larger error bars at fitted params.")
     print("fits within b +- 0.05, theta +- 0.02 and ELBO = log Z:", "yes" if ok else "NO")
     return 0 if ok else 1
 
