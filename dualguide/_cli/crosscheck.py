@@ -52,6 +52,9 @@ def add_parser(subparsers) -> None:
                    "(repeat); default abs 0.02 + rel 0.05")
     p.add_argument("--lockstep", action="store_true",
                    help="also run both backends in lockstep from common noise")
+    p.add_argument("--checks", default=None, metavar="LIST",
+                   help="comma-separated checks to run before the fits: logdensity, gradient, "
+                   "lockstep, all or none (default: logdensity,gradient)")
     p.add_argument("--reference", default="auto",
                    choices=["auto", "none", "quadrature", "nuts", "all"],
                    help="independent reference (default auto: quadrature for 1-2 base numbers, "
@@ -77,6 +80,24 @@ def _tolerances(items: list[str]):
             raise SpecError(f"--tol {it!r}: expected ABS or PARAM=ABS with a number") from None
         out[name or "*"] = v
     return out
+
+
+def _checks(args, all_checks, default) -> tuple:
+    if args.checks is None:
+        checks = tuple(default)
+    elif args.checks.strip() in ("none", ""):
+        checks = ()
+    elif args.checks.strip() == "all":
+        checks = tuple(all_checks)
+    else:
+        checks = tuple(c.strip() for c in args.checks.split(",") if c.strip())
+        bad = [c for c in checks if c not in all_checks]
+        if bad:
+            raise SpecError(f"--checks: unknown check(s) {', '.join(bad)}; choose from "
+                            f"{', '.join(all_checks)}, all or none")
+    if args.lockstep and "lockstep" not in checks:
+        checks += ("lockstep",)
+    return checks
 
 
 def _settings(mod, args) -> dict:
@@ -123,7 +144,7 @@ def run(args) -> int:
             model, guide, model_args, model_kwargs,
             tolerances=_tolerances(args.tol),
             elbo_particles=args.elbo_particles,
-            checks=ALL_CHECKS if args.lockstep else DEFAULT_CHECKS,
+            checks=_checks(args, ALL_CHECKS, DEFAULT_CHECKS),
             reference=None if args.reference == "none" else args.reference,
             progress=None,
             **settings,

@@ -32,7 +32,7 @@ import types
 
 from ._common import NotLockstepable
 from .core import ALL_CHECKS, DEFAULT_CHECKS, DEFAULT_TOLERANCE, crosscheck
-from .lockstep import LOCKSTEP_RTOL, lockstep
+from .lockstep_svi import LOCKSTEP_RTOL, lockstep
 from .parity import elbo_estimate, elbo_particles, gradient_parity, logdensity_parity
 from .reference import nuts_reference, quadrature_reference
 from .report import BackendRun, CheckResult, CrosscheckReport, ParamComparison

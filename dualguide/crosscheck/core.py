@@ -13,7 +13,7 @@ from ..errors import FitError, SpecError
 from ..optim import Optimizer, as_optimizer
 from ._common import describe_error, fmt
 from ._programs import BACKENDS, Programs, prepare
-from .lockstep import lockstep
+from .lockstep_svi import lockstep
 from .parity import _stats, elbo_particles, gradient_parity, logdensity_parity
 from .reference import nuts_reference, quadrature_applicable, quadrature_reference
 from .report import BackendRun, CheckResult, CrosscheckReport, ParamComparison, isclose_elementwise

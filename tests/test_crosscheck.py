@@ -1,0 +1,296 @@
+"""dualguide.crosscheck: the report, the deterministic checks, references and bad input.
+
+Cross-backend by construction: every check compares the NumPyro and the Pyro rendering.
+Fits are short; tolerances are explained where they are set.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+
+import dualguide as dg
+from dualguide import constraints, ops
+from dualguide import distributions as dist
+from dualguide.crosscheck import (
+    elbo_estimate,
+    gradient_parity,
+    lockstep,
+    logdensity_parity,
+    quadrature_reference,
+)
+from dualguide.errors import SpecError
+
+from .conftest import load_example
+
+
+# -- small programs ----------------------------------------------------------------------------
+def normal_model():
+    dg.sample("x", dist.Normal(0.0, 2.0))
+
+
+def normal_guide():
+    s = dg.param("s", 1.0, constraint=constraints.positive)
+    dg.sample("x", dist.Normal(0.0, s))
+
+
+def guide_scale_differs():
+    """Pyro's rendering uses a 0.1% larger scale once s > 1.3: a backend difference."""
+    s = dg.param("s", 1.0, constraint=constraints.positive)
+    scale = ops.where(s > 1.3, s * 1.001, s) if dg.get_backend() == "pyro" else s
+    dg.sample("x", dist.Normal(0.0, scale))
+
+
+def guide_detached_in_pyro():
+    """Pyro's rendering cuts the gradient through the scale: same densities, other gradient."""
+    s = dg.param("s", 1.0, constraint=constraints.positive)
+    if dg.get_backend() == "pyro":
+        s = s.detach()
+    dg.sample("x", dist.Normal(0.0, s))
+
+
+# -- the report on the seed Gaussian -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def seed_report():
+    """One full crosscheck of the seed Gaussian: short fit, all checks, quadrature reference.
+
+    800 steps x 16 particles with a decaying step size put both fits within the default
+    tolerance (abs 0.02 + rel 0.05: 0.07 for sig1_q, 0.12 for sig2_q) of each other and of the
+    quadrature optimum (1, 2) for seeds 0-4 (largest difference seen: 0.06 on sig2_q).
+    """
+    m = load_example("seed_gaussian")
+    return dg.crosscheck(
+        m.model_nofactor, m.guide, num_steps=800, num_particles=16,
+        optim=dg.optim.ClippedAdam(lr=0.05, lrd=0.996), checks="all", reference="quadrature",
+        elbo_particles=4000, lockstep_steps=100,
+    )
+
+
+def test_report_verdicts_and_contents(seed_report):
+    r = seed_report
+    assert r.ok, str(r)
+    assert [p.name for p in r.params] == ["sig1_q", "sig2_q"]
+    for p in r.params:
+        assert set(p.values) == {"numpyro", "pyro"}
+        assert p.ok and p.diff <= p.limit
+    # the quadrature optimum is exact: sig1 = 1, sig2 = 2 (float32 optimizer: 1e-3)
+    ref = {p.name: float(p.reference) for p in r.params}
+    assert ref["sig1_q"] == pytest.approx(1.0, abs=1e-3)
+    assert ref["sig2_q"] == pytest.approx(2.0, abs=1e-3)
+    for run in r.runs.values():
+        assert run.error is None
+        assert run.fit.num_steps == 800 and run.steps_per_second > 0 and run.wall_time > 0
+        # the model is normalized and the fits are near exact: ELBO ~ 0 (4000 particles)
+        assert abs(run.elbo) < 4 * run.elbo_stderr + 0.01
+    assert [c for c in r.checks] == ["doctor", "logdensity", "gradient", "lockstep", "elbo",
+                                     "quadrature"]
+    assert all(c.status == "pass" for c in r.checks.values()), str(r)
+    assert r.checks["lockstep"].details["parted_at"] is None
+
+
+def test_report_renders_as_text_json_rich_and_plot(seed_report, tmp_path):
+    r = seed_report
+    text = str(r)
+    assert "sig1_q" in text and "ELBO (4000 particles)" in text and "verdict: OK" in text
+    assert "log-density parity" in text and "lockstep" in text
+    d = json.loads(json.dumps(r.to_dict()))  # plain types only
+    assert d["ok"] is True and d["params"][0]["name"] == "sig1_q"
+    assert set(d["runs"]) == {"numpyro", "pyro"} and d["runs"]["pyro"]["elbo_stderr"] > 0
+    assert d["checks"]["gradient"]["status"] == "pass"
+    buf = io.StringIO()
+    r.print(rich=True, file=buf)
+    assert "sig2_q" in buf.getvalue() and "verdict: OK" in buf.getvalue()
+    path = r.plot(str(tmp_path / "seed.png"))
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_crosscheck_is_the_package_and_a_callable():
+    import dualguide.crosscheck as cc
+
+    assert dg.crosscheck is cc and callable(dg.crosscheck)
+    assert dg.crosscheck.crosscheck.__name__ == "crosscheck"
+
+
+def test_per_param_tolerances(seed_report):
+    from dualguide.crosscheck.core import _parse_tolerances
+    from dualguide.crosscheck.report import isclose_elementwise
+
+    default, per = _parse_tolerances({"sig1_q": 1e-6, "*": {"rel": 0.1}})
+    assert default == {"abs": 0.0, "rel": 0.1} and per == {"sig1_q": {"abs": 1e-6, "rel": 0.0}}
+    assert _parse_tolerances(0.5) == ({"abs": 0.5, "rel": 0.0}, {})
+    p = seed_report.params[0]
+    _, ok = isclose_elementwise(p.values["numpyro"], p.values["pyro"], 1e-6, 0.0)
+    assert not ok  # two stochastic fits never agree to 1e-6
+    with pytest.raises(SpecError, match="tolerance"):
+        _parse_tolerances({"sig1_q": "tight"})
+    with pytest.raises(SpecError, match="unknown param"):
+        dg.crosscheck(normal_model, normal_guide, tolerances={"nope": 0.1}, num_steps=10)
+
+
+# -- deterministic checks --------------------------------------------------------------------------
+@pytest.mark.parametrize("which", ["model_factor", "model_improper"])
+def test_logdensity_parity_seed_models(which):
+    m = load_example("seed_gaussian")
+    r = logdensity_parity(getattr(m, which), m.guide, num_points=32)
+    assert r.status == "pass", r.summary
+    # float32: the two frameworks agree to a few ulps, far inside the 1e-5 limit
+    assert r.details["guide_max_diff"] < 1e-5 and r.details["model_max_diff"] < 1e-5
+
+
+def test_logdensity_parity_catches_a_backend_difference():
+    # at s = 1.5 Pyro's scale is 0.1% larger: log q moves by ~1e-3, 100x the limit
+    r = logdensity_parity(normal_model, guide_scale_differs, params={"s": 1.5}, num_points=16)
+    assert r.status == "fail"
+    assert "guide site 'x'" in r.summary
+    # below the switch both renderings are the same program
+    assert logdensity_parity(normal_model, guide_scale_differs, num_points=16).status == "pass"
+
+
+def test_gradient_parity_passes_and_catches_a_biased_gradient():
+    ok = gradient_parity(normal_model, normal_guide, num_batches=16, batch_size=32)
+    assert ok.status == "pass", ok.summary
+    # Pyro's rendering detaches the scale: its ELBO gradient is 0, NumPyro's is about -0.75
+    # (d/du of -KL at s = 1 for the target sd 2), dozens of standard errors away
+    bad = gradient_parity(normal_model, guide_detached_in_pyro, num_batches=16, batch_size=32)
+    assert bad.status == "fail", bad.summary
+    g = bad.details["params"]["s"]
+    assert abs(float(g["pyro_mean"])) < 1e-6 and float(g["numpyro_mean"]) < -0.3
+
+
+def test_lockstep_agrees_then_reports_the_first_parting_step():
+    opt = dg.optim.Adam(lr=0.05)
+    same = lockstep(normal_model, normal_guide, optim=opt, num_steps=120)
+    assert same.status == "pass", same.summary
+    assert same.details["max_param_dev"] < 1e-5  # float32 rounding only
+    # the renderings differ only once s > 1.3: they must part exactly at that step
+    r = lockstep(normal_model, guide_scale_differs, optim=opt, num_steps=120)
+    assert r.status == "fail"
+    u = np.asarray(r.data["params"]["numpyro"]["s"])  # unconstrained (log s) per step
+    first = int(np.argmax(np.exp(u) > 1.3))
+    assert first > 0 and r.details["parted_at"] == first
+    assert f"parted at step {first}" in r.summary
+    # a gradient-only difference parts after the first update, in the params
+    g = lockstep(normal_model, guide_detached_in_pyro, optim=opt, num_steps=20)
+    assert g.status == "fail" and g.details["parted_at"] == 0
+    assert g.details["parted_in"] == "param 's'"
+
+
+def test_not_lockstepable_is_reported_not_failed():
+    def model():
+        dg.sample("r", dist.Gamma(2.0, 1.0))
+
+    def guide():
+        a = dg.param("a", 2.0, constraint=constraints.positive)
+        dg.sample("r", dist.Gamma(a, 1.0))
+
+    r = lockstep(model, guide, num_steps=5)
+    assert r.status == "n/a" and r.ok is None
+    assert "not lockstep-able" in r.summary and "Gamma" in r.summary
+
+
+def test_elbo_estimate_matches_the_exact_value(backend):
+    # ELBO = -KL(N(0, 1) || N(0, 2)) = -(log 2 + 1/8 - 1/2); per-particle sd 0.53, so 20000
+    # particles give a standard error of 0.004 and 4 se bound the error for any seed
+    exact = -(math.log(2.0) + 0.125 - 0.5)
+    m, se = elbo_estimate(normal_model, normal_guide, backend=backend, num_particles=20000)
+    assert 0.002 < se < 0.006
+    assert abs(m - exact) < 4 * se
+
+
+# -- the rotated mixture: transformed latents and reparameterized mixtures ----------------------------
+@pytest.fixture(scope="module")
+def mixture():
+    return load_example("rotated_mixture")
+
+
+def test_rotated_mixture_parity_and_lockstep(mixture):
+    m = mixture
+    ld = logdensity_parity(m.model, m.guide, num_points=16)
+    assert ld.status == "pass", ld.summary
+    # x, y are Delta sites recomputed by each backend from the same base values u1, u2
+    assert "value:x" in ld.details["sites"] and "value:y" in ld.details["sites"]
+    ls = lockstep(m.model, m.guide, optim=m.FIT_SETTINGS["optim"], num_steps=60)
+    assert ls.status == "pass", ls.summary
+    assert "MixtureSameFamily" in ls.summary and "Cauchy" in ls.summary
+
+
+def test_quadrature_finds_the_exact_optimum(mixture):
+    # the guide family holds the target: the optimum is (b*, theta*) and the ELBO is log Z
+    r = quadrature_reference(mixture.model, mixture.guide, grid_size=61,
+                             start={"b": 1.3, "theta": 0.55})
+    assert r.status == "pass", r.summary
+    assert float(r.details["params"]["b"]) == pytest.approx(1.5, abs=2e-3)
+    assert float(r.details["params"]["theta"]) == pytest.approx(0.6, abs=1e-3)
+    assert r.details["elbo"] == pytest.approx(mixture.LOG_Z, abs=2e-3)
+
+
+# -- bad input ---------------------------------------------------------------------------------------
+def guide_torch_only():
+    import torch
+
+    s = dg.param("s", 1.0, constraint=constraints.positive)
+    dg.sample("x", dist.Normal(0.0, torch.exp(torch.log(s))))
+
+
+def guide_native_numpyro():
+    import numpyro.distributions as nd
+
+    s = dg.param("s", 1.0, constraint=constraints.positive)
+    dg.sample("x", nd.Normal(0.0, s))
+
+
+@pytest.mark.parametrize("guide,broken,works", [
+    (guide_torch_only, "numpyro", "pyro"),
+    (guide_native_numpyro, "pyro", "numpyro"),
+])
+def test_a_backend_failure_is_reported_and_the_rest_kept(guide, broken, works):
+    r = dg.crosscheck(normal_model, guide, num_steps=200, optim=dg.optim.Adam(lr=0.05),
+                      elbo_particles=500, checks="all", reference="quadrature")
+    assert not r.ok
+    assert r.runs[broken].error and r.runs[broken].fit is None
+    assert any(broken in f for f in r.failures)
+    ok = r.runs[works]
+    assert ok.error is None and ok.fit is not None and ok.elbo is not None
+    assert r.params[0].values.keys() == {works}
+    assert all(r.checks[c].status == "n/a" for c in ("logdensity", "gradient", "lockstep"))
+    text = str(r)
+    assert f"{broken} error:" in text
+    if works == "numpyro":  # the quadrature runs on NumPyro's rendering, so it is still there
+        assert r.checks["quadrature"].status == "pass"
+
+
+def test_a_fit_that_stops_keeps_its_partial_result():
+    def guide():
+        s = dg.param("s", 1.0, constraint=constraints.positive)
+        if dg.get_backend() == "pyro":  # NaN once s passes 1.2: only Pyro's fit stops
+            s = s + ops.where(s > 1.2, ops.asarray(math.nan), ops.asarray(0.0))
+        dg.sample("x", dist.Normal(0.0, s))
+
+    r = dg.crosscheck(normal_model, guide, num_steps=300, optim=dg.optim.Adam(lr=0.05),
+                      checks=(), reference=None, elbo_particles=500)
+    assert not r.ok
+    assert "fit stopped" in r.runs["pyro"].error
+    partial = r.runs["pyro"].fit
+    assert partial is not None and 0 < partial.num_steps < 300
+    assert r.runs["numpyro"].error is None and r.runs["numpyro"].fit.num_steps == 300
+
+
+def test_doctor_errors_refuse_before_fitting():
+    def model():
+        dg.sample("x", dist.Normal(0.0, 1.0))
+        dg.sample("y", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(SpecError, match="crosscheck"):
+        dg.crosscheck(model, normal_guide, num_steps=10)
+
+
+def test_bad_arguments():
+    with pytest.raises(SpecError, match="unknown check"):
+        dg.crosscheck(normal_model, normal_guide, checks=("speed",))
+    with pytest.raises(SpecError, match="reference"):
+        dg.crosscheck(normal_model, normal_guide, reference="mcmc")
