@@ -1234,6 +1234,11 @@ def fit(model, guide, *, num_steps={steps}, num_particles={particles}, seed={see
     store = pyro.get_param_store()
     return {{name: store[name].detach().numpy() for name in store.keys()}}, np.asarray(losses)
 '''
+    quiet = ""
+    if backend == "pyro":
+        needs.imports.add("import logging")
+        quiet = ('    logging.getLogger("pyro").setLevel(logging.WARNING)  '
+                 '# no "Guessed max_plate_nesting" notes\n')
     main = f'''
 
 #: the functions --model and --guide can name
@@ -1252,7 +1257,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default={seed})
     parser.add_argument("--json", action="store_true", help="print the params as JSON")
     args = parser.parse_args(argv)
-    if args.model is None:
+{quiet}    if args.model is None:
         parser.error("this file has no model: import it and call fit(your_model, guide)")
     params, losses = fit(globals()[args.model], globals()[args.guide], num_steps=args.steps,
                          num_particles=args.particles, seed=args.seed)
