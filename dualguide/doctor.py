@@ -461,12 +461,15 @@ def _err(e: BaseException) -> str:
 
 
 def _trace_failed(rep: Report, what: str, e: Exception, backend: str, how: str = "") -> None:
+    code = "trace-failed"
     if isinstance(e, DualGuideError):
-        msg, fix = str(e), "see the message"
+        msg, fix = str(e).split("\nTrace Shapes:")[0].strip(), ""  # Pyro appends its shapes
+        if msg.startswith("transformed (") and "the map is not square" in msg:
+            code = "transform-not-square"
     else:
         msg = f"on {backend} it raised {_err(e)}"
         fix = f"run the {what} alone (dualguide.trace) to see where"
-    f = rep.add("trace-failed", "error", None, f"the {what}{how} could not be traced: {msg}", fix)
+    f = rep.add(code, "error", None, f"the {what}{how} could not be traced: {msg}", fix)
     f.exc = e  # type: ignore[attr-defined]
 
 

@@ -263,6 +263,19 @@ def test_transform_not_square(backend):
     assert r.find("quadrature-skipped")
 
 
+def test_transformed_not_square_is_an_error(backend):
+    def guide():
+        dg.transformed("x", {"u1": dist.Normal(0.0, 1.0), "u2": dist.Normal(0.0, 1.0)},
+                       lambda a, b: a + b)
+
+    r = cheap_checks(guide_x_only, guide, backend=backend)
+    (f,) = r.errors
+    assert f.code == "transform-not-square" and "the map is not square" in f.message
+    assert "Trace Shapes" not in f.message
+    with pytest.raises(SpecError, match="the map is not square"):
+        dg.fit(guide_x_only, guide, backend=backend, num_steps=2)
+
+
 def test_transform_not_invertible_near_params(backend):
     # at theta = 1e-7 the map's Jacobian has condition number ~ 1 / theta
     for guide, params in ((guide_transformed(), {"theta": 1e-7}), (_rotation(1e-7), None)):
