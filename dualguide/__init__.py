@@ -26,25 +26,27 @@ from .trace import Site, trace
 
 #: names provided by feature modules, imported on first access (keeps import light)
 _LAZY = {
-    "transformed": "dualguide.transforms",
-    "bijections": "dualguide.transforms",
-    "crosscheck": "dualguide.crosscheck",
-    "check": "dualguide.doctor",
-    "save_params": "dualguide.porting.params",
-    "load_params": "dualguide.porting.params",
-    "export": "dualguide.porting.export",
-    "autoguides": "dualguide.autoguides",
+    "transformed": ("dualguide.transforms", "transformed"),
+    "bijections": ("dualguide.transforms", "bijections"),
+    "transforms": ("dualguide.transforms", None),
+    "crosscheck": ("dualguide.crosscheck", "crosscheck"),
+    "check": ("dualguide.doctor", "check"),
+    "save_params": ("dualguide.porting.params", "save_params"),
+    "load_params": ("dualguide.porting.params", "load_params"),
+    "export": ("dualguide.porting.export", "export"),
+    "autoguides": ("dualguide.autoguides", None),
 }
 
 
 def __getattr__(name):
-    mod = _LAZY.get(name)
-    if mod is None:
+    entry = _LAZY.get(name)
+    if entry is None:
         raise AttributeError(f"module 'dualguide' has no attribute {name!r}")
     import importlib
 
+    mod, attr = entry
     m = importlib.import_module(mod)
-    return m if m.__name__.rsplit(".", 1)[-1] == name else getattr(m, name)
+    return m if attr is None else getattr(m, attr)
 
 
 __version__ = "0.1.0"

@@ -1578,13 +1578,3 @@ def export(
         Path(out).write_text(text, encoding="utf-8")
     return text
 
-
-class _CallableModule(types.ModuleType):
-    """``dualguide.export`` resolves to this module (its name is ``export``); calling the
-    module calls :func:`export`, so ``dg.export(...)`` works as documented."""
-
-    def __call__(self, *args, **kwargs):
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
