@@ -17,14 +17,19 @@ from ._common import fmt
 COLORS = {"numpyro": "tab:blue", "pyro": "tab:orange"}
 
 
-def _smooth(y: np.ndarray, n: int) -> np.ndarray:
-    """Running median over the last ``n`` steps (robust to the spikes of heavy-tailed losses)."""
-    if n <= 1 or y.size < n:
-        return y
-    from numpy.lib.stride_tricks import sliding_window_view
+def _log_median(y: np.ndarray, points: int = 300) -> tuple[np.ndarray, np.ndarray]:
+    """Medians of ``y`` over windows [t/1.25, 1.25 t] at log-spaced steps t (1-based).
 
-    ypad = np.concatenate([np.full(n - 1, y[0]), y])
-    return np.nanmedian(sliding_window_view(ypad, n), axis=-1)
+    A window that grows with t suits a log step axis: early steps stay sharp, late ones are
+    averaged over many steps; the median ignores the spikes of heavy-tailed losses.
+    """
+    n = y.size
+    ts = np.unique(np.round(np.geomspace(1, n, min(points, n))).astype(int))
+    out = np.empty(ts.size)
+    for i, t in enumerate(ts):
+        a, b = int(t / 1.25), int(np.ceil(t * 1.25))
+        out[i] = np.median(y[max(a, 1) - 1 : min(b, n)])
+    return ts, out
 
 
 def _latent_axes(report) -> list[tuple[str, tuple]] | None:
@@ -65,24 +70,26 @@ def plot_report(report, path: str, grid: int = 120, dpi: int = 110) -> str:
     FigureCanvasAgg(fig)
     axs = list(fig.subplots(1, npanel, squeeze=False)[0])
 
-    # 1. loss curves -----------------------------------------------------------------------------
+    # 1. loss curves: running medians on a log step axis, so that the descent and the level
+    # the fits settle at both show ------------------------------------------------------------
     ax = axs.pop(0)
     lows, highs = [], []
     for b, run in report.runs.items():
         if run.fit is None or run.fit.losses.size == 0:
             continue
         y = np.asarray(run.fit.losses, dtype=np.float64)
-        x = np.arange(y.size)
         fin = np.isfinite(y)
-        ys = _smooth(np.where(fin, y, np.nan if not fin.any() else np.nanmedian(y[fin])),
-                     max(1, y.size // 50))
-        ax.plot(x[fin], y[fin], color=COLORS.get(b), alpha=0.15, lw=0.5)
-        label = f"{b} (ELBO {fmt(run.elbo)} ± {fmt(run.elbo_stderr, 2)})" if run.elbo is not None \
-            else b
-        ax.plot(x, ys, color=COLORS.get(b), lw=1.6, label=label)
-        tail = ys[y.size // 10 :] if y.size > 10 else ys
-        lows.append(np.nanmin(tail))
-        highs.append(np.nanpercentile(ys, 95))
+        if not fin.any():
+            continue
+        y = np.where(fin, y, np.nanmedian(y[fin]))
+        ts, sm = _log_median(y)
+        x = np.arange(1, y.size + 1)
+        ax.plot(x, y, color=COLORS.get(b), alpha=0.1, lw=0.5)
+        label = b if run.elbo is None else f"{b} (ELBO {fmt(run.elbo)} ± {fmt(run.elbo_stderr, 2)})"
+        ax.plot(ts, sm, color=COLORS.get(b), lw=1.8, label=label,
+                ls="-" if b == "numpyro" else "--")
+        lows.append(float(np.nanmin(sm[ts > y.size // 10]))) if np.any(ts > y.size // 10) else None
+        highs.append(float(np.nanmax(sm)))
     q = report.checks.get("quadrature")
     if q is not None and q.status == "pass":
         ax.axhline(-q.details["elbo"], color="k", ls="--", lw=1,
@@ -90,13 +97,14 @@ def plot_report(report, path: str, grid: int = 120, dpi: int = 110) -> str:
         lows.append(-q.details["elbo"])
     if lows:
         lo, hi = min(lows), max(highs)
-        pad = 0.08 * max(hi - lo, 1e-3)
+        pad = 0.05 * max(hi - lo, 1e-3)
         ax.set_ylim(lo - pad, hi + pad)
-    ax.set_xlabel("step")
+    ax.set_xscale("log")
+    ax.set_xlabel("step (log scale)")
     ax.set_ylabel("loss (negative ELBO estimate)")
-    ax.set_title("fits: loss per step (raw, and running median)")
+    ax.set_title("fits: loss per step (raw, and median around each step)")
     ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both")
 
     # 2. guide densities against the target --------------------------------------------------------
     if axes2d is not None:
@@ -180,7 +188,7 @@ def _density_panel(ax, report, axes2d, grid: int) -> None:
         # a smoothed 2-D histogram of the draws (a KDE's bandwidth follows the covariance,
         # which heavy-tailed guides inflate)
         H, _, _ = np.histogram2d(xs, ys, bins=[ex, ey])
-        Z = gaussian_filter(H.T, sigma=1.2)
+        Z = gaussian_filter(H.T, sigma=1.5)
         lv = Z.max() * np.array([0.1, 0.3, 0.5, 0.7, 0.9])
         ax.contour(cx, cy, Z, levels=lv, colors=COLORS.get(b),
                    linestyles="solid" if b == "numpyro" else "dashed", linewidths=1.3)

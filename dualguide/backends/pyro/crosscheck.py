@@ -71,7 +71,7 @@ def _plate_nesting(model, guide, args, kwargs) -> int:
         mtr = poutine.trace(poutine.replay(model, trace=gtr)).get_trace(*args, **kwargs)
     for tr in (gtr, mtr):
         for s in tr.nodes.values():
-            if s["type"] != "sample":
+            if s["type"] != "sample" or _is_subsample(s):
                 continue
             for f in s["cond_indep_stack"]:
                 if f.vectorized and f.dim is not None:
@@ -93,10 +93,10 @@ def _vectorized(fn, num, dim, scale=None):
 
 def _per_particle(tr, num: int, nesting: int) -> torch.Tensor:
     """Sum of every sample site's log density per particle (scale and mask applied)."""
-    tr.compute_log_prob()
+    tr.compute_log_prob(site_filter=lambda _name, site: not _is_subsample(site))
     total = torch.zeros(num)
     for s in tr.nodes.values():
-        if s["type"] != "sample":
+        if s["type"] != "sample" or _is_subsample(s):
             continue
         lp = s["log_prob"]
         if lp.dim() < nesting + 1:
@@ -105,11 +105,16 @@ def _per_particle(tr, num: int, nesting: int) -> torch.Tensor:
     return total
 
 
+def _is_subsample(site) -> bool:
+    """The sample site a ``pyro.plate`` records for its indices (not a random variable)."""
+    return type(site["fn"]).__name__ == "_Subsample"
+
+
 def _latent(tr) -> dict:
     return {
         n: s["value"]
         for n, s in tr.nodes.items()
-        if s["type"] == "sample" and not s["is_observed"] and type(s["fn"]).__name__ != "_Subsample"
+        if s["type"] == "sample" and not s["is_observed"] and not _is_subsample(s)
     }
 
 
@@ -147,7 +152,7 @@ def logdensities(model, guide, params, gpoints, mpoints, args, kwargs, constrain
                 tr.compute_log_prob()
                 sums, tot_abs = {}, 0.0
                 for name, s in tr.nodes.items():
-                    if s["type"] != "sample" or type(s["fn"]).__name__ == "_Subsample":
+                    if s["type"] != "sample" or _is_subsample(s):
                         continue
                     lp = s["log_prob"]
                     sums[name] = float(lp.sum())
