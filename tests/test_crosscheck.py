@@ -110,10 +110,20 @@ def test_report_renders_as_text_json_rich_and_plot(seed_report, tmp_path):
 
 
 def test_crosscheck_is_the_package_and_a_callable():
+    import subprocess
+    import sys
+
     import dualguide.crosscheck as cc
 
     assert dg.crosscheck is cc and callable(dg.crosscheck)
     assert dg.crosscheck.crosscheck.__name__ == "crosscheck"
+    # in a fresh interpreter the first access (lazy, before any import of the package) and
+    # every later one give the same object, and neither jax nor torch is imported by it
+    code = ("import sys, dualguide as dg; a = dg.crosscheck; b = dg.crosscheck; "
+            "print(a is b, callable(a), a.lockstep.__name__, "
+            "'jax' in sys.modules or 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True", "lockstep", "False"]
 
 
 def test_per_param_tolerances(seed_report):
