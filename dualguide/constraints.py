@@ -83,6 +83,10 @@ class Constraint:
                 return False
         return True
 
+    def __reduce__(self):
+        # backend objects cached in _native are not part of the value
+        return (Constraint.from_dict, (self.to_dict(),))
+
     def to_dict(self) -> dict:
         """Plain-Python form, for files: ``{"name": ..., "args": [...]}``."""
         return {"name": self.name, "args": [float(a) for a in self.args]}

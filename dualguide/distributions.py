@@ -45,13 +45,12 @@ class _Neutral:
         return f"dualguide.distributions.{self.name}"
 
     def __reduce__(self):
-        return (getattr, (_module(), self.name))
+        return (_lookup, (self.name,))
 
 
-def _module():
-    import sys
-
-    return sys.modules[__name__]
+def _lookup(name: str) -> _Neutral:
+    """The neutral constructor called ``name`` (used to unpickle them)."""
+    return globals()[name]
 
 
 for _name in DISTRIBUTIONS:

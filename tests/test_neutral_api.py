@@ -252,3 +252,21 @@ def test_factor_and_callable_init(backend):
 def test_factor_has_rsample_false_is_refused():
     with pytest.raises(dg.SpecError, match="has_rsample=False is not supported"):
         dg.trace(lambda: dg.factor("f", 0.0, has_rsample=False), backend="pyro")
+
+
+def test_neutral_constructors_pickle():
+    import pickle
+
+    assert pickle.loads(pickle.dumps(dist.Normal)) is dist.Normal
+    assert pickle.loads(pickle.dumps(constraints.interval(0.0, 1.0))) == constraints.interval(0, 1)
+
+
+def test_used_constraints_pickle_without_backend_objects(backend):
+    import pickle
+
+    c = constraints.interval(0.0, 2.0)
+    dg.trace(lambda: dg.param("p", 1.0, constraint=c), backend=backend)
+    assert c._native  # the backend cached its native constraint
+    c2 = pickle.loads(pickle.dumps(c))
+    assert c2 == c and not c2._native
+    assert pickle.loads(pickle.dumps(constraints.positive)) is constraints.positive
