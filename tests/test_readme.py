@@ -44,3 +44,21 @@ def test_quickstart_runs_on_both_backends():
     for ln in lines:
         # same settings as the seed example: within its bounds
         assert abs(float(ln[1]) - 1.0) < 0.05 and abs(float(ln[2]) - 2.0) < 0.1
+
+
+def test_transformed_latents_snippet_traces_on_both_backends():
+    import dualguide as dg
+
+    section = README.split("## Transformed latents", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    ns: dict = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    for backend in ("numpyro", "pyro"):
+        sites = dg.trace(ns["guide"], backend=backend)
+        assert sites["x"].dist == "Delta" and sites["u1"].infer.get("is_auxiliary")
+        # the first Delta carries -log|det J| of the map: det = 1 / sin(2 theta) at theta = 0.3
+        import math
+
+        assert float(sites["x"].log_prob) == __import__("pytest").approx(
+            math.log(abs(math.sin(0.6))), rel=1e-4
+        )
