@@ -37,6 +37,15 @@ _U_LO = np.float32(2.0**-24)
 _U_HI = np.float32(1.0) - np.float32(2.0**-24)
 
 
+def _rel_dev(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| / (1 + max(|a|, |b|)); 0 where both are the same infinity or both NaN."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.abs(a - b) / (1.0 + np.maximum(np.abs(a), np.abs(b)))
+    same = (np.isinf(a) & (a == b)) | (np.isnan(a) & np.isnan(b))
+    d = np.where(same, 0.0, d)
+    return np.where(np.isnan(d), np.inf, d)
+
+
 def _site_plan(progs: Programs, name: str) -> tuple[tuple, dict] | str:
     """(kinds, extra) for a base site, or the reason it cannot be driven."""
     site = progs.guide_sites[name]
@@ -76,6 +85,24 @@ def _pyro_constant(progs: Programs, name: str, attr: str):
     if v is None or getattr(v, "requires_grad", False):
         return None
     return np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, dtype=np.float64)
+
+
+def _coordinate_differences(progs: Programs, u0: dict) -> list[str]:
+    """Params that the two frameworks optimize in different unconstrained coordinates."""
+    other = [b for b in progs.ok_backends if b != "numpyro"]
+    if not other:
+        return []
+    u1 = progs.native(other[0]).mod.unconstrain(progs.params, progs.constraints)
+    out = []
+    for k, a in u0.items():
+        b = u1.get(k)
+        a = np.asarray(a)
+        if b is None or np.shape(b) != a.shape or not np.allclose(a, b, rtol=1e-5, atol=1e-6):
+            out.append(
+                f"param {k!r} ({progs.constraints.get(k)}) has other unconstrained coordinates "
+                f"in NumPyro {a.shape} and Pyro {np.shape(b)}, so the optimizers take other paths"
+            )
+    return out
 
 
 def draw_noise(progs: Programs, plans: dict, num_steps: int, num_particles: int,
@@ -152,9 +179,14 @@ def lockstep(
         res.status = "n/a"
         res.summary = "not lockstep-able: " + "; ".join(reasons)
         return res
-    noise = draw_noise(progs, plans, num_steps, num_particles, seed)
     np_mod = progs.native("numpyro").mod
     u0 = np_mod.unconstrain(progs.params, progs.constraints)
+    coords = _coordinate_differences(progs, u0)
+    if coords:
+        res.status = "n/a"
+        res.summary = "not lockstep-able: " + "; ".join(coords)
+        return res
+    noise = draw_noise(progs, plans, num_steps, num_particles, seed)
     runs = {}
     for b in progs.ok_backends:
         nat = progs.native(b)
@@ -172,21 +204,20 @@ def lockstep(
         return res
     ba, bb = progs.ok_backends[:2]
     A, B = runs[ba], runs[bb]
-    # relative deviation per step: params after step t (index t + 1) and the loss at step t
+    # relative deviation per step: params after step t (index t + 1) and the loss at step t;
+    # equal infinities and NaN in both count as agreement (noted below)
     pdev = np.zeros(num_steps + 1)
     worst_param = [""] * (num_steps + 1)
     for k in A["params"]:
         a = np.asarray(A["params"][k], np.float64).reshape(num_steps + 1, -1)
         b = np.asarray(B["params"][k], np.float64).reshape(num_steps + 1, -1)
-        d = np.abs(a - b) / (1.0 + np.maximum(np.abs(a), np.abs(b)))
-        d = np.where(np.isnan(d), np.inf, d).max(axis=1) if d.size else np.zeros(num_steps + 1)
+        d = _rel_dev(a, b).max(axis=1) if a.size else np.zeros(num_steps + 1)
         upd = d > pdev
         for t in np.nonzero(upd)[0]:
             worst_param[t] = k
         pdev = np.maximum(pdev, d)
     la, lb = np.asarray(A["losses"], np.float64), np.asarray(B["losses"], np.float64)
-    ldev = np.abs(la - lb) / (1.0 + np.maximum(np.abs(la), np.abs(lb)))
-    ldev = np.where(np.isnan(ldev) & ~(np.isnan(la) & np.isnan(lb)), np.inf, np.nan_to_num(ldev))
+    ldev = _rel_dev(la, lb)
     step_dev = np.maximum(pdev[1:], ldev)
     step_dev[0] = max(step_dev[0], pdev[0])
     bad = np.nonzero(step_dev > rtol)[0]
@@ -203,12 +234,18 @@ def lockstep(
     res.data = {"losses": {b: r["losses"] for b, r in runs.items()},
                 "params": {b: r["params"] for b, r in runs.items()}, "step_dev": step_dev}
     sites = ", ".join(f"{n} ({progs.guide_sites[n].dist})" for n in plans)
+    nonfinite = np.nonzero(~np.isfinite(la))[0]
+    note = ""
+    if nonfinite.size:
+        res.details["nonfinite_loss_steps"] = int(nonfinite.size)
+        note = (f"; the loss is not finite at {nonfinite.size} step(s) from step "
+                f"{int(nonfinite[0])} (a guide draw outside the model's support?)")
     if parted is None:
         res.status = "pass"
         res.summary = (f"{num_steps} steps x {num_particles} particles from common noise "
                        f"[{sites}]: never parted; max relative deviation "
                        f"{fmt(res.details['max_param_dev'], 2)} (params), "
-                       f"{fmt(res.details['max_loss_dev'], 2)} (loss)")
+                       f"{fmt(res.details['max_loss_dev'], 2)} (loss){note}")
     else:
         what = ("loss" if ldev[parted] >= pdev[parted + 1] else f"param {worst_param[parted + 1]!r}")
         res.status = "fail"

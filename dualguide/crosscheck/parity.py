@@ -120,7 +120,8 @@ def _cmp(a: np.ndarray, b: np.ndarray, scale: np.ndarray, rtol: float) -> tuple[
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     same_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
-    d = np.where(same_inf, 0.0, np.abs(a - b))
+    with np.errstate(invalid="ignore"):
+        d = np.where(same_inf, 0.0, np.abs(a - b))
     d = np.where(np.isnan(a) & np.isnan(b), 0.0, d)
     d = np.where(np.isnan(d), np.inf, d)
     lim = rtol * (1.0 + np.asarray(scale, dtype=np.float64))
@@ -252,8 +253,9 @@ def gradient_parity(
     """The ELBO gradient at fixed params agrees between backends within Monte-Carlo error.
 
     Each backend computes ``num_batches`` independent gradients of its native
-    ``Trace_ELBO(num_particles=batch_size)`` loss with respect to the *unconstrained* params
-    (what the optimizer sees).  With means ``g`` and standard errors ``se`` (from the spread
+    ``Trace_ELBO(num_particles=batch_size)`` loss with respect to the params' constrained
+    values (the unconstrained coordinates differ between the frameworks for some constraints,
+    e.g. ``simplex`` and ``lower_cholesky``; lockstep covers the optimizer's path).  With means ``g`` and standard errors ``se`` (from the spread
     of the batches), an element passes when ``|g_a - g_b| <= z * sqrt(se_a^2 + se_b^2)`` plus
     a float32 floor, with ``z = max(k, Bonferroni z for 0.1% over all elements)``: a real
     difference of estimators' means fails, Monte-Carlo noise does not.  The per-particle

@@ -165,18 +165,16 @@ def elbo_particles(model, guide, params, n, seed, args, kwargs, chunk=4096):
 
 
 def grad_batches(model, guide, params, constraints, num_batches, batch_size, seed, args, kwargs):
-    """Loss and gradient w.r.t. the unconstrained params from ``num_batches`` independent
+    """Loss and gradient w.r.t. the (constrained) params from ``num_batches`` independent
     native ``Trace_ELBO(num_particles=batch_size)`` estimates. Returns (losses, grads)."""
     elbo = Trace_ELBO(num_particles=batch_size)
-    bij = _bijectors(constraints)
-    u0 = {k: bij[k].inv(v) for k, v in _j(params).items()}
 
-    def loss_fn(u, key):
-        p = {k: bij[k](v) for k, v in u.items()}
+    def loss_fn(p, key):
         return elbo.loss(key, p, model, guide, *args, **kwargs)
 
     keys = jax.random.split(jax.random.PRNGKey(seed), num_batches)
-    losses, grads = jax.jit(jax.vmap(jax.value_and_grad(loss_fn), in_axes=(None, 0)))(u0, keys)
+    losses, grads = jax.jit(jax.vmap(jax.value_and_grad(loss_fn), in_axes=(None, 0)))(
+        _j(params), keys)
     return np.asarray(losses), _np(grads)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 
 import numpy as np
 import pyro
@@ -39,10 +40,16 @@ def _n(x) -> np.ndarray:
 
 @contextlib.contextmanager
 def _scope(params: dict, constraints: dict, seed: int = 0, unconstrained: bool = False):
-    """A fresh param store holding ``params`` (unconstrained leaves) and an RNG fork."""
+    """A fresh param store holding ``params`` (as unconstrained leaves) and an RNG fork.
+
+    Only params with a known constraint are put in the store; the others are created by the
+    program from the param hook's init values (the neutral layer sets the hook).
+    """
     state = {"params": {}, "constraints": {}}
     for k, v in params.items():
-        c = B.constraint(constraints[k]) if k in constraints else torch.distributions.constraints.real
+        if k not in constraints:
+            continue  # created by the program itself, from the param hook's value
+        c = B.constraint(constraints[k])
         v = _t(v)
         u = v if unconstrained else transform_to(c).inv(v)
         state["params"][k] = u.detach().clone().contiguous().requires_grad_(True)
@@ -199,21 +206,33 @@ def elbo_particles(model, guide, params, n, seed, args, kwargs, chunk=4096, cons
 
 
 def grad_batches(model, guide, params, constraints, num_batches, batch_size, seed, args, kwargs):
-    """Loss and gradient w.r.t. the unconstrained params from ``num_batches`` independent
-    native ``Trace_ELBO(num_particles=batch_size, vectorize_particles=True)`` estimates."""
+    """Loss and gradient w.r.t. the (constrained) params from ``num_batches`` independent
+    native ``Trace_ELBO(num_particles=batch_size, vectorize_particles=True)`` estimates.
+
+    The params enter as leaf tensors substituted for the param sites, so the gradient is with
+    respect to their constrained values (as on the NumPyro side)."""
     losses = np.empty(num_batches, dtype=np.float32)
-    grads: dict[str, list] = {k: [] for k in params}
-    with _scope(params, constraints, seed) as store:
+    leaves = {k: _t(v).requires_grad_(True) for k, v in params.items()}
+    grads: dict[str, list] = {k: [] for k in leaves}
+    with _scope({}, {}, seed):
         nest = _plate_nesting(model, guide, args, kwargs)
         elbo = Trace_ELBO(num_particles=batch_size, vectorize_particles=True,
                           max_plate_nesting=nest)
-        leaves = dict(store.named_parameters())
+        m = poutine.substitute(model, data=leaves)
+        g = poutine.substitute(guide, data=leaves)
+        names = list(leaves)
         for b in range(num_batches):
-            losses[b] = elbo.loss_and_grads(model, guide, *args, **kwargs)
-            for k, p in leaves.items():
-                g = p.grad
-                grads[k].append(np.zeros(tuple(p.shape), np.float32) if g is None else _n(g).copy())
-                p.grad = None
+            with warnings.catch_warnings():  # model and guide each use only some of the params
+                warnings.filterwarnings("ignore", message="pyro.module data did not find params")
+                loss = elbo.differentiable_loss(m, g, *args, **kwargs)
+            if loss.requires_grad:
+                gs = torch.autograd.grad(loss, [leaves[k] for k in names], allow_unused=True)
+            else:  # no param reaches the loss
+                gs = [None] * len(names)
+            losses[b] = float(loss.detach())
+            for k, gk in zip(names, gs):
+                grads[k].append(np.zeros(tuple(leaves[k].shape), np.float32) if gk is None
+                                else _n(gk).copy())
     return losses, {k: np.stack(v) for k, v in grads.items()}
 
 
