@@ -16,7 +16,14 @@ from ._programs import BACKENDS, Programs, prepare
 from .lockstep_svi import lockstep
 from .parity import _stats, elbo_particles, gradient_parity, logdensity_parity
 from .reference import nuts_reference, quadrature_applicable, quadrature_reference
-from .report import BackendRun, CheckResult, CrosscheckReport, ParamComparison, isclose_elementwise
+from .report import (
+    CHECK_TITLES,
+    BackendRun,
+    CheckResult,
+    CrosscheckReport,
+    ParamComparison,
+    isclose_elementwise,
+)
 
 __all__ = ["crosscheck", "DEFAULT_TOLERANCE", "ALL_CHECKS", "DEFAULT_CHECKS"]
 
@@ -213,6 +220,8 @@ def crosscheck(
         raise SpecError(f"crosscheck: elbo_particles must be an integer >= 2, got {elbo_particles!r}")
     model_args = tuple(model_args)
 
+    say = _Status(progress)
+    say("tracing the model and guide on " + " and ".join(backends) + " ...")
     progs = prepare(model, guide, model_args, model_kwargs, init_params, seed, backends)
     settings = {
         "num_steps": num_steps, "num_particles": num_particles, "optim": optim_str(opt),
@@ -252,7 +261,10 @@ def crosscheck(
         if failed:
             report.checks[c] = CheckResult(
                 c, "n/a", f"skipped: {' and '.join(failed)} cannot run the programs (see above)")
+        elif len(backends) < 2:
+            report.checks[c] = CheckResult(c, "n/a", "skipped: needs both backends")
         else:
+            say(f"{CHECK_TITLES.get(c, c)} ...")
             report.checks[c] = _guarded(c, runners[c])
 
     # 2. the fits -------------------------------------------------------------------------------
@@ -262,6 +274,7 @@ def crosscheck(
         run = report.runs[b]
         if b in progs.errors:
             continue
+        say(f"fitting on {b} ...")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=getattr(dg.errors, "CheckWarning", Warning))
@@ -280,6 +293,8 @@ def crosscheck(
 
     # 3. ELBO estimates at the fitted params -----------------------------------------------------
     tails: dict[str, float] = {}
+    if fitted:
+        say(f"ELBO estimates ({elbo_particles} particles) ...")
     for i, (b, params) in enumerate(fitted.items()):
         run = report.runs[b]
         try:
@@ -322,6 +337,7 @@ def crosscheck(
     report.data["programs"] = progs
 
     # 6. references -------------------------------------------------------------------------------
+    say(None)
     if refs == "auto":
         if quadrature_applicable(progs) is None:
             refs = ("quadrature",)
@@ -330,6 +346,7 @@ def crosscheck(
         else:
             refs = ()
     if "quadrature" in refs:
+        say("quadrature reference ...")
         start = fitted.get("numpyro") or next(iter(fitted.values()), None)
         q = _guarded("quadrature", lambda: quadrature_reference(
             model, guide, model_args, model_kwargs, start=start,
@@ -345,10 +362,33 @@ def crosscheck(
                        for v in pc.values.values()]
                 pc.reference_ok = all(oks) if oks else None
     if "nuts" in refs:
+        say("NUTS reference ...")
         report.checks["nuts"] = _guarded("nuts", lambda: nuts_reference(
             model, model_args, model_kwargs, guide=guide, guide_samples=samples, seed=seed,
             programs=progs))
+    say(None)
     return report
+
+
+class _Status:
+    """One status line on stderr while crosscheck works (a terminal only, as fit's bars)."""
+
+    def __init__(self, progress: bool | None):
+        import sys
+
+        self.stream = sys.stderr
+        if progress is None:
+            progress = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.on = bool(progress)
+        self.width = 0
+
+    def __call__(self, msg: str | None) -> None:
+        if not self.on:
+            return
+        text = "" if msg is None else f"crosscheck: {msg}"
+        self.stream.write("\r" + text.ljust(self.width) + ("\r" if msg is None else ""))
+        self.stream.flush()
+        self.width = len(text)
 
 
 # the many-particle ELBO (a module-level name so tests can see which function is used)
