@@ -391,7 +391,7 @@ class _Status:
         self.width = len(text)
 
 
-# the many-particle ELBO (a module-level name so tests can see which function is used)
+# crosscheck's argument ``elbo_particles`` (a count) shadows the function of that name
 elbo_particles_fn = elbo_particles
 
 
