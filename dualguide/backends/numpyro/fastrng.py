@@ -1,19 +1,23 @@
 """JAX's threefry2x32 PRNG with the hash unrolled: the same bits, fewer kernels on CPU.
 
-On CPU, JAX lowers every threefry hash (each ``split``, each draw) to a rolled
-5-iteration ``while`` loop.  Inside a tiny SVI step, NumPyro's handlers split keys
-several times per step (one split per step, per particle, per sample site), and
-these little loops dominate the step time: on the seed Gaussian they are most of
-the 4-6 µs per step.  This module registers a PRNG implementation whose
-``split``, ``random_bits`` and ``fold_in`` compute the very same threefry2x32
-function with plain ``lax`` ops (20 rounds unrolled, as JAX itself does on GPU),
-which XLA fuses into one kernel.  Keys and every draw are bit-identical to
-``jax.random.PRNGKey(seed)`` with the default implementation (checked by
-``tests/test_fitloop.py``), so a fit with this key gives the same random numbers
-as NumPyro's ``SVI`` with ``PRNGKey(seed)``.
+On CPU, JAX lowers every threefry hash (each key ``split``, each draw) to a rolled
+5-iteration ``while`` loop.  Inside a small SVI step NumPyro's handlers split keys
+several times (once per step, per particle, per sample site), and these little
+loops are a large part of the step time (on the seed Gaussian, about a third).
+This module registers PRNG implementations that compute the very same
+threefry2x32 function with plain ``lax`` ops (the 20 rounds unrolled, as JAX
+itself does on GPU), which XLA fuses with their neighbours:
 
-Only the fitting loop uses it (a typed key, ``jax.random.key(seed, impl=IMPL)``);
-JAX's global default is left alone.
+* ``IMPL_SPLIT``: unrolled ``split`` and ``fold_in``; draws (``random_bits``) keep
+  JAX's own kernel.  What ``fit`` uses.
+* ``IMPL``: the draws unrolled too.  Faster still for large draws, but XLA's CPU
+  fusion may copy the unrolled hash into every consumer of a draw, which can make
+  compilation take seconds (seen with one-particle plated models).
+
+Keys and every random number are bit-identical to ``jax.random.PRNGKey(seed)``
+with the default implementation (``tests/test_fitloop.py`` checks it), so a fit
+with these keys draws what NumPyro's ``SVI`` draws with ``PRNGKey(seed)``.
+JAX's global default implementation is left alone.
 """
 
 from __future__ import annotations
@@ -83,43 +87,58 @@ def _random_bits(key, bit_width, shape):
     return (b1 ^ b2).astype({8: np.uint8, 16: np.uint16}[bit_width])
 
 
+def _random_bits_rolled(key, bit_width, shape):
+    """JAX's own partitionable threefry bits (its rolled CPU kernel): one materialized result."""
+    from jax.extend.random import threefry2x32_p
+
+    c1, c2 = _counts(tuple(shape))
+    b1, b2 = threefry2x32_p.bind(key[0], key[1], c1, c2)
+    if bit_width == 64:
+        return lax.shift_left(b1.astype(np.uint64), np.uint64(32)) | b2.astype(np.uint64)
+    if bit_width == 32:
+        return b1 ^ b2
+    return (b1 ^ b2).astype({8: np.uint8, 16: np.uint16}[bit_width])
+
+
 def _fold_in(key, data):
     d = _seed(jnp.asarray(data, _U32))
     b1, b2 = threefry2x32(key[0], key[1], d[:1], d[1:])
     return jnp.concatenate([b1, b2])
 
 
-def _define():
+def _define(bits, name, tag):
     from jax.extend.random import define_prng_impl
 
     return define_prng_impl(
         key_shape=(2,),
         seed=_seed,
         split=_split,
-        random_bits=_random_bits,
+        random_bits=bits,
         fold_in=_fold_in,
-        name="threefry2x32_unrolled",
-        tag="fru",
+        name=name,
+        tag=tag,
     )
 
 
 try:
-    IMPL = _define()
+    IMPL = _define(_random_bits, "threefry2x32_unrolled", "fru")
+    IMPL_SPLIT = _define(_random_bits_rolled, "threefry2x32_unrolled_split", "frs")
 except Exception:  # pragma: no cover - an older/newer jax without the extension API
-    IMPL = None
+    IMPL = IMPL_SPLIT = None
 
 
-def rewrap(key):
-    """The same key bits as a key of the unrolled implementation (``key`` itself if unavailable)."""
+def rewrap(key, impl=None):
+    """The same key bits as a key of ``impl`` (default IMPL; ``key`` itself if unavailable)."""
     import jax
 
-    if IMPL is None:
+    impl = IMPL if impl is None else impl
+    if impl is None:
         return key
     if not jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         data = key
     else:
         data = jax.random.key_data(key)
-    return jax.random.wrap_key_data(data, impl=IMPL)
+    return jax.random.wrap_key_data(data, impl=impl)
 
 
 def key(seed: int):

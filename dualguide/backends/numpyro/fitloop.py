@@ -41,13 +41,13 @@ from . import fastrng
 
 log = logging.getLogger("dualguide")
 
-#: loss buffer length of one chunk (the most steps one compiled call runs)
-BUFFER = 8192
+#: static length of the compiled scan: the most steps one call runs (shorter chunks skip the rest)
+CHUNK = 4096
 #: wall time one chunk aims at (progress updates and Ctrl-C are checked between chunks)
 CHUNK_SECONDS = 0.25
-#: fits at least this long use the unrolled threefry kernel (:mod:`.fastrng`; the same random
-#: bits either way).  0: always (its longer compile is about what the XLA options below save)
-FAST_RNG_MIN_STEPS = 0
+#: PRNG kernels (:mod:`.fastrng`; the same random bits in every mode): "split" unrolls the
+#: hash of key splits only, "full" also of the draws, "default" is JAX's own kernel
+RNG_MODE = "split"
 #: compiled loops kept for reuse
 CACHE_SIZE = 32
 
@@ -115,6 +115,8 @@ class _Ident:
 
 
 def _ident(o):
+    if isinstance(o, _Ident):
+        return o
     if isinstance(o, types.ModuleType):
         return o.__name__
     if isinstance(o, (int, float, str, bool, bytes, type(None))):
@@ -169,11 +171,6 @@ def _cache_key(model, guide, info, common):
     return key
 
 
-def _use_fast_rng(num_steps: int) -> bool:
-    """Whether the unrolled threefry pays for its longer compile (same bits either way)."""
-    return fastrng.IMPL is not None and num_steps >= FAST_RNG_MIN_STEPS
-
-
 def _constraints_key():
     """The params' neutral constraints (with their arguments) seen while the fit set up."""
     from ... import _state
@@ -193,7 +190,7 @@ def _opt_key(opt):
 # ------------------------------------------------------------------------------------------
 def _build(model, guide, elbo, constrain_fn, unravel, opt, skip, treedef_info, leaves,
            has_mutable):
-    """The chunk function: run steps ``start <= i < stop`` (at most BUFFER) from ``carry``."""
+    """The chunk function: run steps ``start <= i < stop`` (at most CHUNK) from ``carry``."""
     treedef, _, is_arr = treedef_info
     b1, b2 = opt.betas
     eps, clip = opt.eps, opt.clip_norm
@@ -228,39 +225,40 @@ def _build(model, guide, elbo, constrain_fn, unravel, opt, skip, treedef_info, l
         vhat = v_new / (1 - jnp.asarray(b2, m.dtype) ** (t + 1))
         lr = const_lr if const_lr is not None else lr_at(t)
         flat_new = flat - lr * mhat / (jnp.sqrt(vhat) + eps)
-        keep = lambda a, b: jnp.where(ok, a, b)  # noqa: E731
-        new = (
-            keep(flat_new, flat),
-            keep(m_new, m),
-            keep(v_new, v),
-            jnp.where(ok, t + 1, t),
-            key,  # the key advances on every step, accepted or not
-            jax.tree_util.tree_map(keep, new_mutable, mutable),
+        # the key advances on every step, accepted or not.  (A cond, not jnp.where: with a
+        # select here XLA's CPU fusion recomputes the ELBO in several kernels, ~3x slower.)
+        new = lax.cond(
+            ok,
+            lambda: (flat_new, m_new, v_new, t + 1, key, new_mutable),
+            lambda: (flat, m, v, t, key, mutable),
         )
-        return new, loss, ok
+        return new, loss.astype(jnp.float32), ok
 
     def chunk(carry, start, stop, dyn):
+        """Steps ``start <= i < stop`` (at most CHUNK) of a scan of static length CHUNK.
+
+        Steps outside the range (and, with on_nonfinite="stop", after a bad step) are
+        skipped by a ``cond``, so one compilation serves every chunk length.
+        """
         args, kwargs = rebuild(dyn)
-        losses0 = jnp.full((BUFFER,), jnp.nan, jnp.float32)
-        oks0 = jnp.ones((BUFFER,), jnp.bool_)
 
-        def cond(c):
-            i, _, _, _, stopped = c
-            return (i < stop) & ~stopped
+        def run(c):
+            return step(c, args, kwargs)
 
-        def body(c):
-            i, carry, losses, oks, _ = c
-            carry, loss, ok = step(carry, args, kwargs)
-            j = i - start
-            losses = lax.dynamic_update_index_in_dim(losses, loss.astype(jnp.float32), j, 0)
-            oks = lax.dynamic_update_index_in_dim(oks, ok, j, 0)
-            stopped = jnp.asarray(False) if skip else ~ok
-            return i + 1, carry, losses, oks, stopped
+        def idle(c):
+            return c, jnp.asarray(jnp.nan, jnp.float32), jnp.asarray(True)
 
-        i, carry, losses, oks, _ = lax.while_loop(
-            cond, body, (start, carry, losses0, oks0, jnp.asarray(False))
+        def body(sc, i):
+            c, stopped = sc
+            c, loss, ok = lax.cond((i < stop) & ~stopped, run, idle, c)
+            if not skip:
+                stopped = stopped | ~ok
+            return (c, stopped), (loss, ok)
+
+        (carry, _), (losses, oks) = lax.scan(
+            body, (carry, jnp.asarray(False)), start + jnp.arange(CHUNK, dtype=jnp.int32)
         )
-        return carry, losses, oks, i
+        return carry, losses, oks
 
     return chunk
 
@@ -306,7 +304,12 @@ def fit(backend, model, guide, args, kwargs, opt, *, num_steps, num_particles, s
     mutable0 = state.mutable_state
     has_mutable = mutable0 is not None
     zeros = jnp.zeros_like(flat0)
-    rng_key = fastrng.rewrap(state.rng_key) if _use_fast_rng(num_steps) else state.rng_key
+    rng_key = state.rng_key
+    mode = RNG_MODE
+    if mode == "split" and fastrng.IMPL_SPLIT is not None:
+        rng_key = fastrng.rewrap(rng_key, fastrng.IMPL_SPLIT)
+    elif mode == "full" and fastrng.IMPL is not None:
+        rng_key = fastrng.rewrap(rng_key, fastrng.IMPL)
     carry = (flat0, zeros, zeros, jnp.asarray(0, jnp.int32), rng_key, mutable0)
     common = (
         jax.tree_util.tree_structure(carry),
@@ -351,30 +354,30 @@ def fit(backend, model, guide, args, kwargs, opt, *, num_steps, num_particles, s
     losses, skipped, stopped_at, message = [], [], None, ""
     bar = Progress(num_steps, "numpyro", progress)
     done = 0
-    size = min(num_steps, 64)
+    size = min(num_steps, 64, CHUNK)
     try:
         while done < num_steps:
             stop = min(num_steps, done + size)
             tc = time.perf_counter()
-            carry, ls, oks, end = runner(
+            new_carry, ls, oks = runner(
                 carry, jnp.asarray(done, jnp.int32), jnp.asarray(stop, jnp.int32), dyn
             )
-            end = int(end)
-            n = end - done
-            ls, oks = np.asarray(ls)[:n], np.asarray(oks)[:n]  # slice on the host
+            n = stop - done
+            ls, oks = np.asarray(ls)[:n], np.asarray(oks)[:n]  # waits for the chunk
             dt = time.perf_counter() - tc
-            losses.append(ls)
+            carry = new_carry
             bad = np.nonzero(~oks)[0]
             if bad.size and not skip:
                 stopped_at = done + int(bad[0])
+                losses.append(ls[: int(bad[0]) + 1])
                 done = stopped_at
                 break
+            losses.append(ls)
             if bad.size:
                 skipped.extend(int(done + j) for j in bad)
-            done = end
-            bar.update(n, float(ls[-1]) if n else None)
-            per_step = dt / max(n, 1)
-            size = int(min(BUFFER, max(64, CHUNK_SECONDS / max(per_step, 1e-9))))
+            done = stop
+            bar.update(n, float(ls[-1]))
+            size = int(min(CHUNK, max(64, CHUNK_SECONDS * n / max(dt, 1e-9))))
     except KeyboardInterrupt:
         message = f"interrupted after {done} steps"
         log.warning("fit (numpyro): %s; returning the params so far", message)

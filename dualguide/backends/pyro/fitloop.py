@@ -90,6 +90,20 @@ class _FlatELBO(torch.nn.Module):
         return self.traced(*parts, *self.args)
 
 
+def _simplify(graph) -> None:
+    """Fold the trace's constants: Pyro's trace holds many Python numbers as 0-dim tensors of
+    other dtypes (each costs a cast per step) and constant sub-expressions of the model's
+    densities.  TorchScript's own passes; nondeterministic ops (the draws) are left alone.
+    Skipped if this torch lacks them."""
+    passes = ("_jit_pass_inline", "_jit_pass_constant_propagation", "_jit_pass_peephole",
+              "_jit_pass_cse", "_jit_pass_dce")
+    try:
+        for name in passes:
+            getattr(torch._C, name)(graph)
+    except Exception as e:  # pragma: no cover - a torch without these passes
+        log.debug("fit (pyro): graph passes skipped (%s)", e)
+
+
 def _bias_corrections(beta: float, n: int) -> np.ndarray:
     """``1 - beta**(t+1)`` in float32 for t = 0..n-1 (as DualAdam computes it)."""
     t = np.arange(1, n + 1, dtype=np.float32)
@@ -123,6 +137,7 @@ class _JitLoop:
                 _FlatELBO(traced, sizes, shapes, tuple(args)), (self.flat,), check_trace=False
             )
         torch.set_rng_state(rng)
+        _simplify(fe.graph)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.step_mod = torch.jit.script(

@@ -1,0 +1,213 @@
+"""fit's own loops: the very steps of the frameworks' SVI, run faster.
+
+dualguide.fit does not run NumPyro's ``SVI.run`` or Pyro's ``SVI.step`` loop, but its
+own (``dualguide/backends/*/fitloop.py``).  These tests pin down that each step is
+still the framework's: same random draws, same loss, same update, so the loss
+trajectory equals the native loop's to float rounding.  Deterministic comparisons
+(same seed, same draws): the tolerances are float32 rounding, not Monte Carlo error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dualguide as dg
+from dualguide import constraints
+from dualguide import distributions as dist
+
+OPTIMS = {
+    "adam": dg.optim.Adam(lr=0.01),
+    "clipped-lrd": dg.optim.ClippedAdam(lr=0.05, lrd=0.99, clip_norm=0.5),
+    "schedule": dg.optim.Adam(lr=dg.optim.exponential_decay(0.05, 0.1, 300)),
+}
+FIT = dict(num_steps=300, seed=3, check=False, progress=False)
+
+
+# ------------------------------------------------------------------------------------------
+# the unrolled threefry: bit-identical to JAX's default generator
+# ------------------------------------------------------------------------------------------
+def test_fastrng_draws_the_same_bits_as_jax():
+    import jax
+    import jax.numpy as jnp
+
+    from dualguide.backends.numpyro import fastrng
+
+    for impl in (fastrng.IMPL, fastrng.IMPL_SPLIT):
+        assert impl is not None
+        for seed in (0, 2**31 - 1):
+            a, b = jax.random.PRNGKey(seed), jax.random.key(seed, impl=impl)
+            assert (jax.random.key_data(b) == a).all()
+            kd = lambda k: jax.random.key_data(k)  # noqa: E731
+            assert (kd(jax.random.split(a, 5)) == kd(jax.random.split(b, 5))).all()
+            assert (kd(jax.random.fold_in(a, 7)) == kd(jax.random.fold_in(b, 7))).all()
+            for shape in ((), (2, 5)):
+                assert (jax.random.normal(a, shape) == jax.random.normal(b, shape)).all()
+                assert (jax.random.uniform(a, shape) == jax.random.uniform(b, shape)).all()
+                assert (jax.random.bits(a, shape) == jax.random.bits(b, shape)).all()
+                assert (
+                    jax.random.bits(a, shape, jnp.uint8) == jax.random.bits(b, shape, jnp.uint8)
+                ).all()
+            # a key rewrapped from SVI's state keeps its bits
+            assert (kd(fastrng.rewrap(a, impl)) == a).all()
+
+
+# ------------------------------------------------------------------------------------------
+# NumPyro: fit == SVI.run step for step
+# ------------------------------------------------------------------------------------------
+def _svi_run_numpyro(model, guide, opt, P, steps, seed, args=()):
+    import jax
+    import numpyro  # noqa: F401
+    from numpyro.infer import SVI, Trace_ELBO
+
+    b = dg._state.load("numpyro")
+    svi = SVI(dg.render(model, "numpyro"), dg.render(guide, "numpyro"), b.optimizer(opt),
+              Trace_ELBO(num_particles=P))
+    res = svi.run(jax.random.PRNGKey(seed), steps, *args, progress_bar=False)
+    return np.asarray(res.losses), {k: np.asarray(v) for k, v in res.params.items()}
+
+
+@pytest.mark.parametrize("opt", list(OPTIMS), ids=list(OPTIMS))
+@pytest.mark.parametrize("P", [1, 4])
+def test_numpyro_fit_is_svi_update_step_for_step(seed_gaussian, opt, P):
+    r = dg.fit(seed_gaussian.model_improper, seed_gaussian.guide, backend="numpyro",
+               optim=OPTIMS[opt], num_particles=P, **FIT)
+    losses, params = _svi_run_numpyro(seed_gaussian.model_improper, seed_gaussian.guide,
+                                      OPTIMS[opt], P, FIT["num_steps"], FIT["seed"])
+    np.testing.assert_allclose(r.losses, losses, rtol=1e-5, atol=1e-5)
+    for k in params:
+        np.testing.assert_allclose(r.params[k], params[k], rtol=1e-5)
+
+
+def test_numpyro_chunks_join_up(seed_gaussian, monkeypatch):
+    """Many short chunks (static scan length 32, ragged last chunk) give the same run."""
+    from dualguide.backends.numpyro import fitloop
+
+    monkeypatch.setattr(fitloop, "CHUNK", 32)
+    monkeypatch.setattr(fitloop, "_CACHE", fitloop.OrderedDict())
+    r = dg.fit(seed_gaussian.model_nofactor, seed_gaussian.guide, backend="numpyro",
+               optim=OPTIMS["adam"], num_particles=2, **{**FIT, "num_steps": 150})
+    losses, _ = _svi_run_numpyro(seed_gaussian.model_nofactor, seed_gaussian.guide,
+                                 OPTIMS["adam"], 2, 150, FIT["seed"])
+    assert r.losses.shape == (150,) and r.num_steps == 150
+    np.testing.assert_allclose(r.losses, losses, rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------
+# NumPyro: the compiled loop is reused, and never with stale values
+# ------------------------------------------------------------------------------------------
+def _mean_model(y):
+    mu = dg.sample("mu", dist.Normal(0.0, 10.0))
+    with dg.plate("n", y.shape[0]):
+        dg.sample("obs", dist.Normal(mu, 0.5), obs=y)
+
+
+#: decaying steps, so the last iterate sits near the optimum (within ~0.02 here)
+DECAY = dg.optim.ClippedAdam(lr=0.05, lrd=0.995)
+
+
+def _mean_guide(y):
+    loc = dg.param("loc", 0.0)
+    scale = dg.param("scale", 0.3, constraint=constraints.positive)
+    dg.sample("mu", dist.Normal(loc, scale))
+
+
+def test_numpyro_compiles_once_and_takes_new_data(monkeypatch):
+    from dualguide.backends.numpyro import fitloop
+
+    compiles = []
+    orig = fitloop._compile
+    monkeypatch.setattr(fitloop, "_compile", lambda *a: compiles.append(1) or orig(*a))
+    kw = dict(backend="numpyro", num_steps=1000, num_particles=4, check=False, progress=False,
+              optim=DECAY)
+    fits = {}
+    for mean in (2.0, -1.0, 2.0):
+        y = np.full(8, mean, np.float32)
+        fits[mean] = dg.fit(_mean_model, _mean_guide, model_args=(y,), **kw)
+        # the posterior mean of mu is 8 y / (8 + 0.25/100) ~ y: the fit must follow the data
+        assert float(fits[mean].params["loc"]) == pytest.approx(mean, abs=0.05)
+    assert len(compiles) == 1  # same program, same shapes: compiled once
+    dg.fit(_mean_model, _mean_guide, model_args=(np.zeros(5, np.float32),), **kw)
+    assert len(compiles) == 2  # new shapes: compiled again
+
+
+def test_numpyro_cache_notices_a_rebound_global():
+    ns = {"dg": dg, "dist": dist, "constraints": constraints, "MU": 1.0}
+    exec(
+        "def model():\n"
+        "    dg.sample('x', dist.Normal(MU, 0.5))\n"
+        "def guide():\n"
+        "    dg.sample('x', dist.Normal(dg.param('loc', 0.0), 0.5))\n",
+        ns,
+    )
+    kw = dict(backend="numpyro", num_steps=1000, num_particles=4, check=False, progress=False,
+              optim=DECAY)
+    a = dg.fit(ns["model"], ns["guide"], **kw)
+    ns["MU"] = 3.0
+    b = dg.fit(ns["model"], ns["guide"], **kw)
+    assert float(a.params["loc"]) == pytest.approx(1.0, abs=0.1)
+    assert float(b.params["loc"]) == pytest.approx(3.0, abs=0.1)
+
+
+def test_numpyro_model_needing_concrete_data_still_fits():
+    """A model branching in Python on its data: the loop bakes the data in instead."""
+
+    def model(y):
+        scale = 0.5 if np.asarray(y).sum() > 0 else 5.0  # needs the data as numbers
+        mu = dg.sample("mu", dist.Normal(0.0, 10.0))
+        with dg.plate("n", y.shape[0]):
+            dg.sample("obs", dist.Normal(mu, scale), obs=y)
+
+    y = np.full(8, 2.0, np.float32)
+    r = dg.fit(model, _mean_guide, backend="numpyro", model_args=(y,), num_steps=1000,
+               num_particles=4, check=False, progress=False, optim=DECAY)
+    assert float(r.params["loc"]) == pytest.approx(2.0, abs=0.05)
+
+
+# ------------------------------------------------------------------------------------------
+# Pyro: fit == SVI.step with JitTrace_ELBO step for step
+# ------------------------------------------------------------------------------------------
+def _svi_steps_pyro(model, guide, opt, P, steps, seed):
+    import pyro
+    import torch
+    from pyro.infer import SVI, JitTrace_ELBO
+
+    from dualguide.backends.pyro.optim import make_optimizer
+
+    store = pyro.get_param_store()
+    with store.scope(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        svi = SVI(dg.render(model, "pyro"), dg.render(guide, "pyro"), make_optimizer(opt),
+                  JitTrace_ELBO(num_particles=P, vectorize_particles=P > 1,
+                                ignore_jit_warnings=True))
+        losses = np.array([svi.step() for _ in range(steps)], np.float32)
+        params = {k: v.detach().numpy().copy() for k, v in store.items()}
+    return losses, params
+
+
+@pytest.mark.parametrize("opt", list(OPTIMS), ids=list(OPTIMS))
+@pytest.mark.parametrize("P", [1, 4])
+def test_pyro_fit_is_jit_svi_step_for_step(seed_gaussian, opt, P):
+    r = dg.fit(seed_gaussian.model_improper, seed_gaussian.guide, backend="pyro",
+               optim=OPTIMS[opt], num_particles=P, **FIT)
+    assert r.elbo == "JitTrace_ELBO"
+    losses, params = _svi_steps_pyro(seed_gaussian.model_improper, seed_gaussian.guide,
+                                     OPTIMS[opt], P, FIT["num_steps"], FIT["seed"])
+    np.testing.assert_allclose(r.losses, losses, rtol=1e-5, atol=1e-5)
+    for k in params:
+        np.testing.assert_allclose(r.params[k], params[k], rtol=1e-5)
+
+
+def test_pyro_without_the_fast_loop_is_the_same_fit(seed_gaussian, monkeypatch):
+    """Should Pyro's internals move, fit falls back to Pyro's own JIT loop: same result."""
+    from dualguide.backends.pyro import fitloop
+
+    def broken(self, *a, **k):
+        raise RuntimeError("unexpected JitTrace_ELBO state")
+
+    kw = dict(optim=OPTIMS["adam"], num_particles=2, **{**FIT, "num_steps": 60})
+    fast = dg.fit(seed_gaussian.model_nofactor, seed_gaussian.guide, backend="pyro", **kw)
+    monkeypatch.setattr(fitloop._JitLoop, "__init__", broken)
+    slow = dg.fit(seed_gaussian.model_nofactor, seed_gaussian.guide, backend="pyro", **kw)
+    assert slow.elbo == "JitTrace_ELBO"
+    np.testing.assert_allclose(fast.losses, slow.losses, rtol=1e-5, atol=1e-5)
