@@ -45,6 +45,49 @@ class Site:
         return self.type == "sample" and not self.is_observed and not self.is_factor
 
 
+_WRAPPERS = ("Independent", "ExpandedDistribution", "MaskedDistribution")
+
+
+def sample_site(name: str, native: dict, d, value, to_numpy: Callable) -> Site:
+    """A :class:`Site` for a native sample site with distribution ``d`` (both backends use it)."""
+    base = d
+    while hasattr(base, "base_dist") and type(base).__name__ in _WRAPPERS:
+        base = base.base_dist
+    dist_name = type(base).__name__
+    try:
+        log_prob = to_numpy(d.log_prob(value))
+    except Exception:  # noqa: BLE001 - a site whose density cannot be evaluated here
+        log_prob = None
+    return Site(
+        name=name,
+        type="sample",
+        value=None if value is None else to_numpy(value),
+        dist=dist_name,
+        is_observed=bool(native.get("is_observed")),
+        log_prob=log_prob,
+        batch_shape=tuple(d.batch_shape),
+        event_shape=tuple(d.event_shape),
+        infer={k: v for k, v in (native.get("infer") or {}).items() if not k.startswith("_")},
+        support=repr(getattr(d, "support", None)),
+        has_rsample=bool(getattr(d, "has_rsample", False)),
+        is_factor=dist_name == "Unit",
+        plates=tuple(f.name for f in native.get("cond_indep_stack", ())),
+        native=native,
+    )
+
+
+def plain_site(name: str, type_: str, native: dict, value, to_numpy: Callable) -> Site:
+    """A :class:`Site` for a param or deterministic site."""
+    return Site(
+        name=name,
+        type=type_,
+        value=None if value is None else to_numpy(value),
+        infer={k: v for k, v in (native.get("infer") or {}).items() if not k.startswith("_")},
+        plates=tuple(f.name for f in native.get("cond_indep_stack", ())),
+        native=native,
+    )
+
+
 def trace(
     fn: Callable,
     *args,

@@ -198,35 +198,17 @@ BACKEND = NumPyroBackend()
 def _trace(self, fn, args, kwargs, seed):
     from numpyro import handlers
 
-    from ...trace import Site
+    from ...trace import plain_site, sample_site
 
     with handlers.trace() as tr, handlers.seed(rng_seed=seed):
         fn(*args, **kwargs)
     out = {}
     for name, s in tr.items():
         t = s["type"]
-        if t not in ("sample", "param", "deterministic"):
-            continue
-        value = None if s.get("value") is None else np.asarray(s["value"])
-        site = Site(name=name, type=t, value=value, native=s,
-                    infer=dict(s.get("infer") or {}),
-                    plates=tuple(f.name for f in s.get("cond_indep_stack", ())))
         if t == "sample":
-            d = s["fn"]
-            base = d
-            while hasattr(base, "base_dist") and type(base).__name__ in ("Independent", "ExpandedDistribution", "MaskedDistribution"):
-                base = base.base_dist
-            site.dist = type(base).__name__
-            site.is_observed = bool(s.get("is_observed"))
-            site.is_factor = site.dist == "Unit"
-            site.batch_shape, site.event_shape = tuple(d.batch_shape), tuple(d.event_shape)
-            site.support = repr(getattr(d, "support", None))
-            site.has_rsample = bool(getattr(d, "has_rsample", False))
-            try:
-                site.log_prob = np.asarray(d.log_prob(s["value"]))
-            except Exception:
-                site.log_prob = None
-        out[name] = site
+            out[name] = sample_site(name, s, s["fn"], s["value"], np.asarray)
+        elif t in ("param", "deterministic"):
+            out[name] = plain_site(name, t, s, s.get("value"), np.asarray)
     return out
 
 

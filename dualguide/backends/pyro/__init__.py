@@ -266,42 +266,22 @@ BACKEND = PyroBackend()
 
 
 def _trace(self, fn, args, kwargs, seed):
-    from ...trace import Site
+    from ...trace import plain_site, sample_site
 
     store = pyro.get_param_store()
+    to_numpy = BACKEND.to_numpy
     with store.scope(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         tr = poutine.trace(fn).get_trace(*args, **kwargs)
         out = {}
         for name, s in tr.nodes.items():
             t = s["type"]
-            if t not in ("sample", "param"):
-                continue
-            if t == "sample" and type(s["fn"]).__name__ == "_Subsample":
-                continue
-            if t == "sample" and s["infer"].get("_deterministic"):
-                t = "deterministic"
-            v = s.get("value")
-            value = None if v is None else v.detach().cpu().numpy()
-            site = Site(name=name, type=t, value=value, native=s,
-                        infer={k: v for k, v in (s.get("infer") or {}).items() if not k.startswith("_")},
-                        plates=tuple(f.name for f in s.get("cond_indep_stack", ())))
-            if t == "sample":
-                d = s["fn"]
-                base = d
-                while hasattr(base, "base_dist") and type(base).__name__ in ("Independent", "ExpandedDistribution", "MaskedDistribution"):
-                    base = base.base_dist
-                site.dist = type(base).__name__
-                site.is_observed = bool(s.get("is_observed"))
-                site.is_factor = site.dist == "Unit"
-                site.batch_shape, site.event_shape = tuple(d.batch_shape), tuple(d.event_shape)
-                site.support = repr(getattr(d, "support", None))
-                site.has_rsample = bool(getattr(d, "has_rsample", False))
-                try:
-                    site.log_prob = d.log_prob(v).detach().cpu().numpy()
-                except Exception:
-                    site.log_prob = None
-            out[name] = site
+            if t == "param":
+                out[name] = plain_site(name, t, s, s.get("value"), to_numpy)
+            elif t == "sample" and s["infer"].get("_deterministic"):
+                out[name] = plain_site(name, "deterministic", s, s.get("value"), to_numpy)
+            elif t == "sample" and type(s["fn"]).__name__ != "_Subsample":
+                out[name] = sample_site(name, s, s["fn"], s["value"], to_numpy)
     return out
 
 
