@@ -48,12 +48,24 @@ class Site:
 _WRAPPERS = ("Independent", "ExpandedDistribution", "MaskedDistribution")
 
 
+def base_distribution(d):
+    """``d`` without its Independent / Expanded / Masked wrappers (either framework)."""
+    while hasattr(d, "base_dist") and type(d).__name__ in _WRAPPERS:
+        d = d.base_dist
+    return d
+
+
+def unsamplable(d) -> bool:
+    """Whether ``d`` is a distribution the table marks as having no sampler (ImproperUniform)."""
+    from ._table import DISTRIBUTIONS
+
+    spec = DISTRIBUTIONS.get(type(base_distribution(d)).__name__)
+    return spec is not None and not spec.samplable
+
+
 def sample_site(name: str, native: dict, d, value, to_numpy: Callable) -> Site:
     """A :class:`Site` for a native sample site with distribution ``d`` (both backends use it)."""
-    base = d
-    while hasattr(base, "base_dist") and type(base).__name__ in _WRAPPERS:
-        base = base.base_dist
-    dist_name = type(base).__name__
+    dist_name = type(base_distribution(d)).__name__
     try:
         log_prob = to_numpy(d.log_prob(value))
     except Exception:  # noqa: BLE001 - a site whose density cannot be evaluated here

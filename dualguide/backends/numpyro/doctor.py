@@ -8,24 +8,9 @@ import numpy as np
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 
-from ... import _table
+from ...trace import base_distribution, unsamplable  # noqa: F401
 
-_UNSAMPLABLE = frozenset(k for k, d in _table.DISTRIBUTIONS.items() if not d.samplable)
-
-
-def base_dist(d):
-    """Strip Independent / Expanded / Masked wrappers."""
-    while hasattr(d, "base_dist") and type(d).__name__ in (
-        "Independent",
-        "ExpandedDistribution",
-        "MaskedDistribution",
-    ):
-        d = d.base_dist
-    return d
-
-
-def unsamplable(d) -> bool:
-    return type(base_dist(d)).__name__ in _UNSAMPLABLE
+base_dist = base_distribution  # re-exported for dualguide.doctor
 
 
 def in_support(d):
