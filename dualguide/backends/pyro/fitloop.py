@@ -250,6 +250,8 @@ def fit(backend, model, guide, args, kwargs, opt, *, num_steps, num_particles, s
                                 model, guide, *args, **kwargs
                             )
                         _jit_safety(caught)
+                        if not surrogate.requires_grad:  # JitTrace_ELBO would fail to backprop
+                            raise RuntimeError("no param reaches the loss")
                     except Exception as e:
                         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                         log.info("fit (pyro): JitTrace_ELBO failed (%s); using Trace_ELBO", reason)
@@ -260,15 +262,14 @@ def fit(backend, model, guide, args, kwargs, opt, *, num_steps, num_particles, s
                     else:
                         try:
                             fast = _JitLoop(elbo, store, args, opt, num_steps)
-                        except Exception as e:  # a Pyro whose internals moved: Pyro's own loop
+                        except Exception as e:  # e.g. a Pyro whose internals moved: its own loop
                             log.debug("fit (pyro): fast loop unavailable (%s)", e)
                             fast = None
                         if fast is not None:
                             loss, bad = fast.adam_first(loss_t, surrogate)
                         else:
                             optim = make_optimizer(opt)
-                            if surrogate.requires_grad:
-                                surrogate.backward()
+                            surrogate.backward()
                             loss = float(loss_t.detach())
                             params = list(
                                 {id(p): p for p in
