@@ -63,15 +63,22 @@ class _Step(torch.nn.Module):
             return lv, 1
         if g is None:
             return lv, 0
-        if not bool(torch.isfinite(g).all().item()):
-            return lv, 2
+        # one pass: a non-finite sum flags a non-finite element (or an overflowing sum,
+        # which the exact check then clears)
+        if not math.isfinite(float(g.sum().item())):
+            if not bool(torch.isfinite(g).all().item()):
+                return lv, 2
         with torch.no_grad():
             if self.do_clip:
                 g = g.clamp(-self.clip, self.clip)
-            # dualguide.backends.pyro.optim.DualAdam's update, on one tensor
-            m.copy_((1 - self.b1) * g + self.b1 * m)
-            v.copy_((1 - self.b2) * g.square() + self.b2 * v)
-            flat.sub_(lr * (m / bc1) / ((v / bc2).sqrt() + self.eps))
+            # dualguide.backends.pyro.optim.DualAdam's update on one tensor, the same
+            # products and sums, computed in place (large params: fewer passes, no
+            # temporaries the size of the params but two)
+            m.mul_(self.b1).add_(g * (1 - self.b1))
+            v.mul_(self.b2).add_(g.square().mul_(1 - self.b2))
+            step = (m / bc1).mul_(lr)
+            step.div_((v / bc2).sqrt_().add_(self.eps))
+            flat.sub_(step)
         return lv, 0
 
 
