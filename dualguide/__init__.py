@@ -51,6 +51,10 @@ def __getattr__(name):
     return m if attr is None else getattr(m, attr)
 
 
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __version__ = "0.1.0"
 
 __all__ = [

@@ -151,7 +151,12 @@ def fit(
     if on_nonfinite not in ("stop", "skip"):
         raise SpecError(f"fit: on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
     if not isinstance(model_args, (tuple, list)):
-        raise SpecError(f"fit: model_args must be a tuple, got {type(model_args).__name__}")
+        raise SpecError(
+            f"fit: model_args must be a tuple (or list) of arguments, got "
+            f"{type(model_args).__name__}; for one argument write model_args=(data,)"
+        )
+    _check_signature(model, "model", model_args, model_kwargs)
+    _check_signature(guide, "guide", model_args, model_kwargs)
     if check:
         from .doctor import fit_checks
 
@@ -231,6 +236,26 @@ def _nonfinite_note(model, guide, b, model_args, model_kwargs, params, seed) -> 
     return " (sites with a NaN/inf log density or value at the last finite params: " + ", ".join(
         f"{k!r} in the {where}" for k, where in bad
     ) + ")"
+
+
+def _check_signature(fn, role: str, args, kwargs) -> None:
+    """Refuse arguments the program cannot take, naming them (before any framework runs it)."""
+    import inspect
+
+    target = getattr(fn, "neutral", fn)
+    try:
+        sig = inspect.signature(target)
+    except (TypeError, ValueError):
+        return  # builtins, autoguide objects: let them speak for themselves
+    try:
+        sig.bind(*args, **(kwargs or {}))
+    except TypeError as e:
+        name = getattr(target, "__name__", role)
+        raise SpecError(
+            f"fit: the {role} {name}{sig} cannot be called with model_args={tuple(args)!r:.60} "
+            f"and model_kwargs={dict(kwargs or {})!r:.60} ({e}); pass its data as "
+            "model_args=(...) / model_kwargs={...}"
+        ) from None
 
 
 def _check_init_params(init_params) -> dict:

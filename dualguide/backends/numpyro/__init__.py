@@ -10,6 +10,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as nd
 from numpyro.distributions import constraints as nc
+from numpyro.primitives import _PYRO_STACK
 
 from ... import _table
 from ...errors import DualGuideError, SpecError
@@ -78,6 +79,12 @@ class NumPyroBackend:
     def sample(self, name, fn, obs, infer, kwargs):
         if not isinstance(fn, nd.Distribution):
             _bad_fn(name, fn, "numpyro")
+        if obs is None and not _PYRO_STACK:
+            raise SpecError(
+                f"sample site {name!r}: called outside a model or guide run, where NumPyro has "
+                "no random key; run the program through dg.fit, dg.trace or dg.render + SVI "
+                "(or under numpyro.handlers.seed)"
+            )
         try:
             return numpyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
         except NotImplementedError:
@@ -153,6 +160,13 @@ class NumPyroBackend:
 
 def _checked_init(name, value, constraint):
     arr = _to_f32(value, f"param {name!r} init value")
+    if arr.dtype == jnp.bool_:
+        raise SpecError(
+            f"param {name!r}: init value has dtype bool; params are real numbers (float32): "
+            "give numbers, e.g. np.asarray(mask, dtype=float)"
+        )
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        arr = arr.astype(F32)
     if not isinstance(arr, jax.core.Tracer) and not constraint.check(np.asarray(arr)):
         raise SpecError(
             f"param {name!r}: init value {np.asarray(arr).tolist()} is outside its constraint "

@@ -223,6 +223,13 @@ def _jit_safety(caught) -> None:
 
 def _checked_init(name, value, constraint):
     arr = _to_f32(value, f"param {name!r} init value")
+    if arr.dtype == torch.bool:
+        raise SpecError(
+            f"param {name!r}: init value has dtype bool; params are real numbers (float32): "
+            "give numbers, e.g. np.asarray(mask, dtype=float)"
+        )
+    if not arr.is_floating_point():
+        arr = arr.to(F32)
     if not constraint.check(arr.detach().cpu().numpy()):
         raise SpecError(
             f"param {name!r}: init value {arr.tolist()} is outside its constraint "

@@ -1,0 +1,50 @@
+"""Mistakes a first-time user makes (from a fresh-eyes review): each gets one clear error."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dualguide as dg
+from dualguide import distributions as dist
+
+
+def _model(data):
+    dg.sample("x", dist.Normal(0.0, 1.0))
+
+
+def _guide(data):
+    dg.sample("x", dist.Normal(0.0, 1.0))
+
+
+def test_missing_model_args_names_the_program_and_the_fix(backend):
+    with pytest.raises(dg.SpecError, match=r"model _model\(data\) cannot be called .* model_args=\(\.\.\.\)"):
+        dg.fit(_model, _guide, backend=backend, num_steps=2)
+
+
+def test_model_args_not_a_tuple_suggests_the_spelling(backend):
+    with pytest.raises(dg.SpecError, match=r"write model_args=\(data,\)"):
+        dg.fit(_model, _guide, backend=backend, num_steps=2, model_args=np.ones(3))
+
+
+def test_model_args_as_a_list_is_accepted(backend):
+    r = dg.fit(_model, _guide, backend=backend, num_steps=2, model_args=[np.ones(3)])
+    assert r.num_steps == 2
+
+
+def test_bool_param_init_is_refused_and_ints_become_float32(backend):
+    with pytest.raises(dg.SpecError, match="param 'a': init value has dtype bool"):
+        dg.trace(lambda: dg.param("a", np.array([True, False])), backend=backend)
+    sites = dg.trace(lambda: dg.param("a", np.array([1, 2])), backend=backend)
+    assert sites["a"].value.dtype == np.float32
+
+
+def test_numpyro_sample_outside_a_run_is_a_clear_error():
+    with dg.use_backend("numpyro"):
+        with pytest.raises(dg.SpecError, match="called outside a model or guide run"):
+            dg.sample("x", dist.Normal(0.0, 1.0))
+
+
+def test_lazy_names_are_listed():
+    for name in ("crosscheck", "check", "transformed", "save_params", "load_params", "export"):
+        assert name in dir(dg)
