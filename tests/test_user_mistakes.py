@@ -48,3 +48,18 @@ def test_numpyro_sample_outside_a_run_is_a_clear_error():
 def test_lazy_names_are_listed():
     for name in ("crosscheck", "check", "transformed", "save_params", "load_params", "export"):
         assert name in dir(dg)
+
+
+def test_pyro_param_cut_off_from_autodiff_is_warned():
+    from dualguide import constraints
+    from dualguide.errors import CheckWarning
+
+    def model():
+        dg.sample("x", dist.Normal(0.0, 2.0))
+
+    def guide():
+        a = dg.param("a", 1.0, constraint=constraints.positive)
+        dg.sample("x", dist.Normal(0.0, float(a)))  # float() cuts 'a' off from the gradient
+
+    with pytest.warns(CheckWarning, match="param\\(s\\) 'a' get no gradient"):
+        dg.fit(model, guide, backend="pyro", num_steps=5)

@@ -201,6 +201,22 @@ class _JitLoop:
                 u.copy_(x.reshape(u.shape))
 
 
+def _warn_no_gradient(store, params) -> None:
+    """Warn about params the loss does not reach: they would silently stay at their init."""
+    from ...errors import CheckWarning
+
+    dead = sorted(store.param_name(p) or "?" for p in params if p.grad is None)
+    if dead:
+        warnings.warn(
+            f"fit (pyro): param(s) {', '.join(map(repr, dead))} get no gradient from the loss "
+            "and will stay at their initial values; a param turned into a Python number "
+            "(float(p), p.item(), p.detach(), numpy) is cut off from autodiff: compute with "
+            "dualguide.ops instead",
+            CheckWarning,
+            stacklevel=2,
+        )
+
+
 def fit(backend, model, guide, args, kwargs, opt, *, num_steps, num_particles, seed,
         on_nonfinite, progress, jit) -> dict:
     """The Pyro backend's ``fit`` (see :func:`dualguide.fit` for the contract)."""
@@ -243,6 +259,8 @@ def fit(backend, model, guide, args, kwargs, opt, *, num_steps, num_particles, s
                     bad = 2
             if not bad:
                 optim(params)
+            if i == 0:
+                _warn_no_gradient(store, params)
             for p in params:
                 p.grad = None
             return loss, bad
