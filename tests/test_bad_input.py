@@ -294,7 +294,7 @@ def test_unknown_backend_name(name):
         ({"num_particles": True}, "fit: num_particles must be an integer >= 1, got True"),
         ({"seed": -1}, "fit: seed must be an integer >= 0, got -1"),
         ({"on_nonfinite": "ignore"}, "fit: on_nonfinite must be 'stop' or 'skip', got 'ignore'"),
-        ({"model_args": {"a": 1}}, "fit: model_args must be a tuple, got dict"),
+        ({"model_args": {"a": 1}}, "fit: model_args must be a tuple (or list) of arguments, got dict"),
         ({"optim": "adam"}, "adam"),
         ({"optim": dg.optim.Adam}, "Adam"),
     ],
