@@ -98,8 +98,26 @@ def _fit_kw(prob, backend, P, dg):
     )
 
 
+def _warm_up_fit(dg, backend):
+    """One fit of an unrelated tiny program: the process-wide one-time costs of fit (module
+    imports, PRNG registration) stay out of the first-call figure, as they stay out of the
+    framework's (measured in an already warm process)."""
+    from dualguide import constraints
+    from dualguide import distributions as dist
+
+    def model():
+        dg.sample("w", dist.Normal(0.0, 1.0))
+
+    def guide():
+        dg.sample("w", dist.Normal(dg.param("w_loc", 0.0),
+                                   dg.param("w_s", 1.0, constraint=constraints.positive)))
+
+    dg.fit(model, guide, backend=backend, num_steps=3, progress=False, check=False)
+
+
 def _add_fit_blocks(blocks, prob, fit_kw, n, dg, timed):
     """First call (compile/trace), then fit blocks of n and 2n steps for the interleave."""
+    _warm_up_fit(dg, fit_kw["backend"])
     t_first, r = timed(lambda: dg.fit(prob.model, prob.guide, num_steps=n, **fit_kw))
     blocks["fit_N"] = lambda: dg.fit(prob.model, prob.guide, num_steps=n, **fit_kw)
     blocks["fit_2N"] = lambda: dg.fit(prob.model, prob.guide, num_steps=2 * n, **fit_kw)
@@ -158,12 +176,17 @@ def bench_numpyro(prob, P: int, quick: bool) -> dict:
         return svi, state, compiled, tc
 
     # calibrate N on the hand-written guide
-    n_cal = 200
-    _, st, c, _ = build(*pairs["hand"], n_cal)
-    jax.block_until_ready(c(st, args))
-    N = _choose_n(
-        _calibrate(lambda: jax.block_until_ready(c(st, args)), n_cal), cfg["block_s"], lo=10
-    )
+    n_cal = 10  # a rough first look, then a longer one for fast steps
+    while True:
+        _, st, c, _ = build(*pairs["hand"], n_cal)
+        jax.block_until_ready(c(st, args))
+        per_step = _calibrate(
+            lambda c=c, st=st: jax.block_until_ready(c(st, args)), n_cal, tries=3
+        )
+        if n_cal >= 200 or per_step * n_cal > 0.01:
+            break
+        n_cal = 200
+    N = _choose_n(per_step, cfg["block_s"], lo=5)
 
     blocks, compile_s, svis = {}, {}, {}
     for name, (m, g) in pairs.items():
