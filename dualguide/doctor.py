@@ -593,6 +593,18 @@ def _check_shapes(rep, gsites, msites):
                 "batch dims as independent draws (shape errors or a wrong ELBO)",
                 fix,
             )
+        else:
+            missing = [p for p in m.plates if p not in g.plates]
+            if missing:
+                rep.add(
+                    "plate-mismatch",
+                    "error",
+                    name,
+                    f"site {name!r} is inside plate(s) {_names(missing)} in the model but not in "
+                    "the guide: NumPyro lets this pass, Pyro rejects the log_prob shape, and the "
+                    "batch dims mean different things in the two programs",
+                    f"sample {name!r} in the guide inside the same dg.plate(...) as the model",
+                )
 
 
 def _check_supports(rep, gsites, msites, b):

@@ -63,3 +63,16 @@ def test_pyro_param_cut_off_from_autodiff_is_warned():
 
     with pytest.warns(CheckWarning, match="param\\(s\\) 'a' get no gradient"):
         dg.fit(model, guide, backend="pyro", num_steps=5)
+
+
+def test_guide_outside_the_models_plate_is_one_error_on_both_backends(backend):
+    def model():
+        with dg.plate("N", 5):
+            dg.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide():
+        loc = dg.param("loc", np.zeros(5))
+        dg.sample("z", dist.Normal(loc, 1.0))  # same shape, but no plate: Pyro would reject it
+
+    with pytest.raises(dg.SpecError, match=r"site 'z' is inside plate\(s\) 'N' in the model but not in"):
+        dg.fit(model, guide, backend=backend, num_steps=2)
