@@ -60,7 +60,10 @@ def jax_floor(problem: str, P: int, N: int):
 
     elif problem == "mixture":
         c0, s0 = _c_s()
-        params = (jnp.log(jnp.float32(0.5)), jnp.asarray(-math.log(math.pi / 2 / 0.3 - 1), jnp.float32))
+        params = (
+            jnp.log(jnp.float32(0.5)),
+            jnp.asarray(-math.log(math.pi / 2 / 0.3 - 1), jnp.float32),
+        )
 
         def loss_fn(params, key):
             ub, ut = params
@@ -72,7 +75,9 @@ def jax_floor(problem: str, P: int, N: int):
             u2 = jax.random.cauchy(k3, (P,))
             c, s = jnp.cos(t), jnp.sin(t)
             x, yy = (u1 + u2) / (2 * c), (u2 - u1) / (2 * s)
-            lq_u1 = jnp.logaddexp(-((u1 - b) ** 2), -((u1 + b) ** 2)) - math.log(2 * math.sqrt(math.pi))
+            lq_u1 = jnp.logaddexp(-((u1 - b) ** 2), -((u1 + b) ** 2)) - math.log(
+                2 * math.sqrt(math.pi)
+            )
             lq_u2 = -jnp.log1p(u2**2) - math.log(math.pi)
             lq = lq_u1 + lq_u2 + jnp.log(jnp.abs(2 * c * s))
             v1, v2 = c0 * x - s0 * yy, c0 * x + s0 * yy

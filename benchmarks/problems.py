@@ -293,4 +293,3 @@ def get(name: str) -> Problem | None:
 
 def all_names() -> list[str]:
     return ["seed", "mixture", *(f"plated{D}" for D in PLATED_SIZES)]
-

@@ -49,8 +49,11 @@ def _rcell(r: float | None, target: float | None = None) -> str:
 
 def _svi(data, backend):
     rows = [
-        r for r in data["results"]
-        if r.get("kind") == "svi" and r.get("backend") == backend and not r.get("skipped")
+        r
+        for r in data["results"]
+        if r.get("kind") == "svi"
+        and r.get("backend") == backend
+        and not r.get("skipped")
         and "error" not in r
     ]
     order = {"seed": 0, "mixture": 1}
@@ -71,9 +74,14 @@ def checks(data) -> list[tuple[str, float, float, bool]]:
             out.append((f"{lab}: fit/floor", x, 1.25, x <= 1.25))
         c = r["compile_s"]
         if "fit_first_call" in c and "svi.run_per_call" in c:
-            out.append((f"{lab}: fit compile / svi.run compile", c["fit_first_call"]
-                        / max(c["svi.run_per_call"], 1e-9), 1.0,
-                        c["fit_first_call"] <= c["svi.run_per_call"]))
+            out.append(
+                (
+                    f"{lab}: fit compile / svi.run compile",
+                    c["fit_first_call"] / max(c["svi.run_per_call"], 1e-9),
+                    1.0,
+                    c["fit_first_call"] <= c["svi.run_per_call"],
+                )
+            )
     for r in _svi(data, "pyro"):
         u = r["us_per_step"]
         lab = f"pyro {r['problem']} P={r['P']}"
@@ -90,7 +98,9 @@ def checks(data) -> list[tuple[str, float, float, bool]]:
 def console(data) -> str:
     lines = []
     for label, x, target, ok in checks(data):
-        lines.append(f"{label:<58} {x:6.2f}  (target <= {target:.2f})  {'holds' if ok else 'FAILS'}")
+        lines.append(
+            f"{label:<58} {x:6.2f}  (target <= {target:.2f})  {'holds' if ok else 'FAILS'}"
+        )
     imp = _import(data)
     if imp:
         s = imp["import_s"]
@@ -315,11 +325,20 @@ def plot(data, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     series = {
-        "numpyro": [("hand", "NumPyro SVI, hand"), ("rendered", "NumPyro SVI, rendered"),
-                    ("floor", "pure JAX"), ("fit", "dualguide.fit")],
-        "pyro": [("hand_trace", "Trace_ELBO, hand"), ("rendered_trace", "Trace_ELBO, rendered"),
-                 ("hand_jit", "JitTrace_ELBO, hand"), ("rendered_jit", "JitTrace_ELBO, rendered"),
-                 ("floor", "pure torch"), ("fit", "dualguide.fit")],
+        "numpyro": [
+            ("hand", "NumPyro SVI, hand"),
+            ("rendered", "NumPyro SVI, rendered"),
+            ("floor", "pure JAX"),
+            ("fit", "dualguide.fit"),
+        ],
+        "pyro": [
+            ("hand_trace", "Trace_ELBO, hand"),
+            ("rendered_trace", "Trace_ELBO, rendered"),
+            ("hand_jit", "JitTrace_ELBO, hand"),
+            ("rendered_jit", "JitTrace_ELBO, rendered"),
+            ("floor", "pure torch"),
+            ("fit", "dualguide.fit"),
+        ],
     }
     for ax, backend in zip(axes, ("numpyro", "pyro")):
         rows = [r for r in _svi(data, backend) if r["problem"].startswith("plated")]
@@ -328,19 +347,25 @@ def plot(data, path: Path) -> None:
             if not rs:
                 continue
             for k, (key, label) in enumerate(series[backend]):
-                pts = [(r["size"], r["us_per_step"][key]["median"]) for r in rs
-                       if r["us_per_step"].get(key)]
+                pts = [
+                    (r["size"], r["us_per_step"][key]["median"])
+                    for r in rs
+                    if r["us_per_step"].get(key)
+                ]
                 if not pts:
                     continue
                 xs, ys = zip(*pts)
-                ax.plot(xs, ys, style, marker="o", color=f"C{k}",
-                        label=f"{label}" if P == 1 else None)
+                ax.plot(
+                    xs, ys, style, marker="o", color=f"C{k}", label=f"{label}" if P == 1 else None
+                )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("D (latents in the plate)")
         ax.set_ylabel("µs per step (median)")
-        ax.set_title(f"{'NumPyro / JAX' if backend == 'numpyro' else 'Pyro / PyTorch'}"
-                     " — solid: 1 particle, dashed: 16")
+        ax.set_title(
+            f"{'NumPyro / JAX' if backend == 'numpyro' else 'Pyro / PyTorch'}"
+            " — solid: 1 particle, dashed: 16"
+        )
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -95,9 +95,13 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     p.add_argument("--report-only", action="store_true", help="re-render from the saved JSON")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
-    p.add_argument("--threads", type=int, default=None,
-                   help="intra-op threads for torch and XLA (default: the frameworks' own); "
-                        "1 gives steadier figures on a shared machine")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="intra-op threads for torch and XLA (default: the frameworks' own); "
+        "1 gives steadier figures on a shared machine",
+    )
     a = p.parse_args(argv)
     out_md = Path(a.out)
     out_json = out_md.with_suffix(".json")
@@ -111,8 +115,11 @@ def main(argv=None) -> int:
             todo = [c for c in todo if re.search(a.only, ":".join(c))]
         info = machine_info()
         info["mode"] = "quick" if a.quick else "full"
-        info["command"] = "python benchmarks/run.py" + (" --quick" if a.quick else "") + (
-            f" --threads {a.threads}" if a.threads else "")
+        info["command"] = (
+            "python benchmarks/run.py"
+            + (" --quick" if a.quick else "")
+            + (f" --threads {a.threads}" if a.threads else "")
+        )
         info["threads"] = a.threads or "framework default"
         results = []
         t0 = time.perf_counter()
@@ -141,8 +148,10 @@ def main(argv=None) -> int:
             out_json.write_text(json.dumps(data, indent=1))
         out_md.write_text(report.markdown(data, png_name=out_png.name))
         report.plot(data, out_png)
-        print(f"wrote {out_md.relative_to(ROOT) if out_md.is_relative_to(ROOT) else out_md}, "
-              f"{out_png.name}, {out_json.name}")
+        print(
+            f"wrote {out_md.relative_to(ROOT) if out_md.is_relative_to(ROOT) else out_md}, "
+            f"{out_png.name}, {out_json.name}"
+        )
     return 0
 
 

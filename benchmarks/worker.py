@@ -41,8 +41,11 @@ LR = 0.01
 def _settings(quick: bool) -> dict:
     # many short interleaved rounds: on a shared machine their median is steadier than a few
     # long ones
-    return {"block_s": 0.04 if quick else 0.1, "rounds": 5 if quick else 11,
-            "budget_s": 6.0 if quick else 25.0}
+    return {
+        "block_s": 0.04 if quick else 0.1,
+        "rounds": 5 if quick else 11,
+        "budget_s": 6.0 if quick else 25.0,
+    }
 
 
 def _calibrate(fn, n: int, tries: int = 5) -> float:
@@ -109,8 +112,12 @@ def _warm_up_fit(dg, backend):
         dg.sample("w", dist.Normal(0.0, 1.0))
 
     def guide():
-        dg.sample("w", dist.Normal(dg.param("w_loc", 0.0),
-                                   dg.param("w_s", 1.0, constraint=constraints.positive)))
+        dg.sample(
+            "w",
+            dist.Normal(
+                dg.param("w_loc", 0.0), dg.param("w_s", 1.0, constraint=constraints.positive)
+            ),
+        )
 
     dg.fit(model, guide, backend=backend, num_steps=3, progress=False, check=False)
 
@@ -180,9 +187,7 @@ def bench_numpyro(prob, P: int, quick: bool) -> dict:
     while True:
         _, st, c, _ = build(*pairs["hand"], n_cal)
         jax.block_until_ready(c(st, args))
-        per_step = _calibrate(
-            lambda c=c, st=st: jax.block_until_ready(c(st, args)), n_cal, tries=3
-        )
+        per_step = _calibrate(lambda c=c, st=st: jax.block_until_ready(c(st, args)), n_cal, tries=3)
         if n_cal >= 200 or per_step * n_cal > 0.01:
             break
         n_cal = 200
@@ -205,21 +210,29 @@ def bench_numpyro(prob, P: int, quick: bool) -> dict:
     t_first, r = _add_fit_blocks(blocks, prob, fit_kw, N, dg, timed)
     times = interleave(blocks, cfg["rounds"], cfg["budget_s"])
     out = {k: _us(times[k], N) for k in ("hand", "rendered", "floor")}
-    out["fit"], fit_compile = _fit_results(times, N, t_first, prob, fit_kw, dg, timed, cfg["rounds"])
+    out["fit"], fit_compile = _fit_results(
+        times, N, t_first, prob, fit_kw, dg, timed, cfg["rounds"]
+    )
 
     # NumPyro's SVI.run compiles on every call: its time minus N steady steps (a few calls)
     svi_h = svis["hand"]
     t_run = [
-        timed(lambda: jax.block_until_ready(
-            svi_h.run(jax.random.PRNGKey(0), N, *args, progress_bar=False).losses))[0]
+        timed(
+            lambda: jax.block_until_ready(
+                svi_h.run(jax.random.PRNGKey(0), N, *args, progress_bar=False).losses
+            )
+        )[0]
         for _ in range(2 if quick else 3)
     ]
     steady = out["hand"]["median"] * 1e-6 * N
     return {
         "N": N,
         "us_per_step": out,
-        "compile_s": {**compile_s, "svi.run_per_call": float(np.median(t_run)) - steady,
-                      **fit_compile},
+        "compile_s": {
+            **compile_s,
+            "svi.run_per_call": float(np.median(t_run)) - steady,
+            **fit_compile,
+        },
         "fit_elbo": r.elbo,
     }
 

@@ -308,7 +308,9 @@ class AutoLowRankMultivariateNormal(AutoGuide):
         if rank is not None and (
             isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 1
         ):
-            raise SpecError(f"AutoLowRankMultivariateNormal: rank must be an int >= 1, got {rank!r}")
+            raise SpecError(
+                f"AutoLowRankMultivariateNormal: rank must be an int >= 1, got {rank!r}"
+            )
         super().__init__(
             model,
             init_loc_fn=init_loc_fn,
@@ -419,9 +421,7 @@ def _per_site(kind, params, source, target):
                 by_role[p.role][m.group("site")] = v
                 used.add(k)
     sites = list(dict.fromkeys(s for d in by_role.values() for s in d))
-    missing = [
-        p.name.format(site=s) for s in sites for p in src if s not in by_role[p.role]
-    ]
+    missing = [p.name.format(site=s) for s in sites for p in src if s not in by_role[p.role]]
     if missing:
         raise SpecError(f"{kind}: {source} params lack {', '.join(missing)}")
     out = {}

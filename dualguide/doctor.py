@@ -223,7 +223,9 @@ class _Ctx:
         prev = _state.param_hook
         _state.param_hook = hook
         try:
-            sites = self.b.trace(wrapped, self.args, self.kwargs, self.seed if seed is None else seed)
+            sites = self.b.trace(
+                wrapped, self.args, self.kwargs, self.seed if seed is None else seed
+            )
         finally:
             _state.param_hook = prev
         for k, c in hook.constraints.items():
@@ -450,7 +452,10 @@ def check(
             _full_checks(rep, ctx, gsites, msites)
         except Exception as e:  # noqa: BLE001
             rep.add(
-                "check-failed", "info", None, f"transform/quadrature checks could not run: {_err(e)}"
+                "check-failed",
+                "info",
+                None,
+                f"transform/quadrature checks could not run: {_err(e)}",
             )
     return rep
 
@@ -711,7 +716,9 @@ def _nudge(value, sup) -> np.ndarray | None:
     out = np.where(
         flo & fhi,
         v + 0.1 * (0.5 * (lo + hi) - v) + np.where(v == 0.5 * (lo + hi), 0.05 * (hi - lo), 0.0),
-        np.where(flo, lo + (v - lo) * 1.1, np.where(fhi, hi - (hi - v) * 1.1, v + 0.1 * (1 + abs(v)))),
+        np.where(
+            flo, lo + (v - lo) * 1.1, np.where(fhi, hi - (hi - v) * 1.1, v + 0.1 * (1 + abs(v)))
+        ),
     )
     return out.astype(np.float32)
 
@@ -787,7 +794,9 @@ def _check_dependence(rep, ctx, gsites, msites, improper, per_param):
             if nudged is not None:
                 sites, _ = ctx.run(ctx.guide, values={name: nudged}, fill="unsamplable")
                 shaping = [
-                    f for f in factors if f in sites and not _same(sites[f].log_prob, factors[f].log_prob)
+                    f
+                    for f in factors
+                    if f in sites and not _same(sites[f].log_prob, factors[f].log_prob)
                 ]
         if shaping and (msites is None or name in model_latents):
             fdeps = sorted(set().union(*(depends_on[f] for f in shaping)) - {"*"})
@@ -980,7 +989,9 @@ def _full_checks(rep, ctx, gsites, msites) -> None:
     if quad:
         maps, why = _coord_maps(ctx, base, draws)
         if maps is None:
-            rep.add("quadrature-skipped", "info", None, f"no quadrature of the guide's density: {why}")
+            rep.add(
+                "quadrature-skipped", "info", None, f"no quadrature of the guide's density: {why}"
+            )
         else:
             n = _QUAD_NODES[D]
             grids = []
@@ -1273,7 +1284,9 @@ def fit_checks(
     errors = [
         f
         for f in rep.errors
-        if not (f.code == "trace-failed" and not isinstance(getattr(f, "exc", None), DualGuideError))
+        if not (
+            f.code == "trace-failed" and not isinstance(getattr(f, "exc", None), DualGuideError)
+        )
     ]
     if errors:
         lines = "\n".join(f"  - {f}".replace("\n", "\n    ") for f in errors)
@@ -1351,15 +1364,16 @@ def dist_arg_error(name: str, args: tuple, kwargs: dict, exc: Exception, backend
 
     spec = DISTRIBUTIONS.get(name)
     argnames = list(spec.args) if spec is not None else []
-    named = [(argnames[i] if i < len(argnames) else f"argument {i + 1}", a) for i, a in enumerate(args)]
+    named = [
+        (argnames[i] if i < len(argnames) else f"argument {i + 1}", a) for i, a in enumerate(args)
+    ]
     named += list(kwargs.items())
     sig = f"dist.{name}({', '.join(argnames)})"
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     for an, a in named:
         if spec is not None and an not in argnames and an in kwargs:
             return SpecError(
-                f"{sig} got an unexpected keyword {an!r}; its arguments are "
-                f"({', '.join(argnames)})"
+                f"{sig} got an unexpected keyword {an!r}; its arguments are ({', '.join(argnames)})"
             )
         if isinstance(a, (str, bytes)):
             return SpecError(
@@ -1376,7 +1390,6 @@ def dist_arg_error(name: str, args: tuple, kwargs: dict, exc: Exception, backend
             )
     if isinstance(exc, TypeError) and "positional argument" in first:
         return SpecError(
-            f"{sig} got {len(args)} positional arguments; its arguments are "
-            f"({', '.join(argnames)})"
+            f"{sig} got {len(args)} positional arguments; its arguments are ({', '.join(argnames)})"
         )
     return SpecError(f"{sig} refused its arguments: {first}")

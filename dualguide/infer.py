@@ -223,8 +223,13 @@ def _nonfinite_note(model, guide, b, model_args, model_kwargs, params, seed) -> 
 
     try:
         bad = nonfinite_sites(
-            model, guide, backend=b, model_args=model_args, model_kwargs=model_kwargs,
-            params=params, seed=seed,
+            model,
+            guide,
+            backend=b,
+            model_args=model_args,
+            model_kwargs=model_kwargs,
+            params=params,
+            seed=seed,
         )
     except Exception:  # noqa: BLE001 - the note is a courtesy; the FitError matters
         return ""
@@ -233,9 +238,11 @@ def _nonfinite_note(model, guide, b, model_args, model_kwargs, params, seed) -> 
             " (no site had a NaN/inf log density in 32 draws at the last finite params: a rare "
             "draw or a gradient did it)"
         )
-    return " (sites with a NaN/inf log density or value at the last finite params: " + ", ".join(
-        f"{k!r} in the {where}" for k, where in bad
-    ) + ")"
+    return (
+        " (sites with a NaN/inf log density or value at the last finite params: "
+        + ", ".join(f"{k!r} in the {where}" for k, where in bad)
+        + ")"
+    )
 
 
 def _check_signature(fn, role: str, args, kwargs) -> None:

@@ -138,10 +138,14 @@ def _check_base(base, names_t) -> list[tuple[str, Any]]:
                 "{site name: distribution}, e.g. {'u': dist.Normal(0.0, 1.0)}"
             )
     if not items:
-        raise SpecError(f"transformed ({', '.join(names_t)}): base is empty; give at least one base site")
+        raise SpecError(
+            f"transformed ({', '.join(names_t)}): base is empty; give at least one base site"
+        )
     for bname, _ in items:
         if not isinstance(bname, str) or not bname:
-            raise SpecError(f"transformed ({', '.join(names_t)}): base site name {bname!r} is not a string")
+            raise SpecError(
+                f"transformed ({', '.join(names_t)}): base site name {bname!r} is not a string"
+            )
         if bname in names_t:
             raise SpecError(
                 f"transformed: {bname!r} is both a base site and an output; give the base latent "
@@ -177,7 +181,9 @@ def _broadcast_shapes(shapes, what: str) -> tuple:
     try:
         return tuple(np.broadcast_shapes(*[tuple(s) for s in shapes]))
     except ValueError:
-        raise SpecError(f"{what}: batch shapes {[tuple(s) for s in shapes]} do not broadcast") from None
+        raise SpecError(
+            f"{what}: batch shapes {[tuple(s) for s in shapes]} do not broadcast"
+        ) from None
 
 
 class Plan:
@@ -255,7 +261,9 @@ def _as_outputs(result, desc: str, n: int) -> tuple:
         return tuple(result)
     if n == 1:
         return (result,)
-    raise SpecError(f"{desc}: fn returned a single array for {n} names; return a tuple of {n} arrays")
+    raise SpecError(
+        f"{desc}: fn returned a single array for {n} names; return a tuple of {n} arrays"
+    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -319,7 +327,9 @@ def transformed(
         method = repr(fn)
     elif callable(fn):
         out_eds = _check_event_dims(event_dims, names_t)
-        outs, J, _plan = _backend_module(b).jacobian(fn, us, in_eds, out_eds, in_names, names_t, True)
+        outs, J, _plan = _backend_module(b).jacobian(
+            fn, us, in_eds, out_eds, in_names, names_t, True
+        )
         logdet = _backend_module(b).logabsdet(J)
         method = "autodiff"
     else:
@@ -374,7 +384,9 @@ def _apply_bijection(bij, us, in_eds, names_t, in_names, event_dims, b):
         )
     eds = _check_event_dims(event_dims, names_t)
     if any(e != 0 for e in eds):
-        raise SpecError(f"{desc}: outputs of a bijection of stacked scalars are scalars (event_dims 0)")
+        raise SpecError(
+            f"{desc}: outputs of a bijection of stacked scalars are scalars (event_dims 0)"
+        )
     v = ops.stack(mod.broadcast(*us), axis=-1)
     y = bij(v)
     ld = _sum_right(bij.log_abs_det_jacobian(v, y), 1 - bij.event_dim)

@@ -125,13 +125,15 @@ def fit_and_score(backend: str, seed: int = 0, proper: bool = False) -> dict:
     guides = {"jacobian": g}
     if not proper:
         guides["no jacobian"] = guide_no_jacobian
-        out["fit no jacobian"] = dg.fit(m, guide_no_jacobian, backend=backend, seed=seed,
-                                        progress=False, **FIT_SETTINGS)
+        out["fit no jacobian"] = dg.fit(
+            m, guide_no_jacobian, backend=backend, seed=seed, progress=False, **FIT_SETTINGS
+        )
     at = {"fitted": out["fit"].params, "optimum": {"b": B_TRUE, "theta": THETA_TRUE}}
     for label, gg in guides.items():
         for where, params in at.items():
-            out[(label, where)] = _elbo_estimate(m, gg, params, backend=backend,
-                                                 num_particles=ELBO_PARTICLES, seed=seed + 1)
+            out[(label, where)] = _elbo_estimate(
+                m, gg, params, backend=backend, num_particles=ELBO_PARTICLES, seed=seed + 1
+            )
     return out
 
 
@@ -143,17 +145,21 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", choices=["numpyro", "pyro", "both"], default="both")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--proper-rotation", action="store_true",
-                   help="use u2 = sin(t) x + cos(t) y (determinant 1)")
+    p.add_argument(
+        "--proper-rotation",
+        action="store_true",
+        help="use u2 = sin(t) x + cos(t) y (determinant 1)",
+    )
     a = p.parse_args(argv)
     backends = ["numpyro", "pyro"] if a.backend == "both" else [a.backend]
     log_z = LOG_Z_PROPER if a.proper_rotation else LOG_Z
     res = {b: fit_and_score(b, a.seed, a.proper_rotation) for b in backends}
     what = "proper rotation (det 1)" if a.proper_rotation else "seed's map (det sin 2 theta)"
-    print(f"rotated mixture, {what}: truth b = {B_TRUE}, theta = {THETA_TRUE}, "
-          f"log Z = {log_z:.4f}")
-    print(f"fits: {FIT_SETTINGS['num_steps']} steps, {FIT_SETTINGS['num_particles']} particles, "
-          f"{_optim_text(FIT_SETTINGS['optim'])}\n")
+    print(f"rotated mixture, {what}: truth b = {B_TRUE}, theta = {THETA_TRUE}, log Z = {log_z:.4f}")
+    print(
+        f"fits: {FIT_SETTINGS['num_steps']} steps, {FIT_SETTINGS['num_particles']} particles, "
+        f"{_optim_text(FIT_SETTINGS['optim'])}\n"
+    )
     fits = ["fit"] + ([] if a.proper_rotation else ["fit no jacobian"])
     print(f"{'fit':<19}{'backend':<9}{'b':>8}{'theta':>9}{'ELBO estimator':>16}{'time':>8}")
     ok = True
@@ -177,10 +183,12 @@ def main(argv=None) -> int:
                     ok &= abs(e - log_z) <= tol
                 print(f"{label:<13}{where:<9}{b:<9}{e:>9.4f}{se:>8.4f}{e - log_z:>14.4f}")
     if not a.proper_rotation:
-        print(f"\nwithout the log-det the ELBO misses log Z by log|sin 1.2| = "
-              f"{math.log(abs(math.sin(2 * THETA_TRUE))):.4f} (ELBO {ELBO_NO_JACOBIAN:.4f}); "
-              "the fitted params barely move.\nOff the exact theta the ELBO estimate has heavy "
-              "tails (Cauchy u2), hence its larger error bars at fitted params.")
+        print(
+            f"\nwithout the log-det the ELBO misses log Z by log|sin 1.2| = "
+            f"{math.log(abs(math.sin(2 * THETA_TRUE))):.4f} (ELBO {ELBO_NO_JACOBIAN:.4f}); "
+            "the fitted params barely move.\nOff the exact theta the ELBO estimate has heavy "
+            "tails (Cauchy u2), hence its larger error bars at fitted params."
+        )
     print("fits within b +- 0.05, theta +- 0.02 and ELBO = log Z:", "yes" if ok else "NO")
     return 0 if ok else 1
 

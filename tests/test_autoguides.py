@@ -23,9 +23,9 @@ KINDS = [
     "AutoDelta",
 ]
 QS = [0.1, 0.5, 0.9]
-DATA = (
-    np.random.default_rng(0).normal(size=(20, 3)) * [1.0, 2.0, 0.5] + [0.5, -1.0, 2.0]
-).astype(np.float32)
+DATA = (np.random.default_rng(0).normal(size=(20, 3)) * [1.0, 2.0, 0.5] + [0.5, -1.0, 2.0]).astype(
+    np.float32
+)
 
 
 def model(data):
@@ -49,8 +49,14 @@ def fits():
         guide = getattr(dg.autoguides, kind)(model)
         for b in ("numpyro", "pyro"):
             out[(kind, b)] = dg.fit(
-                model, guide, backend=b, model_args=(DATA,), num_steps=100, num_particles=2,
-                optim=dg.optim.Adam(lr=0.05), seed=1,
+                model,
+                guide,
+                backend=b,
+                model_args=(DATA,),
+                num_steps=100,
+                num_particles=2,
+                optim=dg.optim.Adam(lr=0.05),
+                seed=1,
             )
     return out
 
@@ -124,12 +130,14 @@ NAMES = {
     ("AutoDiagonalNormal", "pyro"): {"AutoDiagonalNormal.loc", "AutoDiagonalNormal.scale"},
     ("AutoMultivariateNormal", "numpyro"): {"auto_loc", "auto_scale_tril"},
     ("AutoMultivariateNormal", "pyro"): {
-        "AutoMultivariateNormal.loc", "AutoMultivariateNormal.scale",
+        "AutoMultivariateNormal.loc",
+        "AutoMultivariateNormal.scale",
         "AutoMultivariateNormal.scale_tril",
     },
     ("AutoLowRankMultivariateNormal", "numpyro"): {"auto_loc", "auto_scale", "auto_cov_factor"},
     ("AutoLowRankMultivariateNormal", "pyro"): {
-        "AutoLowRankMultivariateNormal.loc", "AutoLowRankMultivariateNormal.scale",
+        "AutoLowRankMultivariateNormal.loc",
+        "AutoLowRankMultivariateNormal.scale",
         "AutoLowRankMultivariateNormal.cov_factor",
     },
 }
@@ -221,10 +229,25 @@ def test_fit_continues_across_backends_with_init_params(fits, backend):
     guide = dg.autoguides.AutoNormal(model)
     src = fits[(kind, other(backend))]
     p = guide.translate(src, to=backend, model_args=(DATA,))
-    fresh = dg.fit(model, guide, backend=backend, model_args=(DATA,), num_steps=20,
-                   num_particles=8, optim=dg.optim.Adam(lr=1e-4))
-    cont = dg.fit(model, guide, backend=backend, model_args=(DATA,), num_steps=20,
-                  num_particles=8, optim=dg.optim.Adam(lr=1e-4), init_params=p)
+    fresh = dg.fit(
+        model,
+        guide,
+        backend=backend,
+        model_args=(DATA,),
+        num_steps=20,
+        num_particles=8,
+        optim=dg.optim.Adam(lr=1e-4),
+    )
+    cont = dg.fit(
+        model,
+        guide,
+        backend=backend,
+        model_args=(DATA,),
+        num_steps=20,
+        num_particles=8,
+        optim=dg.optim.Adam(lr=1e-4),
+        init_params=p,
+    )
     # with a tiny step size the params barely move from where they started
     for k in p:
         np.testing.assert_allclose(cont.params[k], p[k], atol=5e-3)
@@ -238,10 +261,15 @@ def test_permuted_layouts_preserve_the_distribution():
     lt = np.tril(rng.normal(size=(5, 5)))
     np.fill_diagonal(lt, np.abs(np.diag(lt)) + 0.5)
     loc = rng.normal(size=5)
-    layouts = {"numpyro": [("z", (3,)), ("s", ()), ("a", ())],
-               "pyro": [("a", ()), ("z", (3,)), ("s", ())]}
+    layouts = {
+        "numpyro": [("z", (3,)), ("s", ()), ("a", ())],
+        "pyro": [("a", ()), ("z", (3,)), ("s", ())],
+    }
     out = translate_params(
-        "AutoMultivariateNormal", {"auto_loc": loc, "auto_scale_tril": lt}, "numpyro", "pyro",
+        "AutoMultivariateNormal",
+        {"auto_loc": loc, "auto_scale_tril": lt},
+        "numpyro",
+        "pyro",
         layouts=layouts,
     )
     idx = [4, 0, 1, 2, 3]
@@ -256,8 +284,13 @@ def test_permuted_layouts_preserve_the_distribution():
     # a site whose size differs between the layouts is refused
     bad = {"numpyro": layouts["numpyro"], "pyro": [("a", ()), ("z", (2,)), ("s", ())]}
     with pytest.raises(SpecError, match="'z'"):
-        translate_params("AutoDiagonalNormal", {"auto_loc": loc, "auto_scale": loc ** 2},
-                         "numpyro", "pyro", layouts=bad)
+        translate_params(
+            "AutoDiagonalNormal",
+            {"auto_loc": loc, "auto_scale": loc**2},
+            "numpyro",
+            "pyro",
+            layouts=bad,
+        )
 
 
 def test_translate_passes_other_params_and_reports_missing():
@@ -302,8 +335,14 @@ def test_pyro_module_local_params_still_give_params():
     pyro.settings.set(module_local_params=True)
     try:
         guide = dg.autoguides.AutoDiagonalNormal(model)
-        r = dg.fit(model, guide, backend="pyro", model_args=(DATA,), num_steps=30,
-                   optim=dg.optim.Adam(lr=0.05))
+        r = dg.fit(
+            model,
+            guide,
+            backend="pyro",
+            model_args=(DATA,),
+            num_steps=30,
+            optim=dg.optim.Adam(lr=0.05),
+        )
     finally:
         pyro.settings.set(module_local_params=prev)
     assert set(r.params) == NAMES[("AutoDiagonalNormal", "pyro")]

@@ -97,7 +97,9 @@ def test_wrong_case_of_a_constraint_suggests_it(name, upper):
 
 
 def test_unknown_constraint_typo():
-    with pytest.raises(UnknownNameError, match=r"no constraint 'postive'; did you mean 'positive'\?"):
+    with pytest.raises(
+        UnknownNameError, match=r"no constraint 'postive'; did you mean 'positive'\?"
+    ):
         constraints.postive  # noqa: B018
 
 
@@ -124,7 +126,10 @@ def test_interval_with_a_non_number():
 @pytest.mark.parametrize(
     "c, msg",
     [
-        (constraints.interval, "constraints.interval needs arguments, e.g. constraints.interval(0.0, 1.0)"),
+        (
+            constraints.interval,
+            "constraints.interval needs arguments, e.g. constraints.interval(0.0, 1.0)",
+        ),
         ("postive", "'postive' is not a dualguide constraint"),
     ],
 )
@@ -294,7 +299,10 @@ def test_unknown_backend_name(name):
         ({"num_particles": True}, "fit: num_particles must be an integer >= 1, got True"),
         ({"seed": -1}, "fit: seed must be an integer >= 0, got -1"),
         ({"on_nonfinite": "ignore"}, "fit: on_nonfinite must be 'stop' or 'skip', got 'ignore'"),
-        ({"model_args": {"a": 1}}, "fit: model_args must be a tuple (or list) of arguments, got dict"),
+        (
+            {"model_args": {"a": 1}},
+            "fit: model_args must be a tuple (or list) of arguments, got dict",
+        ),
         ({"optim": "adam"}, "adam"),
         ({"optim": dg.optim.Adam}, "Adam"),
     ],

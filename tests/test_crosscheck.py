@@ -64,9 +64,15 @@ def seed_report():
     """
     m = load_example("seed_gaussian")
     return dg.crosscheck(
-        m.model_nofactor, m.guide, num_steps=800, num_particles=16,
-        optim=dg.optim.ClippedAdam(lr=0.05, lrd=0.996), checks="all", reference="quadrature",
-        elbo_particles=4000, lockstep_steps=100,
+        m.model_nofactor,
+        m.guide,
+        num_steps=800,
+        num_particles=16,
+        optim=dg.optim.ClippedAdam(lr=0.05, lrd=0.996),
+        checks="all",
+        reference="quadrature",
+        elbo_particles=4000,
+        lockstep_steps=100,
     )
 
 
@@ -86,8 +92,14 @@ def test_report_verdicts_and_contents(seed_report):
         assert run.fit.num_steps == 800 and run.steps_per_second > 0 and run.wall_time > 0
         # the model is normalized and the fits are near exact: ELBO ~ 0 (4000 particles)
         assert abs(run.elbo) < 4 * run.elbo_stderr + 0.01
-    assert [c for c in r.checks] == ["doctor", "logdensity", "gradient", "lockstep", "elbo",
-                                     "quadrature"]
+    assert [c for c in r.checks] == [
+        "doctor",
+        "logdensity",
+        "gradient",
+        "lockstep",
+        "elbo",
+        "quadrature",
+    ]
     assert all(c.status == "pass" for c in r.checks.values()), str(r)
     assert r.checks["lockstep"].details["parted_at"] is None
 
@@ -119,9 +131,11 @@ def test_crosscheck_is_the_package_and_a_callable():
     assert dg.crosscheck.crosscheck.__name__ == "crosscheck"
     # in a fresh interpreter the first access (lazy, before any import of the package) and
     # every later one give the same object, and neither jax nor torch is imported by it
-    code = ("import sys, dualguide as dg; a = dg.crosscheck; b = dg.crosscheck; "
-            "print(a is b, callable(a), a.lockstep.__name__, "
-            "'jax' in sys.modules or 'torch' in sys.modules)")
+    code = (
+        "import sys, dualguide as dg; a = dg.crosscheck; b = dg.crosscheck; "
+        "print(a is b, callable(a), a.lockstep.__name__, "
+        "'jax' in sys.modules or 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["True", "True", "lockstep", "False"]
 
@@ -231,8 +245,9 @@ def test_rotated_mixture_parity_and_lockstep(mixture):
 
 def test_quadrature_finds_the_exact_optimum(mixture):
     # the guide family holds the target: the optimum is (b*, theta*) and the ELBO is log Z
-    r = quadrature_reference(mixture.model, mixture.guide, grid_size=61,
-                             start={"b": 1.3, "theta": 0.55})
+    r = quadrature_reference(
+        mixture.model, mixture.guide, grid_size=61, start={"b": 1.3, "theta": 0.55}
+    )
     assert r.status == "pass", r.summary
     assert float(r.details["params"]["b"]) == pytest.approx(1.5, abs=2e-3)
     assert float(r.details["params"]["theta"]) == pytest.approx(0.6, abs=1e-3)
@@ -254,13 +269,23 @@ def guide_native_numpyro():
     dg.sample("x", nd.Normal(0.0, s))
 
 
-@pytest.mark.parametrize("guide,broken,works", [
-    (guide_torch_only, "numpyro", "pyro"),
-    (guide_native_numpyro, "pyro", "numpyro"),
-])
+@pytest.mark.parametrize(
+    "guide,broken,works",
+    [
+        (guide_torch_only, "numpyro", "pyro"),
+        (guide_native_numpyro, "pyro", "numpyro"),
+    ],
+)
 def test_a_backend_failure_is_reported_and_the_rest_kept(guide, broken, works):
-    r = dg.crosscheck(normal_model, guide, num_steps=200, optim=dg.optim.Adam(lr=0.05),
-                      elbo_particles=500, checks="all", reference="quadrature")
+    r = dg.crosscheck(
+        normal_model,
+        guide,
+        num_steps=200,
+        optim=dg.optim.Adam(lr=0.05),
+        elbo_particles=500,
+        checks="all",
+        reference="quadrature",
+    )
     assert not r.ok
     assert r.runs[broken].error and r.runs[broken].fit is None
     assert any(broken in f for f in r.failures)
@@ -281,8 +306,15 @@ def test_a_fit_that_stops_keeps_its_partial_result():
             s = s + ops.where(s > 1.2, ops.asarray(math.nan), ops.asarray(0.0))
         dg.sample("x", dist.Normal(0.0, s))
 
-    r = dg.crosscheck(normal_model, guide, num_steps=300, optim=dg.optim.Adam(lr=0.05),
-                      checks=(), reference=None, elbo_particles=500)
+    r = dg.crosscheck(
+        normal_model,
+        guide,
+        num_steps=300,
+        optim=dg.optim.Adam(lr=0.05),
+        checks=(),
+        reference=None,
+        elbo_particles=500,
+    )
     assert not r.ok
     assert "fit stopped" in r.runs["pyro"].error
     partial = r.runs["pyro"].fit
@@ -334,8 +366,10 @@ def test_plates_and_observations():
     assert ls.status == "pass", ls.summary
     # the ELBO of this conjugate model at the init params, same value on both backends
     # (2000 particles: standard error about 0.9; 4 se of the difference bound it)
-    (ma, sa), (mb, sb) = (elbo_estimate(plate_model, plate_guide, None, b, 2000, 1, (DATA,))
-                          for b in ("numpyro", "pyro"))
+    (ma, sa), (mb, sb) = (
+        elbo_estimate(plate_model, plate_guide, None, b, 2000, 1, (DATA,))
+        for b in ("numpyro", "pyro")
+    )
     assert abs(ma - mb) < 4 * math.hypot(sa, sb)
 
 
@@ -345,8 +379,13 @@ def test_nuts_reference_compares_moments():
     m = load_example("seed_gaussian")
     rng = np.random.default_rng(0)
     exact = {"x": rng.normal(0, 1, 4000), "y": rng.normal(0, 2, 4000)}
-    r = nuts_reference(m.model_improper, guide=m.guide, guide_samples={"exact": exact},
-                       num_warmup=300, num_samples=1000)
+    r = nuts_reference(
+        m.model_improper,
+        guide=m.guide,
+        guide_samples={"exact": exact},
+        num_warmup=300,
+        num_samples=1000,
+    )
     assert r.status == "info" and r.ok is None
     rows = r.details["sites"]
     # NUTS recovers the target's sds 1 and 2 (1000 draws: within 15%)
@@ -365,8 +404,11 @@ def test_docs_examples_run():
 
     prev = _state._current
     try:
-        res = doctest.testfile(str(ROOT / "docs" / "crosscheck.md"), module_relative=False,
-                               optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        res = doctest.testfile(
+            str(ROOT / "docs" / "crosscheck.md"),
+            module_relative=False,
+            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+        )
     finally:
         _state._current = prev
     assert res.failed == 0 and res.attempted > 20
@@ -383,8 +425,7 @@ def families_model():
     dg.sample("u", dist.Uniform(-1.0, 1.0))
     dg.sample("e", dist.Exponential(2.0))
     dg.sample("t", dist.StudentT(4.0, 0.0, 1.0))
-    dg.sample("mvn", dist.MultivariateNormal(ops.zeros(2),
-                                             ops.asarray([[2.0, 0.5], [0.5, 1.0]])))
+    dg.sample("mvn", dist.MultivariateNormal(ops.zeros(2), ops.asarray([[2.0, 0.5], [0.5, 1.0]])))
 
 
 def families_guide():
@@ -400,15 +441,29 @@ def families_guide():
     dg.sample("u", dist.Uniform(lo, 1.0))
     dg.sample("e", dist.Exponential(s))
     dg.sample("t", dist.StudentT(4.0, a, s))
-    dg.sample("mvn", dist.MultivariateNormal(ops.stack([a, a]),
-                                             scale_tril=s * ops.asarray([[1.0, 0.0], [0.3, 0.8]])))
+    dg.sample(
+        "mvn",
+        dist.MultivariateNormal(
+            ops.stack([a, a]), scale_tril=s * ops.asarray([[1.0, 0.0], [0.3, 0.8]])
+        ),
+    )
 
 
 def test_lockstep_drives_every_supported_family():
     r = lockstep(families_model, families_guide, optim=dg.optim.Adam(lr=0.02), num_steps=60)
     assert r.status == "pass", r.summary
-    for fam in ("Normal", "LogNormal", "HalfNormal", "Cauchy", "HalfCauchy", "Laplace",
-                "Uniform", "Exponential", "StudentT", "MultivariateNormal"):
+    for fam in (
+        "Normal",
+        "LogNormal",
+        "HalfNormal",
+        "Cauchy",
+        "HalfCauchy",
+        "Laplace",
+        "Uniform",
+        "Exponential",
+        "StudentT",
+        "MultivariateNormal",
+    ):
         assert f"({fam})" in r.summary
     assert "not finite" not in r.summary
     assert r.details["max_param_dev"] < 1e-5

@@ -16,8 +16,9 @@ MIXTURE = str(ROOT / "examples" / "rotated_mixture.py")
 
 def test_seed_gaussian_json(capsys):
     # short fit: the verdict may go either way, but the exit status must follow it
-    rc = main(["crosscheck", SEED, "--steps", "400", "--elbo-particles", "2000", "--lockstep",
-               "--json"])
+    rc = main(
+        ["crosscheck", SEED, "--steps", "400", "--elbo-particles", "2000", "--lockstep", "--json"]
+    )
     d = json.loads(capsys.readouterr().out)
     assert rc == (0 if d["ok"] else 1)
     assert d["model"] == "model_nofactor" and d["guide"] == "guide"
@@ -36,8 +37,22 @@ def test_rotated_mixture_table_and_plot(capsys, tmp_path):
     # (the lockstep, gradient and quadrature checks of this example run in test_crosscheck.py;
     # here the command itself, kept short)
     out = tmp_path / "mix.png"
-    rc = main(["crosscheck", MIXTURE, "--steps", "300", "--checks", "logdensity",
-               "--reference", "none", "--elbo-particles", "2000", "--plot", str(out)])
+    rc = main(
+        [
+            "crosscheck",
+            MIXTURE,
+            "--steps",
+            "300",
+            "--checks",
+            "logdensity",
+            "--reference",
+            "none",
+            "--elbo-particles",
+            "2000",
+            "--plot",
+            str(out),
+        ]
+    )
     text = capsys.readouterr().out
     # piped (not a terminal): the plain-text table
     assert "param" in text and "theta" in text and "verdict:" in text
@@ -60,9 +75,27 @@ def test_model_and_guide_by_name(tmp_path, capsys):
         "    dg.sample('x', dist.Normal(m, s))\n"
         "FIT_SETTINGS = dict(num_particles=16, optim=dg.optim.ClippedAdam(lr=0.05, lrd=0.996))\n"
     )
-    rc = main(["crosscheck", str(f), "--model", "target", "--guide", "q", "--steps", "1000",
-               "--checks", "none", "--reference", "none", "--tol", "0.1",
-               "--elbo-particles", "1000", "--json"])
+    rc = main(
+        [
+            "crosscheck",
+            str(f),
+            "--model",
+            "target",
+            "--guide",
+            "q",
+            "--steps",
+            "1000",
+            "--checks",
+            "none",
+            "--reference",
+            "none",
+            "--tol",
+            "0.1",
+            "--elbo-particles",
+            "1000",
+            "--json",
+        ]
+    )
     d = json.loads(capsys.readouterr().out)
     # 1000 steps x 16 particles with a decaying step size land within 0.05 of m = 1, s = 2
     # on both backends (seeds 0-4), so within 0.1 of each other

@@ -82,7 +82,10 @@ def model_vec():
 
 
 def guide_vec_wrong_shape():
-    dg.sample("z", dist.Normal(ops.zeros(2), dg.param("s", 1.0, constraint=constraints.positive)).to_event(1))
+    dg.sample(
+        "z",
+        dist.Normal(ops.zeros(2), dg.param("s", 1.0, constraint=constraints.positive)).to_event(1),
+    )
 
 
 def guide_vec_batch():
@@ -265,8 +268,9 @@ def test_transform_not_square(backend):
 
 def test_transformed_not_square_is_an_error(backend):
     def guide():
-        dg.transformed("x", {"u1": dist.Normal(0.0, 1.0), "u2": dist.Normal(0.0, 1.0)},
-                       lambda a, b: a + b)
+        dg.transformed(
+            "x", {"u1": dist.Normal(0.0, 1.0), "u2": dist.Normal(0.0, 1.0)}, lambda a, b: a + b
+        )
 
     r = cheap_checks(guide_x_only, guide, backend=backend)
     (f,) = r.errors
@@ -312,8 +316,11 @@ def test_quadrature_of_bounded_and_vector_sites(backend):
     assert r.figures["quadrature"]["dims"] == 3
     assert r.figures["quadrature"]["integral"] == pytest.approx(1.0, abs=5e-3)
     # a vector site (event shape (3,)) counts three dims
-    r = check(model_vec, lambda: dg.sample("z", dist.Normal(ops.zeros(3), 2.0).to_event(1)),
-              backend=backend)
+    r = check(
+        model_vec,
+        lambda: dg.sample("z", dist.Normal(ops.zeros(3), 2.0).to_event(1)),
+        backend=backend,
+    )
     assert r.figures["quadrature"]["dims"] == 3
     assert r.figures["quadrature"]["integral"] == pytest.approx(1.0, abs=5e-3)
 
@@ -394,7 +401,10 @@ def test_fit_warnings_pass_through(backend, seed_gaussian):
     with pytest.warns(CheckWarning) as rec:
         dg.fit(m, g, backend=backend, num_steps=3)
     msgs = [str(w.message) for w in rec if issubclass(w.category, CheckWarning)]
-    assert [m_.split("]")[0] for m_ in msgs] == ["dualguide check: WARNING: [x", "dualguide check: WARNING: [y"]
+    assert [m_.split("]")[0] for m_ in msgs] == [
+        "dualguide check: WARNING: [x",
+        "dualguide check: WARNING: [y",
+    ]
     assert "has support the whole real line but the model's Uniform only (-10, 10)" in msgs[0]
     # on_nonfinite="skip" is what the fix says: no warning then
     with warnings.catch_warnings():

@@ -95,8 +95,14 @@ def test_seed_gaussian_export_fits_like_dualguide(backend, seed_gaussian, tmp_pa
     text = export(ROOT / "examples" / "seed_gaussian.py", backend, out=path)
     assert_plain(text, backend)
     proc = start_exported(path, backend)  # runs while dualguide fits in this process
-    ref = dg.fit(seed_gaussian.model, seed_gaussian.guide, backend=backend, seed=0,
-                 progress=False, **seed_gaussian.FIT_SETTINGS)
+    ref = dg.fit(
+        seed_gaussian.model,
+        seed_gaussian.guide,
+        backend=backend,
+        seed=0,
+        progress=False,
+        **seed_gaussian.FIT_SETTINGS,
+    )
     got = finish(proc)["params"]
     # the seed problem's tolerances (sig1 +- 0.05, sig2 +- 0.1), against the truth and against
     # dualguide's fit; the export runs the same optimizer settings, steps, particles and seed
@@ -144,12 +150,17 @@ def test_exported_guide_traces_like_rendered_guide(backend, tmp_path):
         for name, w in want.items():
             g = got[name]
             assert (g.type, g.dist, g.batch_shape, g.event_shape) == (
-                w.type, w.dist, w.batch_shape, w.event_shape), name
+                w.type,
+                w.dist,
+                w.batch_shape,
+                w.event_shape,
+            ), name
             np.testing.assert_allclose(g.value, w.value, rtol=1e-6, atol=1e-6, err_msg=name)
             assert np.asarray(g.value).dtype == np.asarray(w.value).dtype, name
             if w.log_prob is not None:
-                np.testing.assert_allclose(g.log_prob, w.log_prob, rtol=1e-5, atol=1e-5,
-                                           err_msg=name)
+                np.testing.assert_allclose(
+                    g.log_prob, w.log_prob, rtol=1e-5, atol=1e-5, err_msg=name
+                )
 
 
 def test_pyro_export_keeps_support_masking(tmp_path):
@@ -171,8 +182,19 @@ def test_export_of_a_function_and_cli(seed_gaussian, tmp_path, capsys):
 
     text = dg.export(seed_gaussian.guide, backend="numpyro")
     assert 'numpyro.param("sig1_q", jnp.array(1.0), constraint=constraints.positive)' in text
-    assert main(["export", str(ROOT / "examples" / "seed_gaussian.py"), "--backend", "both",
-                 "-o", str(tmp_path / "seed.py")]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(ROOT / "examples" / "seed_gaussian.py"),
+                "--backend",
+                "both",
+                "-o",
+                str(tmp_path / "seed.py"),
+            ]
+        )
+        == 0
+    )
     for b in ("numpyro", "pyro"):
         assert_plain((tmp_path / f"seed_{b}.py").read_text(), b)
     assert main(["export", str(ROOT / "examples" / "seed_gaussian.py"), "-b", "pyro"]) == 0
@@ -182,7 +204,7 @@ def test_export_of_a_function_and_cli(seed_gaussian, tmp_path, capsys):
 # -------------------------------------------------------------------------------------------
 # what cannot be exported: one clear error with file:line
 # -------------------------------------------------------------------------------------------
-BAD = '''\
+BAD = """\
 import dualguide as dg
 from dualguide import ops
 from dualguide import distributions as dist
@@ -192,7 +214,7 @@ def guide():
     x = dg.sample("x", dist.Normal(0.0, 1.0))
     fitted = dg.fit(guide, guide)
     return fitted
-'''
+"""
 
 
 def test_unexportable_guide_names_file_and_line(tmp_path):
@@ -206,8 +228,11 @@ def test_unexportable_guide_names_file_and_line(tmp_path):
 
 def test_unexportable_op_for_one_backend(tmp_path):
     f = tmp_path / "prod.py"
-    f.write_text(BAD.replace("fitted = dg.fit(guide, guide)",
-                             "fitted = ops.prod(ops.stack([x, x]), axis=(0,))"))
+    f.write_text(
+        BAD.replace(
+            "fitted = dg.fit(guide, guide)", "fitted = ops.prod(ops.stack([x, x]), axis=(0,))"
+        )
+    )
     assert "jnp.prod" in export(f, "numpyro")  # numpy-style tuple axes are fine in jax
     with pytest.raises(ExportError, match=rf"{f.name}:8: ops.prod over a tuple of axes"):
         export(f, "pyro")
@@ -215,13 +240,18 @@ def test_unexportable_op_for_one_backend(tmp_path):
 
 def test_unexportable_schedule_and_missing_guide(tmp_path):
     f = tmp_path / "sched.py"
-    f.write_text(BAD.replace("    fitted = dg.fit(guide, guide)\n", "    fitted = x\n")
-                 + "\nFIT_SETTINGS = dict(optim=dg.optim.Adam(lr=lambda t: 0.01 / (1 + t)))\n")
+    f.write_text(
+        BAD.replace("    fitted = dg.fit(guide, guide)\n", "    fitted = x\n")
+        + "\nFIT_SETTINGS = dict(optim=dg.optim.Adam(lr=lambda t: 0.01 / (1 + t)))\n"
+    )
     with pytest.raises(ExportError, match="learning-rate schedule"):
         export(f, "pyro")
     # a named schedule is written out: numpyro as a step_size function, pyro as ClippedAdam lrd
-    f.write_text(f.read_text().replace("lambda t: 0.01 / (1 + t)",
-                                       "dg.optim.exponential_decay(0.01, 0.5, 100)"))
+    f.write_text(
+        f.read_text().replace(
+            "lambda t: 0.01 / (1 + t)", "dg.optim.exponential_decay(0.01, 0.5, 100)"
+        )
+    )
     assert "step_size=lambda i: 0.01 * 0.5 ** (i / 100.0)" in export(f, "numpyro")
     assert '"lrd": ' in export(f, "pyro")
     with pytest.raises(ExportError, match="no exportable guide 'nope'"):
@@ -236,11 +266,16 @@ def test_docs_examples_run():
     blocks = re.findall(r"```python\n(.*?)\n```", doc, re.S)
     assert len(blocks) >= 5
     # one interpreter, each block in a fresh namespace (saves the framework imports)
-    script = "import sys\nBLOCKS = " + repr(blocks) + (
-        "\nfor i, code in enumerate(BLOCKS):\n"
-        "    print(f'--- block {i}', file=sys.stderr)\n"
-        "    exec(compile(code, f'<docs block {i}>', 'exec'), {'__name__': '__docs__'})\n"
+    script = (
+        "import sys\nBLOCKS = "
+        + repr(blocks)
+        + (
+            "\nfor i, code in enumerate(BLOCKS):\n"
+            "    print(f'--- block {i}', file=sys.stderr)\n"
+            "    exec(compile(code, f'<docs block {i}>', 'exec'), {'__name__': '__docs__'})\n"
+        )
     )
-    r = subprocess.run([sys.executable, "-c", script], cwd=str(ROOT), capture_output=True,
-                       text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-c", script], cwd=str(ROOT), capture_output=True, text=True, timeout=600
+    )
     assert r.returncode == 0, r.stderr[-3000:]

@@ -198,7 +198,7 @@ def _nan_after(threshold):
 
     def guide():
         w = dg.param("w", 0.0)
-        x = dg.sample("x", dist.Normal(w, 1.0))
+        dg.sample("x", dist.Normal(w, 1.0))
         dg.factor("trap", ops.where(w > threshold, ops.log(-ops.abs(w) - 1.0), 0.0) - 5.0 * w)
 
     return model, guide

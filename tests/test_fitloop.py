@@ -61,8 +61,12 @@ def _svi_run_numpyro(model, guide, opt, P, steps, seed, args=()):
     from numpyro.infer import SVI, Trace_ELBO
 
     b = dg._state.load("numpyro")
-    svi = SVI(dg.render(model, "numpyro"), dg.render(guide, "numpyro"), b.optimizer(opt),
-              Trace_ELBO(num_particles=P))
+    svi = SVI(
+        dg.render(model, "numpyro"),
+        dg.render(guide, "numpyro"),
+        b.optimizer(opt),
+        Trace_ELBO(num_particles=P),
+    )
     res = svi.run(jax.random.PRNGKey(seed), steps, *args, progress_bar=False)
     return np.asarray(res.losses), {k: np.asarray(v) for k, v in res.params.items()}
 
@@ -70,10 +74,22 @@ def _svi_run_numpyro(model, guide, opt, P, steps, seed, args=()):
 @pytest.mark.parametrize("opt", list(OPTIMS), ids=list(OPTIMS))
 @pytest.mark.parametrize("P", [1, 4])
 def test_numpyro_fit_is_svi_update_step_for_step(seed_gaussian, opt, P):
-    r = dg.fit(seed_gaussian.model_improper, seed_gaussian.guide, backend="numpyro",
-               optim=OPTIMS[opt], num_particles=P, **FIT)
-    losses, params = _svi_run_numpyro(seed_gaussian.model_improper, seed_gaussian.guide,
-                                      OPTIMS[opt], P, FIT["num_steps"], FIT["seed"])
+    r = dg.fit(
+        seed_gaussian.model_improper,
+        seed_gaussian.guide,
+        backend="numpyro",
+        optim=OPTIMS[opt],
+        num_particles=P,
+        **FIT,
+    )
+    losses, params = _svi_run_numpyro(
+        seed_gaussian.model_improper,
+        seed_gaussian.guide,
+        OPTIMS[opt],
+        P,
+        FIT["num_steps"],
+        FIT["seed"],
+    )
     np.testing.assert_allclose(r.losses, losses, rtol=1e-5, atol=1e-5)
     for k in params:
         np.testing.assert_allclose(r.params[k], params[k], rtol=1e-5)
@@ -85,10 +101,17 @@ def test_numpyro_chunks_join_up(seed_gaussian, monkeypatch):
 
     monkeypatch.setattr(fitloop, "CHUNK", 32)
     monkeypatch.setattr(fitloop, "_CACHE", fitloop.OrderedDict())
-    r = dg.fit(seed_gaussian.model_nofactor, seed_gaussian.guide, backend="numpyro",
-               optim=OPTIMS["adam"], num_particles=2, **{**FIT, "num_steps": 150})
-    losses, _ = _svi_run_numpyro(seed_gaussian.model_nofactor, seed_gaussian.guide,
-                                 OPTIMS["adam"], 2, 150, FIT["seed"])
+    r = dg.fit(
+        seed_gaussian.model_nofactor,
+        seed_gaussian.guide,
+        backend="numpyro",
+        optim=OPTIMS["adam"],
+        num_particles=2,
+        **{**FIT, "num_steps": 150},
+    )
+    losses, _ = _svi_run_numpyro(
+        seed_gaussian.model_nofactor, seed_gaussian.guide, OPTIMS["adam"], 2, 150, FIT["seed"]
+    )
     assert r.losses.shape == (150,) and r.num_steps == 150
     np.testing.assert_allclose(r.losses, losses, rtol=1e-5, atol=1e-5)
 
@@ -118,8 +141,9 @@ def test_numpyro_compiles_once_and_takes_new_data(monkeypatch):
     compiles = []
     orig = fitloop._compile
     monkeypatch.setattr(fitloop, "_compile", lambda *a: compiles.append(1) or orig(*a))
-    kw = dict(backend="numpyro", num_steps=1000, num_particles=4, check=False, progress=False,
-              optim=DECAY)
+    kw = dict(
+        backend="numpyro", num_steps=1000, num_particles=4, check=False, progress=False, optim=DECAY
+    )
     fits = {}
     for mean in (2.0, -1.0, 2.0):
         y = np.full(8, mean, np.float32)
@@ -140,8 +164,9 @@ def test_numpyro_cache_notices_a_rebound_global():
         "    dg.sample('x', dist.Normal(dg.param('loc', 0.0), 0.5))\n",
         ns,
     )
-    kw = dict(backend="numpyro", num_steps=1000, num_particles=4, check=False, progress=False,
-              optim=DECAY)
+    kw = dict(
+        backend="numpyro", num_steps=1000, num_particles=4, check=False, progress=False, optim=DECAY
+    )
     a = dg.fit(ns["model"], ns["guide"], **kw)
     ns["MU"] = 3.0
     b = dg.fit(ns["model"], ns["guide"], **kw)
@@ -159,8 +184,17 @@ def test_numpyro_model_needing_concrete_data_still_fits():
             dg.sample("obs", dist.Normal(mu, scale), obs=y)
 
     y = np.full(8, 2.0, np.float32)
-    r = dg.fit(model, _mean_guide, backend="numpyro", model_args=(y,), num_steps=1000,
-               num_particles=4, check=False, progress=False, optim=DECAY)
+    r = dg.fit(
+        model,
+        _mean_guide,
+        backend="numpyro",
+        model_args=(y,),
+        num_steps=1000,
+        num_particles=4,
+        check=False,
+        progress=False,
+        optim=DECAY,
+    )
     assert float(r.params["loc"]) == pytest.approx(2.0, abs=0.05)
 
 
@@ -177,9 +211,12 @@ def _svi_steps_pyro(model, guide, opt, P, steps, seed):
     store = pyro.get_param_store()
     with store.scope(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        svi = SVI(dg.render(model, "pyro"), dg.render(guide, "pyro"), make_optimizer(opt),
-                  JitTrace_ELBO(num_particles=P, vectorize_particles=P > 1,
-                                ignore_jit_warnings=True))
+        svi = SVI(
+            dg.render(model, "pyro"),
+            dg.render(guide, "pyro"),
+            make_optimizer(opt),
+            JitTrace_ELBO(num_particles=P, vectorize_particles=P > 1, ignore_jit_warnings=True),
+        )
         losses = np.array([svi.step() for _ in range(steps)], np.float32)
         params = {k: v.detach().numpy().copy() for k, v in store.items()}
     return losses, params
@@ -188,11 +225,23 @@ def _svi_steps_pyro(model, guide, opt, P, steps, seed):
 @pytest.mark.parametrize("opt", list(OPTIMS), ids=list(OPTIMS))
 @pytest.mark.parametrize("P", [1, 4])
 def test_pyro_fit_is_jit_svi_step_for_step(seed_gaussian, opt, P):
-    r = dg.fit(seed_gaussian.model_improper, seed_gaussian.guide, backend="pyro",
-               optim=OPTIMS[opt], num_particles=P, **FIT)
+    r = dg.fit(
+        seed_gaussian.model_improper,
+        seed_gaussian.guide,
+        backend="pyro",
+        optim=OPTIMS[opt],
+        num_particles=P,
+        **FIT,
+    )
     assert r.elbo == "JitTrace_ELBO"
-    losses, params = _svi_steps_pyro(seed_gaussian.model_improper, seed_gaussian.guide,
-                                     OPTIMS[opt], P, FIT["num_steps"], FIT["seed"])
+    losses, params = _svi_steps_pyro(
+        seed_gaussian.model_improper,
+        seed_gaussian.guide,
+        OPTIMS[opt],
+        P,
+        FIT["num_steps"],
+        FIT["seed"],
+    )
     np.testing.assert_allclose(r.losses, losses, rtol=1e-5, atol=1e-5)
     for k in params:
         np.testing.assert_allclose(r.params[k], params[k], rtol=1e-5)
@@ -214,8 +263,7 @@ def test_pyro_without_the_fast_loop_is_the_same_fit(seed_gaussian, monkeypatch):
 
 
 def test_numpyro_jit_false_runs_the_same_steps_op_by_op(seed_gaussian):
-    kw = dict(backend="numpyro", optim=OPTIMS["adam"], num_particles=2,
-              **{**FIT, "num_steps": 15})
+    kw = dict(backend="numpyro", optim=OPTIMS["adam"], num_particles=2, **{**FIT, "num_steps": 15})
     a = dg.fit(seed_gaussian.model_nofactor, seed_gaussian.guide, **kw)
     b = dg.fit(seed_gaussian.model_nofactor, seed_gaussian.guide, jit=False, **kw)
     # op by op vs fused: the same draws, float32 rounding apart

@@ -66,8 +66,13 @@ def _log_component_pdf(fam, x, loc, scale, df):
         return -np.log1p(z * z) - np.log(scale) - math.log(math.pi)
     if fam == "Laplace":
         return -np.abs(z) - np.log(2 * scale)
-    return (gammaln((df + 1) / 2) - gammaln(df / 2) - 0.5 * np.log(df * math.pi) - np.log(scale)
-            - (df + 1) / 2 * np.log1p(z * z / df))
+    return (
+        gammaln((df + 1) / 2)
+        - gammaln(df / 2)
+        - 0.5 * np.log(df * math.pi)
+        - np.log(scale)
+        - (df + 1) / 2 * np.log1p(z * z / df)
+    )
 
 
 def _unpack(fam, theta):
@@ -86,8 +91,10 @@ def _log_q(fam, x, theta):
 
 def exact_gradient(fam, h=1e-4):
     """d ELBO / d theta by central differences of the quadrature ELBO (all in float64)."""
-    theta0 = np.concatenate([P0[p] for p in ("logits", "locs", "log_scales")]
-                            + ([P0["log_df"]] if fam == "StudentT" else [])).astype(float)
+    theta0 = np.concatenate(
+        [P0[p] for p in ("logits", "locs", "log_scales")]
+        + ([P0["log_df"]] if fam == "StudentT" else [])
+    ).astype(float)
     dims = theta0.size
     thetas = np.stack([theta0 + s * h * np.eye(dims)[i] for i in range(dims) for s in (1, -1)])
     t_df, t_loc, t_scale = TARGET
@@ -97,8 +104,10 @@ def exact_gradient(fam, h=1e-4):
         lp = _log_component_pdf("StudentT", x, t_loc, t_scale, t_df)
         return np.exp(lq) * (lp - lq)
 
-    total = sum(integrate.quad_vec(integrand, a, b, epsabs=1e-11, epsrel=1e-10)[0]
-                for a, b in ((-np.inf, -20.0), (-20.0, 20.0), (20.0, np.inf)))
+    total = sum(
+        integrate.quad_vec(integrand, a, b, epsabs=1e-11, epsrel=1e-10)[0]
+        for a, b in ((-np.inf, -20.0), (-20.0, 20.0), (20.0, np.inf))
+    )
     g = (total[0::2] - total[1::2]) / (2 * h)
     return dict(zip(_names(fam), np.split(g, [2, 4, 6])[: 4 if fam == "StudentT" else 3]))
 
@@ -196,9 +205,15 @@ def test_mixture_has_rsample_and_samples_the_mixture(backend, fam):
     assert float(sites["has_rsample"].value) == 1.0
     theta = np.concatenate([P0["logits"], P0["locs"], P0["log_scales"], P0["log_df"]])
     w, locs, scales, dfs = (a[0] for a in _unpack(fam, theta.astype(float)))
-    comps = [{"Normal": st.norm(locs[k], scales[k]), "Cauchy": st.cauchy(locs[k], scales[k]),
-              "Laplace": st.laplace(locs[k], scales[k]),
-              "StudentT": st.t(dfs[k], locs[k], scales[k])}[fam] for k in range(2)]
+    comps = [
+        {
+            "Normal": st.norm(locs[k], scales[k]),
+            "Cauchy": st.cauchy(locs[k], scales[k]),
+            "Laplace": st.laplace(locs[k], scales[k]),
+            "StudentT": st.t(dfs[k], locs[k], scales[k]),
+        }[fam]
+        for k in range(2)
+    ]
     x = sites["x"].value.astype(float)
     ks = st.kstest(x, lambda v: w[0] * comps[0].cdf(v) + w[1] * comps[1].cdf(v))
     assert ks.pvalue > 1e-4, ks  # a sampler of the wrong law fails at p << 1e-10
@@ -206,8 +221,9 @@ def test_mixture_has_rsample_and_samples_the_mixture(backend, fam):
 
 def test_multivariate_components_are_not_reparameterized(backend):
     def prog():
-        d = dist.MixtureSameFamily(dist.Categorical(logits=ops.zeros(2)),
-                                   dist.Normal(ops.zeros((2, 3)), 1.0).to_event(1))
+        d = dist.MixtureSameFamily(
+            dist.Categorical(logits=ops.zeros(2)), dist.Normal(ops.zeros((2, 3)), 1.0).to_event(1)
+        )
         dg.deterministic("has_rsample", float(d.has_rsample))
 
     assert float(dg.trace(prog, backend=backend)["has_rsample"].value) == 0.0

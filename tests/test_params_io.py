@@ -29,8 +29,14 @@ def seed_fits(seed_gaussian):
     settings = dict(sg.FIT_SETTINGS)
 
     def fit(b, n, init=None):
-        return dg.fit(sg.model_nofactor, sg.guide, backend=b, seed=0, init_params=init,
-                      **{**settings, "num_steps": n})
+        return dg.fit(
+            sg.model_nofactor,
+            sg.guide,
+            backend=b,
+            seed=0,
+            init_params=init,
+            **{**settings, "num_steps": n},
+        )
 
     return {(b, n): fit(b, n) for b in ("numpyro", "pyro") for n in (2000, 4000)}, fit
 
@@ -63,8 +69,9 @@ def test_roundtrip_records_everything(seed_fits, backend, tmp_path):
 
 
 @pytest.mark.parametrize("source", ["numpyro", "pyro"])
-def test_continue_in_the_other_backend_matches_4000_in_one(seed_fits, seed_gaussian, source,
-                                                            tmp_path):
+def test_continue_in_the_other_backend_matches_4000_in_one(
+    seed_fits, seed_gaussian, source, tmp_path
+):
     """2,000 steps in one backend + 2,000 in the other = 4,000 in one (seed-problem tolerances).
 
     Seeds 0-5, both directions, gave at most |sig1 - 1| = 0.022, |sig2 - 2| = 0.039 and
@@ -112,8 +119,11 @@ def test_mismatch_lists_every_problem_and_names_the_file(backend, tmp_path):
     assert "'b' is () in the file, (2,) in the guide" in msg
     assert "'a' is positive in the file, unit_interval in the guide" in msg
     # the matching file loads, in the guide's order
-    good = dg.save_params(tmp_path / "good.npz", {"c": 0.0, "b": [1.0, 2.0], "a": 0.25},
-                          {"a": constraints.unit_interval})
+    good = dg.save_params(
+        tmp_path / "good.npz",
+        {"c": 0.0, "b": [1.0, 2.0], "a": 0.25},
+        {"a": constraints.unit_interval},
+    )
     p = dg.load_params(good, guide=_guide_abc, backend=backend)
     assert list(p) == ["a", "b", "c"] and p.info.constraints["a"] == constraints.unit_interval
 
@@ -147,22 +157,39 @@ def test_autoguide_params_load_into_the_other_backend(tmp_path):
             dg.sample("obs", dist.Normal(mu, sd), obs=data)
 
     guide = dg.autoguides.AutoMultivariateNormal(model)
-    r = dg.fit(model, guide, backend="numpyro", model_args=(data,), num_steps=200,
-               optim=dg.optim.Adam(lr=0.05))
+    r = dg.fit(
+        model,
+        guide,
+        backend="numpyro",
+        model_args=(data,),
+        num_steps=200,
+        optim=dg.optim.Adam(lr=0.05),
+    )
     path = dg.save_params(tmp_path / "mvn.npz", r)
     p = dg.load_params(path, guide=guide, backend="pyro", model_args=(data,))
-    assert set(p) == {"AutoMultivariateNormal.loc", "AutoMultivariateNormal.scale",
-                      "AutoMultivariateNormal.scale_tril"}
+    assert set(p) == {
+        "AutoMultivariateNormal.loc",
+        "AutoMultivariateNormal.scale",
+        "AutoMultivariateNormal.scale_tril",
+    }
     assert p.info.backend == "numpyro"
     assert p.info.constraints["AutoMultivariateNormal.scale"] == constraints.positive
     med = guide.median(p, backend="pyro", model_args=(data,))
     ref = guide.median(r.params, backend="numpyro", model_args=(data,))
     for k in ref:
         np.testing.assert_allclose(med[k], ref[k], rtol=1e-5)
-    cont = dg.fit(model, guide, backend="pyro", model_args=(data,), num_steps=5,
-                  optim=dg.optim.Adam(lr=1e-5), init_params=p)
-    np.testing.assert_allclose(cont.params["AutoMultivariateNormal.loc"],
-                               p["AutoMultivariateNormal.loc"], atol=1e-3)
+    cont = dg.fit(
+        model,
+        guide,
+        backend="pyro",
+        model_args=(data,),
+        num_steps=5,
+        optim=dg.optim.Adam(lr=1e-5),
+        init_params=p,
+    )
+    np.testing.assert_allclose(
+        cont.params["AutoMultivariateNormal.loc"], p["AutoMultivariateNormal.loc"], atol=1e-3
+    )
     # checked against an unrelated guide, every difference is listed
     with pytest.raises(SpecError, match="extra: 'auto_loc'"):
         dg.load_params(path, guide=_guide_abc, backend="numpyro")
@@ -230,8 +257,11 @@ def test_save_refuses_bad_input(tmp_path):
     with pytest.raises(SpecError, match="cannot write"):
         dg.save_params(tmp_path / "no" / "such" / "dir.npz", {"s": 1.0})
     # constraints given by name and in to_dict form work too
-    p = dg.load_params(dg.save_params(
-        tmp_path / "ok.npz", {"s": 1.0, "u": 0.5},
-        {"s": "positive", "u": {"name": "interval", "args": [0.0, 2.0]}},
-    ))
+    p = dg.load_params(
+        dg.save_params(
+            tmp_path / "ok.npz",
+            {"s": 1.0, "u": 0.5},
+            {"s": "positive", "u": {"name": "interval", "args": [0.0, 2.0]}},
+        )
+    )
     assert p.info.constraints == {"s": constraints.positive, "u": constraints.interval(0.0, 2.0)}

@@ -49,8 +49,15 @@ def test_numpyro_seed_guide_ports_without_edits(tmp_path):
     # the ported file is a neutral program: it fits on both backends with dg.fit
     mod = load(out, "_ported_seed")
     for b in ("numpyro", "pyro"):
-        fit = dg.fit(mod.model_nofactor, mod.guide_nofactor, backend=b, num_steps=50,
-                     num_particles=4, optim=mod.optimizer, progress=False)
+        fit = dg.fit(
+            mod.model_nofactor,
+            mod.guide_nofactor,
+            backend=b,
+            num_steps=50,
+            num_particles=4,
+            optim=mod.optimizer,
+            progress=False,
+        )
         assert set(fit.params) == {"sig1_q", "sig2_q"}
         assert fit.constraints["sig1_q"] == dg.constraints.positive
         assert np.all(np.isfinite(fit.losses))

@@ -64,9 +64,12 @@ def test_seed_gaussian_fits_through_pyroapi(backend):
     """The seed Gaussian written against pyro-api converges on both dualguide backends."""
     pyro.clear_param_store()
     adam = optim.ClippedAdam({"lr": 0.05, "lrd": 0.998})
-    svi = infer.SVI(seed_model, seed_guide, adam,
-                    infer.JitTrace_ELBO(num_particles=16, vectorize_particles=True,
-                                        ignore_jit_warnings=True))
+    svi = infer.SVI(
+        seed_model,
+        seed_guide,
+        adam,
+        infer.JitTrace_ELBO(num_particles=16, vectorize_particles=True, ignore_jit_warnings=True),
+    )
     for _ in range(3000):
         svi.step()
     # the seed example's settings and tolerances (sig1 +- 0.05, sig2 +- 0.1), which hold for

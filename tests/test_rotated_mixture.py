@@ -20,8 +20,10 @@ LOG_SIN = math.log(abs(math.sin(2 * rm.THETA_TRUE)))  # -0.0704
 def fits():
     # seed 0 here; seeds 0-9 (NumPyro) and 0-5 (Pyro) all landed within |b - 1.5| < 0.008 and
     # |theta - 0.6| < 0.0006 with these settings, ten times inside the tolerances below
-    return {b: dg.fit(rm.model, rm.guide, backend=b, seed=0, progress=False, **rm.FIT_SETTINGS)
-            for b in BACKENDS}
+    return {
+        b: dg.fit(rm.model, rm.guide, backend=b, seed=0, progress=False, **rm.FIT_SETTINGS)
+        for b in BACKENDS
+    }
 
 
 def test_fit_reaches_the_truth(backend, fits):
@@ -47,8 +49,9 @@ def test_elbo_at_the_optimum_is_log_z(backend, particles=20_000):
     # draw: the estimate is exact up to float32 rounding, whatever the number of draws
     opt = {"b": rm.B_TRUE, "theta": rm.THETA_TRUE}
     e, _ = _elbo_estimate(rm.model, rm.guide, opt, backend=backend, num_particles=particles)
-    e0, _ = _elbo_estimate(rm.model, rm.guide_no_jacobian, opt, backend=backend,
-                           num_particles=particles)
+    e0, _ = _elbo_estimate(
+        rm.model, rm.guide_no_jacobian, opt, backend=backend, num_particles=particles
+    )
     assert abs(e - rm.LOG_Z) < 1e-3  # 2.4806
     assert abs(e0 - rm.ELBO_NO_JACOBIAN) < 1e-3  # 2.4103: off by log|sin 1.2|
 
@@ -59,10 +62,12 @@ def test_elbo_at_the_fit_is_log_z(backend, fits):
     # of draws and its standard error grows with it.  So: a modest number of draws, and "within
     # MC error" = 4.5 standard errors plus 0.003 for the tiny offset of the fitted params.
     params = fits[backend].params
-    e, se = _elbo_estimate(rm.model, rm.guide, params, backend=backend, num_particles=20_000,
-                           seed=1)
-    e0, se0 = _elbo_estimate(rm.model, rm.guide_no_jacobian, params, backend=backend,
-                             num_particles=20_000, seed=1)
+    e, se = _elbo_estimate(
+        rm.model, rm.guide, params, backend=backend, num_particles=20_000, seed=1
+    )
+    e0, se0 = _elbo_estimate(
+        rm.model, rm.guide_no_jacobian, params, backend=backend, num_particles=20_000, seed=1
+    )
     assert abs(e - rm.LOG_Z) <= 4.5 * se + 0.003, (e, se)
     assert abs(e0 - rm.ELBO_NO_JACOBIAN) <= 4.5 * se0 + 0.003, (e0, se0)
     # same draws: the two estimates differ by exactly the log-det, -log|sin(2 theta_fit)|

@@ -45,7 +45,9 @@ def test_delta_sites_carry_minus_log_det(backend):
     # the introspection hook reproduces the Jacobian at the traced base values
     J = jacobian(info["fn"], [u1.value, u2.value], backend=backend)
     c, s = math.cos(T), math.sin(T)
-    np.testing.assert_allclose(J, [[1 / (2 * c), 1 / (2 * c)], [-1 / (2 * s), 1 / (2 * s)]], rtol=1e-5)
+    np.testing.assert_allclose(
+        J, [[1 / (2 * c), 1 / (2 * c)], [-1 / (2 * s), 1 / (2 * s)]], rtol=1e-5
+    )
 
 
 def test_returns_sampled_values(backend):
@@ -98,8 +100,9 @@ def test_event_dims_plates_and_several_inputs(backend):
     assert u1.shape == (4, 3) and u2.shape == (4, 3, 2) and x.value.shape == (4, 3, 3)
     assert x.log_prob.shape == (4, 3)
     np.testing.assert_allclose(x.log_prob, -_nonlinear_logdet_np(u1, u2), atol=2e-5)
-    ld = log_abs_det_jacobian(_nonlinear, [u1, u2], base_event_dims=[0, 1], event_dims=1,
-                              backend=backend)
+    ld = log_abs_det_jacobian(
+        _nonlinear, [u1, u2], base_event_dims=[0, 1], event_dims=1, backend=backend
+    )
     np.testing.assert_allclose(ld, _nonlinear_logdet_np(u1, u2), atol=2e-5)
 
 
@@ -116,8 +119,9 @@ def test_params_with_plate_batch_dims(backend):
 
 def test_non_square_map_is_refused(backend):
     def guide():
-        dg.transformed("x", {"u1": dist.Normal(0.0, 1.0), "u2": dist.Normal(0.0, 1.0)},
-                       lambda u1, u2: u1 + u2)
+        dg.transformed(
+            "x", {"u1": dist.Normal(0.0, 1.0), "u2": dist.Normal(0.0, 1.0)}, lambda u1, u2: u1 + u2
+        )
 
     with pytest.raises(SpecError) as e:
         dg.trace(guide, backend=backend)
@@ -163,8 +167,9 @@ BIJECTIONS = {
     "log": (lambda: bijections.log(), 0, (5, 3)),
     "sigmoid": (lambda: bijections.sigmoid(), 0, (5, 3)),
     "compose": (
-        lambda: bijections.compose(bijections.linear(ops.asarray(M)), bijections.sigmoid(),
-                                   bijections.affine(1.0, 3.0)),
+        lambda: bijections.compose(
+            bijections.linear(ops.asarray(M)), bijections.sigmoid(), bijections.affine(1.0, 3.0)
+        ),
         1,
         (5, 3),
     ),
@@ -181,8 +186,9 @@ def test_bijection_closed_form_matches_autodiff(backend, name):
     with dg.use_backend(backend):
         bij = make()
     closed = log_abs_det_jacobian(bij, [x], base_event_dims=ed, event_dims=ed, backend=backend)
-    auto = log_abs_det_jacobian(lambda u: bij(u), [x], base_event_dims=ed, event_dims=ed,
-                                backend=backend)
+    auto = log_abs_det_jacobian(
+        lambda u: bij(u), [x], base_event_dims=ed, event_dims=ed, backend=backend
+    )
     assert closed.shape == shape[: len(shape) - ed]
     np.testing.assert_allclose(closed, auto, atol=2e-5, rtol=1e-5)
     with dg.use_backend(backend):
@@ -196,13 +202,17 @@ def test_bijection_in_a_guide_of_stacked_scalars(backend):
     A = np.array([[1 / (2 * c), 1 / (2 * c)], [-1 / (2 * s), 1 / (2 * s)]], np.float32)
 
     def guide():
-        dg.transformed(("x", "y"), {"u1": dist.Normal(0.0, 1.0), "u2": dist.Cauchy(0.0, 1.0)},
-                       bijections.linear(ops.asarray(A)))
+        dg.transformed(
+            ("x", "y"),
+            {"u1": dist.Normal(0.0, 1.0), "u2": dist.Cauchy(0.0, 1.0)},
+            bijections.linear(ops.asarray(A)),
+        )
 
     sites = dg.trace(guide, backend=backend, seed=4)
     np.testing.assert_allclose(sites["x"].log_prob, math.log(math.sin(2 * T)), atol=1e-5)
-    np.testing.assert_allclose(sites["x"].value, A[0] @ [sites["u1"].value, sites["u2"].value],
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        sites["x"].value, A[0] @ [sites["u1"].value, sites["u2"].value], rtol=1e-5
+    )
     assert sites["x"].infer[INFER_KEY]["method"] == "bijections.linear(matrix)"
 
 
@@ -225,8 +235,10 @@ def test_both_backends_give_the_same_log_det():
     rng = np.random.default_rng(5)
     u1 = rng.normal(size=(6,)).astype(np.float32)
     u2 = rng.normal(size=(6, 2)).astype(np.float32)
-    a = log_abs_det_jacobian(_nonlinear, [u1, u2], base_event_dims=[0, 1], event_dims=1,
-                             backend="numpyro")
-    b = log_abs_det_jacobian(_nonlinear, [u1, u2], base_event_dims=[0, 1], event_dims=1,
-                             backend="pyro")
+    a = log_abs_det_jacobian(
+        _nonlinear, [u1, u2], base_event_dims=[0, 1], event_dims=1, backend="numpyro"
+    )
+    b = log_abs_det_jacobian(
+        _nonlinear, [u1, u2], base_event_dims=[0, 1], event_dims=1, backend="pyro"
+    )
     np.testing.assert_allclose(a, b, atol=1e-5)

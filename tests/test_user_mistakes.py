@@ -18,7 +18,9 @@ def _guide(data):
 
 
 def test_missing_model_args_names_the_program_and_the_fix(backend):
-    with pytest.raises(dg.SpecError, match=r"model _model\(data\) cannot be called .* model_args=\(\.\.\.\)"):
+    with pytest.raises(
+        dg.SpecError, match=r"model _model\(data\) cannot be called .* model_args=\(\.\.\.\)"
+    ):
         dg.fit(_model, _guide, backend=backend, num_steps=2)
 
 
@@ -74,5 +76,7 @@ def test_guide_outside_the_models_plate_is_one_error_on_both_backends(backend):
         loc = dg.param("loc", np.zeros(5))
         dg.sample("z", dist.Normal(loc, 1.0))  # same shape, but no plate: Pyro would reject it
 
-    with pytest.raises(dg.SpecError, match=r"site 'z' is inside plate\(s\) 'N' in the model but not in"):
+    with pytest.raises(
+        dg.SpecError, match=r"site 'z' is inside plate\(s\) 'N' in the model but not in"
+    ):
         dg.fit(model, guide, backend=backend, num_steps=2)

@@ -37,35 +37,76 @@ def add_parser(subparsers) -> None:
     p.add_argument("file", help="Python file with a neutral model and guide")
     p.add_argument("--model", default=None, help="model function name (default: model)")
     p.add_argument("--guide", default=None, help="guide function name (default: guide)")
-    p.add_argument("--model-args", default=None, metavar="JSON",
-                   help="model arguments as a JSON list (default: FILE's MODEL_ARGS)")
-    p.add_argument("--steps", type=int, default=None, help="SVI steps (default: FIT_SETTINGS or 2000)")
-    p.add_argument("--particles", type=int, default=None,
-                   help="ELBO particles per step (default: FIT_SETTINGS or 8)")
-    p.add_argument("--lr", type=float, default=None,
-                   help="learning rate of Adam (replaces FIT_SETTINGS' optimizer)")
+    p.add_argument(
+        "--model-args",
+        default=None,
+        metavar="JSON",
+        help="model arguments as a JSON list (default: FILE's MODEL_ARGS)",
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="SVI steps (default: FIT_SETTINGS or 2000)"
+    )
+    p.add_argument(
+        "--particles",
+        type=int,
+        default=None,
+        help="ELBO particles per step (default: FIT_SETTINGS or 8)",
+    )
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate of Adam (replaces FIT_SETTINGS' optimizer)",
+    )
     p.add_argument("--seed", type=int, default=None, help="seed (default: FIT_SETTINGS or 0)")
-    p.add_argument("--elbo-particles", type=int, default=10_000,
-                   help="draws of the final ELBO estimate (default 10000)")
-    p.add_argument("--tol", action="append", default=[], metavar="[PARAM=]ABS",
-                   help="absolute tolerance between the two fits, for all params or one "
-                   "(repeat); default abs 0.02 + rel 0.05")
-    p.add_argument("--lockstep", action="store_true",
-                   help="also run both backends in lockstep from common noise")
-    p.add_argument("--checks", default=None, metavar="LIST",
-                   help="comma-separated checks to run before the fits: logdensity, gradient, "
-                   "lockstep, all or none (default: logdensity,gradient)")
-    p.add_argument("--reference", default="auto",
-                   choices=["auto", "none", "quadrature", "nuts", "all"],
-                   help="independent reference (default auto: quadrature for 1-2 base numbers, "
-                   "else NUTS for small models)")
+    p.add_argument(
+        "--elbo-particles",
+        type=int,
+        default=10_000,
+        help="draws of the final ELBO estimate (default 10000)",
+    )
+    p.add_argument(
+        "--tol",
+        action="append",
+        default=[],
+        metavar="[PARAM=]ABS",
+        help="absolute tolerance between the two fits, for all params or one "
+        "(repeat); default abs 0.02 + rel 0.05",
+    )
+    p.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="also run both backends in lockstep from common noise",
+    )
+    p.add_argument(
+        "--checks",
+        default=None,
+        metavar="LIST",
+        help="comma-separated checks to run before the fits: logdensity, gradient, "
+        "lockstep, all or none (default: logdensity,gradient)",
+    )
+    p.add_argument(
+        "--reference",
+        default="auto",
+        choices=["auto", "none", "quadrature", "nuts", "all"],
+        help="independent reference (default auto: quadrature for 1-2 base numbers, "
+        "else NUTS for small models)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--plot", default=None, metavar="OUT.png",
-                   help="draw loss curves (and 2-D guide densities vs the target) to OUT.png")
-    p.add_argument("--rich", dest="rich", action="store_true", default=None,
-                   help="force the rich table (default: on a terminal)")
-    p.add_argument("--plain", dest="rich", action="store_false",
-                   help="force the plain-text table")
+    p.add_argument(
+        "--plot",
+        default=None,
+        metavar="OUT.png",
+        help="draw loss curves (and 2-D guide densities vs the target) to OUT.png",
+    )
+    p.add_argument(
+        "--rich",
+        dest="rich",
+        action="store_true",
+        default=None,
+        help="force the rich table (default: on a terminal)",
+    )
+    p.add_argument("--plain", dest="rich", action="store_false", help="force the plain-text table")
 
 
 def _tolerances(items: list[str]):
@@ -93,8 +134,10 @@ def _checks(args, all_checks, default) -> tuple:
         checks = tuple(c.strip() for c in args.checks.split(",") if c.strip())
         bad = [c for c in checks if c not in all_checks]
         if bad:
-            raise SpecError(f"--checks: unknown check(s) {', '.join(bad)}; choose from "
-                            f"{', '.join(all_checks)}, all or none")
+            raise SpecError(
+                f"--checks: unknown check(s) {', '.join(bad)}; choose from "
+                f"{', '.join(all_checks)}, all or none"
+            )
     if args.lockstep and "lockstep" not in checks:
         checks += ("lockstep",)
     return checks
@@ -109,8 +152,10 @@ def _settings(mod, args) -> dict:
     settings = {k: v for k, v in fs.items() if k in _FIT_KEYS}
     ignored = sorted(set(fs) - set(_FIT_KEYS))
     if ignored:
-        print(f"dualguide crosscheck: FIT_SETTINGS keys ignored: {', '.join(ignored)}",
-              file=sys.stderr)
+        print(
+            f"dualguide crosscheck: FIT_SETTINGS keys ignored: {', '.join(ignored)}",
+            file=sys.stderr,
+        )
     if args.steps is not None:
         settings["num_steps"] = args.steps
     if args.particles is not None:
@@ -141,7 +186,10 @@ def run(args) -> int:
         model_kwargs = dict(getattr(mod, "MODEL_KWARGS", {}) or {})
         settings = _settings(mod, args)
         report = crosscheck(
-            model, guide, model_args, model_kwargs,
+            model,
+            guide,
+            model_args,
+            model_kwargs,
             tolerances=_tolerances(args.tol),
             elbo_particles=args.elbo_particles,
             checks=_checks(args, ALL_CHECKS, DEFAULT_CHECKS),

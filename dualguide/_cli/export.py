@@ -19,11 +19,20 @@ def add_parser(subparsers) -> None:
         ),
     )
     p.add_argument("file", help="Python file with the neutral model(s) and guide(s)")
-    p.add_argument("--backend", "-b", required=True, choices=["numpyro", "pyro", "both"],
-                   help="framework to write; 'both' writes OUT_numpyro.py and OUT_pyro.py")
-    p.add_argument("-o", "--output", default=None,
-                   help="file to write (default: print to stdout; with --backend both: "
-                        "FILE's stem + _numpyro.py / _pyro.py next to FILE)")
+    p.add_argument(
+        "--backend",
+        "-b",
+        required=True,
+        choices=["numpyro", "pyro", "both"],
+        help="framework to write; 'both' writes OUT_numpyro.py and OUT_pyro.py",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="file to write (default: print to stdout; with --backend both: "
+        "FILE's stem + _numpyro.py / _pyro.py next to FILE)",
+    )
     p.add_argument("--model", default=None, help="model the __main__ block fits (default: model)")
     p.add_argument("--guide", default=None, help="guide the __main__ block fits (default: guide)")
 

@@ -19,10 +19,17 @@ def add_parser(subparsers) -> None:
         ),
     )
     p.add_argument("file", help="Python file with a NumPyro or Pyro guide (and model)")
-    p.add_argument("-o", "--output", default=None,
-                   help="file to write the neutral code to (default: print it to stdout)")
-    p.add_argument("--no-verify", action="store_true",
-                   help="skip tracing the ported functions on both backends")
+    p.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="file to write the neutral code to (default: print it to stdout)",
+    )
+    p.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="skip tracing the ported functions on both backends",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the verification traces")
 
 

@@ -97,8 +97,9 @@ def _name(fn) -> str:
     return getattr(getattr(fn, "neutral", fn), "__name__", repr(fn))
 
 
-def _doctor(progs: Programs, model, guide, model_args, model_kwargs, init_params, seed,
-            on_nonfinite) -> CheckResult | None:
+def _doctor(
+    progs: Programs, model, guide, model_args, model_kwargs, init_params, seed, on_nonfinite
+) -> CheckResult | None:
     """The doctor's cheap checks on each backend: refuse spec errors, keep backend failures."""
     try:
         from ..doctor import cheap_checks
@@ -107,8 +108,15 @@ def _doctor(progs: Programs, model, guide, model_args, model_kwargs, init_params
     findings, refusals = [], []
     for b in progs.ok_backends:
         try:
-            rep = cheap_checks(model, guide, backend=b, model_args=model_args,
-                               model_kwargs=model_kwargs, params=init_params, seed=seed)
+            rep = cheap_checks(
+                model,
+                guide,
+                backend=b,
+                model_args=model_args,
+                model_kwargs=model_kwargs,
+                params=init_params,
+                seed=seed,
+            )
         except Exception as e:  # noqa: BLE001 - the doctor failing is not the user's error
             findings.append(f"{b}: the doctor could not run ({describe_error(e)})")
             continue
@@ -136,8 +144,9 @@ def _doctor(progs: Programs, model, guide, model_args, model_kwargs, init_params
     where = " and ".join(progs.ok_backends)
     if not uniq:
         return CheckResult("doctor", "pass", f"no errors or warnings (cheap checks on {where})")
-    return CheckResult("doctor", "info", f"{len(uniq)} warning(s): " + " | ".join(uniq),
-                       details={"warnings": uniq})
+    return CheckResult(
+        "doctor", "info", f"{len(uniq)} warning(s): " + " | ".join(uniq), details={"warnings": uniq}
+    )
 
 
 def crosscheck(
@@ -207,8 +216,10 @@ def crosscheck(
         checks = (checks,)
     bad = [c for c in checks if c not in ALL_CHECKS]
     if bad:
-        raise SpecError(f"crosscheck: unknown check(s) {', '.join(map(repr, bad))}; "
-                        f"choose from {', '.join(ALL_CHECKS)} or 'all'")
+        raise SpecError(
+            f"crosscheck: unknown check(s) {', '.join(map(repr, bad))}; "
+            f"choose from {', '.join(ALL_CHECKS)} or 'all'"
+        )
     refs = _parse_reference(reference)
     tol_default, tol_per = _parse_tolerances(tolerances)
     backends = tuple(backends)
@@ -217,17 +228,26 @@ def crosscheck(
     if not isinstance(model_args, (tuple, list)):
         raise SpecError(f"crosscheck: model_args must be a tuple, got {type(model_args).__name__}")
     if not isinstance(elbo_particles, int) or elbo_particles < 2:
-        raise SpecError(f"crosscheck: elbo_particles must be an integer >= 2, got {elbo_particles!r}")
+        raise SpecError(
+            f"crosscheck: elbo_particles must be an integer >= 2, got {elbo_particles!r}"
+        )
     model_args = tuple(model_args)
 
     say = _Status(progress)
     say("tracing the model and guide on " + " and ".join(backends) + " ...")
     progs = prepare(model, guide, model_args, model_kwargs, init_params, seed, backends)
     settings = {
-        "num_steps": num_steps, "num_particles": num_particles, "optim": optim_str(opt),
-        "seed": seed, "elbo_particles": elbo_particles, "on_nonfinite": on_nonfinite,
-        "tolerance_default": tol_default, "tolerances": tol_per, "checks": list(checks),
-        "reference": refs if isinstance(refs, str) else list(refs), "backends": list(backends),
+        "num_steps": num_steps,
+        "num_particles": num_particles,
+        "optim": optim_str(opt),
+        "seed": seed,
+        "elbo_particles": elbo_particles,
+        "on_nonfinite": on_nonfinite,
+        "tolerance_default": tol_default,
+        "tolerances": tol_per,
+        "checks": list(checks),
+        "reference": refs if isinstance(refs, str) else list(refs),
+        "backends": list(backends),
     }
     report = CrosscheckReport(_name(model), _name(guide), settings)
     for b in backends:
@@ -237,30 +257,44 @@ def crosscheck(
 
     unknown = sorted(set(tol_per) - set(progs.params)) if progs.params else []
     if unknown:
-        raise SpecError(f"crosscheck: tolerances name unknown param(s) {', '.join(map(repr, unknown))}"
-                        f"; the programs declare {', '.join(map(repr, progs.params))}")
+        raise SpecError(
+            f"crosscheck: tolerances name unknown param(s) {', '.join(map(repr, unknown))}"
+            f"; the programs declare {', '.join(map(repr, progs.params))}"
+        )
 
     if doctor:
-        doc = _doctor(progs, model, guide, model_args, model_kwargs, init_params, seed,
-                      on_nonfinite)
+        doc = _doctor(
+            progs, model, guide, model_args, model_kwargs, init_params, seed, on_nonfinite
+        )
         if doc is not None:
             report.checks["doctor"] = doc
 
     # 1. deterministic checks at the init params --------------------------------------------
     runners = {
-        "logdensity": lambda: logdensity_parity(model, guide, model_args, model_kwargs,
-                                                seed=seed, programs=progs),
-        "gradient": lambda: gradient_parity(model, guide, model_args, model_kwargs, seed=seed,
-                                            programs=progs),
-        "lockstep": lambda: lockstep(model, guide, model_args, model_kwargs, optim=opt,
-                                     num_steps=lockstep_steps, num_particles=lockstep_particles,
-                                     seed=seed, programs=progs),
+        "logdensity": lambda: logdensity_parity(
+            model, guide, model_args, model_kwargs, seed=seed, programs=progs
+        ),
+        "gradient": lambda: gradient_parity(
+            model, guide, model_args, model_kwargs, seed=seed, programs=progs
+        ),
+        "lockstep": lambda: lockstep(
+            model,
+            guide,
+            model_args,
+            model_kwargs,
+            optim=opt,
+            num_steps=lockstep_steps,
+            num_particles=lockstep_particles,
+            seed=seed,
+            programs=progs,
+        ),
     }
     failed = [b for b in backends if b not in progs.ok_backends]
     for c in checks:
         if failed:
             report.checks[c] = CheckResult(
-                c, "n/a", f"skipped: {' and '.join(failed)} cannot run the programs (see above)")
+                c, "n/a", f"skipped: {' and '.join(failed)} cannot run the programs (see above)"
+            )
         elif len(backends) < 2:
             report.checks[c] = CheckResult(c, "n/a", "skipped: needs both backends")
         else:
@@ -277,12 +311,25 @@ def crosscheck(
         say(f"fitting on {b} ...")
         try:
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=getattr(dg.errors, "CheckWarning", Warning))
-                run.fit = dg.fit(model, guide, backend=b, model_args=model_args,
-                                 model_kwargs=model_kwargs, optim=opt, num_steps=num_steps,
-                                 num_particles=num_particles, seed=seed, init_params=init_params,
-                                 on_nonfinite=on_nonfinite, progress=progress, jit=jit,
-                                 **_fit_check_kw())
+                warnings.simplefilter(
+                    "ignore", category=getattr(dg.errors, "CheckWarning", Warning)
+                )
+                run.fit = dg.fit(
+                    model,
+                    guide,
+                    backend=b,
+                    model_args=model_args,
+                    model_kwargs=model_kwargs,
+                    optim=opt,
+                    num_steps=num_steps,
+                    num_particles=num_particles,
+                    seed=seed,
+                    init_params=init_params,
+                    on_nonfinite=on_nonfinite,
+                    progress=progress,
+                    jit=jit,
+                    **_fit_check_kw(),
+                )
         except FitError as e:
             run.fit = e.result
             run.error = f"fit stopped: {describe_error(e)}"
@@ -298,8 +345,9 @@ def crosscheck(
     for i, (b, params) in enumerate(fitted.items()):
         run = report.runs[b]
         try:
-            vals = elbo_particles_fn(model, guide, params, b, elbo_particles, seed + 1 + i,
-                                     model_args, model_kwargs)
+            vals = elbo_particles_fn(
+                model, guide, params, b, elbo_particles, seed + 1 + i, model_args, model_kwargs
+            )
             run.elbo, run.elbo_stderr, run.elbo_nonfinite = _stats(vals)
             run.elbo_particles = elbo_particles
             tails[b] = _tail_ratio(vals)
@@ -311,8 +359,9 @@ def crosscheck(
     names = list(dict.fromkeys([n for p in fitted.values() for n in p]))
     for n in names:
         tol = tol_per.get(n, tol_default)
-        pc = ParamComparison(n, {b: np.asarray(p[n]) for b, p in fitted.items() if n in p},
-                             tol["abs"], tol["rel"])
+        pc = ParamComparison(
+            n, {b: np.asarray(p[n]) for b, p in fitted.items() if n in p}, tol["abs"], tol["rel"]
+        )
         vals = list(pc.values.values())
         if len(vals) >= 2:
             pc.diff, pc.ok = isclose_elementwise(vals[0], vals[1], tol["abs"], tol["rel"])
@@ -329,8 +378,14 @@ def crosscheck(
             with progs.hook(params):
                 nsamp = _SAMPLES if progs.latent_dim <= 10 else 2000
                 samples[b] = nat.mod.sample_guide(
-                    nat.guide, params, nsamp, seed + 11, nat.args, nat.kwargs,
-                    {n: progs.shape(n) for n in progs.guide_latents})
+                    nat.guide,
+                    params,
+                    nsamp,
+                    seed + 11,
+                    nat.args,
+                    nat.kwargs,
+                    {n: progs.shape(n) for n in progs.guide_latents},
+                )
         except Exception:  # noqa: BLE001 - samples only feed plots and references
             pass
     report.data["samples"] = samples
@@ -348,9 +403,19 @@ def crosscheck(
     if "quadrature" in refs:
         say("quadrature reference ...")
         start = fitted.get("numpyro") or next(iter(fitted.values()), None)
-        q = _guarded("quadrature", lambda: quadrature_reference(
-            model, guide, model_args, model_kwargs, start=start,
-            samples=list(samples.values()) or None, seed=seed, programs=progs))
+        q = _guarded(
+            "quadrature",
+            lambda: quadrature_reference(
+                model,
+                guide,
+                model_args,
+                model_kwargs,
+                start=start,
+                samples=list(samples.values()) or None,
+                seed=seed,
+                programs=progs,
+            ),
+        )
         report.checks["quadrature"] = q
         if q.status == "pass":
             exact = q.details["params"]
@@ -358,14 +423,25 @@ def crosscheck(
                 if pc.name not in exact:
                     continue
                 pc.reference = np.asarray(exact[pc.name])
-                oks = [isclose_elementwise(v, pc.reference, pc.abs_tol, pc.rel_tol)[1]
-                       for v in pc.values.values()]
+                oks = [
+                    isclose_elementwise(v, pc.reference, pc.abs_tol, pc.rel_tol)[1]
+                    for v in pc.values.values()
+                ]
                 pc.reference_ok = all(oks) if oks else None
     if "nuts" in refs:
         say("NUTS reference ...")
-        report.checks["nuts"] = _guarded("nuts", lambda: nuts_reference(
-            model, model_args, model_kwargs, guide=guide, guide_samples=samples, seed=seed,
-            programs=progs))
+        report.checks["nuts"] = _guarded(
+            "nuts",
+            lambda: nuts_reference(
+                model,
+                model_args,
+                model_kwargs,
+                guide=guide,
+                guide_samples=samples,
+                seed=seed,
+                programs=progs,
+            ),
+        )
     say(None)
     return report
 
@@ -449,13 +525,19 @@ def _elbo_check(report: CrosscheckReport, slack: float, tails: dict | None = Non
     d = abs(a.elbo - b.elbo)
     lim = ELBO_K * se + slack
     ok = d <= lim
-    summary = f"|{a.backend} - {b.backend}| = {fmt(d)} (limit {ELBO_K:g} se + {slack:g} = {fmt(lim)})"
+    summary = (
+        f"|{a.backend} - {b.backend}| = {fmt(d)} (limit {ELBO_K:g} se + {slack:g} = {fmt(lim)})"
+    )
     heavy = {k: v for k, v in (tails or {}).items() if v > HEAVY_TAIL}
     if heavy:
-        summary += ("; heavy-tailed particles (" + ", ".join(
-            f"{k}: one {v:.0f} robust sd out" for k, v in heavy.items())
-            + "): the standard errors understate the error")
+        summary += (
+            "; heavy-tailed particles ("
+            + ", ".join(f"{k}: one {v:.0f} robust sd out" for k, v in heavy.items())
+            + "): the standard errors understate the error"
+        )
     return CheckResult(
-        "elbo", "pass" if ok else "fail", summary,
+        "elbo",
+        "pass" if ok else "fail",
+        summary,
         details={"diff": d, "stderr": se, "limit": lim, "tail_ratio": dict(tails or {})},
     )

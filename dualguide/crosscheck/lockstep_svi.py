@@ -105,8 +105,7 @@ def _coordinate_differences(progs: Programs, u0: dict) -> list[str]:
     return out
 
 
-def draw_noise(progs: Programs, plans: dict, num_steps: int, num_particles: int,
-               seed: int) -> dict:
+def draw_noise(progs: Programs, plans: dict, num_steps: int, num_particles: int, seed: int) -> dict:
     """The common noise: {site: {kind: float32 array (steps, particles, *site shape)}}."""
     out = {}
     for name, (kinds, extra) in plans.items():
@@ -192,8 +191,9 @@ def lockstep(
         nat = progs.native(b)
         try:
             with progs.hook():
-                runs[b] = nat.mod.lockstep_run(nat.model, nat.guide, u0, progs.constraints, noise,
-                                               opt, nat.args, nat.kwargs)
+                runs[b] = nat.mod.lockstep_run(
+                    nat.model, nat.guide, u0, progs.constraints, noise, opt, nat.args, nat.kwargs
+                )
         except NotLockstepable as e:
             res.status, res.summary = "n/a", f"not lockstep-able: {e}"
             return res
@@ -231,27 +231,36 @@ def lockstep(
         "max_loss_dev": float(ldev.max()) if ldev.size else 0.0,
         "final_params": {b: {k: r["params"][k][-1] for k in r["params"]} for b, r in runs.items()},
     }
-    res.data = {"losses": {b: r["losses"] for b, r in runs.items()},
-                "params": {b: r["params"] for b, r in runs.items()}, "step_dev": step_dev}
+    res.data = {
+        "losses": {b: r["losses"] for b, r in runs.items()},
+        "params": {b: r["params"] for b, r in runs.items()},
+        "step_dev": step_dev,
+    }
     sites = ", ".join(f"{n} ({progs.guide_sites[n].dist})" for n in plans)
     nonfinite = np.nonzero(~np.isfinite(la))[0]
     note = ""
     if nonfinite.size:
         res.details["nonfinite_loss_steps"] = int(nonfinite.size)
-        note = (f"; the loss is not finite at {nonfinite.size} step(s) from step "
-                f"{int(nonfinite[0])} (a guide draw outside the model's support?)")
+        note = (
+            f"; the loss is not finite at {nonfinite.size} step(s) from step "
+            f"{int(nonfinite[0])} (a guide draw outside the model's support?)"
+        )
     if parted is None:
         res.status = "pass"
-        res.summary = (f"{num_steps} steps x {num_particles} particles from common noise "
-                       f"[{sites}]: never parted; max relative deviation "
-                       f"{fmt(res.details['max_param_dev'], 2)} (params), "
-                       f"{fmt(res.details['max_loss_dev'], 2)} (loss){note}")
+        res.summary = (
+            f"{num_steps} steps x {num_particles} particles from common noise "
+            f"[{sites}]: never parted; max relative deviation "
+            f"{fmt(res.details['max_param_dev'], 2)} (params), "
+            f"{fmt(res.details['max_loss_dev'], 2)} (loss){note}"
+        )
     else:
-        what = ("loss" if ldev[parted] >= pdev[parted + 1] else f"param {worst_param[parted + 1]!r}")
+        what = "loss" if ldev[parted] >= pdev[parted + 1] else f"param {worst_param[parted + 1]!r}"
         res.status = "fail"
         res.details["parted_by"] = float(step_dev[parted])
         res.details["parted_in"] = what
-        res.summary = (f"parted at step {parted} of {num_steps}: {what} differs by "
-                       f"{fmt(step_dev[parted], 2)} relative (limit {rtol:g}); "
-                       f"max over the run {fmt(float(np.nanmax(step_dev)), 2)}")
+        res.summary = (
+            f"parted at step {parted} of {num_steps}: {what} differs by "
+            f"{fmt(step_dev[parted], 2)} relative (limit {rtol:g}); "
+            f"max over the run {fmt(float(np.nanmax(step_dev)), 2)}"
+        )
     return res

@@ -47,12 +47,20 @@ def elbo_particles(
     b = _state.resolve(backend)
     mod = backend_module(b.name)
     if not isinstance(num_particles, int) or num_particles < 2:
-        raise SpecError(f"elbo_estimate: num_particles must be an integer >= 2, got {num_particles!r}")
+        raise SpecError(
+            f"elbo_estimate: num_particles must be an integer >= 2, got {num_particles!r}"
+        )
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
     with param_hook(params):
         vals = mod.elbo_particles(
-            render(model, b), render(guide, b), dict(params or {}), num_particles, seed, args, kwargs
+            render(model, b),
+            render(guide, b),
+            dict(params or {}),
+            num_particles,
+            seed,
+            args,
+            kwargs,
         )
     return np.asarray(vals, dtype=np.float64)
 
@@ -90,8 +98,9 @@ def elbo_estimate(
     >>> abs(m) < 1e-5  # the guide is exact: every particle has log p - log q = 0
     True
     """
-    vals = elbo_particles(model, guide, params, backend, num_particles, seed, model_args,
-                          model_kwargs)
+    vals = elbo_particles(
+        model, guide, params, backend, num_particles, seed, model_args, model_kwargs
+    )
     m, se, _ = _stats(vals)
     return m, se
 
@@ -103,16 +112,27 @@ def _points(progs: Programs, num_points: int, seed: int) -> tuple[dict, dict]:
     nat = progs.native(src)
     if src == "numpyro":
         with progs.hook():
-            gv, mv = nat.mod.sample_points(nat.model, nat.guide, progs.params, num_points, seed,
-                                           nat.args, nat.kwargs)
+            gv, mv = nat.mod.sample_points(
+                nat.model, nat.guide, progs.params, num_points, seed, nat.args, nat.kwargs
+            )
     else:  # pragma: no cover - only when numpyro is unusable
         with progs.hook():
-            gv = nat.mod.sample_guide(nat.guide, progs.params, num_points, seed, nat.args,
-                                      nat.kwargs, {n: progs.shape(n) for n in progs.guide_latents})
+            gv = nat.mod.sample_guide(
+                nat.guide,
+                progs.params,
+                num_points,
+                seed,
+                nat.args,
+                nat.kwargs,
+                {n: progs.shape(n) for n in progs.guide_latents},
+            )
         mv = {}
     gpoints = {k: np.asarray(gv[k]) for k in progs.base_sites if k in gv}
-    mpoints = {k: np.asarray(gv[k] if k in gv else mv[k]) for k in progs.model_latents
-               if k in gv or k in mv}
+    mpoints = {
+        k: np.asarray(gv[k] if k in gv else mv[k])
+        for k in progs.model_latents
+        if k in gv or k in mv
+    }
     return gpoints, mpoints
 
 
@@ -180,8 +200,9 @@ def logdensity_parity(
         nat = progs.native(b)
         try:
             with progs.hook():
-                out[b] = nat.mod.logdensities(nat.model, nat.guide, progs.params, gpoints, mpoints,
-                                              nat.args, nat.kwargs)
+                out[b] = nat.mod.logdensities(
+                    nat.model, nat.guide, progs.params, gpoints, mpoints, nat.args, nat.kwargs
+                )
         except Exception as e:  # noqa: BLE001
             res.errors[b] = describe_error(e)
     if res.errors:
@@ -220,8 +241,10 @@ def logdensity_parity(
                 worst.setdefault("value", (n, dn))
     res.details = details
     res.status = "pass" if ok else "fail"
-    summ = (f"{num_points} points: max |diff| guide {fmt(details['guide_max_diff'], 2)}, "
-            f"model {fmt(details['model_max_diff'], 2)}")
+    summ = (
+        f"{num_points} points: max |diff| guide {fmt(details['guide_max_diff'], 2)}, "
+        f"model {fmt(details['model_max_diff'], 2)}"
+    )
     if progs.delta_sites:
         summ += f" ({len(progs.delta_sites)} transformed site(s) recomputed)"
     if not ok:
@@ -287,9 +310,17 @@ def gradient_parity(
         nat = progs.native(b)
         try:
             with progs.hook():
-                out[b] = nat.mod.grad_batches(nat.model, nat.guide, progs.params, progs.constraints,
-                                              num_batches, batch_size, seed + 7919 * i, nat.args,
-                                              nat.kwargs)
+                out[b] = nat.mod.grad_batches(
+                    nat.model,
+                    nat.guide,
+                    progs.params,
+                    progs.constraints,
+                    num_batches,
+                    batch_size,
+                    seed + 7919 * i,
+                    nat.args,
+                    nat.kwargs,
+                )
         except Exception as e:  # noqa: BLE001
             res.errors[b] = describe_error(e)
     if res.errors:
@@ -327,25 +358,40 @@ def gradient_parity(
             if np.any(np.nan_to_num(out_z) > 15):
                 heavy.append(name)
         rows[name] = {
-            f"{ba}_mean": ma, f"{bb}_mean": mb, f"{ba}_stderr": sa, f"{bb}_stderr": sb,
-            f"{ba}_mad": mada, f"{bb}_mad": madb, "z": zs,
+            f"{ba}_mean": ma,
+            f"{bb}_mean": mb,
+            f"{ba}_stderr": sa,
+            f"{bb}_stderr": sb,
+            f"{ba}_mad": mada,
+            f"{bb}_mad": madb,
+            "z": zs,
         }
-    res.details = {"num_batches": num_batches, "batch_size": batch_size, "limit_z": z,
-                   "params": rows}
+    res.details = {
+        "num_batches": num_batches,
+        "batch_size": batch_size,
+        "limit_z": z,
+        "params": rows,
+    }
     res.status = "pass" if ok else "fail"
-    res.summary = (f"max |diff|/se = {fmt(worst[1], 2)} at {worst[0]!r} (limit {z:.2f}); "
-                   f"{num_batches}x{batch_size} particles")
+    res.summary = (
+        f"max |diff|/se = {fmt(worst[1], 2)} at {worst[0]!r} (limit {z:.2f}); "
+        f"{num_batches}x{batch_size} particles"
+    )
     if ratios:
         hi, lo = max(ratios), min(ratios)
         rmax = max(hi, 1 / lo)
         res.details["noise_ratio_max"] = rmax
         if rmax > 3:
             which = bb if hi >= 1 / lo else ba
-            res.summary += (f"; {which}'s gradient is {rmax:.1f}x noisier (median absolute "
-                            "deviation): a different estimator? (e.g. a score-function fallback)")
+            res.summary += (
+                f"; {which}'s gradient is {rmax:.1f}x noisier (median absolute "
+                "deviation): a different estimator? (e.g. a score-function fallback)"
+            )
     if heavy:
         names = ", ".join(dict.fromkeys(heavy))
         res.details["heavy_tailed"] = list(dict.fromkeys(heavy))
-        res.summary += (f"; heavy-tailed gradients ({names}): Monte-Carlo errors are rough, "
-                        "lockstep is the sharper check")
+        res.summary += (
+            f"; heavy-tailed gradients ({names}): Monte-Carlo errors are rough, "
+            "lockstep is the sharper check"
+        )
     return res

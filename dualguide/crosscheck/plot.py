@@ -40,7 +40,7 @@ def _latent_axes(report) -> list[tuple[str, tuple]] | None:
     out = []
     for n in progs.model_latents:
         shape = progs.shape(n)
-        for idx in (np.ndindex(*shape) if shape else [()]):
+        for idx in np.ndindex(*shape) if shape else [()]:
             out.append((n, idx))
     return out
 
@@ -86,14 +86,20 @@ def plot_report(report, path: str, grid: int = 120, dpi: int = 110) -> str:
         x = np.arange(1, y.size + 1)
         ax.plot(x, y, color=COLORS.get(b), alpha=0.1, lw=0.5)
         label = b if run.elbo is None else f"{b} (ELBO {fmt(run.elbo)} ± {fmt(run.elbo_stderr, 2)})"
-        ax.plot(ts, sm, color=COLORS.get(b), lw=1.8, label=label,
-                ls="-" if b == "numpyro" else "--")
+        ax.plot(
+            ts, sm, color=COLORS.get(b), lw=1.8, label=label, ls="-" if b == "numpyro" else "--"
+        )
         lows.append(float(np.nanmin(sm[ts > y.size // 10]))) if np.any(ts > y.size // 10) else None
         highs.append(float(np.nanmax(sm)))
     q = report.checks.get("quadrature")
     if q is not None and q.status == "pass":
-        ax.axhline(-q.details["elbo"], color="k", ls="--", lw=1,
-                   label=f"exact optimum (loss {fmt(-q.details['elbo'])})")
+        ax.axhline(
+            -q.details["elbo"],
+            color="k",
+            ls="--",
+            lw=1,
+            label=f"exact optimum (loss {fmt(-q.details['elbo'])})",
+        )
         lows.append(-q.details["elbo"])
     if lows:
         lo, hi = min(lows), max(highs)
@@ -115,10 +121,20 @@ def plot_report(report, path: str, grid: int = 120, dpi: int = 110) -> str:
     if has_lock:
         ax = axs.pop(0)
         dev = np.asarray(lock.data["step_dev"], dtype=np.float64)
-        ax.semilogy(np.arange(dev.size), np.maximum(dev, 1e-10), color="tab:green", lw=1.2,
-                    label="max relative |numpyro - pyro|")
-        ax.axhline(lock.details.get("rtol", 1e-4), color="tab:red", ls="--", lw=1,
-                   label=f"limit {lock.details.get('rtol', 1e-4):g}")
+        ax.semilogy(
+            np.arange(dev.size),
+            np.maximum(dev, 1e-10),
+            color="tab:green",
+            lw=1.2,
+            label="max relative |numpyro - pyro|",
+        )
+        ax.axhline(
+            lock.details.get("rtol", 1e-4),
+            color="tab:red",
+            ls="--",
+            lw=1,
+            label=f"limit {lock.details.get('rtol', 1e-4):g}",
+        )
         parted = lock.details.get("parted_at")
         if parted is not None:
             ax.axvline(parted, color="tab:red", lw=1, label=f"parted at step {parted}")
@@ -128,8 +144,11 @@ def plot_report(report, path: str, grid: int = 120, dpi: int = 110) -> str:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3, which="both")
 
-    fig.suptitle(f"dualguide crosscheck: {report.model} / {report.guide} -- "
-                 f"{'OK' if report.ok else 'FAILED'}", fontsize=11)
+    fig.suptitle(
+        f"dualguide crosscheck: {report.model} / {report.guide} -- "
+        f"{'OK' if report.ok else 'FAILED'}",
+        fontsize=11,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     return path
@@ -175,8 +194,13 @@ def _density_panel(ax, report, axes2d, grid: int) -> None:
             dens = np.where(np.isfinite(dens), dens, 0.0)
             ax.contourf(X, Y, dens, levels=12, cmap="Greys", alpha=0.75)
         except Exception as e:  # noqa: BLE001 - the plot goes on without the target
-            ax.text(0.02, 0.02, f"target not drawn: {type(e).__name__}", transform=ax.transAxes,
-                    fontsize=7)
+            ax.text(
+                0.02,
+                0.02,
+                f"target not drawn: {type(e).__name__}",
+                transform=ax.transAxes,
+                fontsize=7,
+            )
     handles = []
     from matplotlib.lines import Line2D
 
@@ -190,10 +214,24 @@ def _density_panel(ax, report, axes2d, grid: int) -> None:
         H, _, _ = np.histogram2d(xs, ys, bins=[ex, ey])
         Z = gaussian_filter(H.T, sigma=1.5)
         lv = Z.max() * np.array([0.1, 0.3, 0.5, 0.7, 0.9])
-        ax.contour(cx, cy, Z, levels=lv, colors=COLORS.get(b),
-                   linestyles="solid" if b == "numpyro" else "dashed", linewidths=1.3)
-        handles.append(Line2D([], [], color=COLORS.get(b), ls="-" if b == "numpyro" else "--",
-                              label=f"{b} guide ({xs.size} draws)"))
+        ax.contour(
+            cx,
+            cy,
+            Z,
+            levels=lv,
+            colors=COLORS.get(b),
+            linestyles="solid" if b == "numpyro" else "dashed",
+            linewidths=1.3,
+        )
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=COLORS.get(b),
+                ls="-" if b == "numpyro" else "--",
+                label=f"{b} guide ({xs.size} draws)",
+            )
+        )
     from matplotlib.patches import Patch
 
     handles.append(Patch(color="0.55", label="target exp(log p) (unnormalized)"))

@@ -31,8 +31,16 @@ __all__ = ["quadrature_reference", "nuts_reference", "QUADRATURE_MAX_DIM"]
 QUADRATURE_MAX_DIM = 2
 
 #: base distributions on the whole real line (the grid covers the real line)
-_REAL_FAMILIES = ("Normal", "Cauchy", "Laplace", "StudentT", "MixtureSameFamily",
-                  "MultivariateNormal", "Logistic", "Gumbel")
+_REAL_FAMILIES = (
+    "Normal",
+    "Cauchy",
+    "Laplace",
+    "StudentT",
+    "MixtureSameFamily",
+    "MultivariateNormal",
+    "Logistic",
+    "Gumbel",
+)
 
 _GRID = {1: 4001, 2: 201}
 
@@ -125,8 +133,11 @@ def quadrature_reference(
         base = progs.base_sites
         cols = []
         for s in samples:
-            cols.append(np.concatenate([np.asarray(s[n], np.float64).reshape(len(s[n]), -1)
-                                        for n in base], axis=1))
+            cols.append(
+                np.concatenate(
+                    [np.asarray(s[n], np.float64).reshape(len(s[n]), -1) for n in base], axis=1
+                )
+            )
         pooled = np.concatenate(cols)
         pooled = pooled[np.all(np.isfinite(pooled), axis=1)]
         centers = np.median(pooled, axis=0)
@@ -142,8 +153,9 @@ def quadrature_reference(
             points[name] = nodes[:, k : k + size].reshape((-1,) + shp).astype(np.float32)
             k += size
         with progs.hook(start):
-            f = mod.quadrature_objective(nat.model, nat.guide, progs.constraints, points, logw,
-                                         nat.args, nat.kwargs)
+            f = mod.quadrature_objective(
+                nat.model, nat.guide, progs.constraints, points, logw, nat.args, nat.kwargs
+            )
             u0 = mod.unconstrain(start, progs.constraints)
             names = list(u0)
             shapes = {k: np.shape(u0[k]) for k in names}
@@ -164,8 +176,13 @@ def quadrature_reference(
                 return float(val), np.nan_to_num(gflat)
 
             x0 = np.concatenate([np.ravel(u0[k]) for k in names]).astype(np.float64)
-            opt = minimize(fun, x0, jac=True, method="L-BFGS-B",
-                           options={"maxiter": 1000, "gtol": 1e-6, "ftol": 1e-12})
+            opt = minimize(
+                fun,
+                x0,
+                jac=True,
+                method="L-BFGS-B",
+                options={"maxiter": 1000, "gtol": 1e-6, "ftol": 1e-12},
+            )
             x_opt = _polish(fun, opt.x)
             u_opt = unflat(x_opt)
             val, _, aux = f(u_opt, aux=True)
@@ -243,8 +260,9 @@ def nuts_reference(
     the NUTS mean and sd and each guide's; the summary gives the largest ``|mean diff| / sd``
     and the range of sd ratios.  Status ``info``: a guide family need not hold the posterior.
     """
-    progs = programs or prepare(model, guide or (lambda *a, **k: None), model_args, model_kwargs,
-                                params, seed)
+    progs = programs or prepare(
+        model, guide or (lambda *a, **k: None), model_args, model_kwargs, params, seed
+    )
     res = CheckResult("nuts", "error")
     if "numpyro" not in progs.ok_backends:
         e = progs.errors.get("numpyro")
@@ -256,12 +274,16 @@ def nuts_reference(
         if progs.model_sites[n].dist in ("Bernoulli", "Categorical"):
             res.status, res.summary = "n/a", f"model latent {n!r} is discrete"
             return res
-    model_params = {k: v for k, v in progs.params.items()
-                    if k in progs.model_sites and progs.model_sites[k].type == "param"}
+    model_params = {
+        k: v
+        for k, v in progs.params.items()
+        if k in progs.model_sites and progs.model_sites[k].type == "param"
+    }
     try:
         with progs.hook():
-            ref = nat.mod.nuts(nat.model, model_params, num_warmup, num_samples, seed, nat.args,
-                               nat.kwargs)
+            ref = nat.mod.nuts(
+                nat.model, model_params, num_warmup, num_samples, seed, nat.args, nat.kwargs
+            )
     except Exception as e:  # noqa: BLE001
         res.summary = f"NUTS failed: {describe_error(e)}"
         return res
@@ -291,9 +313,12 @@ def nuts_reference(
     parts = []
     for b in zmax:
         if ratios[b]:
-            parts.append(f"{b}: max |mean diff|/sd {fmt(zmax[b], 2)}, sd ratio "
-                         f"{fmt(min(ratios[b]), 3)}-{fmt(max(ratios[b]), 3)}")
-    res.summary = (f"NUTS {num_samples} draws of {len(rows)} latent number(s); "
-                   + ("; ".join(parts) if parts else "no guide samples to compare"))
+            parts.append(
+                f"{b}: max |mean diff|/sd {fmt(zmax[b], 2)}, sd ratio "
+                f"{fmt(min(ratios[b]), 3)}-{fmt(max(ratios[b]), 3)}"
+            )
+    res.summary = f"NUTS {num_samples} draws of {len(rows)} latent number(s); " + (
+        "; ".join(parts) if parts else "no guide samples to compare"
+    )
     res.data = {"nuts": ref}
     return res

@@ -242,8 +242,11 @@ class CrosscheckReport:
                     label = p.name + (f"[{','.join(map(str, idx))}]" if shape else "")
                     row = [label]
                     row += [fmt(v[idx]) if v is not None else "-" for v in vals.values()]
-                    d = [abs(float(vals[a][idx]) - float(vals[b][idx]))
-                         for a, b in _pairs(bs) if vals[a] is not None and vals[b] is not None]
+                    d = [
+                        abs(float(vals[a][idx]) - float(vals[b][idx]))
+                        for a, b in _pairs(bs)
+                        if vals[a] is not None and vals[b] is not None
+                    ]
                     row += [fmt(max(d)) if d else "-", fmt(p.limit) if i == 0 else ""]
                     if has_ref:
                         row.append(fmt(ref[idx]) if ref is not None else "-")
@@ -265,27 +268,42 @@ class CrosscheckReport:
         n = max((r.elbo_particles for r in self.runs.values()), default=0)
         rows = [
             [f"ELBO ({n} particles)"]
-            + [f"{fmt(r.elbo)} ± {fmt(r.elbo_stderr)}" if r.elbo is not None else "-"
-               for r in self.runs.values()],
+            + [
+                f"{fmt(r.elbo)} ± {fmt(r.elbo_stderr)}" if r.elbo is not None else "-"
+                for r in self.runs.values()
+            ],
             ["final loss (fit)"]
             + [fmt(r.fit.final_loss) if r.fit is not None else "-" for r in self.runs.values()],
             ["wall time"]
-            + [f"{r.wall_time:.2f} s" if r.wall_time is not None else "-" for r in self.runs.values()],
+            + [
+                f"{r.wall_time:.2f} s" if r.wall_time is not None else "-"
+                for r in self.runs.values()
+            ],
             ["steps/s"]
-            + [f"{r.steps_per_second:,.0f}" if r.steps_per_second is not None else "-"
-               for r in self.runs.values()],
+            + [
+                f"{r.steps_per_second:,.0f}" if r.steps_per_second is not None else "-"
+                for r in self.runs.values()
+            ],
         ]
         if any(r.fit is not None and r.fit.elbo for r in self.runs.values()):
-            rows.append(["estimator"] + [r.fit.elbo if r.fit is not None else "-"
-                                          for r in self.runs.values()])
+            rows.append(
+                ["estimator"]
+                + [r.fit.elbo if r.fit is not None else "-" for r in self.runs.values()]
+            )
         if any(r.elbo_nonfinite for r in self.runs.values()):
-            rows.append(["non-finite particles"] + [str(r.elbo_nonfinite) for r in self.runs.values()])
+            rows.append(
+                ["non-finite particles"] + [str(r.elbo_nonfinite) for r in self.runs.values()]
+            )
         return head, rows
 
     def header(self) -> str:
         s = self.settings
-        bits = [f"{s.get('num_steps')} steps", f"{s.get('num_particles')} particles",
-                str(s.get("optim", "")), f"seed {s.get('seed')}"]
+        bits = [
+            f"{s.get('num_steps')} steps",
+            f"{s.get('num_particles')} particles",
+            str(s.get("optim", "")),
+            f"seed {s.get('seed')}",
+        ]
         return f"dualguide crosscheck: {self.model} / {self.guide}  ({', '.join(b for b in bits if b)})"
 
     def __str__(self) -> str:
@@ -350,11 +368,14 @@ class CrosscheckReport:
             colors = {"pass": "green", "fail": "red", "error": "red", "n/a": "dim", "info": "cyan"}
             for c in self.checks.values():
                 summary = c.summary + "".join(f"\n{b}: {e}" for b, e in c.errors.items())
-                t.add_row(Text(c.title), Text(c.status, style=colors.get(c.status, "")),
-                          Text(summary))
+                t.add_row(
+                    Text(c.title), Text(c.status, style=colors.get(c.status, "")), Text(summary)
+                )
             parts.append(t)
-        verdict = Text("verdict: " + ("OK" if self.ok else "FAILED"),
-                       style="bold green" if self.ok else "bold red")
+        verdict = Text(
+            "verdict: " + ("OK" if self.ok else "FAILED"),
+            style="bold green" if self.ok else "bold red",
+        )
         parts.append(verdict)
         if not self.ok:
             parts += [Text("  - " + f, style="red") for f in self.failures]
@@ -390,8 +411,10 @@ def _text_table(head: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(r[i])) for r in [head, *rows] if i < len(r)) for i in range(cols)]
     lines = []
     for r in [head, *rows]:
-        cells = [str(r[i]).ljust(widths[i]) if i == 0 else str(r[i]).rjust(widths[i])
-                 for i in range(cols)]
+        cells = [
+            str(r[i]).ljust(widths[i]) if i == 0 else str(r[i]).rjust(widths[i])
+            for i in range(cols)
+        ]
         lines.append("  ".join(cells).rstrip())
     lines.insert(1, "  ".join("-" * w for w in widths))
     return lines

@@ -51,10 +51,37 @@ REAL_SUPPORT = {"Normal", "Cauchy", "StudentT", "Laplace", "MultivariateNormal"}
 #: neutral ops that reduce over ``axis`` (``dim=`` is the neutral alias)
 REDUCTIONS = {"sum", "prod", "mean", "max", "min", "logsumexp"}
 ELEMENTWISE = {
-    "exp", "log", "log1p", "expm1", "sqrt", "square", "abs", "sin", "cos", "tan", "arcsin",
-    "arccos", "arctan", "sinh", "cosh", "tanh", "sigmoid", "softplus", "erf", "isfinite",
-    "arctan2", "logaddexp", "maximum", "minimum", "det", "inv", "cholesky", "slogdet",
-    "matmul", "zeros_like", "ones_like",
+    "exp",
+    "log",
+    "log1p",
+    "expm1",
+    "sqrt",
+    "square",
+    "abs",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "sigmoid",
+    "softplus",
+    "erf",
+    "isfinite",
+    "arctan2",
+    "logaddexp",
+    "maximum",
+    "minimum",
+    "det",
+    "inv",
+    "cholesky",
+    "slogdet",
+    "matmul",
+    "zeros_like",
+    "ones_like",
 }
 OP_CONSTANTS = {"pi": "math.pi", "e": "math.e", "inf": "math.inf"}
 
@@ -168,8 +195,13 @@ class Rewriter:
         parts.append(self.src.slice(pos, end))
         return "".join(parts)
 
-    def call_text(self, node: ast.Call, func: str, overrides: dict | None = None,
-                  append: list[str] | None = None) -> str:
+    def call_text(
+        self,
+        node: ast.Call,
+        func: str,
+        overrides: dict | None = None,
+        append: list[str] | None = None,
+    ) -> str:
         """``node`` with its function replaced by ``func``, args overridden, keywords appended."""
         ov = dict(overrides or {})
         ov[id(node.func)] = func
@@ -178,7 +210,7 @@ class Rewriter:
             # insert after the last argument (and any trailing comma), keeping the layout
             inner = text[:-1]
             body = inner.rstrip()
-            tail = inner[len(body):]
+            tail = inner[len(body) :]
             if body.endswith(","):
                 body += " "
             elif not body.endswith("("):
@@ -187,8 +219,9 @@ class Rewriter:
         return text
 
 
-def bind(node: ast.Call, names: tuple[str, ...], what: str, rw: Rewriter,
-         varkw: bool = False) -> dict[str, ast.AST] | None:
+def bind(
+    node: ast.Call, names: tuple[str, ...], what: str, rw: Rewriter, varkw: bool = False
+) -> dict[str, ast.AST] | None:
     """Map a call's arguments to the parameter ``names`` (positional or keyword)."""
     out: dict[str, ast.AST] = {}
     for i, a in enumerate(node.args):
@@ -257,7 +290,7 @@ def canonical(q: str) -> str:
         ("dualguide.transforms.", "dualguide."),
     ):
         if q.startswith(old):
-            q = new + q[len(old):]
+            q = new + q[len(old) :]
     return q
 
 
@@ -363,10 +396,14 @@ IMPORTS = {
     "dist.": None,  # backend-specific, below
     "constraints.": None,
 }
-DIST_IMPORT = {"numpyro": "import numpyro.distributions as dist",
-               "pyro": "import pyro.distributions as dist"}
-CONSTRAINT_IMPORT = {"numpyro": "from numpyro.distributions import constraints",
-                     "pyro": "from torch.distributions import constraints"}
+DIST_IMPORT = {
+    "numpyro": "import numpyro.distributions as dist",
+    "pyro": "import pyro.distributions as dist",
+}
+CONSTRAINT_IMPORT = {
+    "numpyro": "from numpyro.distributions import constraints",
+    "pyro": "from torch.distributions import constraints",
+}
 
 
 class Exporter(Rewriter):
@@ -464,8 +501,11 @@ class Exporter(Rewriter):
             return self.src.segment(node)
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             if any(q for _n, q in dualguide_refs_import(node)):
-                self.problem(node, "a dualguide import inside a function cannot be exported; "
-                             "import at the top of the file")
+                self.problem(
+                    node,
+                    "a dualguide import inside a function cannot be exported; "
+                    "import at the top of the file",
+                )
             return None
         if isinstance(node, ast.Call):
             q = qualname(node.func, self.aliases)
@@ -517,14 +557,24 @@ class Exporter(Rewriter):
         native = self.use(_table.PRIMITIVES[name][self.i])
         names = PRIMITIVE_ARGS[name]
         what = f"dualguide.{name}"
-        b = bind(node, names + (("has_rsample",) if name == "factor" else ()), what, self,
-                 varkw=name == "sample")
+        b = bind(
+            node,
+            names + (("has_rsample",) if name == "factor" else ()),
+            what,
+            self,
+            varkw=name == "sample",
+        )
         if b is None:
             return self.src.segment(node)
         ov: dict[int, str] = {}
         # arguments numpyro/pyro take only as keywords (or in another position)
-        keyword_only = {"param": ("constraint", "event_dim"), "sample": ("obs",),
-                        "plate": ("subsample_size", "dim"), "factor": (), "deterministic": ()}
+        keyword_only = {
+            "param": ("constraint", "event_dim"),
+            "sample": ("obs",),
+            "plate": ("subsample_size", "dim"),
+            "factor": (),
+            "deterministic": (),
+        }
         for arg in keyword_only[name]:
             a = b.get(arg)
             if a is not None and not isinstance(a, ast.keyword):
@@ -540,10 +590,18 @@ class Exporter(Rewriter):
             lf = b.get("log_factor")
             if hr is not None:
                 if not (isinstance(hr.value, ast.Constant) and hr.value.value in (True, None)):
-                    self.problem(node, "dualguide.factor: only has_rsample=True can be exported "
-                                 "(dualguide differentiates factors pathwise)")
-                return self._rebuild(native, node, b, drop=("has_rsample",),
-                                     extra=["has_rsample=True"] if self.backend == "pyro" else [])
+                    self.problem(
+                        node,
+                        "dualguide.factor: only has_rsample=True can be exported "
+                        "(dualguide differentiates factors pathwise)",
+                    )
+                return self._rebuild(
+                    native,
+                    node,
+                    b,
+                    drop=("has_rsample",),
+                    extra=["has_rsample=True"] if self.backend == "pyro" else [],
+                )
             if lf is not None and self.backend == "pyro":
                 if self.is_number(arg_value(lf)):
                     t = self.tensor(arg_value(lf))
@@ -645,8 +703,11 @@ class Exporter(Rewriter):
         if self.backend == "numpyro" and spec.rename:
             for k in node.keywords:
                 if k.arg is None:
-                    self.problem(node, f"dist.{name}(**...) cannot be exported (keywords renamed "
-                                 "in NumPyro); pass keywords one by one")
+                    self.problem(
+                        node,
+                        f"dist.{name}(**...) cannot be exported (keywords renamed "
+                        "in NumPyro); pass keywords one by one",
+                    )
                 elif k.arg in spec.rename:
                     ov[id(k)] = f"{spec.rename[k.arg]}={self.emit(k.value)}"
         return self.call_text(node, func, ov)
@@ -660,8 +721,11 @@ class Exporter(Rewriter):
             sig = inspect.signature(getattr(neutral_ops, name))
         except (TypeError, ValueError, AttributeError):  # pragma: no cover
             return self.call_text(node, native)
-        params = [p.name for p in sig.parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        params = [
+            p.name
+            for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
         if name == "einsum":
             return self.call_text(node, native)
         b = bind(node, tuple(params), f"dualguide.ops.{name}", self)
@@ -697,14 +761,20 @@ class Exporter(Rewriter):
                 if name == "logsumexp":
                     return f"{native}({self.use('torch.reshape')}({x}, (-1,)), dim=0)"
                 if keep is not None and not (isinstance(keep, ast.Constant) and not keep.value):
-                    self.problem(node, f"ops.{name}(..., keepdims=True) over all axes cannot be "
-                                 "exported to torch; give axis=")
+                    self.problem(
+                        node,
+                        f"ops.{name}(..., keepdims=True) over all axes cannot be "
+                        "exported to torch; give axis=",
+                    )
                 if name in ("max", "min"):
                     return f"{self.use('torch.' + name)}({x})"
                 return f"{native}({x})"
             if name == "prod" and isinstance(axis, ast.Tuple):
-                self.problem(node, "ops.prod over a tuple of axes cannot be exported to torch; "
-                             "reduce one axis at a time")
+                self.problem(
+                    node,
+                    "ops.prod over a tuple of axes cannot be exported to torch; "
+                    "reduce one axis at a time",
+                )
             args = [x, f"dim={self.emit(axis)}"]
             if keep is not None:
                 args.append(f"keepdim={self.emit(keep)}")
@@ -759,9 +829,11 @@ class Exporter(Rewriter):
         if b is None:
             return self.src.segment(node)
         self.needs.helper("transformed")
-        for line in (["import jax", "import jax.numpy as jnp", "import numpyro",
-                      DIST_IMPORT["numpyro"]] if self.backend == "numpyro" else
-                     ["import torch", "import pyro", DIST_IMPORT["pyro"]]):
+        for line in (
+            ["import jax", "import jax.numpy as jnp", "import numpyro", DIST_IMPORT["numpyro"]]
+            if self.backend == "numpyro"
+            else ["import torch", "import pyro", DIST_IMPORT["pyro"]]
+        ):
             self.needs.imports.add(line)
         if self.backend == "pyro":
             self.dist_needs_mask_helper()
@@ -796,14 +868,14 @@ def statement_chunks(src: Source, stmts: list, render: Callable) -> list[tuple[A
         while first > 1 and src.lines(first - 1, first - 1).lstrip().startswith("#"):
             first -= 1
         blanks = 0
-        while first - blanks > 1 and not src.lines(first - blanks - 1,
-                                                     first - blanks - 1).strip():
+        while first - blanks > 1 and not src.lines(first - blanks - 1, first - blanks - 1).strip():
             blanks += 1
         lead = src.lines(first, top - 1) if first < top else ""
         s_start, s_end = src.span(s)
         prefix = src.slice(src.line_starts[top - 1], s_start)
-        tail_end = src.line_starts[s.end_lineno] if s.end_lineno < len(src.line_starts) \
-            else len(src.data)
+        tail_end = (
+            src.line_starts[s.end_lineno] if s.end_lineno < len(src.line_starts) else len(src.data)
+        )
         suffix = src.slice(s_end, tail_end)
         text = lead + prefix + render(s) + suffix
         defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
@@ -985,8 +1057,12 @@ def inline_module(modname: str, path: str) -> tuple[str, set[str]]:
     for node in ast.walk(src.tree):
         if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and node.body:
             d = node.body[0]
-            if isinstance(d, ast.Expr) and isinstance(d.value, ast.Constant) \
-                    and isinstance(d.value.value, str) and ">>>" in d.value.value:
+            if (
+                isinstance(d, ast.Expr)
+                and isinstance(d.value, ast.Constant)
+                and isinstance(d.value.value, str)
+                and ">>>" in d.value.value
+            ):
                 first = d.value.value.strip().splitlines()[0]
                 edits[id(d)] = '"""' + first + '"""'
     kept = []
@@ -997,16 +1073,20 @@ def inline_module(modname: str, path: str) -> tuple[str, set[str]]:
             names = {a.name for a in s.names}
             if names <= {"_SupportMasked"}:
                 continue
-            raise ExportError(f"{path}: the export cannot inline {modname} (it imports "
-                              f"{', '.join(sorted(names))} from dualguide)")
+            raise ExportError(
+                f"{path}: the export cannot inline {modname} (it imports "
+                f"{', '.join(sorted(names))} from dualguide)"
+            )
         if isinstance(s, (ast.Import, ast.ImportFrom)):
             if dualguide_refs_import(s):
-                raise ExportError(f"{path}: the export cannot inline {modname} (it imports "
-                                  "dualguide)")
+                raise ExportError(
+                    f"{path}: the export cannot inline {modname} (it imports dualguide)"
+                )
             imports.add(src.segment(s))
             continue
-        if isinstance(s, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__"
-                                             for t in s.targets):
+        if isinstance(s, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in s.targets
+        ):
             continue
         kept.append(s)
 
@@ -1063,8 +1143,10 @@ def optimizer_code(opt, backend: str) -> tuple[str, list[str]]:
         g = rate ** (1.0 / steps)
         base, lrd = base / g, g * lrd
         native = native.rsplit(".", 1)[0] + ".ClippedAdam"
-        notes.append("the exponential learning-rate decay is Pyro's ClippedAdam lrd "
-                     f"(lr {base:.6g}, lrd {lrd:.8g} per step)")
+        notes.append(
+            "the exponential learning-rate decay is Pyro's ClippedAdam lrd "
+            f"(lr {base:.6g}, lrd {lrd:.8g} per step)"
+        )
         if clip is None:
             clip = math.inf
     elif lrd != 1.0 and not native.endswith("ClippedAdam"):  # pragma: no cover - Adam has no lrd
@@ -1073,8 +1155,10 @@ def optimizer_code(opt, backend: str) -> tuple[str, list[str]]:
     if native.endswith("ClippedAdam"):
         settings["clip_norm"] = clip
         settings["lrd"] = lrd
-        notes.append("Pyro's ClippedAdam adds eps to sqrt(v) before bias correction (dualguide's "
-                     "Adam after it, as optax/jax do): a difference of order eps")
+        notes.append(
+            "Pyro's ClippedAdam adds eps to sqrt(v) before bias correction (dualguide's "
+            "Adam after it, as optax/jax do): a difference of order eps"
+        )
     items = ", ".join(f"{_py(k)}: {_py(v)}" for k, v in settings.items())
     return f"{native}(\n        {{{items}}}\n    )", notes
 
@@ -1108,8 +1192,10 @@ def _data_code(value, backend: str, what: str) -> str:
     except Exception:  # pragma: no cover
         a = None
     if a is None or a.dtype.kind not in "biuf":
-        raise ExportError(f"{what}: only numbers and numeric arrays can be written into the export, "
-                          f"got {type(value).__name__}")
+        raise ExportError(
+            f"{what}: only numbers and numeric arrays can be written into the export, "
+            f"got {type(value).__name__}"
+        )
     lit = repr(a.tolist())
     if backend == "numpyro":
         dt = "jnp.float32" if a.dtype.kind == "f" else "jnp.int32"
@@ -1118,8 +1204,15 @@ def _data_code(value, backend: str, what: str) -> str:
     return f"torch.tensor({lit}, dtype={dt})"
 
 
-def main_block(backend: str, settings: dict, models: list[str], guides: list[str],
-               model: str, guide: str, needs: Needs) -> tuple[str, list[str]]:
+def main_block(
+    backend: str,
+    settings: dict,
+    models: list[str],
+    guides: list[str],
+    model: str,
+    guide: str,
+    needs: Needs,
+) -> tuple[str, list[str]]:
     """The ``fit`` function and ``__main__`` block of the exported module."""
     from ..optim import as_optimizer
 
@@ -1133,20 +1226,26 @@ def main_block(backend: str, settings: dict, models: list[str], guides: list[str
     mkw = settings.get("model_kwargs", {}) or {}
     data_lines = []
     if margs or mkw:
-        items = [_data_code(a, backend, f"FIT_SETTINGS['model_args'][{i}]")
-                 for i, a in enumerate(margs)]
+        items = [
+            _data_code(a, backend, f"FIT_SETTINGS['model_args'][{i}]") for i, a in enumerate(margs)
+        ]
         data_lines.append(f"MODEL_ARGS = ({', '.join(items)}{',' if len(items) == 1 else ''})")
-        kw = ", ".join(f"{k!r}: {_data_code(v, backend, f'model_kwargs[{k!r}]')}"
-                       for k, v in mkw.items())
+        kw = ", ".join(
+            f"{k!r}: {_data_code(v, backend, f'model_kwargs[{k!r}]')}" for k, v in mkw.items()
+        )
         data_lines.append(f"MODEL_KWARGS = {{{kw}}}")
     else:
         data_lines += ["MODEL_ARGS = ()", "MODEL_KWARGS = {}"]
     for line in ("import argparse", "import json", "import numpy as np"):
         needs.imports.add(line)
     if backend == "numpyro":
-        needs.imports |= {"import jax", "import numpyro", "from numpyro.infer import SVI, Trace_ELBO"}
+        needs.imports |= {
+            "import jax",
+            "import numpyro",
+            "from numpyro.infer import SVI, Trace_ELBO",
+        }
         if skip:
-            loop = '''    state = svi.init(jax.random.PRNGKey(seed), *model_args, **model_kwargs)
+            loop = """    state = svi.init(jax.random.PRNGKey(seed), *model_args, **model_kwargs)
     update = jax.jit(svi.update)
     losses = []
     for _ in range(num_steps):
@@ -1160,15 +1259,15 @@ def main_block(backend: str, settings: dict, models: list[str], guides: list[str
             state = state._replace(rng_key=new_state.rng_key)
         losses.append(float(loss))
     params = svi.get_params(state)
-    losses = np.asarray(losses)'''
+    losses = np.asarray(losses)"""
         else:
-            loop = '''    result = svi.run(
+            loop = """    result = svi.run(
         jax.random.PRNGKey(seed), num_steps, *model_args, progress_bar=False, **model_kwargs
     )
     params, losses = result.params, np.asarray(result.losses)
     bad = np.flatnonzero(~np.isfinite(losses))
     if bad.size:
-        raise FloatingPointError(f"step {bad[0]}: the loss is not finite")'''
+        raise FloatingPointError(f"step {bad[0]}: the loss is not finite")"""
         fit = f'''
 
 def make_optimizer():
@@ -1184,14 +1283,26 @@ def fit(model, guide, *, num_steps={steps}, num_particles={particles}, seed={see
     return {{name: np.asarray(value) for name, value in params.items()}}, losses
 '''
     else:
-        needs.imports |= {"import math", "import pyro", "import pyro.optim", "import torch",
-                          "from pyro import poutine",
-                          "from pyro.infer import JitTrace_ELBO, Trace_ELBO"}
-        on_bad = ("optimizer(params)  # the loss is finite: take the step\n"
-                  "        # dualguide's on_nonfinite=\"skip\": a step with a non-finite loss "
-                  "or gradient is dropped") if skip else (
-            "optimizer(params)\n        else:\n            raise FloatingPointError("
-            "f\"step {step}: the loss or a gradient is not finite\")")
+        needs.imports |= {
+            "import math",
+            "import pyro",
+            "import pyro.optim",
+            "import torch",
+            "from pyro import poutine",
+            "from pyro.infer import JitTrace_ELBO, Trace_ELBO",
+        }
+        on_bad = (
+            (
+                "optimizer(params)  # the loss is finite: take the step\n"
+                '        # dualguide\'s on_nonfinite="skip": a step with a non-finite loss '
+                "or gradient is dropped"
+            )
+            if skip
+            else (
+                "optimizer(params)\n        else:\n            raise FloatingPointError("
+                'f"step {step}: the loss or a gradient is not finite")'
+            )
+        )
         fit = f'''
 
 def make_optimizer():
@@ -1237,9 +1348,11 @@ def fit(model, guide, *, num_steps={steps}, num_particles={particles}, seed={see
     quiet = ""
     if backend == "pyro":
         needs.imports.add("import logging")
-        quiet = ('    logging.getLogger("pyro").setLevel(logging.WARNING)  '
-                 '# no "Guessed max_plate_nesting" notes\n')
-    main = f'''
+        quiet = (
+            '    logging.getLogger("pyro").setLevel(logging.WARNING)  '
+            '# no "Guessed max_plate_nesting" notes\n'
+        )
+    main = f"""
 
 #: the functions --model and --guide can name
 MODELS_AND_GUIDES = (
@@ -1271,7 +1384,7 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
-'''
+"""
     return "\n".join(data_lines) + "\n" + fit + main, notes
 
 
@@ -1287,16 +1400,20 @@ def _load_module(path: Path):
 def _pick(names: list[str], wanted: str | None, default: str, role: str, path: str) -> str:
     if wanted:
         if wanted not in names:
-            raise ExportError(f"{path}: no exportable {role} {wanted!r} "
-                              f"(exportable: {', '.join(names) or 'none'})")
+            raise ExportError(
+                f"{path}: no exportable {role} {wanted!r} "
+                f"(exportable: {', '.join(names) or 'none'})"
+            )
         return wanted
     if default in names:
         return default
     cands = [n for n in names if role in n.lower()]
     if len(cands) >= 1:
         return cands[0]
-    raise ExportError(f"{path}: no {role} function found (exportable functions: "
-                      f"{', '.join(names) or 'none'}); name it with {role}=")
+    raise ExportError(
+        f"{path}: no {role} function found (exportable functions: "
+        f"{', '.join(names) or 'none'}); name it with {role}="
+    )
 
 
 def export_source(
@@ -1323,8 +1440,12 @@ def export_source(
         raise ExportError(f"{path}: does not import dualguide; nothing to export")
     body = list(src.tree.body)
     docstring = None
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str):
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         docstring = body.pop(0).value.value
     future, imports, stmts, dropped = [], [], [], []
     for s in body:
@@ -1344,8 +1465,12 @@ def export_source(
     for s in stmts:
         for n, q in dualguide_refs(s, aliases):
             c = classify(q)
-            if c is None or q in ("dualguide", "dualguide.distributions", "dualguide.ops",
-                                  "dualguide.constraints"):
+            if c is None or q in (
+                "dualguide",
+                "dualguide.distributions",
+                "dualguide.ops",
+                "dualguide.constraints",
+            ):
                 bad.setdefault(id(s), (n.lineno, q))
                 break
     changed = True
@@ -1371,8 +1496,9 @@ def export_source(
     kept_names: set[str] = set()
     for s in kept:
         kept_names |= bound_names(s)
-    funcs = [n for n in kept_names if callable(mglobals.get(n)) and
-             not isinstance(mglobals.get(n), type)]
+    funcs = [
+        n for n in kept_names if callable(mglobals.get(n)) and not isinstance(mglobals.get(n), type)
+    ]
     models = sorted(n for n in funcs if "model" in n.lower())
     guides = sorted(n for n in funcs if "guide" in n.lower())
     # the model/guide to fit (named, or the default names) dropped: say why, with every line
@@ -1384,15 +1510,22 @@ def export_source(
                 problems = []
                 for n, q in dualguide_refs(s, aliases):
                     if classify(q) is None:
-                        problems.append((str(path), n.lineno,
-                                         f"{q} has no native counterpart in a model or guide"))
+                        problems.append(
+                            (
+                                str(path),
+                                n.lineno,
+                                f"{q} has no native counterpart in a model or guide",
+                            )
+                        )
                 for n in ast.walk(s):
                     if isinstance(n, ast.Name) and n.id in bad_names and n.id != wanted:
-                        problems.append((str(path), n.lineno,
-                                         f"{n.id} uses dualguide beyond models and guides"))
+                        problems.append(
+                            (str(path), n.lineno, f"{n.id} uses dualguide beyond models and guides")
+                        )
                 lines = "\n".join(f"  {p}:{ln}: {msg}" for p, ln, msg in problems)
-                raise ExportError(f"{path}:{s.lineno}: {wanted} cannot be exported:\n{lines}",
-                                  problems)
+                raise ExportError(
+                    f"{path}:{s.lineno}: {wanted} cannot be exported:\n{lines}", problems
+                )
     the_model = _pick(models, model, "model", "model", str(path)) if models or model else None
     the_guide = _pick(guides, guide, "guide", "guide", str(path))
     # rewrite
@@ -1406,10 +1539,32 @@ def export_source(
         settings = dict(mglobals.get("FIT_SETTINGS") or {})
     tail, notes = main_block(backend, settings, models, guides, the_model, the_guide, ex.needs)
     # names the export introduces must not clash with the user's
-    introduced = {"dist", "constraints", "jnp", "jax", "numpyro", "torch", "pyro", "math", "np",
-                  "masked", "_asarray", "fit", "main", "make_optimizer", "MODEL_ARGS",
-                  "MODEL_KWARGS", "SVI", "Trace_ELBO", "JitTrace_ELBO", "poutine", "argparse",
-                  "json", "_loss_and_grads", "_MASKED"}
+    introduced = {
+        "dist",
+        "constraints",
+        "jnp",
+        "jax",
+        "numpyro",
+        "torch",
+        "pyro",
+        "math",
+        "np",
+        "masked",
+        "_asarray",
+        "fit",
+        "main",
+        "make_optimizer",
+        "MODEL_ARGS",
+        "MODEL_KWARGS",
+        "SVI",
+        "Trace_ELBO",
+        "JitTrace_ELBO",
+        "poutine",
+        "argparse",
+        "json",
+        "_loss_and_grads",
+        "_MASKED",
+    }
     user_imports = []
     used = set()
     for s, _t in pieces:
@@ -1422,14 +1577,42 @@ def export_source(
         clash = bound_names(s) & introduced
         if clash:
             n = sorted(clash)[0]
-            raise ExportError(f"{path}:{s.lineno}: the name {n!r} is used by the exported code; "
-                              "rename it in the source")
-    return _assemble(src, path, backend, docstring, future, user_imports, ex, pieces, tail,
-                     dropped, notes, the_model, the_guide)
+            raise ExportError(
+                f"{path}:{s.lineno}: the name {n!r} is used by the exported code; "
+                "rename it in the source"
+            )
+    return _assemble(
+        src,
+        path,
+        backend,
+        docstring,
+        future,
+        user_imports,
+        ex,
+        pieces,
+        tail,
+        dropped,
+        notes,
+        the_model,
+        the_guide,
+    )
 
 
-def _assemble(src, path, backend, docstring, future, user_imports, ex, pieces, tail, dropped,
-              notes, the_model, the_guide) -> str:
+def _assemble(
+    src,
+    path,
+    backend,
+    docstring,
+    future,
+    user_imports,
+    ex,
+    pieces,
+    tail,
+    dropped,
+    notes,
+    the_model,
+    the_guide,
+) -> str:
     from .. import __version__
 
     other = "pyro" if backend == "numpyro" else "numpyro"
@@ -1440,19 +1623,27 @@ def _assemble(src, path, backend, docstring, future, user_imports, ex, pieces, t
         "its constraint",
     ]
     if backend == "pyro":
-        diffs.append("dualguide runs Pyro fits in their own param-store scope and RNG fork; "
-                     "fit() here uses the global ParamStore and pyro.set_rng_seed")
-        diffs.append("the optimizer is Pyro's own (dualguide uses its torch port of jax's Adam); "
-                     "updates agree to float32 rounding")
+        diffs.append(
+            "dualguide runs Pyro fits in their own param-store scope and RNG fork; "
+            "fit() here uses the global ParamStore and pyro.set_rng_seed"
+        )
+        diffs.append(
+            "the optimizer is Pyro's own (dualguide uses its torch port of jax's Adam); "
+            "updates agree to float32 rounding"
+        )
     diffs += notes
-    head = [f'"""{Path(path).name} in plain {framework}: written by `dualguide export` '
-            f"(dualguide {__version__}).", ""]
+    head = [
+        f'"""{Path(path).name} in plain {framework}: written by `dualguide export` '
+        f"(dualguide {__version__}).",
+        "",
+    ]
     if first:
         head += [f"Original: {first}", ""]
     head += [
         f"Needs only {backend} (no dualguide, no {other}). Fits model {the_model!r} with "
-        f"guide {the_guide!r} natively:" if the_model else
-        f"Needs only {backend} (no dualguide, no {other}). The file has no model: call "
+        f"guide {the_guide!r} natively:"
+        if the_model
+        else f"Needs only {backend} (no dualguide, no {other}). The file has no model: call "
         f"fit(your_model, {the_guide}) to fit guide {the_guide!r} natively.",
         "",
         f"    python {Path(path).stem}_{backend}.py [--model NAME] [--guide NAME] [--steps N] "
@@ -1465,7 +1656,8 @@ def _assemble(src, path, backend, docstring, future, user_imports, ex, pieces, t
         head += ["", "Not exported (they use dualguide beyond models and guides):"]
         for s, why in dropped:
             names = ", ".join(sorted(bound_names(s))) or (
-                "if __name__ == '__main__'" if is_main_guard(s) else "a statement")
+                "if __name__ == '__main__'" if is_main_guard(s) else "a statement"
+            )
             head.append(f"- line {s.lineno}: {names}: {why}")
     head.append('"""')
     sections = []
@@ -1481,23 +1673,34 @@ def _assemble(src, path, backend, docstring, future, user_imports, ex, pieces, t
         imports |= imps
     if "transformed" in ex.needs.helpers:
         imports.add("import math")
-        code_sections.append("# --- dualguide.transformed, written natively " + "-" * 48 + "\n"
-                             + TRANSFORMED[backend])
+        code_sections.append(
+            "# --- dualguide.transformed, written natively "
+            + "-" * 48
+            + "\n"
+            + TRANSFORMED[backend]
+        )
     block = _imports_block(imports, user_imports)
     if future:
         block = "\n".join(src.segment(s) for s in future) + "\n\n" + block
     sections.append(block)
     sections += code_sections
-    sections.append("# --- the model(s) and guide(s) " + "-" * 62 + "\n"
-                    + "".join(t for _s, t in pieces))
+    sections.append(
+        "# --- the model(s) and guide(s) " + "-" * 62 + "\n" + "".join(t for _s, t in pieces)
+    )
     sections.append("# --- fit natively " + "-" * 75 + "\n" + tail.lstrip("\n"))
-    text = "\n".join(_wrap_doc(head)) + "\n\n" + "\n\n\n".join(
-        sec.strip("\n") for sec in sections) + "\n"
+    text = (
+        "\n".join(_wrap_doc(head))
+        + "\n\n"
+        + "\n\n\n".join(sec.strip("\n") for sec in sections)
+        + "\n"
+    )
     try:
         compile(text, f"<export of {path}>", "exec")
     except SyntaxError as e:  # pragma: no cover - a bug in the rewriter
-        raise ExportError(f"{path}: the exported {backend} code does not compile "
-                          f"(line {e.lineno}: {e.msg}); please report this") from None
+        raise ExportError(
+            f"{path}: the exported {backend} code does not compile "
+            f"(line {e.lineno}: {e.msg}); please report this"
+        ) from None
     return text
 
 
@@ -1572,9 +1775,7 @@ def export(
         path = source
     if path is None:
         raise ExportError(f"export: cannot find the source file of {source!r}")
-    text = export_source(path, backend, module=module, model=model, guide=guide,
-                         settings=settings)
+    text = export_source(path, backend, module=module, model=model, guide=guide, settings=settings)
     if out is not None:
         Path(out).write_text(text, encoding="utf-8")
     return text
-

@@ -98,7 +98,9 @@ def _fit_info(result) -> dict:
     out = {}
     for k in ("num_steps", "num_particles", "seed", "elbo", "optimizer", "wall_time"):
         v = getattr(result, k, None)
-        if isinstance(v, (bool, int, float, str)) and not (isinstance(v, float) and not math.isfinite(v)):
+        if isinstance(v, (bool, int, float, str)) and not (
+            isinstance(v, float) and not math.isfinite(v)
+        ):
             out[k] = v
     loss = getattr(result, "final_loss", None)
     if isinstance(loss, float) and math.isfinite(loss):
@@ -239,8 +241,12 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], ParamsInfo]:
     if meta_raw is None:  # a plain npz: every array is a param, nothing else is known
         params = {k: v for k, v in raw.items()}
         info = ParamsInfo(
-            path=str(path), format_version=None, dualguide_version=None, backend=None,
-            constraints={k: None for k in params}, shapes={k: v.shape for k, v in params.items()},
+            path=str(path),
+            format_version=None,
+            dualguide_version=None,
+            backend=None,
+            constraints={k: None for k in params},
+            shapes={k: v.shape for k, v in params.items()},
         )
         return params, info
     try:

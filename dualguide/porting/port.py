@@ -101,27 +101,77 @@ REDUCTIONS = {"sum", "prod", "mean", "max", "min", "logsumexp"}
 FLOAT32 = {"jax.numpy.float32", "torch.float32", "torch.float"}
 #: native modules whose use is fitting code (dropped at the top level, a problem in programs)
 FITTING = {
-    "numpyro": ("numpyro.infer", "numpyro.optim", "numpyro.handlers", "jax.random",
-                "numpyro.set_platform", "numpyro.set_host_device_count", "jax.jit",
-                "numpyro.enable_x64", "numpyro.enable_validation"),
-    "pyro": ("pyro.infer", "pyro.optim", "pyro.poutine", "pyro.set_rng_seed",
-             "pyro.clear_param_store", "pyro.get_param_store", "pyro.enable_validation",
-             "torch.manual_seed", "torch.set_default_dtype", "torch.no_grad"),
+    "numpyro": (
+        "numpyro.infer",
+        "numpyro.optim",
+        "numpyro.handlers",
+        "jax.random",
+        "numpyro.set_platform",
+        "numpyro.set_host_device_count",
+        "jax.jit",
+        "numpyro.enable_x64",
+        "numpyro.enable_validation",
+    ),
+    "pyro": (
+        "pyro.infer",
+        "pyro.optim",
+        "pyro.poutine",
+        "pyro.set_rng_seed",
+        "pyro.clear_param_store",
+        "pyro.get_param_store",
+        "pyro.enable_validation",
+        "torch.manual_seed",
+        "torch.set_default_dtype",
+        "torch.no_grad",
+    ),
 }
 #: torch tensor methods with no jax counterpart of the same meaning
 TORCH_ONLY_METHODS = {
-    "view", "size", "detach", "numpy", "float", "double", "long", "int", "to", "cpu", "cuda",
-    "clone", "new_tensor", "new_zeros", "new_ones", "new_full", "masked_fill", "index_select",
-    "t", "expand_as", "repeat", "clamp", "softmax", "log_softmax", "norm", "requires_grad_",
-    "unsqueeze_", "add_", "mul_", "copy_", "zero_", "fill_", "type",
+    "view",
+    "size",
+    "detach",
+    "numpy",
+    "float",
+    "double",
+    "long",
+    "int",
+    "to",
+    "cpu",
+    "cuda",
+    "clone",
+    "new_tensor",
+    "new_zeros",
+    "new_ones",
+    "new_full",
+    "masked_fill",
+    "index_select",
+    "t",
+    "expand_as",
+    "repeat",
+    "clamp",
+    "softmax",
+    "log_softmax",
+    "norm",
+    "requires_grad_",
+    "unsqueeze_",
+    "add_",
+    "mul_",
+    "copy_",
+    "zero_",
+    "fill_",
+    "type",
 }
 
 
 class PortError(SpecError):
     """Constructs with no neutral counterpart; ``problems`` lists (file, line, message)."""
 
-    def __init__(self, message: str, problems: list[tuple[str, int, str]] | None = None,
-                 result: PortResult | None = None):
+    def __init__(
+        self,
+        message: str,
+        problems: list[tuple[str, int, str]] | None = None,
+        result: PortResult | None = None,
+    ):
         super().__init__(message)
         self.problems = list(problems or [])
         self.result = result
@@ -188,7 +238,7 @@ def native_canonical(q: str) -> str:
         ("jax.numpy.linalg.", "jax.numpy.linalg."),
     ):
         if q.startswith(old):
-            q = new + q[len(old):]
+            q = new + q[len(old) :]
     return q
 
 
@@ -209,8 +259,9 @@ def reverse_table(framework: str) -> Reverse:
     prims = {v[i]: k for k, v in _table.PRIMITIVES.items()}
     if framework == "numpyro":
         dists = {f"numpyro.distributions.{d.numpyro}": n for n, d in _table.DISTRIBUTIONS.items()}
-        cons = {f"numpyro.distributions.constraints.{c[0]}": n
-                for n, c in _table.CONSTRAINTS.items()}
+        cons = {
+            f"numpyro.distributions.constraints.{c[0]}": n for n, c in _table.CONSTRAINTS.items()
+        }
     else:
         dists = {f"pyro.distributions.{d.pyro}": n for n, d in _table.DISTRIBUTIONS.items()}
         cons = {f"torch.distributions.constraints.{c[1]}": n for n, c in _table.CONSTRAINTS.items()}
@@ -238,8 +289,9 @@ def detect_framework(tree: ast.Module, path: str) -> str:
     if not found:
         raise PortError(f"{path}: imports neither numpyro/jax nor pyro/torch; nothing to port")
     if len(found) > 1:
-        raise PortError(f"{path}: imports both NumPyro/JAX and Pyro/torch; port one framework's "
-                        "code at a time")
+        raise PortError(
+            f"{path}: imports both NumPyro/JAX and Pyro/torch; port one framework's code at a time"
+        )
     return found.pop()
 
 
@@ -279,8 +331,11 @@ class Porter(Rewriter):
                 if self.is_float32(k.value):
                     drop[id(k)] = ""
                 else:
-                    self.problem(node, f"{what}: dtype={self.src.segment(k.value)} has no "
-                                 "neutral counterpart (dualguide arrays are float32)")
+                    self.problem(
+                        node,
+                        f"{what}: dtype={self.src.segment(k.value)} has no "
+                        "neutral counterpart (dualguide arrays are float32)",
+                    )
             elif k.arg in ("requires_grad", "device", *extra):
                 drop[id(k)] = ""
         return drop
@@ -328,9 +383,11 @@ class Porter(Rewriter):
             return self.op(r.ops[q], node)
         if q in r.optimizers:
             return self.optimizer(r.optimizers[q], node)
-        if q.rsplit(".", 1)[0] in (
-            "numpyro.distributions.constraints", "torch.distributions.constraints"
-        ) and q in r.constraints:
+        if (
+            q.rsplit(".", 1)[0]
+            in ("numpyro.distributions.constraints", "torch.distributions.constraints")
+            and q in r.constraints
+        ):
             return None  # a constraint factory: the name rule renames it
         self.problem(node, f"{q} has no neutral counterpart")
         return self.src.segment(node)
@@ -363,14 +420,20 @@ class Porter(Rewriter):
                     hint = " (use .expand(shape) or a plate)" if k.arg == "sample_shape" else ""
                     self.problem(node, f"{what}: {k.arg}= has no neutral counterpart{hint}")
             if self.fw == "pyro" and len(node.args) > 2:
-                self.problem(node, "pyro.sample: positional arguments after the distribution are "
-                             "passed to it by Pyro; give obs= by keyword")
+                self.problem(
+                    node,
+                    "pyro.sample: positional arguments after the distribution are "
+                    "passed to it by Pyro; give obs= by keyword",
+                )
             return self.call_text(node, func)
         if name == "plate":
             if self.fw == "pyro":
                 if len(node.args) > 3:
-                    self.problem(node, "pyro.plate: the 4th positional argument (subsample) has "
-                                 "no neutral counterpart")
+                    self.problem(
+                        node,
+                        "pyro.plate: the 4th positional argument (subsample) has "
+                        "no neutral counterpart",
+                    )
                 for k in node.keywords:
                     if k.arg in ("subsample", "device", "use_cuda"):
                         self.problem(node, f"pyro.plate: {k.arg}= has no neutral counterpart")
@@ -380,12 +443,17 @@ class Porter(Rewriter):
                 if k.arg == "has_rsample":
                     v = k.value
                     if not (isinstance(v, ast.Constant) and v.value in (True, None)):
-                        self.problem(node, "pyro.factor: has_rsample=False has no neutral "
-                                     "counterpart (dualguide differentiates factors pathwise)")
+                        self.problem(
+                            node,
+                            "pyro.factor: has_rsample=False has no neutral "
+                            "counterpart (dualguide differentiates factors pathwise)",
+                        )
                     b = {"has_rsample": k}
                     items = [self.emit(a) for a in node.args] + [
-                        f"{kk.arg}={self.emit(kk.value)}" for kk in node.keywords
-                        if kk is not b["has_rsample"]]
+                        f"{kk.arg}={self.emit(kk.value)}"
+                        for kk in node.keywords
+                        if kk is not b["has_rsample"]
+                    ]
                     return f"{func}({', '.join(items)})"
             return self.call_text(node, func)
         return self.call_text(node, func)
@@ -396,8 +464,11 @@ class Porter(Rewriter):
             return bool(node.elts) and all(self.literal(e) for e in node.elts)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             return self.literal(node.operand)
-        return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
+        return (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, (int, float))
             and not isinstance(node.value, bool)
+        )
 
     def param_init(self, v) -> str:
         """A param's init value the neutral way: plain numbers, or a no-argument callable."""
@@ -406,18 +477,26 @@ class Porter(Rewriter):
             names = [a.arg for a in args.posonlyargs + args.args]
             if self.fw == "numpyro" and len(names) == 1 and not args.vararg:
                 if names[0] in loaded_names(v.body):
-                    self.problem(v, "numpyro.param: an init function that uses its rng_key has "
-                                 "no neutral counterpart (neutral init callables take no "
-                                 "arguments); draw the init with numpy instead")
+                    self.problem(
+                        v,
+                        "numpyro.param: an init function that uses its rng_key has "
+                        "no neutral counterpart (neutral init callables take no "
+                        "arguments); draw the init with numpy instead",
+                    )
                 return f"lambda: {self.param_init(v.body)}"
             return f"lambda: {self.param_init(v.body)}" if not names else self.emit(v)
         if isinstance(v, ast.Call):
             q = self.q(v.func)
             if q is not None and self.rev.ops.get(q) == "asarray" and len(v.args) == 1:
                 inner = v.args[0]
-                extra = [k for k in v.keywords if not (
-                    (k.arg == "dtype" and self.is_float32(k.value))
-                    or k.arg in ("requires_grad", "device"))]
+                extra = [
+                    k
+                    for k in v.keywords
+                    if not (
+                        (k.arg == "dtype" and self.is_float32(k.value))
+                        or k.arg in ("requires_grad", "device")
+                    )
+                ]
                 if not extra and self.literal(inner):
                     return self.emit(inner)
         return self.emit(v)
@@ -445,18 +524,24 @@ class Porter(Rewriter):
                     if k.arg in ("a_min", "a_max"):
                         ov[id(k)] = f"{k.arg[2:]}={self.emit(k.value)}"
             if name == "where" and len(node.args) == 1:
-                self.problem(node, "jnp.where with one argument (indices) has no neutral "
-                             "counterpart")
+                self.problem(
+                    node, "jnp.where with one argument (indices) has no neutral counterpart"
+                )
             if name == "logsumexp" and any(k.arg in ("b", "return_sign") for k in node.keywords):
                 self.problem(node, "logsumexp(b=..., return_sign=...) has no neutral counterpart")
             return self._call(node, func, ov)
         # torch
         if name in REDUCTIONS:
-            if name in ("max", "min") and (len(node.args) > 1 or any(
-                    k.arg == "dim" for k in node.keywords)) and \
-                    self.q(node.func) in ("torch.max", "torch.min"):
-                self.problem(node, f"torch.{name}(x, dim) returns (values, indices); use "
-                             f"torch.a{name}(x, dim) (neutral ops.{name}) instead")
+            if (
+                name in ("max", "min")
+                and (len(node.args) > 1 or any(k.arg == "dim" for k in node.keywords))
+                and self.q(node.func) in ("torch.max", "torch.min")
+            ):
+                self.problem(
+                    node,
+                    f"torch.{name}(x, dim) returns (values, indices); use "
+                    f"torch.a{name}(x, dim) (neutral ops.{name}) instead",
+                )
             for k in node.keywords:
                 if k.arg == "keepdim":
                     ov[id(k)] = f"keepdims={self.emit(k.value)}"
@@ -478,9 +563,11 @@ class Porter(Rewriter):
             for k in node.keywords:
                 if ov.get(id(k)) == "":
                     continue
-                items.append(ov[id(k)] if id(k) in ov else
-                             (f"{k.arg}={self.emit(k.value)}" if k.arg else
-                              f"**{self.emit(k.value)}"))
+                items.append(
+                    ov[id(k)]
+                    if id(k) in ov
+                    else (f"{k.arg}={self.emit(k.value)}" if k.arg else f"**{self.emit(k.value)}")
+                )
             return f"{func}({', '.join(items)})"
         return self.call_text(node, func, ov)
 
@@ -496,10 +583,15 @@ class Porter(Rewriter):
                 self.problem(node, "x.astype(...) has no neutral counterpart (arrays are float32)")
             return None
         x = self.emit(recv)
-        torch_fn = {v.split(".")[-1]: k for k, v in
-                    ((k, _expand(v[1])) for k, v in _table.OPS.items())}
-        if m in torch_fn and not node.args and not node.keywords and \
-                m not in ("sum", "prod", "mean", "max", "min", "reshape", "where", "stack"):
+        torch_fn = {
+            v.split(".")[-1]: k for k, v in ((k, _expand(v[1])) for k, v in _table.OPS.items())
+        }
+        if (
+            m in torch_fn
+            and not node.args
+            and not node.keywords
+            and m not in ("sum", "prod", "mean", "max", "min", "reshape", "where", "stack")
+        ):
             return f"{self.ns('ops')}.{torch_fn[m]}({x})"
         if m == "pow" and len(node.args) == 1 and not node.keywords:
             atoms = (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant)
@@ -510,18 +602,27 @@ class Porter(Rewriter):
         if m == "unsqueeze" and len(node.args) == 1:
             return f"{self.ns('ops')}.expand_dims({x}, {self.emit(node.args[0])})"
         if m == "transpose" and len(node.args) == 2:
-            return f"{self.ns('ops')}.swapaxes({x}, {self.emit(node.args[0])}, " \
-                   f"{self.emit(node.args[1])})"
+            return (
+                f"{self.ns('ops')}.swapaxes({x}, {self.emit(node.args[0])}, "
+                f"{self.emit(node.args[1])})"
+            )
         if m in ("sum", "prod", "mean", "logsumexp", "amax", "amin") and (
-                node.args or node.keywords):
+            node.args or node.keywords
+        ):
             name = {"amax": "max", "amin": "min"}.get(m, m)
-            items = [x] + [self.emit(a) for a in node.args] + [
-                f"{'keepdims' if k.arg == 'keepdim' else k.arg}={self.emit(k.value)}"
-                for k in node.keywords]
+            items = (
+                [x]
+                + [self.emit(a) for a in node.args]
+                + [
+                    f"{'keepdims' if k.arg == 'keepdim' else k.arg}={self.emit(k.value)}"
+                    for k in node.keywords
+                ]
+            )
             return f"{self.ns('ops')}.{name}({', '.join(items)})"
         if m in ("max", "min") and (node.args or node.keywords):
-            self.problem(node, f"x.{m}(dim) returns (values, indices) in torch; use "
-                         f"x.a{m}(dim) instead")
+            self.problem(
+                node, f"x.{m}(dim) returns (values, indices) in torch; use x.a{m}(dim) instead"
+            )
         if m in TORCH_ONLY_METHODS:
             self.problem(node, f"the tensor method .{m}() has no neutral counterpart")
         return None
@@ -531,12 +632,16 @@ class Porter(Rewriter):
         func = self.ns("dg") + f".optim.{name}"
         if self.fw == "pyro":
             if node.args and isinstance(node.args[0], ast.Dict):
-                allowed = {"lr", "betas", "eps"} | ({"clip_norm", "lrd"}
-                                                   if name == "ClippedAdam" else set())
+                allowed = {"lr", "betas", "eps"} | (
+                    {"clip_norm", "lrd"} if name == "ClippedAdam" else set()
+                )
                 for k in node.args[0].keys:
                     if isinstance(k, ast.Constant) and k.value not in allowed:
-                        self.problem(node, f"pyro.optim.{name}: setting {k.value!r} has no "
-                                     f"neutral counterpart (allowed: {', '.join(sorted(allowed))})")
+                        self.problem(
+                            node,
+                            f"pyro.optim.{name}: setting {k.value!r} has no "
+                            f"neutral counterpart (allowed: {', '.join(sorted(allowed))})",
+                        )
             return self.call_text(node, func)
         mp = _table.NUMPYRO_OPTIM_ARGS
         b = bind(node, ("step_size",), f"numpyro.optim.{name}", self, varkw=True)
@@ -583,7 +688,8 @@ def _fitting_refs(stmt, aliases, framework, rev: Reverse) -> list[tuple[int, str
             if q is not None:
                 q = native_canonical(q)
                 if q not in rev.optimizers and any(
-                        q == p or q.startswith(p + ".") for p in FITTING[framework]):
+                    q == p or q.startswith(p + ".") for p in FITTING[framework]
+                ):
                     out.append((n.lineno, q))
                 continue
         stack.extend(ast.iter_child_nodes(n))
@@ -603,8 +709,12 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
     rev = reverse_table(fw)
     body = list(src.tree.body)
     docstring = None
-    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-            and isinstance(body[0].value.value, str):
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    ):
         docstring = body.pop(0)
     module_names = set()
     future, user_imports, stmts, notes = [], [], [], []
@@ -623,8 +733,13 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
             user_imports.append(s)
             continue
         if is_main_guard(s):
-            notes.append((s.lineno, "dropped the __main__ block (fitting code): fit the ported "
-                                    "program with dg.fit(model, guide, ...)"))
+            notes.append(
+                (
+                    s.lineno,
+                    "dropped the __main__ block (fitting code): fit the ported "
+                    "program with dg.fit(model, guide, ...)",
+                )
+            )
             continue
         stmts.append(s)
     # top-level fitting code, and what depends on it, is dropped with a note
@@ -641,16 +756,24 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
             if id(s) in dropped:
                 gone |= bound_names(s)
         for s in stmts:
-            if id(s) not in dropped and loaded_names(s) & gone and \
-                    not _calls_primitive(s, aliases, rev):
+            if (
+                id(s) not in dropped
+                and loaded_names(s) & gone
+                and not _calls_primitive(s, aliases, rev)
+            ):
                 dropped[id(s)] = sorted(loaded_names(s) & gone)[0]
                 changed = True
     kept = []
     for s in stmts:
         if id(s) in dropped:
             names = ", ".join(sorted(bound_names(s))) or "a statement"
-            notes.append((s.lineno, f"dropped {names} (fitting code: uses {dropped[id(s)]}); "
-                                    "fit with dg.fit(model, guide, ...)"))
+            notes.append(
+                (
+                    s.lineno,
+                    f"dropped {names} (fitting code: uses {dropped[id(s)]}); "
+                    "fit with dg.fit(model, guide, ...)",
+                )
+            )
         else:
             kept.append(s)
     # (a native optimizer is ported: dg.optim takes the same settings)
@@ -661,12 +784,17 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
                 q = qualname(n.func, aliases)
                 if q is not None and native_canonical(q) in rev.optimizers:
                     names = ", ".join(sorted(bound_names(s))) or "it"
-                    notes.append((n.lineno, f"ported the optimizer: fit with "
-                                            f"dg.fit(model, guide, optim={names})"))
+                    notes.append(
+                        (
+                            n.lineno,
+                            f"ported the optimizer: fit with dg.fit(model, guide, optim={names})",
+                        )
+                    )
     notes.sort()
     pieces = statement_chunks(src, kept, porter.emit)
-    functions = [s.name for s in kept if isinstance(s, ast.FunctionDef)
-                 and _calls_primitive(s, aliases, rev)]
+    functions = [
+        s.name for s in kept if isinstance(s, ast.FunctionDef) and _calls_primitive(s, aliases, rev)
+    ]
     used_names = set()
     for s in kept:
         used_names |= loaded_names(s)
@@ -679,8 +807,11 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
     for s in user_imports:
         if bound_names(s) & used_names:
             imports.append(src.segment(s))
-    neutral = ["import dualguide as dg"] if "dg" in porter.used or any(
-        "optim" in t for _s, t in pieces) else []
+    neutral = (
+        ["import dualguide as dg"]
+        if "dg" in porter.used or any("optim" in t for _s, t in pieces)
+        else []
+    )
     from_names = sorted(n for n in ("constraints", "ops") if n in porter.used)
     if from_names:
         neutral.append(f"from dualguide import {', '.join(from_names)}")
@@ -690,8 +821,10 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
     head = []
     if docstring is not None:
         head.append(src.segment(docstring))
-    head.append(f"# Ported from {fw_name} by `dualguide port`: runs on NumPyro and on Pyro "
-                "(fit with dg.fit).")
+    head.append(
+        f"# Ported from {fw_name} by `dualguide port`: runs on NumPyro and on Pyro "
+        "(fit with dg.fit)."
+    )
     text = "\n".join(head) + "\n\n"
     if future:
         text += "\n".join(src.segment(s) for s in future) + "\n\n"
@@ -702,8 +835,9 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
     return text, fw, notes, functions, porter.problems
 
 
-def _verify(ported_path: Path, original_path: Path, framework: str, functions: list[str],
-            seed: int = 0) -> list[Verification]:
+def _verify(
+    ported_path: Path, original_path: Path, framework: str, functions: list[str], seed: int = 0
+) -> list[Verification]:
     """Trace each ported function on both backends; on the original framework compare sites."""
     import inspect
 
@@ -718,12 +852,21 @@ def _verify(ported_path: Path, original_path: Path, framework: str, functions: l
         fn = getattr(ported, fn_name, None)
         if fn is None:
             continue
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY,
-                                                          p.POSITIONAL_OR_KEYWORD)]
+        params = [
+            p
+            for p in inspect.signature(fn).parameters.values()
+            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
         if params:
-            out.append(Verification(fn_name, "-", True, [], "not traced (takes arguments: "
-                                    + ", ".join(p.name for p in params) + ")"))
+            out.append(
+                Verification(
+                    fn_name,
+                    "-",
+                    True,
+                    [],
+                    "not traced (takes arguments: " + ", ".join(p.name for p in params) + ")",
+                )
+            )
             continue
         for b in _table.BACKENDS:
             try:
@@ -737,9 +880,16 @@ def _verify(ported_path: Path, original_path: Path, framework: str, functions: l
                         original = load_file(str(original_path))
                     _state.load(framework).trace(getattr(original, fn_name), (), {}, seed)
                 except Exception as e0:  # noqa: BLE001
-                    out.append(Verification(
-                        fn_name, b, True, [], "cannot run standalone, like the original "
-                        f"({type(e0).__name__}); e.g. a model with improper priors"))
+                    out.append(
+                        Verification(
+                            fn_name,
+                            b,
+                            True,
+                            [],
+                            "cannot run standalone, like the original "
+                            f"({type(e0).__name__}); e.g. a model with improper priors",
+                        )
+                    )
                     continue
                 out.append(Verification(fn_name, b, False, [], msg))
                 continue
@@ -751,12 +901,26 @@ def _verify(ported_path: Path, original_path: Path, framework: str, functions: l
                     original = load_file(str(original_path))
                 nat = _state.load(b).trace(getattr(original, fn_name), (), {}, seed)
             except Exception as e:  # noqa: BLE001
-                out.append(Verification(fn_name, f"{b} vs original", False, [],
-                                        f"the original did not trace: {type(e).__name__}: {e}"))
+                out.append(
+                    Verification(
+                        fn_name,
+                        f"{b} vs original",
+                        False,
+                        [],
+                        f"the original did not trace: {type(e).__name__}: {e}",
+                    )
+                )
                 continue
             diff = _compare(nat, sites)
-            out.append(Verification(fn_name, f"{b} vs original", not diff, list(sites),
-                                    diff or "same sites, values and log densities"))
+            out.append(
+                Verification(
+                    fn_name,
+                    f"{b} vs original",
+                    not diff,
+                    list(sites),
+                    diff or "same sites, values and log densities",
+                )
+            )
     return out
 
 
@@ -766,16 +930,26 @@ def _compare(want: dict, got: dict) -> str:
         return f"sites differ: original {list(want)}, ported {list(got)}"
     for name, w in want.items():
         g = got[name]
-        if (w.type, w.dist, w.batch_shape, w.event_shape) != (g.type, g.dist, g.batch_shape,
-                                                              g.event_shape):
-            return (f"site {name!r}: original {w.type} {w.dist} {w.batch_shape}+{w.event_shape}, "
-                    f"ported {g.type} {g.dist} {g.batch_shape}+{g.event_shape}")
+        if (w.type, w.dist, w.batch_shape, w.event_shape) != (
+            g.type,
+            g.dist,
+            g.batch_shape,
+            g.event_shape,
+        ):
+            return (
+                f"site {name!r}: original {w.type} {w.dist} {w.batch_shape}+{w.event_shape}, "
+                f"ported {g.type} {g.dist} {g.batch_shape}+{g.event_shape}"
+            )
         for what, a, b in (("value", w.value, g.value), ("log_prob", w.log_prob, g.log_prob)):
             if (a is None) != (b is None):
                 return f"site {name!r}: {what} present in only one trace"
-            if a is not None and not np.allclose(np.asarray(a, dtype=np.float64),
-                                                 np.asarray(b, dtype=np.float64),
-                                                 rtol=1e-5, atol=1e-6, equal_nan=True):
+            if a is not None and not np.allclose(
+                np.asarray(a, dtype=np.float64),
+                np.asarray(b, dtype=np.float64),
+                rtol=1e-5,
+                atol=1e-6,
+                equal_nan=True,
+            ):
                 return f"site {name!r}: {what} differs ({a} vs {b})"
     return ""
 
@@ -804,15 +978,19 @@ def port(
     text, fw, notes, functions, problems = port_source(source)
     result = PortResult(text, fw, str(source), notes, functions)
     if problems:
-        lines = "\n".join(f"  {p}:{ln}: {msg}" for p, ln, msg in
-                          sorted(problems, key=lambda t: t[1]))
-        raise PortError(f"{source}: {len(problems)} construct(s) cannot be ported:\n{lines}",
-                        problems, result)
+        lines = "\n".join(
+            f"  {p}:{ln}: {msg}" for p, ln, msg in sorted(problems, key=lambda t: t[1])
+        )
+        raise PortError(
+            f"{source}: {len(problems)} construct(s) cannot be ported:\n{lines}", problems, result
+        )
     try:
         compile(text, f"<port of {source}>", "exec")
     except SyntaxError as e:  # pragma: no cover - a bug in the rewriter
-        raise PortError(f"{source}: the ported code does not compile (line {e.lineno}: "
-                        f"{e.msg}); please report this") from None
+        raise PortError(
+            f"{source}: the ported code does not compile (line {e.lineno}: "
+            f"{e.msg}); please report this"
+        ) from None
     if out is not None:
         Path(out).write_text(text, encoding="utf-8")
     if verify:

@@ -74,8 +74,7 @@ class _Namespace(types.ModuleType):
             raise AttributeError(attr)
         ns = self.__dict__.get("_table")
         if ns is None:
-            ns = self.__dict__["_table"] = _build(self.__dict__["_backend"],
-                                                   self.__dict__["_kind"])
+            ns = self.__dict__["_table"] = _build(self.__dict__["_backend"], self.__dict__["_kind"])
         try:
             value = getattr(ns, attr)
         except AttributeError:
@@ -172,12 +171,17 @@ def neutral_constraint(c, backend) -> Constraint | None:
         if isinstance(obj, Constraint) and b.constraint(obj) is c:
             return obj
     name = type(c).__name__.lstrip("_").lower()
-    args = {"interval": ("lower_bound", "upper_bound"), "greaterthan": ("lower_bound",),
-            "lessthan": ("upper_bound",)}
-    for neutral, attrs in (("interval", args["interval"]), ("greater_than", args["greaterthan"]),
-                           ("less_than", args["lessthan"])):
-        if name.replace("_", "") == neutral.replace("_", "") and all(
-                hasattr(c, a) for a in attrs):
+    args = {
+        "interval": ("lower_bound", "upper_bound"),
+        "greaterthan": ("lower_bound",),
+        "lessthan": ("upper_bound",),
+    }
+    for neutral, attrs in (
+        ("interval", args["interval"]),
+        ("greater_than", args["greaterthan"]),
+        ("less_than", args["lessthan"]),
+    ):
+        if name.replace("_", "") == neutral.replace("_", "") and all(hasattr(c, a) for a in attrs):
             try:
                 return getattr(nc, neutral)(*(float(getattr(c, a)) for a in attrs))
             except Exception:  # noqa: BLE001 - array bounds: no neutral counterpart

@@ -74,7 +74,9 @@ class NumPyroBackend:
             value = lambda _key: _checked_init(name, fn(), constraint)  # noqa: E731
         else:
             value = _checked_init(name, init_value, constraint)
-        return numpyro.param(name, value, constraint=self.constraint(constraint), event_dim=event_dim)
+        return numpyro.param(
+            name, value, constraint=self.constraint(constraint), event_dim=event_dim
+        )
 
     def sample(self, name, fn, obs, infer, kwargs):
         if not isinstance(fn, nd.Distribution):
@@ -148,14 +150,38 @@ class NumPyroBackend:
             return no.Adam(lr, b1=b1, b2=b2, eps=opt.eps)
         return no.ClippedAdam(lr, b1=b1, b2=b2, eps=opt.eps, clip_norm=opt.clip_norm)
 
-    def fit(self, model, guide, args, kwargs, opt, *, num_steps, num_particles, seed,
-            on_nonfinite, progress, jit):
+    def fit(
+        self,
+        model,
+        guide,
+        args,
+        kwargs,
+        opt,
+        *,
+        num_steps,
+        num_particles,
+        seed,
+        on_nonfinite,
+        progress,
+        jit,
+    ):
         # NumPyro's Trace_ELBO in dualguide's own compiled loop (see fitloop.py)
         from .fitloop import fit
 
-        return fit(self, model, guide, args, kwargs, opt, num_steps=num_steps,
-                   num_particles=num_particles, seed=seed, on_nonfinite=on_nonfinite,
-                   progress=progress, jit=jit)
+        return fit(
+            self,
+            model,
+            guide,
+            args,
+            kwargs,
+            opt,
+            num_steps=num_steps,
+            num_particles=num_particles,
+            seed=seed,
+            on_nonfinite=on_nonfinite,
+            progress=progress,
+            jit=jit,
+        )
 
 
 def _checked_init(name, value, constraint):

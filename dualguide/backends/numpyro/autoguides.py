@@ -49,7 +49,9 @@ def _override(name, new, init, neutral):
         )
     # checked in numpy: this may run while jax traces the fit (the native check would be traced)
     if neutral is not None and not neutral.check(arr):
-        raise SpecError(f"init_params[{name!r}] = {arr.tolist()} is outside its constraint {neutral!r}")
+        raise SpecError(
+            f"init_params[{name!r}] = {arr.tolist()} is outside its constraint {neutral!r}"
+        )
     return jnp.asarray(arr)
 
 
@@ -68,8 +70,9 @@ def _hooked(kind: str):
             with _HookParams(hook):
                 return base.__call__(self, *args, **kwargs)
 
-        cls = type(kind, (base,), {"__call__": __call__, "__module__": __name__,
-                                   "__doc__": base.__doc__})
+        cls = type(
+            kind, (base,), {"__call__": __call__, "__module__": __name__, "__doc__": base.__doc__}
+        )
         _CLASSES[kind] = cls
     return cls
 
@@ -100,7 +103,9 @@ def _setup(native, args, kwargs):
 
 def _latents(native):
     return [
-        k for k, s in native.prototype_trace.items() if s["type"] == "sample" and not s["is_observed"]
+        k
+        for k, s in native.prototype_trace.items()
+        if s["type"] == "sample" and not s["is_observed"]
     ]
 
 

@@ -143,8 +143,9 @@ def model_logdensity(model, params, points, args, kwargs):
 
     def one(pt):
         mtr = _run_model(model, p, None, args, kwargs, jax.random.PRNGKey(0), subs=pt)
-        return sum((jnp.sum(_site_logp(s)) for s in _sample_sites(mtr).values()),
-                   jnp.zeros((), F32))
+        return sum(
+            (jnp.sum(_site_logp(s)) for s in _sample_sites(mtr).values()), jnp.zeros((), F32)
+        )
 
     return np.asarray(jax.jit(jax.vmap(one))(_j(points)))
 
@@ -174,7 +175,8 @@ def grad_batches(model, guide, params, constraints, num_batches, batch_size, see
 
     keys = jax.random.split(jax.random.PRNGKey(seed), num_batches)
     losses, grads = jax.jit(jax.vmap(jax.value_and_grad(loss_fn), in_axes=(None, 0)))(
-        _j(params), keys)
+        _j(params), keys
+    )
     return np.asarray(losses), _np(grads)
 
 
@@ -238,8 +240,11 @@ def _mixture_from_noise(name, mix, noise, shape):
     k = jnp.sum(jnp.cumsum(w, -1) < u[..., None], -1)
     k = jnp.minimum(k, w.shape[-1] - 1)
     ncomp = w.shape[-1]
-    comp_noise = {kind: jnp.broadcast_to(jnp.reshape(v, shape)[..., None], shape + (ncomp,))
-                  for kind, v in noise.items() if kind != "choice"}
+    comp_noise = {
+        kind: jnp.broadcast_to(jnp.reshape(v, shape)[..., None], shape + (ncomp,))
+        for kind, v in noise.items()
+        if kind != "choice"
+    }
     xs = rsample_from_noise(name, mix.component_distribution, comp_noise, shape + (ncomp,))
     x = jnp.take_along_axis(xs, k[..., None], -1)[..., 0]
     return implicit_reparam(mix, lax.stop_gradient(x))
@@ -347,11 +352,13 @@ def quadrature_objective(model, guide, constraints, points, log_w, args, kwargs)
             gtr = _run_guide(guide, p, args, kwargs, key, subs=pt)
             mtr = _run_model(model, p, gtr, args, kwargs, key)
             gs = _sample_sites(gtr)
-            lqb = sum((jnp.sum(_site_logp(s)) for n, s in gs.items() if n in base),
-                      jnp.zeros((), F32))
+            lqb = sum(
+                (jnp.sum(_site_logp(s)) for n, s in gs.items() if n in base), jnp.zeros((), F32)
+            )
             lq = sum((jnp.sum(_site_logp(s)) for s in gs.values()), jnp.zeros((), F32))
-            lp = sum((jnp.sum(_site_logp(s)) for s in _sample_sites(mtr).values()),
-                     jnp.zeros((), F32))
+            lp = sum(
+                (jnp.sum(_site_logp(s)) for s in _sample_sites(mtr).values()), jnp.zeros((), F32)
+            )
             return lqb, lq, lp
 
         lqb, lq, lp = jax.vmap(one)(pts)

@@ -59,9 +59,7 @@ def batched_eval(fn, args, kwargs, values: dict, shapes: dict, out_names, n: int
             *args, **kwargs
         )
         lps = {
-            k: jnp.sum(s["fn"].log_prob(s["value"]))
-            for k, s in tr.items()
-            if s["type"] == "sample"
+            k: jnp.sum(s["fn"].log_prob(s["value"])) for k, s in tr.items() if s["type"] == "sample"
         }
         return lps, {k: tr[k]["value"] for k in out_names}
 

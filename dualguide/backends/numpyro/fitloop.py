@@ -255,8 +255,21 @@ def _compile(fn, example, small: bool):
 # ------------------------------------------------------------------------------------------
 # fit
 # ------------------------------------------------------------------------------------------
-def fit(backend, model, guide, args, kwargs, opt, *, num_steps, num_particles, seed,
-        on_nonfinite, progress, jit) -> dict:
+def fit(
+    backend,
+    model,
+    guide,
+    args,
+    kwargs,
+    opt,
+    *,
+    num_steps,
+    num_particles,
+    seed,
+    on_nonfinite,
+    progress,
+    jit,
+) -> dict:
     """The NumPyro backend's ``fit`` (see :func:`dualguide.fit` for the contract)."""
     from numpyro.infer import SVI, Trace_ELBO
 
@@ -305,6 +318,7 @@ def fit(backend, model, guide, args, kwargs, opt, *, num_steps, num_particles, s
         break
 
     if not jit:  # jit=False: svi.update step by step, not compiled (for debugging a model)
+
         def runner(state, start, stop, dyn):
             n = int(stop) - int(start)
             losses, oks = np.full(CHUNK, np.nan, np.float32), np.ones(CHUNK, bool)

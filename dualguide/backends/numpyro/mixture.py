@@ -79,7 +79,9 @@ def student_t_cdf_standard(z, df):
     tail = jnp.where(direct, r, 1.0 - r)  # P(|T| > |z|)
     F = jnp.where(zero, 0.5, jnp.where(zs > 0, 1.0 - 0.5 * tail, 0.5 * tail))
     pdf = jnp.exp(
-        gammaln(0.5 * (df + 1.0)) - gammaln(0.5 * df) - 0.5 * jnp.log(df * math.pi)
+        gammaln(0.5 * (df + 1.0))
+        - gammaln(0.5 * df)
+        - 0.5 * jnp.log(df * math.pi)
         - 0.5 * (df + 1.0) * jnp.log1p(lax.stop_gradient(z) ** 2 / df)
     )
     return F + lax.stop_gradient(pdf) * (z - lax.stop_gradient(z))

@@ -112,8 +112,9 @@ class SVI:
     one.  Each step runs a jitted update and writes the constrained params to the store.
     """
 
-    def __init__(self, model, guide, optim, loss, loss_and_grads=None, num_samples=10,
-                 num_steps=0, **kwargs):
+    def __init__(
+        self, model, guide, optim, loss, loss_and_grads=None, num_samples=10, num_steps=0, **kwargs
+    ):
         if isinstance(optim, Optimizer):
             optim = BACKEND.optimizer(optim)
         self._svi = ni.SVI(render(model, BACKEND), render(guide, BACKEND), optim, loss, **kwargs)
@@ -144,10 +145,18 @@ def _pyro_style(cls):
     """An ELBO class that accepts Pyro's constructor arguments (and ignores those NumPyro lacks)."""
 
     class Elbo(cls):
-        def __init__(self, num_particles=1, max_plate_nesting=float("inf"),
-                     max_iarange_nesting=None, vectorize_particles=True,
-                     strict_enumeration_warning=True, ignore_jit_warnings=False,
-                     jit_options=None, retain_graph=None, tail_adaptive_beta=-1.0):
+        def __init__(
+            self,
+            num_particles=1,
+            max_plate_nesting=float("inf"),
+            max_iarange_nesting=None,
+            vectorize_particles=True,
+            strict_enumeration_warning=True,
+            ignore_jit_warnings=False,
+            jit_options=None,
+            retain_graph=None,
+            tail_adaptive_beta=-1.0,
+        ):
             super().__init__(num_particles=num_particles)
 
     Elbo.__name__ = Elbo.__qualname__ = cls.__name__

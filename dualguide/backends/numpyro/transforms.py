@@ -51,8 +51,10 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
         start += size
     touts = jax.vmap(f_jvp)(*tangents)
     cols = jnp.concatenate(
-        [jnp.broadcast_to(t, (D,) + plan.out_full_shape(j)).reshape((D,) + B + (-1,))
-         for j, t in enumerate(touts)],
+        [
+            jnp.broadcast_to(t, (D,) + plan.out_full_shape(j)).reshape((D,) + B + (-1,))
+            for j, t in enumerate(touts)
+        ],
         axis=-1,
     )  # (D_in,) + B + (D_out,)
     J = jnp.moveaxis(cols, 0, -1)  # B + (D_out, D_in)

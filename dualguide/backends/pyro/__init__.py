@@ -185,22 +185,49 @@ class PyroBackend:
     def optimizer(self, opt):
         return make_optimizer(opt)
 
-    def fit(self, model, guide, args, kwargs, opt, *, num_steps, num_particles, seed,
-            on_nonfinite, progress, jit):
+    def fit(
+        self,
+        model,
+        guide,
+        args,
+        kwargs,
+        opt,
+        *,
+        num_steps,
+        num_particles,
+        seed,
+        on_nonfinite,
+        progress,
+        jit,
+    ):
         # Pyro's JitTrace_ELBO / Trace_ELBO in dualguide's own loop (see fitloop.py)
         from .fitloop import fit
 
-        return fit(self, model, guide, args, kwargs, opt, num_steps=num_steps,
-                   num_particles=num_particles, seed=seed, on_nonfinite=on_nonfinite,
-                   progress=progress, jit=jit)
+        return fit(
+            self,
+            model,
+            guide,
+            args,
+            kwargs,
+            opt,
+            num_steps=num_steps,
+            num_particles=num_particles,
+            seed=seed,
+            on_nonfinite=on_nonfinite,
+            progress=progress,
+            jit=jit,
+        )
 
 
 class _NotJitSafe(Exception):
     pass
 
 
-_FRAMEWORK_DIRS = (os.path.dirname(torch.__file__), os.path.dirname(pyro.__file__),
-                   os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_FRAMEWORK_DIRS = (
+    os.path.dirname(torch.__file__),
+    os.path.dirname(pyro.__file__),
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+)
 
 
 def _jit_safety(caught) -> None:

@@ -102,8 +102,16 @@ def _hooked(kind: str):
                     return base.__call__(self, *args, **kwargs)
             return base.__call__(self, *args, **kwargs)
 
-        cls = type(kind, (base,), {"_setup_prototype": _setup_prototype, "__call__": __call__,
-                                   "__module__": __name__, "__doc__": base.__doc__})
+        cls = type(
+            kind,
+            (base,),
+            {
+                "_setup_prototype": _setup_prototype,
+                "__call__": __call__,
+                "__module__": __name__,
+                "__doc__": base.__doc__,
+            },
+        )
         _CLASSES[kind] = cls
     return cls
 
@@ -139,7 +147,9 @@ def layout(native, args, kwargs):
     _setup(native, args, kwargs)
     shapes = getattr(native, "_unconstrained_shapes", None)
     if shapes is None:
-        return [(k, tuple(s["value"].shape)) for k, s in native.prototype_trace.iter_stochastic_nodes()]
+        return [
+            (k, tuple(s["value"].shape)) for k, s in native.prototype_trace.iter_stochastic_nodes()
+        ]
     return [(k, tuple(s)) for k, s in shapes.items()]
 
 

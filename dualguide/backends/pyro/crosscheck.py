@@ -216,8 +216,9 @@ def grad_batches(model, guide, params, constraints, num_batches, batch_size, see
     grads: dict[str, list] = {k: [] for k in leaves}
     with _scope({}, {}, seed):
         nest = _plate_nesting(model, guide, args, kwargs)
-        elbo = Trace_ELBO(num_particles=batch_size, vectorize_particles=True,
-                          max_plate_nesting=nest)
+        elbo = Trace_ELBO(
+            num_particles=batch_size, vectorize_particles=True, max_plate_nesting=nest
+        )
         m = poutine.substitute(model, data=leaves)
         g = poutine.substitute(guide, data=leaves)
         names = list(leaves)
@@ -231,8 +232,9 @@ def grad_batches(model, guide, params, constraints, num_batches, batch_size, see
                 gs = [None] * len(names)
             losses[b] = float(loss.detach())
             for k, gk in zip(names, gs):
-                grads[k].append(np.zeros(tuple(leaves[k].shape), np.float32) if gk is None
-                                else _n(gk).copy())
+                grads[k].append(
+                    np.zeros(tuple(leaves[k].shape), np.float32) if gk is None else _n(gk).copy()
+                )
     return losses, {k: np.stack(v) for k, v in grads.items()}
 
 
@@ -295,8 +297,11 @@ def _mixture_from_noise(name, mix, noise, shape):
     u = noise["choice"].reshape(shape)
     ncomp = w.shape[-1]
     k = (torch.cumsum(w, -1) < u.unsqueeze(-1)).sum(-1).clamp(max=ncomp - 1)
-    comp_noise = {kind: v.reshape(shape).unsqueeze(-1).expand(shape + (ncomp,))
-                  for kind, v in noise.items() if kind != "choice"}
+    comp_noise = {
+        kind: v.reshape(shape).unsqueeze(-1).expand(shape + (ncomp,))
+        for kind, v in noise.items()
+        if kind != "choice"
+    }
     xs = rsample_from_noise(name, mix.component_distribution, comp_noise, shape + (ncomp,))
     xs = xs.expand(shape + (ncomp,))
     k = k.expand(shape)
@@ -339,8 +344,10 @@ def lockstep_run(model, guide, u0, constraints, noise, opt, args, kwargs):
     steps, num = next(iter(first.values())).shape[:2]
     losses = np.empty(steps, dtype=np.float32)
     traj = {k: [np.asarray(v, np.float32)] for k, v in u0.items()}
-    tnoise = {s: {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in d.items()}
-              for s, d in noise.items()}
+    tnoise = {
+        s: {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in d.items()}
+        for s, d in noise.items()
+    }
     with _scope(u0, constraints, 0, unconstrained=True) as store:
         nest = _plate_nesting(model, guide, args, kwargs)
         dim = -(nest + 1)

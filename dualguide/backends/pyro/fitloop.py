@@ -51,7 +51,12 @@ class _Step(torch.nn.Module):
         self.do_clip = do_clip
 
     def forward(
-        self, flat: torch.Tensor, m: torch.Tensor, v: torch.Tensor, lr: float, bc1: float,
+        self,
+        flat: torch.Tensor,
+        m: torch.Tensor,
+        v: torch.Tensor,
+        lr: float,
+        bc1: float,
         bc2: float,
     ) -> Tuple[float, int]:  # noqa: UP006
         out = self.elbo(flat)
@@ -102,8 +107,13 @@ def _simplify(graph) -> None:
     other dtypes (each costs a cast per step) and constant sub-expressions of the model's
     densities.  TorchScript's own passes; nondeterministic ops (the draws) are left alone.
     Skipped if this torch lacks them."""
-    passes = ("_jit_pass_inline", "_jit_pass_constant_propagation", "_jit_pass_peephole",
-              "_jit_pass_cse", "_jit_pass_dce")
+    passes = (
+        "_jit_pass_inline",
+        "_jit_pass_constant_propagation",
+        "_jit_pass_peephole",
+        "_jit_pass_cse",
+        "_jit_pass_dce",
+    )
     try:
         for name in passes:
             getattr(torch._C, name)(graph)
@@ -148,8 +158,9 @@ class _JitLoop:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.step_mod = torch.jit.script(
-                _Step(fe, float(b1), float(b2), float(opt.eps), float(clip or 0.0),
-                      clip is not None)
+                _Step(
+                    fe, float(b1), float(b2), float(opt.eps), float(clip or 0.0), clip is not None
+                )
             )
         self.lrs = [float(opt.lr_at(t)) for t in range(num_steps)]
         self.bc1 = _bias_corrections(b1, num_steps).tolist()
@@ -188,8 +199,9 @@ class _JitLoop:
 
     def step(self):
         t = self.t
-        lv, bad = self.step_mod.forward(self.flat, self.m, self.v, self.lrs[t], self.bc1[t],
-                                        self.bc2[t])
+        lv, bad = self.step_mod.forward(
+            self.flat, self.m, self.v, self.lrs[t], self.bc1[t], self.bc2[t]
+        )
         if not bad:
             self.t = t + 1
         return lv, bad
@@ -217,8 +229,21 @@ def _warn_no_gradient(store, params) -> None:
         )
 
 
-def fit(backend, model, guide, args, kwargs, opt, *, num_steps, num_particles, seed,
-        on_nonfinite, progress, jit) -> dict:
+def fit(
+    backend,
+    model,
+    guide,
+    args,
+    kwargs,
+    opt,
+    *,
+    num_steps,
+    num_particles,
+    seed,
+    on_nonfinite,
+    progress,
+    jit,
+) -> dict:
     """The Pyro backend's ``fit`` (see :func:`dualguide.fit` for the contract)."""
     from pyro.infer import JitTrace_ELBO, Trace_ELBO
 
@@ -297,8 +322,10 @@ def fit(backend, model, guide, args, kwargs, opt, *, num_steps, num_particles, s
                             surrogate.backward()
                             loss = float(loss_t.detach())
                             params = list(
-                                {id(p): p for p in
-                                 (store[n].unconstrained() for n in store.keys())}.values()
+                                {
+                                    id(p): p
+                                    for p in (store[n].unconstrained() for n in store.keys())
+                                }.values()
                             )
                             bad = 0 if math.isfinite(loss) else 1
                             if not bad and not all(

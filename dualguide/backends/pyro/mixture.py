@@ -74,11 +74,14 @@ def student_t_cdf_standard(z, df):
     pre = torch.exp(a * torch.log(x) + b * torch.log(y) - lbeta)
     r = pre * _betacf(A, Bb, X) / A
     tail = torch.where(direct, r, 1.0 - r)  # P(|T| > |z|)
-    F = torch.where(zero, torch.full_like(tail, 0.5),
-                    torch.where(zs > 0, 1.0 - 0.5 * tail, 0.5 * tail))
+    F = torch.where(
+        zero, torch.full_like(tail, 0.5), torch.where(zs > 0, 1.0 - 0.5 * tail, 0.5 * tail)
+    )
     with torch.no_grad():
         pdf = torch.exp(
-            torch.lgamma(0.5 * (df + 1.0)) - torch.lgamma(0.5 * df) - 0.5 * torch.log(df * math.pi)
+            torch.lgamma(0.5 * (df + 1.0))
+            - torch.lgamma(0.5 * df)
+            - 0.5 * torch.log(df * math.pi)
             - 0.5 * (df + 1.0) * torch.log1p(zd**2 / df)
         )
     return F + pdf * (z - zd)

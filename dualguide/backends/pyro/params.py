@@ -14,9 +14,7 @@ def declared(model, guide, args, kwargs, seed: int = 0) -> dict[str, tuple]:
     with pyro.get_param_store().scope(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         gtr = poutine.trace(guide).get_trace(*args, **kwargs)
-        out = {
-            k: tuple(s["value"].shape) for k, s in gtr.nodes.items() if s["type"] == "param"
-        }
+        out = {k: tuple(s["value"].shape) for k, s in gtr.nodes.items() if s["type"] == "param"}
         if model is not None:
             mtr = poutine.trace(poutine.replay(model, trace=gtr)).get_trace(*args, **kwargs)
             for k, s in mtr.nodes.items():

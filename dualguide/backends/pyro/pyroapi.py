@@ -28,8 +28,11 @@ def stored_param(name):
 
 def project(value, constraint, native):
     """An init value outside ``constraint`` moved inside through its transform (as Pyro does)."""
-    t = value if isinstance(value, torch.Tensor) else torch.as_tensor(
-        np.asarray(value, dtype=np.float32))
+    t = (
+        value
+        if isinstance(value, torch.Tensor)
+        else torch.as_tensor(np.asarray(value, dtype=np.float32))
+    )
     if constraint.check(t.detach().cpu().numpy()):
         return value
     tr = transform_to(native)
@@ -51,13 +54,21 @@ PYRO = pyro
 class SVI(pi.SVI):
     """Pyro's SVI; ``optim`` may also be a dualguide optimizer (``pyroapi.optim.Adam``)."""
 
-    def __init__(self, model, guide, optim, loss, loss_and_grads=None, num_samples=0,
-                 num_steps=0, **kwargs):
+    def __init__(
+        self, model, guide, optim, loss, loss_and_grads=None, num_samples=0, num_steps=0, **kwargs
+    ):
         if isinstance(optim, Optimizer):
             optim = BACKEND.optimizer(optim)
-        super().__init__(render(model, BACKEND), render(guide, BACKEND), optim, loss,
-                         loss_and_grads=loss_and_grads, num_samples=num_samples,
-                         num_steps=num_steps, **kwargs)
+        super().__init__(
+            render(model, BACKEND),
+            render(guide, BACKEND),
+            optim,
+            loss,
+            loss_and_grads=loss_and_grads,
+            num_samples=num_samples,
+            num_steps=num_steps,
+            **kwargs,
+        )
 
 
 class _Fallback:

@@ -35,8 +35,10 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
             u = u.expand(plan.in_full_shape(i))
             xs.append(u if u.requires_grad else u.detach().requires_grad_())
         outs = _as_outputs(fn(*xs), plan.desc, len(out_names))
-        outs = [o if isinstance(o, torch.Tensor) else torch.as_tensor(o, dtype=torch.float32)
-                for o in outs]
+        outs = [
+            o if isinstance(o, torch.Tensor) else torch.as_tensor(o, dtype=torch.float32)
+            for o in outs
+        ]
         plan.outputs([tuple(o.shape) for o in outs], out_eds)
         if square:
             plan.check_square()
@@ -50,9 +52,15 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
                 rows.append(flat.new_zeros(B + (plan.d_in,)))
                 continue
             gs = torch.autograd.grad(o_r.sum(), xs, create_graph=True, allow_unused=True)
-            rows.append(torch.cat(
-                [(g if g is not None else x.new_zeros(x.shape)).reshape(B + (-1,))
-                 for g, x in zip(gs, xs)], dim=-1))
+            rows.append(
+                torch.cat(
+                    [
+                        (g if g is not None else x.new_zeros(x.shape)).reshape(B + (-1,))
+                        for g, x in zip(gs, xs)
+                    ],
+                    dim=-1,
+                )
+            )
         J = torch.stack(rows, dim=-2)
     if not grad_on:
         outs, J = [o.detach() for o in outs], J.detach()
@@ -73,8 +81,12 @@ def logabsdet(J):
 # many-particle ELBO samples (private helper for the examples and tests)
 # ------------------------------------------------------------------------------------------
 def _max_plate_nesting(tr) -> int:
-    dims = [-f.dim for s in tr.nodes.values() for f in s.get("cond_indep_stack", ())
-            if f.vectorized and f.dim is not None]
+    dims = [
+        -f.dim
+        for s in tr.nodes.values()
+        for f in s.get("cond_indep_stack", ())
+        if f.vectorized and f.dim is not None
+    ]
     return max(dims, default=0)
 
 
@@ -111,6 +123,7 @@ def elbo_samples(model, guide, args, kwargs, num_particles, seed, chunk=20000):
                 def wrapped(*a, **k):
                     with pyro.plate("_dualguide_particles", n, dim=dim):
                         return fn(*a, **k)
+
                 return wrapped
 
             gtr = poutine.trace(vec(guide)).get_trace(*args, **kwargs)
