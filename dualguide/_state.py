@@ -178,3 +178,15 @@ def backend_of_type(tp: type):
 #: called as hook(name, init_value, constraint, event_dim) -> init_value by every
 #: ``param`` while a fit runs (records constraints, applies init overrides)
 param_hook = None
+
+
+@contextlib.contextmanager
+def using_param_hook(hook):
+    """Run the block with ``hook`` (or None: no hook) seeing every ``param`` call."""
+    global param_hook
+    prev = param_hook
+    param_hook = hook
+    try:
+        yield hook
+    finally:
+        param_hook = prev

@@ -220,14 +220,10 @@ class _Ctx:
         vals = {k: self.b.to_array(v) for k, v in (values or {}).items()}
         wrapped, filled = self.helper.with_values(fn, vals, fill)
         hook = ParamHook(self.params if params is None else params)
-        prev = _state.param_hook
-        _state.param_hook = hook
-        try:
+        with _state.using_param_hook(hook):
             sites = self.b.trace(
                 wrapped, self.args, self.kwargs, self.seed if seed is None else seed
             )
-        finally:
-            _state.param_hook = prev
         for k, c in hook.constraints.items():
             self.constraints.setdefault(k, c)
         return sites, list(filled)
@@ -235,15 +231,10 @@ class _Ctx:
     def batched(self, fn, values, shapes, out_names, n, nest, params=None):
         from .infer import ParamHook
 
-        hook = ParamHook(self.params if params is None else params)
-        prev = _state.param_hook
-        _state.param_hook = hook
-        try:
+        with _state.using_param_hook(ParamHook(self.params if params is None else params)):
             return self.helper.batched_eval(
                 fn, self.args, self.kwargs, values, shapes, list(out_names), n, nest
             )
-        finally:
-            _state.param_hook = prev
 
 
 def _latent(s) -> bool:
@@ -865,15 +856,10 @@ def _draws(ctx, gsites, base, k: int = 32) -> np.ndarray:
     shapes = _shapes(base)
     from .infer import ParamHook
 
-    hook = ParamHook(ctx.params)
-    prev = _state.param_hook
-    _state.param_hook = hook
-    try:
+    with _state.using_param_hook(ParamHook(ctx.params)):
         vals = ctx.helper.batched_draws(
             ctx.guide, ctx.args, ctx.kwargs, list(base), shapes, k, _nest(gsites), ctx.seed + 1000
         )
-    finally:
-        _state.param_hook = prev
     return np.concatenate(
         [np.asarray(vals[n], dtype=np.float64).reshape(k, -1) for n in base], axis=1
     )

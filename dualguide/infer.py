@@ -164,10 +164,7 @@ def fit(
     m, g = render(model, b), render(guide, b)
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
-    hook = ParamHook(_check_init_params(init_params))
-    prev_hook = _state.param_hook
-    _state.param_hook = hook
-    try:
+    with _state.using_param_hook(ParamHook(_check_init_params(init_params))) as hook:
         out = b.fit(
             m,
             g,
@@ -181,8 +178,6 @@ def fit(
             progress=progress,
             jit=jit,
         )
-    finally:
-        _state.param_hook = prev_hook
     unknown = sorted(set(hook.overrides) - set(hook.constraints))
     if unknown:
         raise SpecError(

@@ -128,9 +128,5 @@ def trace(
     rendered = render(fn, b)
     args = tuple(b.to_array(a) for a in args)
     kwargs = {k: b.to_array(v) for k, v in kwargs.items()}
-    prev = _state.param_hook
-    _state.param_hook = ParamHook(_check_init_params(params))
-    try:
+    with _state.using_param_hook(ParamHook(_check_init_params(params))):
         return b.trace(rendered, args, kwargs, seed)
-    finally:
-        _state.param_hook = prev

@@ -715,10 +715,6 @@ def _elbo_estimate(
     m, g = render(model, b), render(guide, b)
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
-    prev = _state.param_hook
-    _state.param_hook = ParamHook(_check_init_params(dict(params)))
-    try:
+    with _state.using_param_hook(ParamHook(_check_init_params(dict(params)))):
         s = _backend_module(b).elbo_samples(m, g, args, kwargs, int(num_particles), int(seed))
-    finally:
-        _state.param_hook = prev
     return float(np.mean(s)), float(np.std(s) / math.sqrt(s.size))

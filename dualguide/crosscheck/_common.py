@@ -97,13 +97,8 @@ def param_hook(params: dict | None = None):
     from .. import _state
     from ..infer import ParamHook, _check_init_params
 
-    hook = ParamHook(_check_init_params(params))
-    prev = _state.param_hook
-    _state.param_hook = hook
-    try:
+    with _state.using_param_hook(ParamHook(_check_init_params(params))) as hook:
         yield hook
-    finally:
-        _state.param_hook = prev
 
 
 def fmt(x: float, digits: int = 4) -> str:

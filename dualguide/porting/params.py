@@ -391,13 +391,8 @@ def _declared(b, guide, model, model_args, model_kwargs):
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
     mod = importlib.import_module(f"dualguide.backends.{b.name}.params")
-    hook = ParamHook()
-    prev = _state.param_hook
-    _state.param_hook = hook
-    try:
+    with _state.using_param_hook(ParamHook()) as hook:
         shapes = mod.declared(
             None if model is None else render(model, b), render(guide, b), args, kwargs
         )
-    finally:
-        _state.param_hook = prev
     return shapes, dict(hook.constraints)

@@ -150,38 +150,11 @@ class NumPyroBackend:
             return no.Adam(lr, b1=b1, b2=b2, eps=opt.eps)
         return no.ClippedAdam(lr, b1=b1, b2=b2, eps=opt.eps, clip_norm=opt.clip_norm)
 
-    def fit(
-        self,
-        model,
-        guide,
-        args,
-        kwargs,
-        opt,
-        *,
-        num_steps,
-        num_particles,
-        seed,
-        on_nonfinite,
-        progress,
-        jit,
-    ):
-        # NumPyro's Trace_ELBO in dualguide's own compiled loop (see fitloop.py)
+    def fit(self, model, guide, args, kwargs, opt, **settings):
+        """NumPyro's Trace_ELBO in dualguide's own compiled loop (see fitloop.py; settings as dualguide.fit passes them)."""
         from .fitloop import fit
 
-        return fit(
-            self,
-            model,
-            guide,
-            args,
-            kwargs,
-            opt,
-            num_steps=num_steps,
-            num_particles=num_particles,
-            seed=seed,
-            on_nonfinite=on_nonfinite,
-            progress=progress,
-            jit=jit,
-        )
+        return fit(self, model, guide, args, kwargs, opt, **settings)
 
 
 def _checked_init(name, value, constraint):

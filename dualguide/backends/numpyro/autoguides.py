@@ -93,12 +93,8 @@ def make(kind: str, model, init, options: dict):
 
 def _setup(native, args, kwargs):
     if native.prototype_trace is None:
-        prev, _state.param_hook = _state.param_hook, None
-        try:
-            with handlers.block():
-                handlers.seed(native._setup_prototype, rng_seed=0)(*args, **kwargs)
-        finally:
-            _state.param_hook = prev
+        with _state.using_param_hook(None), handlers.block():
+            handlers.seed(native._setup_prototype, rng_seed=0)(*args, **kwargs)
 
 
 def _latents(native):
@@ -119,12 +115,13 @@ def load(native, params, args, kwargs):
     """Set up ``native`` and check ``params`` (NumPyro names) against its params' names and
     shapes.  NumPyro autoguides keep no params of their own: pass them to its methods."""
     _setup(native, args, kwargs)
-    prev, _state.param_hook = _state.param_hook, None
-    try:
-        with handlers.block(), handlers.trace() as tr, handlers.seed(rng_seed=0):
-            native(*args, **kwargs)
-    finally:
-        _state.param_hook = prev
+    with (
+        _state.using_param_hook(None),
+        handlers.block(),
+        handlers.trace() as tr,
+        handlers.seed(rng_seed=0),
+    ):
+        native(*args, **kwargs)
     want = {k: tuple(jnp.shape(s["value"])) for k, s in tr.items() if s["type"] == "param"}
     missing = [k for k in want if k not in params]
     if missing:

@@ -185,38 +185,11 @@ class PyroBackend:
     def optimizer(self, opt):
         return make_optimizer(opt)
 
-    def fit(
-        self,
-        model,
-        guide,
-        args,
-        kwargs,
-        opt,
-        *,
-        num_steps,
-        num_particles,
-        seed,
-        on_nonfinite,
-        progress,
-        jit,
-    ):
-        # Pyro's JitTrace_ELBO / Trace_ELBO in dualguide's own loop (see fitloop.py)
+    def fit(self, model, guide, args, kwargs, opt, **settings):
+        """Pyro's JitTrace_ELBO / Trace_ELBO in dualguide's own loop (see fitloop.py; settings as dualguide.fit passes them)."""
         from .fitloop import fit
 
-        return fit(
-            self,
-            model,
-            guide,
-            args,
-            kwargs,
-            opt,
-            num_steps=num_steps,
-            num_particles=num_particles,
-            seed=seed,
-            on_nonfinite=on_nonfinite,
-            progress=progress,
-            jit=jit,
-        )
+        return fit(self, model, guide, args, kwargs, opt, **settings)
 
 
 class _NotJitSafe(Exception):

@@ -132,14 +132,10 @@ def make(kind: str, model, init, options: dict):
 
 def _setup(native, args, kwargs):
     if native.prototype_trace is None:
-        prev, _state.param_hook = _state.param_hook, None
         store = pyro.get_param_store()
-        try:
-            with store.scope(), torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
-                native._setup_prototype(*args, **kwargs)
-        finally:
-            _state.param_hook = prev
+        with _state.using_param_hook(None), store.scope(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            native._setup_prototype(*args, **kwargs)
 
 
 def layout(native, args, kwargs):
