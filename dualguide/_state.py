@@ -9,14 +9,20 @@ Backend modules are imported lazily, the first time they are needed, so that
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.util
 import os
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from ._table import BACKENDS, EXTRAS, FRAMEWORK_MODULES
-from .errors import BackendError
+from .errors import BackendError, SpecError
+
+if TYPE_CHECKING:
+    from .constraints import Constraint
+    from .contract import Backend
 
 ENV_VAR = "DUALGUIDE_BACKEND"
 
@@ -51,7 +57,7 @@ def _check_name(name: str) -> str:
     return name
 
 
-def load(name: str):
+def load(name: str) -> Backend:
     """Return the backend object for ``name``, importing its framework on first use."""
     b = _loaded.get(name)
     if b is None:
@@ -82,7 +88,7 @@ def default_name() -> str:
     return _default_name
 
 
-def current():
+def current() -> Backend:
     """The active backend object (loading the default one if none is active)."""
     b = _current
     if b is None:
@@ -96,7 +102,7 @@ def _activate_default():
     return _current
 
 
-def resolve(backend: str | None):
+def resolve(backend: str | Backend | None) -> Backend:
     """The backend object for an explicit ``backend=`` argument, or the current one."""
     if backend is None:
         return current()
@@ -175,14 +181,146 @@ def backend_of_type(tp: type):
     return None
 
 
-#: called as hook(name, init_value, constraint, event_dim) -> init_value by every
-#: ``param`` while a fit runs (records constraints, applies init overrides)
-param_hook = None
+def feature(backend: str | Backend | None, kind: str) -> ModuleType:
+    """The backend's half of feature ``kind`` (e.g. ``"crosscheck"``), as it declares it.
+
+    The one way the neutral tools reach framework code besides the backend object:
+    each backend maps the names of :data:`dualguide.contract.FEATURES` to its modules
+    in ``Backend.features``.
+    """
+    b = resolve(backend)
+    try:
+        path = b.features[kind]
+    except KeyError:
+        raise BackendError(
+            f"backend {b.name!r} has no {kind!r} feature module (it declares "
+            f"{', '.join(sorted(b.features)) or 'none'}); add one to its `features`"
+        ) from None
+    return importlib.import_module(path)
 
 
 @contextlib.contextmanager
-def using_param_hook(hook):
-    """Run the block with ``hook`` (or None: no hook) seeing every ``param`` call."""
+def preserved() -> Iterator[None]:
+    """Run the block, then put back the active and default backend and the param hook."""
+    global _current, _default_name, param_hook
+    saved = (_current, _default_name, param_hook)
+    try:
+        yield
+    finally:
+        _current, _default_name, param_hook = saved
+
+
+# -- rendering ---------------------------------------------------------------------------------
+def render(fn: Callable, backend: str | Backend | None = None) -> Callable:
+    """Return ``fn`` as a native program of ``backend`` (default: the active backend).
+
+    The result is a plain function: hand it to ``numpyro.infer.SVI`` or
+    ``pyro.infer.SVI`` unchanged, next to native or rendered partners.  While it
+    runs, the neutral API (``dualguide.param``, ``sample``, ``distributions``,
+    ``ops``...) is answered by that backend.  Rendering an already rendered
+    callable for another backend re-renders the original neutral function.
+
+    >>> import dualguide as dg
+    >>> from dualguide import distributions as dist
+    >>> def model():
+    ...     dg.sample("x", dist.Normal(0.0, 1.0))
+    >>> np_model = dg.render(model, "numpyro")
+    >>> np_model.backend
+    'numpyro'
+    """
+    if not callable(fn):
+        raise SpecError(f"render: expected a model or guide function, got {fn!r}")
+    b = resolve(backend)
+    if getattr(fn, "backend", None) == b.name and hasattr(fn, "neutral"):
+        return fn
+    inner = getattr(fn, "neutral", fn)
+    custom = getattr(type(inner), "__dualguide_render__", None)
+    if custom is not None:  # objects that render themselves (dualguide.autoguides)
+        return custom(inner, b)
+
+    @functools.wraps(inner)
+    def rendered(*args, **kwargs):
+        prev = _swap(b)
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            _restore(prev)
+
+    rendered.backend = b.name  # type: ignore[attr-defined]
+    rendered.neutral = inner  # type: ignore[attr-defined]
+    return rendered
+
+
+def backend_of(fn: Callable) -> str | None:
+    """The backend a rendered callable belongs to, or None for a neutral function."""
+    return getattr(fn, "backend", None) if hasattr(fn, "neutral") else None
+
+
+# -- param overrides ---------------------------------------------------------------------------
+class ParamHook:
+    """Sees every ``param`` call: records constraints and event dims, applies init overrides."""
+
+    def __init__(self, overrides: dict | None = None):
+        self.overrides = dict(overrides or {})
+        self.constraints: dict[str, Constraint] = {}
+        self.event_dims: dict[str, int | None] = {}
+
+    def __call__(self, name: str, init_value: Any, constraint: Constraint, event_dim: int | None):
+        if name not in self.constraints:
+            self.constraints[name] = constraint
+            self.event_dims[name] = event_dim
+        if name in self.overrides:
+            return self.overrides[name]
+        return init_value
+
+
+def check_init_params(init_params: Any) -> dict:
+    """``init_params`` (a dict, or anything with a ``.params`` dict) as float32 numpy arrays."""
+    import numpy as np
+
+    if init_params is None:
+        return {}
+    if hasattr(init_params, "params") and isinstance(init_params.params, dict):
+        init_params = init_params.params
+    if not isinstance(init_params, dict):
+        raise SpecError(
+            f"fit: init_params must be a dict of constrained values by name, got {type(init_params).__name__}"
+        )
+    out = {}
+    for k, v in init_params.items():
+        try:
+            out[k] = np.asarray(v, dtype=np.float32)
+        except (TypeError, ValueError):
+            raise SpecError(f"fit: init_params[{k!r}] is not numeric: {v!r}") from None
+    return out
+
+
+#: called as hook(name, init_value, constraint, event_dim) -> init_value by every
+#: ``param`` while a fit runs (records constraints, applies init overrides)
+param_hook: Callable | None = None
+
+
+@contextlib.contextmanager
+def param_overrides(overrides: Any = None) -> Iterator[ParamHook]:
+    """Run the block with every ``param``'s init value replaced by ``overrides[name]``.
+
+    ``overrides`` are constrained values by name (checked and made float32 numpy
+    arrays; None: override nothing).  Yields the :class:`ParamHook`, whose
+    ``constraints`` / ``event_dims`` record every param the block declared.  This is
+    the one way the tools override or record params (fit, trace, check, crosscheck,
+    load_params, the ELBO estimate).
+    """
+    with using_param_hook(ParamHook(check_init_params(overrides))) as hook:
+        yield hook
+
+
+@contextlib.contextmanager
+def using_param_hook(hook: Callable | None) -> Iterator[Any]:
+    """Run the block with ``hook`` (or None: no hook) seeing every ``param`` call.
+
+    The low-level switch under :func:`param_overrides`; backends use it with None to
+    hide their own bookkeeping params from the hook.
+    """
     global param_hook
     prev = param_hook
     param_hook = hook

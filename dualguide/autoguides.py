@@ -33,7 +33,6 @@ factor starts at zero in NumPyro and random in Pyro).
 
 from __future__ import annotations
 
-import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -43,13 +42,11 @@ import numpy as np
 from . import _state
 from . import constraints as _c
 from ._table import (
-    AUTOGUIDE_CONSTRAINTS,
     AUTOGUIDE_INITS,
     AUTOGUIDE_PARAMS,
     BACKENDS,
-    CONSTRAINT_ARGS,
-    CONSTRAINTS,
 )
+from .contract import neutral_constraint  # noqa: F401  (re-exported: it lived here)
 from .errors import SpecError
 
 __all__ = [
@@ -67,7 +64,7 @@ Layout = Sequence[tuple[str, tuple]]
 
 
 def _backend_module(b):
-    return importlib.import_module(f"dualguide.backends.{b.name}.autoguides")
+    return _state.feature(b, "autoguides")
 
 
 class AutoGuide:
@@ -529,36 +526,6 @@ def _packed(kind, params, source, target, layouts):
         unit = np.tril(lt / scale[:, None], -1) + np.eye(lt.shape[-1])
         v["scale"], v["unit_scale_tril"] = scale, unit
     return {p.name: v[p.role].astype(np.float32) for p in tgt}, used
-
-
-def neutral_constraint(native, module, backend: str):
-    """The neutral constraint for a native constraint object (None if there is none).
-
-    ``module`` is the native constraints module of ``backend``.  Independent
-    (event) wrappers are dropped; the autoguide-only constraints map through
-    :data:`dualguide._table.AUTOGUIDE_CONSTRAINTS`.
-    """
-    if native is None:
-        return _c.real
-    c = native
-    while hasattr(c, "base_constraint") and hasattr(c, "reinterpreted_batch_ndims"):
-        c = c.base_constraint
-    i = BACKENDS.index(backend)
-    for name, natives in CONSTRAINTS.items():  # singletons first
-        if name not in CONSTRAINT_ARGS and getattr(module, natives[i], None) is c:
-            return _c._SINGLETONS[name]
-    for native_name, name in AUTOGUIDE_CONSTRAINTS.items():
-        if getattr(module, native_name, None) is c:
-            return _c._SINGLETONS[name]
-    for name, natives in CONSTRAINTS.items():
-        cls = getattr(module, natives[i], None)
-        if name in CONSTRAINT_ARGS and isinstance(cls, type) and type(c) is cls:
-            try:
-                args = [float(getattr(c, a)) for a in CONSTRAINT_ARGS[name]]
-            except (TypeError, ValueError, AttributeError):
-                return None
-            return getattr(_c, name)(*args)
-    return None
 
 
 def translate_constraints(

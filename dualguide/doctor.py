@@ -36,7 +36,6 @@ warnings pass through as Python warnings.
 
 from __future__ import annotations
 
-import importlib
 import math
 import warnings
 from collections.abc import Callable
@@ -199,28 +198,23 @@ class _Ctx:
     """One model/guide pair on one backend, with args and param overrides."""
 
     def __init__(self, model, guide, backend, model_args, model_kwargs, params, seed):
-        from .infer import _check_init_params
-
         self.b = b = _state.resolve(backend)
-        self.helper = importlib.import_module(f"dualguide.backends.{b.name}.doctor")
+        self.helper = _state.feature(b, "doctor")
         self.model = render(model, b) if model is not None else None
         self.guide = render(guide, b)
         if not isinstance(model_args, (tuple, list)):
             raise SpecError(f"check: model_args must be a tuple, got {type(model_args).__name__}")
         self.args = tuple(b.to_array(a) for a in model_args)
         self.kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
-        self.params = _check_init_params(params)
+        self.params = _state.check_init_params(params)
         self.seed = int(seed)
         self.constraints: dict = {}
 
     def run(self, fn, values=None, fill="none", seed=None, params=None):
         """Trace ``fn`` with ``values`` substituted: ``(sites, filled names)``."""
-        from .infer import ParamHook
-
         vals = {k: self.b.to_array(v) for k, v in (values or {}).items()}
         wrapped, filled = self.helper.with_values(fn, vals, fill)
-        hook = ParamHook(self.params if params is None else params)
-        with _state.using_param_hook(hook):
+        with _state.param_overrides(self.params if params is None else params) as hook:
             sites = self.b.trace(
                 wrapped, self.args, self.kwargs, self.seed if seed is None else seed
             )
@@ -229,9 +223,7 @@ class _Ctx:
         return sites, list(filled)
 
     def batched(self, fn, values, shapes, out_names, n, nest, params=None):
-        from .infer import ParamHook
-
-        with _state.using_param_hook(ParamHook(self.params if params is None else params)):
+        with _state.param_overrides(self.params if params is None else params):
             return self.helper.batched_eval(
                 fn, self.args, self.kwargs, values, shapes, list(out_names), n, nest
             )
@@ -854,9 +846,7 @@ def _shapes(sites) -> dict:
 def _draws(ctx, gsites, base, k: int = 32) -> np.ndarray:
     """``k`` guide draws at the current params, as flat base coordinates ``(k, D)``."""
     shapes = _shapes(base)
-    from .infer import ParamHook
-
-    with _state.using_param_hook(ParamHook(ctx.params)):
+    with _state.param_overrides(ctx.params):
         vals = ctx.helper.batched_draws(
             ctx.guide, ctx.args, ctx.kwargs, list(base), shapes, k, _nest(gsites), ctx.seed + 1000
         )

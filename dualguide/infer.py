@@ -11,7 +11,12 @@ from typing import Any
 import numpy as np
 
 from . import _state
+
+# they lived here; kept importable for code written against the old place
+from ._state import ParamHook  # noqa: F401, E402
+from ._state import check_init_params as _check_init_params  # noqa: F401, E402
 from .constraints import Constraint
+from .contract import FitOutput
 from .errors import FitError, SpecError
 from .optim import Optimizer, as_optimizer
 from .render import render
@@ -64,23 +69,6 @@ class FitResult:
         if ls.size == 0:
             return math.nan
         return float(np.mean(ls[-max(1, ls.size // 10) :]))
-
-
-class ParamHook:
-    """Sees every ``param`` call during a fit: records constraints, applies init overrides."""
-
-    def __init__(self, overrides: dict | None = None):
-        self.overrides = dict(overrides or {})
-        self.constraints: dict[str, Constraint] = {}
-        self.event_dims: dict[str, int | None] = {}
-
-    def __call__(self, name, init_value, constraint, event_dim):
-        if name not in self.constraints:
-            self.constraints[name] = constraint
-            self.event_dims[name] = event_dim
-        if name in self.overrides:
-            return self.overrides[name]
-        return init_value
 
 
 def _check_int(name: str, value, minimum: int) -> int:
@@ -164,8 +152,8 @@ def fit(
     m, g = render(model, b), render(guide, b)
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
-    with _state.using_param_hook(ParamHook(_check_init_params(init_params))) as hook:
-        out = b.fit(
+    with _state.param_overrides(init_params) as hook:
+        out: FitOutput = b.fit(
             m,
             g,
             args,
@@ -185,27 +173,27 @@ def fit(
             f"never declare (they declare {', '.join(map(repr, sorted(hook.constraints))) or 'no params'})"
         )
     result = FitResult(
-        params=out["params"],
-        losses=out["losses"],
+        params=out.params,
+        losses=out.losses,
         backend=b.name,
-        num_steps=out["steps_done"],
-        wall_time=out["wall_time"],
+        num_steps=out.steps_done,
+        wall_time=out.wall_time,
         num_particles=num_particles,
         seed=seed,
-        elbo=out["elbo"],
+        elbo=out.elbo,
         optimizer=repr(opt),
         constraints=dict(hook.constraints),
-        skipped_steps=out["skipped"],
-        stopped_at=out["stopped_at"],
-        message=out.get("message", ""),
+        skipped_steps=out.skipped,
+        stopped_at=out.stopped_at,
+        message=out.message,
     )
-    if out["stopped_at"] is not None:
-        sites = out.get("sites") or _nonfinite_note(
-            model, guide, b, model_args, model_kwargs, result.params, seed + out["stopped_at"]
+    if out.stopped_at is not None:
+        sites = _nonfinite_note(
+            model, guide, b, model_args, model_kwargs, result.params, seed + out.stopped_at
         )
         raise FitError(
-            f"fit ({b.name}): step {out['stopped_at']} gave a non-finite "
-            f"{out.get('what', 'loss or gradient')}{sites}; stopped there and kept "
+            f"fit ({b.name}): step {out.stopped_at} gave a non-finite "
+            f"{out.what}{sites}; stopped there and kept "
             "the last finite params in .result (pass on_nonfinite='skip' to drop such steps)",
             result,
         )
@@ -258,21 +246,3 @@ def _check_signature(fn, role: str, args, kwargs) -> None:
             f"and model_kwargs={dict(kwargs or {})!r:.60} ({e}); pass its data as "
             "model_args=(...) / model_kwargs={...}"
         ) from None
-
-
-def _check_init_params(init_params) -> dict:
-    if init_params is None:
-        return {}
-    if hasattr(init_params, "params") and isinstance(init_params.params, dict):
-        init_params = init_params.params
-    if not isinstance(init_params, dict):
-        raise SpecError(
-            f"fit: init_params must be a dict of constrained values by name, got {type(init_params).__name__}"
-        )
-    out = {}
-    for k, v in init_params.items():
-        try:
-            out[k] = np.asarray(v, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise SpecError(f"fit: init_params[{k!r}] is not numeric: {v!r}") from None
-    return out

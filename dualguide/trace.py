@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 
 from . import _state
-from .render import render
 
 __all__ = ["Site", "trace"]
 
@@ -122,11 +121,9 @@ def trace(
     >>> sites["x"].dist
     'Normal'
     """
-    from .infer import ParamHook, _check_init_params
-
     b = _state.resolve(backend)
-    rendered = render(fn, b)
+    rendered = _state.render(fn, b)
     args = tuple(b.to_array(a) for a in args)
     kwargs = {k: b.to_array(v) for k, v in kwargs.items()}
-    with _state.using_param_hook(ParamHook(_check_init_params(params))):
+    with _state.param_overrides(params):
         return b.trace(rendered, args, kwargs, seed)

@@ -75,7 +75,6 @@ closes over the values of that run).  :func:`jacobian` and
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -83,6 +82,7 @@ from typing import Any
 import numpy as np
 
 from . import _state, ops
+from .contract import Plan, _as_outputs, _describe  # noqa: F401  (Plan: re-exported)
 from .errors import SpecError
 
 __all__ = [
@@ -97,16 +97,12 @@ INFER_KEY = "dualguide_transformed"
 
 
 def _backend_module(b):
-    return importlib.import_module(f"dualguide.backends.{b.name}.transforms")
+    return _state.feature(b, "transforms")
 
 
 # ------------------------------------------------------------------------------------------
 # argument checks and shape bookkeeping (pure Python, shared by both backends)
 # ------------------------------------------------------------------------------------------
-def _describe(out_names, in_names) -> str:
-    return f"transformed ({', '.join(out_names)}) <- ({', '.join(in_names)})"
-
-
 def _check_names(names) -> tuple[str, ...]:
     if isinstance(names, str):
         names_t: tuple = (names,)
@@ -175,95 +171,6 @@ def _check_event_dims(event_dims, names_t, default=0) -> list[int]:
     if any(e < 0 for e in eds):
         raise SpecError(f"transformed ({', '.join(names_t)}): event_dims must be >= 0, got {eds}")
     return eds
-
-
-def _broadcast_shapes(shapes, what: str) -> tuple:
-    try:
-        return tuple(np.broadcast_shapes(*[tuple(s) for s in shapes]))
-    except ValueError:
-        raise SpecError(
-            f"{what}: batch shapes {[tuple(s) for s in shapes]} do not broadcast"
-        ) from None
-
-
-class Plan:
-    """Shapes of one transformed call: common batch shape and per-site event sizes."""
-
-    def __init__(self, in_names, out_names, in_shapes, in_eds):
-        self.in_names, self.out_names = tuple(in_names), tuple(out_names)
-        self.desc = _describe(self.out_names, self.in_names)
-        batch = []
-        self.in_event_shapes = []
-        for n, s, e in zip(self.in_names, in_shapes, in_eds):
-            s = tuple(s)
-            if e > len(s):
-                raise SpecError(f"{self.desc}: base {n!r} has shape {s} but event_dim {e}")
-            batch.append(s[: len(s) - e])
-            self.in_event_shapes.append(s[len(s) - e :])
-        self.batch_shape = _broadcast_shapes(batch, self.desc)
-        self.in_sizes = [math.prod(s) for s in self.in_event_shapes]
-        self.d_in = sum(self.in_sizes)
-        self.out_event_shapes: list[tuple] = []
-        self.out_sizes: list[int] = []
-
-    def in_full_shape(self, i) -> tuple:
-        return self.batch_shape + self.in_event_shapes[i]
-
-    def outputs(self, out_shapes, out_eds) -> None:
-        """Check the outputs' shapes (batch part within the inputs' batch shape)."""
-        if len(out_shapes) != len(self.out_names):
-            raise SpecError(
-                f"{self.desc}: fn returned {len(out_shapes)} output(s) for "
-                f"{len(self.out_names)} name(s); return one array per name, in order"
-            )
-        self.out_event_shapes = []
-        for n, s, e in zip(self.out_names, out_shapes, out_eds):
-            s = tuple(s)
-            if e > len(s):
-                raise SpecError(
-                    f"{self.desc}: output {n!r} has shape {s}, fewer dims than its event_dims {e}"
-                )
-            ob, oe = s[: len(s) - e], s[len(s) - e :]
-            try:
-                full = tuple(np.broadcast_shapes(ob, self.batch_shape))
-            except ValueError:
-                full = None
-            if full != self.batch_shape:
-                raise SpecError(
-                    f"{self.desc}: output {n!r} has batch shape {ob} (shape {s}, event_dims {e}) "
-                    f"but the base latents' batch shape is {self.batch_shape}; every output "
-                    "number must come from the base numbers of its own batch element (give the "
-                    "output its event dims with event_dims=, or put the base sites in the same plates)"
-                )
-            self.out_event_shapes.append(oe)
-        self.out_sizes = [math.prod(s) for s in self.out_event_shapes]
-        self.d_out = sum(self.out_sizes)
-
-    def out_full_shape(self, j) -> tuple:
-        return self.batch_shape + self.out_event_shapes[j]
-
-    def check_square(self) -> None:
-        if self.d_out != self.d_in:
-            ins = ", ".join(f"{n}: {k}" for n, k in zip(self.in_names, self.in_sizes))
-            outs = ", ".join(f"{n}: {k}" for n, k in zip(self.out_names, self.out_sizes))
-            raise SpecError(
-                f"{self.desc}: the map is not square: it takes {self.d_in} number(s) per batch "
-                f"element ({ins}) and returns {self.d_out} ({outs}); a density needs a bijection, "
-                "so inputs and outputs must have the same total size (check event_dims and the "
-                "base distributions' event shapes; use .to_event to make batch dims event dims)"
-            )
-        if self.d_in == 0:
-            raise SpecError(f"{self.desc}: the base latents have no numbers (empty event shapes)")
-
-
-def _as_outputs(result, desc: str, n: int) -> tuple:
-    if isinstance(result, (tuple, list)):
-        return tuple(result)
-    if n == 1:
-        return (result,)
-    raise SpecError(
-        f"{desc}: fn returned a single array for {n} names; return a tuple of {n} arrays"
-    )
 
 
 # ------------------------------------------------------------------------------------------
@@ -708,13 +615,12 @@ def _elbo_estimate(
     model_kwargs: dict | None = None,
 ) -> tuple[float, float]:
     """(mean, standard error) of ``log p - log q`` over ``num_particles`` guide draws at ``params``."""
-    from .infer import ParamHook, _check_init_params
     from .render import render
 
     b = _state.resolve(backend)
     m, g = render(model, b), render(guide, b)
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
-    with _state.using_param_hook(ParamHook(_check_init_params(dict(params)))):
+    with _state.param_overrides(dict(params)):
         s = _backend_module(b).elbo_samples(m, g, args, kwargs, int(num_particles), int(seed))
     return float(np.mean(s)), float(np.std(s) / math.sqrt(s.size))

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..contract import NotLockstepable  # noqa: F401  (re-exported: it lived here)
 from ..errors import DualGuideError
 
 #: distributions whose reparameterized sample both backends can draw from supplied noise
@@ -32,10 +33,6 @@ LOCKSTEP_FAMILIES: dict[str, tuple[str, ...]] = {
     # (inverse CDF of the mixing weights), the component's own noise draws the value
     "MixtureSameFamily": ("choice", "uniform", "normal", "t"),
 }
-
-
-class NotLockstepable(DualGuideError):
-    """A guide site whose distribution cannot be drawn from supplied noise in both backends."""
 
 
 class BackendFailure(DualGuideError):
@@ -95,9 +92,8 @@ def site_seed(seed: int, *parts: Any) -> np.random.Generator:
 def param_hook(params: dict | None = None):
     """Run programs with init values overridden by ``params``; yields the hook (constraints)."""
     from .. import _state
-    from ..infer import ParamHook, _check_init_params
 
-    with _state.using_param_hook(ParamHook(_check_init_params(params))) as hook:
+    with _state.param_overrides(params) as hook:
         yield hook
 
 

@@ -9,7 +9,6 @@ programs is recorded in ``errors`` with its message, not raised.
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ BACKENDS = ("numpyro", "pyro")
 
 def backend_module(name: str):
     """The backend-side cross-check module (imports that backend's framework)."""
-    return importlib.import_module(f"dualguide.backends.{name}.crosscheck")
+    return _state.feature(name, "crosscheck")
 
 
 @dataclass

@@ -685,10 +685,9 @@ class Exporter(Rewriter):
         The module defining the replacement (``dualguide/backends/<b>/<x>.py``, plain
         framework code) is inlined into the export.
         """
-        import importlib
+        from .. import _state
 
-        backend_pkg = importlib.import_module(f"dualguide.backends.{self.backend}")
-        cls = getattr(backend_pkg, "_OVERRIDES", {}).get(name)
+        cls = _state.load(self.backend).override(name)
         if cls is None:
             return None
         mod = sys.modules[cls.__module__]

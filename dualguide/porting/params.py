@@ -17,7 +17,6 @@ read with ``allow_pickle=False``.
 from __future__ import annotations
 
 import datetime
-import importlib
 import json
 import math
 import os
@@ -383,15 +382,14 @@ def load_params(
 
 
 def _declared(b, guide, model, model_args, model_kwargs):
-    from ..infer import ParamHook
     from ..render import render
 
     if not isinstance(model_args, (tuple, list)):
         raise SpecError(f"load_params: model_args must be a tuple, got {type(model_args).__name__}")
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
-    mod = importlib.import_module(f"dualguide.backends.{b.name}.params")
-    with _state.using_param_hook(ParamHook()) as hook:
+    mod = _state.feature(b, "params")
+    with _state.param_overrides() as hook:
         shapes = mod.declared(
             None if model is None else render(model, b), render(guide, b), args, kwargs
         )

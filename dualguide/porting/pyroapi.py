@@ -57,7 +57,7 @@ NAMESPACES = ("pyro", "distributions", "handlers", "infer", "optim", "ops")
 
 def _impl(backend: str):
     """The backend-side module (imports the framework)."""
-    return importlib.import_module(f"dualguide.backends.{backend}.pyroapi")
+    return _state.feature(backend, "pyroapi")
 
 
 class _Namespace(types.ModuleType):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -13,10 +15,18 @@ from numpyro.distributions import constraints as nc
 from numpyro.primitives import _PYRO_STACK
 
 from ... import _table
-from ...errors import DualGuideError, SpecError
+from ...constraints import Constraint
+from ...contract import FEATURES, FitOutput
+from ...errors import DualGuideError, SpecError, dist_arg_error, no_sampler_error
+from ...optim import Optimizer
+from ...trace import Site, plain_site, sample_site
+from .mixture import MixtureSameFamily as _Mixture
 from .ops import Ops
 
 log = logging.getLogger("dualguide")
+
+#: the framework side of each neutral tool: a module of this folder per contract feature
+FEATURE_MODULES = {k: f"{__name__}.{k}" for k in FEATURES}
 
 F32 = jnp.float32
 
@@ -41,23 +51,24 @@ class NumPyroBackend:
 
     name = "numpyro"
     ops = Ops
-    array_types = (jax.Array,)
+    array_types: tuple[type, ...] = (jax.Array,)
+    features = FEATURE_MODULES
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._dist_fns: dict = {}
 
     # conversions ---------------------------------------------------------------------------
-    def to_array(self, x):
+    def to_array(self, x: Any) -> Any:
         if x is None or isinstance(x, (str, bool)):
             return x
         if isinstance(x, (int, float, list, tuple, np.ndarray, np.generic, jax.Array)):
             return _to_f32(x, "model argument")
         return x
 
-    def to_numpy(self, x) -> np.ndarray:
+    def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(x)
 
-    def constraint(self, c):
+    def constraint(self, c: Constraint) -> Any:
         native = c._native.get("numpyro")
         if native is None:
             attr = getattr(nc, _table.CONSTRAINTS[c.name][0])
@@ -66,7 +77,9 @@ class NumPyroBackend:
         return native
 
     # primitives ----------------------------------------------------------------------------
-    def param(self, name, init_value, constraint, event_dim):
+    def param(
+        self, name: str, init_value: Any, constraint: Constraint, event_dim: int | None
+    ) -> Any:
         if init_value is None:
             return numpyro.param(name)
         if callable(init_value):
@@ -78,7 +91,9 @@ class NumPyroBackend:
             name, value, constraint=self.constraint(constraint), event_dim=event_dim
         )
 
-    def sample(self, name, fn, obs, infer, kwargs):
+    def sample(
+        self, name: str, fn: Any, obs: Any, infer: dict | None, kwargs: dict[str, Any]
+    ) -> Any:
         if not isinstance(fn, nd.Distribution):
             _bad_fn(name, fn, "numpyro")
         if obs is None and not _PYRO_STACK:
@@ -91,24 +106,22 @@ class NumPyroBackend:
             return numpyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
         except NotImplementedError:
             if obs is None and _no_sampler(fn):  # ImproperUniform: name the site
-                from ...doctor import no_sampler_error
-
                 raise no_sampler_error(name, _no_sampler(fn)) from None
             raise
 
-    def plate(self, name, size, subsample_size, dim):
+    def plate(self, name: str, size: int, subsample_size: int | None, dim: int | None) -> Any:
         return numpyro.plate(name, size, subsample_size=subsample_size, dim=dim)
 
-    def factor(self, name, log_factor):
+    def factor(self, name: str, log_factor: Any) -> None:
         numpyro.factor(name, log_factor)
 
-    def deterministic(self, name, value, event_dim):
+    def deterministic(self, name: str, value: Any, event_dim: int | None) -> Any:
         if not isinstance(value, jax.Array):
             value = _to_f32(value, f"deterministic {name!r}")
         return numpyro.deterministic(name, value)
 
     # distributions -------------------------------------------------------------------------
-    def make_dist(self, name, args, kwargs):
+    def make_dist(self, name: str, args: tuple, kwargs: dict[str, Any]) -> Any:
         fn = self._dist_fns.get(name)
         if fn is None:
             fn = self._dist_fns[name] = self._dist_factory(name)
@@ -117,9 +130,11 @@ class NumPyroBackend:
         except (TypeError, ValueError) as e:
             if isinstance(e, DualGuideError):
                 raise
-            from ...doctor import dist_arg_error  # name the culprit argument
-
             raise dist_arg_error(name, args, kwargs, e, self.name) from None
+
+    def override(self, name: str) -> type | None:
+        """The class dualguide uses instead of numpyro's for distribution ``name``, or None."""
+        return _OVERRIDES.get(name)
 
     def _dist_factory(self, name):
         spec = _table.DISTRIBUTIONS[name]
@@ -141,7 +156,7 @@ class NumPyroBackend:
         return build
 
     # fitting -------------------------------------------------------------------------------
-    def optimizer(self, opt):
+    def optimizer(self, opt: Optimizer) -> Any:
         import numpyro.optim as no
 
         lr = opt.lr if (not callable(opt.lr) and opt.lrd == 1.0) else opt.lr_at
@@ -150,11 +165,55 @@ class NumPyroBackend:
             return no.Adam(lr, b1=b1, b2=b2, eps=opt.eps)
         return no.ClippedAdam(lr, b1=b1, b2=b2, eps=opt.eps, clip_norm=opt.clip_norm)
 
-    def fit(self, model, guide, args, kwargs, opt, **settings):
-        """NumPyro's Trace_ELBO in dualguide's own compiled loop (see fitloop.py; settings as dualguide.fit passes them)."""
+    def fit(
+        self,
+        model: Callable,
+        guide: Callable,
+        args: tuple,
+        kwargs: dict[str, Any],
+        opt: Optimizer,
+        *,
+        num_steps: int,
+        num_particles: int,
+        seed: int,
+        on_nonfinite: str,
+        progress: bool | None,
+        jit: bool,
+    ) -> FitOutput:
+        """NumPyro's Trace_ELBO in dualguide's own compiled loop (see fitloop.py)."""
         from .fitloop import fit
 
-        return fit(self, model, guide, args, kwargs, opt, **settings)
+        return fit(
+            self,
+            model,
+            guide,
+            args,
+            kwargs,
+            opt,
+            num_steps=num_steps,
+            num_particles=num_particles,
+            seed=seed,
+            on_nonfinite=on_nonfinite,
+            progress=progress,
+            jit=jit,
+        )
+
+    def trace(
+        self, fn: Callable, args: tuple, kwargs: dict[str, Any], seed: int
+    ) -> dict[str, Site]:
+        """Run ``fn`` once under ``seed``: its sample, param and deterministic sites in order."""
+        from numpyro import handlers
+
+        with handlers.trace() as tr, handlers.seed(rng_seed=seed):
+            fn(*args, **kwargs)
+        out = {}
+        for name, s in tr.items():
+            t = s["type"]
+            if t == "sample":
+                out[name] = sample_site(name, s, s["fn"], s["value"], np.asarray)
+            elif t in ("param", "deterministic"):
+                out[name] = plain_site(name, t, s, s.get("value"), np.asarray)
+        return out
 
 
 def _checked_init(name, value, constraint):
@@ -202,31 +261,7 @@ def _no_sampler(fn):
     return name if spec is not None and not spec.samplable else None
 
 
-#: neutral names whose numpyro class dualguide replaces (filled by submodules)
-_OVERRIDES: dict = {}
+#: neutral names whose numpyro class dualguide replaces
+_OVERRIDES: dict[str, type] = {"MixtureSameFamily": _Mixture}  # issue 3: pathwise mixture
 
 BACKEND = NumPyroBackend()
-
-
-def _trace(self, fn, args, kwargs, seed):
-    from numpyro import handlers
-
-    from ...trace import plain_site, sample_site
-
-    with handlers.trace() as tr, handlers.seed(rng_seed=seed):
-        fn(*args, **kwargs)
-    out = {}
-    for name, s in tr.items():
-        t = s["type"]
-        if t == "sample":
-            out[name] = sample_site(name, s, s["fn"], s["value"], np.asarray)
-        elif t in ("param", "deterministic"):
-            out[name] = plain_site(name, t, s, s.get("value"), np.asarray)
-    return out
-
-
-NumPyroBackend.trace = _trace
-
-from .mixture import MixtureSameFamily as _Mixture  # noqa: E402  (issue 3: pathwise mixture)
-
-_OVERRIDES["MixtureSameFamily"] = _Mixture

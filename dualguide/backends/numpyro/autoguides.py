@@ -18,7 +18,7 @@ from numpyro.primitives import Messenger
 
 from ... import _state
 from ..._table import AUTOGUIDE_INITS
-from ...autoguides import neutral_constraint
+from ...contract import neutral_constraint
 from ...errors import SpecError
 
 

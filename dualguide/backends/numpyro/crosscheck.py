@@ -17,7 +17,7 @@ from numpyro import handlers
 from numpyro.distributions import biject_to
 from numpyro.infer import Trace_ELBO
 
-from ...crosscheck._common import NotLockstepable
+from ...contract import NotLockstepable
 from . import BACKEND as B
 
 F32 = jnp.float32

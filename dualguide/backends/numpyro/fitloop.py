@@ -42,6 +42,7 @@ import numpy as np
 from jax import lax
 
 from ..._progress import Progress
+from ...contract import FitOutput
 from . import fastrng
 
 log = logging.getLogger("dualguide")
@@ -269,7 +270,7 @@ def fit(
     on_nonfinite,
     progress,
     jit,
-) -> dict:
+) -> FitOutput:
     """The NumPyro backend's ``fit`` (see :func:`dualguide.fit` for the contract)."""
     from numpyro.infer import SVI, Trace_ELBO
 
@@ -368,13 +369,13 @@ def fit(
     finally:
         bar.close()
     params = {k: np.asarray(v) for k, v in svi.get_params(state).items()}
-    return {
-        "params": params,
-        "losses": np.concatenate(losses) if losses else np.zeros(0, np.float32),
-        "steps_done": done,
-        "wall_time": time.perf_counter() - t0,
-        "elbo": "Trace_ELBO",
-        "skipped": skipped,
-        "stopped_at": stopped_at,
-        "message": message,
-    }
+    return FitOutput(
+        params=params,
+        losses=np.concatenate(losses) if losses else np.zeros(0, np.float32),
+        steps_done=done,
+        wall_time=time.perf_counter() - t0,
+        elbo="Trace_ELBO",
+        skipped=skipped,
+        stopped_at=stopped_at,
+        message=message,
+    )

@@ -21,8 +21,8 @@ import numpyro.infer as ni
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 
+from ..._state import render
 from ...optim import Optimizer
-from ...render import render
 from . import BACKEND
 
 log = logging.getLogger("dualguide")

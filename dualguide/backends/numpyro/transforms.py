@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ...transforms import Plan, _as_outputs
+from ...contract import Plan, _as_outputs
 
 F32 = jnp.float32
 

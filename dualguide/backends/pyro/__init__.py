@@ -6,6 +6,8 @@ import logging
 import math
 import os
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pyro
@@ -15,11 +17,18 @@ from pyro import poutine
 from torch.distributions import constraints as tc
 
 from ... import _table
-from ...errors import DualGuideError, SpecError
+from ...constraints import Constraint
+from ...contract import FEATURES, FitOutput
+from ...errors import DualGuideError, SpecError, dist_arg_error, no_sampler_error
+from ...optim import Optimizer
+from ...trace import Site, plain_site, sample_site
 from .ops import Ops
 from .optim import make_optimizer
 
 log = logging.getLogger("dualguide")
+
+#: the framework side of each neutral tool: a module of this folder per contract feature
+FEATURE_MODULES = {k: f"{__name__}.{k}" for k in FEATURES}
 
 F32 = torch.float32
 _NEG_INF = -math.inf
@@ -84,25 +93,26 @@ class PyroBackend:
 
     name = "pyro"
     ops = Ops
-    array_types = (torch.Tensor,)
+    array_types: tuple[type, ...] = (torch.Tensor,)
+    features = FEATURE_MODULES
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._dist_fns: dict = {}
 
     # conversions ---------------------------------------------------------------------------
-    def to_array(self, x):
+    def to_array(self, x: Any) -> Any:
         if x is None or isinstance(x, (str, bool)):
             return x
         if isinstance(x, (int, float, list, tuple, np.ndarray, np.generic, torch.Tensor)):
             return _to_f32(x, "model argument")
         return x
 
-    def to_numpy(self, x) -> np.ndarray:
+    def to_numpy(self, x: Any) -> np.ndarray:
         if isinstance(x, torch.Tensor):
             return x.detach().cpu().numpy()
         return np.asarray(x)
 
-    def constraint(self, c):
+    def constraint(self, c: Constraint) -> Any:
         native = c._native.get("pyro")
         if native is None:
             attr = getattr(tc, _table.CONSTRAINTS[c.name][1])
@@ -111,7 +121,9 @@ class PyroBackend:
         return native
 
     # primitives ----------------------------------------------------------------------------
-    def param(self, name, init_value, constraint, event_dim):
+    def param(
+        self, name: str, init_value: Any, constraint: Constraint, event_dim: int | None
+    ) -> Any:
         if init_value is None:
             return pyro.param(name)
         if callable(init_value):
@@ -121,7 +133,9 @@ class PyroBackend:
             init = lambda: _checked_init(name, init_value, constraint)  # noqa: E731
         return pyro.param(name, init, constraint=self.constraint(constraint), event_dim=event_dim)
 
-    def sample(self, name, fn, obs, infer, kwargs):
+    def sample(
+        self, name: str, fn: Any, obs: Any, infer: dict | None, kwargs: dict[str, Any]
+    ) -> Any:
         if not isinstance(fn, torch.distributions.Distribution):
             _bad_fn(name, fn)
         if obs is not None and not isinstance(obs, torch.Tensor):
@@ -130,15 +144,13 @@ class PyroBackend:
             return pyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
         except NotImplementedError:
             if obs is None and _no_sampler(fn):  # ImproperUniform: name the site
-                from ...doctor import no_sampler_error
-
                 raise no_sampler_error(name, _no_sampler(fn)) from None
             raise
 
-    def plate(self, name, size, subsample_size, dim):
+    def plate(self, name: str, size: int, subsample_size: int | None, dim: int | None) -> Any:
         return pyro.plate(name, size, subsample_size=subsample_size, dim=dim)
 
-    def factor(self, name, log_factor):
+    def factor(self, name: str, log_factor: Any) -> None:
         if not isinstance(log_factor, torch.Tensor):
             log_factor = _to_f32(log_factor, f"factor {name!r}")
         # pyro.factor without its Unit's validation: a NaN factor then makes a NaN loss, which
@@ -146,13 +158,13 @@ class PyroBackend:
         unit = pd.Unit(log_factor, has_rsample=True, validate_args=False)
         pyro.sample(name, unit, obs=unit.sample(), infer={"is_auxiliary": True})
 
-    def deterministic(self, name, value, event_dim):
+    def deterministic(self, name: str, value: Any, event_dim: int | None) -> Any:
         if not isinstance(value, torch.Tensor):
             value = _to_f32(value, f"deterministic {name!r}")
         return pyro.deterministic(name, value, event_dim=event_dim)
 
     # distributions -------------------------------------------------------------------------
-    def make_dist(self, name, args, kwargs):
+    def make_dist(self, name: str, args: tuple, kwargs: dict[str, Any]) -> Any:
         fn = self._dist_fns.get(name)
         if fn is None:
             fn = self._dist_fns[name] = self._dist_factory(name)
@@ -161,9 +173,11 @@ class PyroBackend:
         except (TypeError, ValueError) as e:
             if isinstance(e, DualGuideError):
                 raise
-            from ...doctor import dist_arg_error  # name the culprit argument
-
             raise dist_arg_error(name, args, kwargs, e, self.name) from None
+
+    def override(self, name: str) -> type | None:
+        """The class dualguide uses instead of pyro's for distribution ``name``, or None."""
+        return _OVERRIDES.get(name)
 
     def _dist_factory(self, name):
         spec = _table.DISTRIBUTIONS[name]
@@ -182,14 +196,61 @@ class PyroBackend:
         return build
 
     # fitting -------------------------------------------------------------------------------
-    def optimizer(self, opt):
+    def optimizer(self, opt: Optimizer) -> Any:
         return make_optimizer(opt)
 
-    def fit(self, model, guide, args, kwargs, opt, **settings):
-        """Pyro's JitTrace_ELBO / Trace_ELBO in dualguide's own loop (see fitloop.py; settings as dualguide.fit passes them)."""
+    def fit(
+        self,
+        model: Callable,
+        guide: Callable,
+        args: tuple,
+        kwargs: dict[str, Any],
+        opt: Optimizer,
+        *,
+        num_steps: int,
+        num_particles: int,
+        seed: int,
+        on_nonfinite: str,
+        progress: bool | None,
+        jit: bool,
+    ) -> FitOutput:
+        """Pyro's JitTrace_ELBO / Trace_ELBO in dualguide's own loop (see fitloop.py)."""
         from .fitloop import fit
 
-        return fit(self, model, guide, args, kwargs, opt, **settings)
+        return fit(
+            self,
+            model,
+            guide,
+            args,
+            kwargs,
+            opt,
+            num_steps=num_steps,
+            num_particles=num_particles,
+            seed=seed,
+            on_nonfinite=on_nonfinite,
+            progress=progress,
+            jit=jit,
+        )
+
+    def trace(
+        self, fn: Callable, args: tuple, kwargs: dict[str, Any], seed: int
+    ) -> dict[str, Site]:
+        """Run ``fn`` once under ``seed`` in a fresh param-store scope and RNG fork: its sites in order."""
+        store = pyro.get_param_store()
+        to_numpy = self.to_numpy
+        with store.scope(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            tr = poutine.trace(fn).get_trace(*args, **kwargs)
+            out = {}
+            for name, s in tr.nodes.items():
+                t = s["type"]
+                if t == "param":
+                    out[name] = plain_site(name, t, s, s.get("value"), to_numpy)
+                elif t == "sample" and s["infer"].get("_deterministic"):
+                    out[name] = plain_site(name, "deterministic", s, s.get("value"), to_numpy)
+                elif t == "sample" and type(s["fn"]).__name__ != "_Subsample":
+                    out[name] = sample_site(name, s, s["fn"], s["value"], to_numpy)
+        return out
 
 
 class _NotJitSafe(Exception):
@@ -266,34 +327,13 @@ def _no_sampler(fn):
     return name if spec is not None and not spec.samplable else None
 
 
-#: neutral names whose pyro class dualguide replaces (filled by submodules)
-_OVERRIDES: dict = {}
+#: neutral names whose pyro class dualguide replaces (filled below)
+_OVERRIDES: dict[str, type] = {}
 
 BACKEND = PyroBackend()
 
-
-def _trace(self, fn, args, kwargs, seed):
-    from ...trace import plain_site, sample_site
-
-    store = pyro.get_param_store()
-    to_numpy = BACKEND.to_numpy
-    with store.scope(), torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        tr = poutine.trace(fn).get_trace(*args, **kwargs)
-        out = {}
-        for name, s in tr.nodes.items():
-            t = s["type"]
-            if t == "param":
-                out[name] = plain_site(name, t, s, s.get("value"), to_numpy)
-            elif t == "sample" and s["infer"].get("_deterministic"):
-                out[name] = plain_site(name, "deterministic", s, s.get("value"), to_numpy)
-            elif t == "sample" and type(s["fn"]).__name__ != "_Subsample":
-                out[name] = sample_site(name, s, s["fn"], s["value"], to_numpy)
-    return out
-
-
-PyroBackend.trace = _trace
-
+# imported last: mixture.py subclasses _SupportMasked from this module, so importing it at
+# the top would be an import cycle inside the backend
 from .mixture import MixtureSameFamily as _Mixture  # noqa: E402  (issue 3: pathwise mixture)
 
 _OVERRIDES["MixtureSameFamily"] = _Mixture

@@ -23,8 +23,8 @@ from torch.distributions import transform_to
 
 from ... import _state
 from ..._table import AUTOGUIDE_INITS
-from ...autoguides import neutral_constraint
 from ...constraints import real
+from ...contract import neutral_constraint
 from ...errors import SpecError
 
 _SUFFIX = "_unconstrained"

@@ -21,7 +21,7 @@ from pyro.infer import Trace_ELBO
 from pyro.poutine.messenger import Messenger
 from torch.distributions import transform_to
 
-from ...crosscheck._common import NotLockstepable
+from ...contract import NotLockstepable
 from . import BACKEND as B
 from .optim import make_optimizer
 

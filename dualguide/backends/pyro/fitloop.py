@@ -33,6 +33,7 @@ import torch
 from pyro import poutine
 
 from ..._progress import Progress
+from ...contract import FitOutput
 from .optim import make_optimizer
 
 log = logging.getLogger("dualguide")
@@ -243,7 +244,7 @@ def fit(
     on_nonfinite,
     progress,
     jit,
-) -> dict:
+) -> FitOutput:
     """The Pyro backend's ``fit`` (see :func:`dualguide.fit` for the contract)."""
     from pyro.infer import JitTrace_ELBO, Trace_ELBO
 
@@ -363,14 +364,14 @@ def fit(
                 fast.write_back()
         last_good = {k: v.detach().cpu().numpy().copy() for k, v in store.items()}
     n = stopped_at + 1 if stopped_at is not None else done
-    return {
-        "params": last_good,
-        "losses": losses[:n],
-        "steps_done": done,
-        "wall_time": time.perf_counter() - t0,
-        "elbo": elbo_name,
-        "skipped": skipped,
-        "stopped_at": stopped_at,
-        "message": message,
-        "what": what or "loss or gradient",
-    }
+    return FitOutput(
+        params=last_good,
+        losses=losses[:n],
+        steps_done=done,
+        wall_time=time.perf_counter() - t0,
+        elbo=elbo_name,
+        skipped=skipped,
+        stopped_at=stopped_at,
+        message=message,
+        what=what or "loss or gradient",
+    )

@@ -16,8 +16,8 @@ import torch
 from pyro import poutine
 from torch.distributions import transform_to
 
+from ..._state import render
 from ...optim import Optimizer
-from ...render import render
 from . import BACKEND
 
 

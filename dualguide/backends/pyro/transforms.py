@@ -15,7 +15,7 @@ import pyro
 import torch
 from pyro import poutine
 
-from ...transforms import Plan, _as_outputs
+from ...contract import Plan, _as_outputs
 
 
 def broadcast(*xs):
