@@ -29,22 +29,52 @@ from .errors import DualGuideError, SpecError
 __all__ = [
     "Backend",
     "FEATURES",
+    "FEATURE_API",
     "FitOutput",
     "NotLockstepable",
     "Plan",
     "neutral_constraint",
 ]
 
-#: the feature modules every backend provides (``Backend.features`` maps each to a module
-#: path); the neutral tool of the same name calls into it through ``_state.feature``
-FEATURES: tuple[str, ...] = (
-    "autoguides",  # native autoguides: make, load, layout, median, quantiles
-    "crosscheck",  # lockstep kernels, native programs, reference posteriors
-    "doctor",  # substituted / batched traces for the guide doctor
-    "params",  # declared param shapes for load_params
-    "pyroapi",  # the pyro-api backend dualguide.<name>
-    "transforms",  # jacobians and ELBO draws for transformed latents
-)
+#: the feature modules every backend provides (``Backend.features`` maps each name to a module
+#: path), and what each must define: the functions (and namespaces) the neutral tool of the
+#: same name calls through :func:`dualguide._state.feature`
+FEATURE_API: dict[str, tuple[str, ...]] = {
+    # native autoguides (dualguide.autoguides)
+    "autoguides": ("make", "load", "layout", "median", "quantiles"),
+    # kernels of dualguide.crosscheck; NumPyro's module also has the reference-posterior
+    # helpers (nuts, quadrature_objective, sample_points), which run on NumPyro only
+    "crosscheck": (
+        "constrain",
+        "unconstrain",
+        "elbo_particles",
+        "grad_batches",
+        "inspect",
+        "lockstep_run",
+        "logdensities",
+        "model_logdensity",
+        "sample_guide",
+    ),
+    # substituted and batched traces for the guide doctor (dualguide.doctor)
+    "doctor": ("with_values", "batched_eval", "batched_draws"),
+    # declared param shapes for dualguide.load_params
+    "params": ("declared",),
+    # the pyro-api backend ``dualguide.<name>`` (dualguide.porting.pyroapi)
+    "pyroapi": (
+        "PYRO",
+        "DISTRIBUTIONS",
+        "INFER",
+        "OPTIM",
+        "HANDLERS",
+        "OPS",
+        "native_param",
+        "native_plate",
+    ),
+    # jacobians and ELBO draws for transformed latents (dualguide.transforms)
+    "transforms": ("broadcast", "jacobian", "logabsdet", "elbo_samples"),
+}
+#: the feature names, in order
+FEATURES: tuple[str, ...] = tuple(FEATURE_API)
 
 
 # ---------------------------------------------------------------------------------------------
