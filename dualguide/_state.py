@@ -187,6 +187,9 @@ def feature(backend: str | Backend | None, kind: str) -> ModuleType:
     The one way the neutral tools reach framework code besides the backend object:
     each backend maps the names of :data:`dualguide.contract.FEATURES` to its modules
     in ``Backend.features``.
+
+    >>> feature("pyro", "transforms").__name__
+    'dualguide.backends.pyro.transforms'
     """
     b = resolve(backend)
     try:
@@ -309,6 +312,14 @@ def param_overrides(overrides: Any = None) -> Iterator[ParamHook]:
     ``constraints`` / ``event_dims`` record every param the block declared.  This is
     the one way the tools override or record params (fit, trace, check, crosscheck,
     load_params, the ELBO estimate).
+
+    >>> import dualguide as dg
+    >>> def guide():
+    ...     return dg.param("s", 1.0, constraint=dg.constraints.positive)
+    >>> with param_overrides({"s": 2.5}) as hook:
+    ...     s = dg.render(guide, "numpyro")()
+    >>> float(s), hook.constraints["s"]
+    (2.5, positive)
     """
     with using_param_hook(ParamHook(check_init_params(overrides))) as hook:
         yield hook

@@ -19,6 +19,15 @@ def backend(request) -> str:
 
 
 @pytest.fixture
+def backend_state():
+    """Put back the active and default backend and the param hook after the test."""
+    from dualguide import _state
+
+    with _state.preserved():
+        yield
+
+
+@pytest.fixture
 def both() -> tuple[str, str]:
     """Both backends side by side, for cross-backend tests."""
     return ("numpyro", "pyro")

@@ -394,23 +394,17 @@ def test_nuts_reference_compares_moments():
     assert rows["y"]["exact_sd"] == pytest.approx(2.0, rel=0.05)
 
 
-def test_docs_examples_run():
+def test_docs_examples_run(backend_state):
     """docs/crosscheck.md: every example runs and prints what the page says."""
     import doctest
 
-    from dualguide import _state
-
     from .conftest import ROOT
 
-    prev = _state._current
-    try:
-        res = doctest.testfile(
-            str(ROOT / "docs" / "crosscheck.md"),
-            module_relative=False,
-            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-        )
-    finally:
-        _state._current = prev
+    res = doctest.testfile(
+        str(ROOT / "docs" / "crosscheck.md"),
+        module_relative=False,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+    )
     assert res.failed == 0 and res.attempted > 20
 
 

@@ -491,19 +491,13 @@ def test_check_uses_the_examples_jacobian(backend):
     assert np.isfinite(r.figures["transform"]["log_abs_det"]).all()
 
 
-def test_docs_examples_run():
+def test_docs_examples_run(backend_state):
     """docs/doctor.md: every example runs and prints what the page says."""
     import doctest
 
-    from dualguide import _state
-
-    prev = _state._current
-    try:
-        res = doctest.testfile(
-            str(DATA.parent.parent / "docs" / "doctor.md"),
-            module_relative=False,
-            optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-        )
-    finally:
-        _state._current = prev
+    res = doctest.testfile(
+        str(DATA.parent.parent / "docs" / "doctor.md"),
+        module_relative=False,
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+    )
     assert res.failed == 0 and res.attempted > 40

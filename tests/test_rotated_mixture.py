@@ -94,14 +94,8 @@ def _theta_gradients(backend, guide, theta, seed=0, particles=64):
     store = pyro.get_param_store()
     with store.scope(), torch.random.fork_rng(devices=[]):
         with dg.use_backend("pyro"):
-            hook_prev = dg._state.param_hook
-            from dualguide.infer import ParamHook
-
-            dg._state.param_hook = ParamHook({"b": np.float32(1.2), "theta": np.float32(theta)})
-            try:
+            with dg._state.param_overrides({"b": np.float32(1.2), "theta": np.float32(theta)}):
                 g()
-            finally:
-                dg._state.param_hook = hook_prev
         u = pyro.param("theta").unconstrained()
         torch.manual_seed(seed)
         elbo = Trace_ELBO(num_particles=particles, vectorize_particles=True, max_plate_nesting=0)
@@ -133,8 +127,6 @@ def test_pyro_jit_gives_the_eager_gradients():
     import torch
     from pyro.infer import JitTrace_ELBO, Trace_ELBO
 
-    from dualguide.infer import ParamHook
-
     m, g = dg.render(rm.model, "pyro"), dg.render(rm.guide, "pyro")
     store = pyro.get_param_store()
 
@@ -148,11 +140,8 @@ def test_pyro_jit_gives_the_eager_gradients():
 
     kw = {"num_particles": 8, "vectorize_particles": True, "max_plate_nesting": 0}
     with store.scope(), torch.random.fork_rng(devices=[]):
-        prev, dg._state.param_hook = dg._state.param_hook, ParamHook({"b": 1.2, "theta": 0.45})
-        try:
+        with dg._state.param_overrides({"b": 1.2, "theta": 0.45}):
             g()
-        finally:
-            dg._state.param_hook = prev
         jit, eager = JitTrace_ELBO(ignore_jit_warnings=True, **kw), Trace_ELBO(**kw)
         run(jit, 0)  # compiles
         for seed in (1, 2, 3):
