@@ -110,7 +110,9 @@ def resolve(backend: str | Backend | None) -> Backend:
         name = getattr(backend, "name", None)
         if name in BACKENDS:
             return backend
-    return load(str(backend).lower() if isinstance(backend, str) else backend)
+    if isinstance(backend, str):
+        return load(backend.lower())
+    return load(backend)  # type: ignore[arg-type]  # not a name: load's check says so
 
 
 def get_backend() -> str:
