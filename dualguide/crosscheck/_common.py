@@ -1,4 +1,4 @@
-"""Small pieces shared by the neutral cross-check modules and both backend modules.
+"""Small pieces shared by the neutral cross-check modules (the backends use dualguide.contract).
 
 Nothing here imports jax or torch.
 """
