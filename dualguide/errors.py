@@ -49,3 +49,57 @@ def unknown_name(module: str, kind: str, name: str, known, fix: str = "") -> Unk
     return UnknownNameError(
         f"{module} has no {kind} {name!r}{hint} (known: {', '.join(known)}){fix}"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# clear errors for the backends (called on their error paths only)
+# ---------------------------------------------------------------------------------------------
+
+_FOREIGN = {"numpyro": ("torch", "pyro"), "pyro": ("jax", "jaxlib", "numpyro")}
+
+
+def no_sampler_error(name: str, dist_name: str) -> SpecError:
+    """The error for sampling a distribution without a sampler (``ImproperUniform``)."""
+    return SpecError(
+        f"sample site {name!r}: {dist_name} has no sampler (it is a flat prior for models). "
+        f"If {name!r} is a model latent, the guide must provide it (a guide site named "
+        f"{name!r}); in a guide, draw it from a proper distribution with params, e.g. "
+        f"dg.sample({name!r}, dist.Normal(loc, scale))"
+    )
+
+
+def dist_arg_error(name: str, args: tuple, kwargs: dict, exc: Exception, backend: str) -> SpecError:
+    """A :class:`SpecError` naming the argument of ``dist.<name>(...)`` that the framework refused."""
+    from ._table import DISTRIBUTIONS
+
+    spec = DISTRIBUTIONS.get(name)
+    argnames = list(spec.args) if spec is not None else []
+    named = [
+        (argnames[i] if i < len(argnames) else f"argument {i + 1}", a) for i, a in enumerate(args)
+    ]
+    named += list(kwargs.items())
+    sig = f"dist.{name}({', '.join(argnames)})"
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    for an, a in named:
+        if spec is not None and an not in argnames and an in kwargs:
+            return SpecError(
+                f"{sig} got an unexpected keyword {an!r}; its arguments are ({', '.join(argnames)})"
+            )
+        if isinstance(a, (str, bytes)):
+            return SpecError(
+                f"dist.{name}: {an} is the string {a!r}; pass a number, an array, or a param "
+                "(e.g. dg.param(...))"
+            )
+        root = type(a).__module__.split(".", 1)[0]
+        if root in _FOREIGN.get(backend, ()):
+            other = "pyro" if backend == "numpyro" else "numpyro"
+            return SpecError(
+                f"dist.{name}: {an} is a {type(a).__module__}.{type(a).__name__} while the "
+                f"{backend} backend is active; build values with dualguide.ops, numbers or numpy "
+                f"arrays (they become the active backend's arrays), or run the program on {other}"
+            )
+    if isinstance(exc, TypeError) and "positional argument" in first:
+        return SpecError(
+            f"{sig} got {len(args)} positional arguments; its arguments are ({', '.join(argnames)})"
+        )
+    return SpecError(f"{sig} refused its arguments: {first}")
