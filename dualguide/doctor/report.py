@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,14 +61,17 @@ class Report:
     checks: list[str] = field(default_factory=list)
     figures: dict = field(default_factory=dict)
 
-    def add(self, code, severity, site, message, fix="") -> Finding:
+    def add(
+        self, code: str, severity: str, site: str | None, message: str, fix: str = ""
+    ) -> Finding:
+        """Record a finding (``severity`` one of :data:`SEVERITIES`) and return it."""
         if severity not in SEVERITIES:
             raise ValueError(severity)
         f = Finding(code, severity, site, message, fix)
         self.findings.append(f)
         return f
 
-    def _of(self, severity) -> list[Finding]:
+    def _of(self, severity: str) -> list[Finding]:
         return [f for f in self.findings if f.severity == severity]
 
     @property
@@ -95,7 +99,7 @@ class Report:
         """Findings with ``code`` (and ``site``)."""
         return [f for f in self.findings if f.code == code and site in (None, f.site)]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Finding]:
         return iter(self.findings)
 
     def __len__(self) -> int:
