@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from ..errors import FitError, SpecError
+from ..errors import SpecError
 from ..optim import Optimizer, as_optimizer
 from ._common import describe_error, fmt
 from ._programs import BACKENDS, Programs, prepare
-from .lockstep_svi import lockstep
-from .parity import _stats, elbo_particles, gradient_parity, logdensity_parity
-from .reference import nuts_reference, quadrature_applicable, quadrature_reference
-from .report import (
-    CHECK_TITLES,
-    BackendRun,
-    CheckResult,
-    CrosscheckReport,
-    ParamComparison,
-    isclose_elementwise,
+from ._steps import (
+    _compare_params,
+    _elbo_estimates,
+    _guide_samples,
+    _Problem,
+    _run_checks,
+    _run_fits,
+    _run_references,
 )
+from .report import BackendRun, CheckResult, CrosscheckReport
 
 __all__ = ["crosscheck", "DEFAULT_TOLERANCE", "ALL_CHECKS", "DEFAULT_CHECKS"]
 
@@ -44,9 +40,6 @@ DEFAULT_CHECKS = ("logdensity", "gradient")
 ELBO_K = 4.0
 
 _REFERENCES = ("quadrature", "nuts")
-
-#: guide draws kept per backend for plots and the NUTS comparison
-_SAMPLES = 20_000
 
 
 def _parse_tolerances(tolerances) -> tuple[dict, dict]:
@@ -208,30 +201,12 @@ def crosscheck(
     ...
     """
     opt = as_optimizer(optim)
-    if checks in (None, False):
-        checks = ()
-    elif checks == "all":
-        checks = ALL_CHECKS
-    elif isinstance(checks, str):
-        checks = (checks,)
-    bad = [c for c in checks if c not in ALL_CHECKS]
-    if bad:
-        raise SpecError(
-            f"crosscheck: unknown check(s) {', '.join(map(repr, bad))}; "
-            f"choose from {', '.join(ALL_CHECKS)} or 'all'"
-        )
+    checks = _parse_checks(checks)
     refs = _parse_reference(reference)
     tol_default, tol_per = _parse_tolerances(tolerances)
-    backends = tuple(backends)
-    if not backends or any(b not in BACKENDS for b in backends):
-        raise SpecError(f"crosscheck: backends must be among {BACKENDS}, got {backends}")
-    if not isinstance(model_args, (tuple, list)):
-        raise SpecError(f"crosscheck: model_args must be a tuple, got {type(model_args).__name__}")
-    if not isinstance(elbo_particles, int) or elbo_particles < 2:
-        raise SpecError(
-            f"crosscheck: elbo_particles must be an integer >= 2, got {elbo_particles!r}"
-        )
-    model_args = tuple(model_args)
+    backends = _check_backends(backends)
+    model_args = _check_inputs(model_args, elbo_particles)
+    prob = _Problem(model, guide, model_args, model_kwargs, init_params, seed, on_nonfinite)
 
     say = _Status(progress)
     say("tracing the model and guide on " + " and ".join(backends) + " ...")
@@ -249,18 +224,8 @@ def crosscheck(
         "reference": refs if isinstance(refs, str) else list(refs),
         "backends": list(backends),
     }
-    report = CrosscheckReport(_name(model), _name(guide), settings)
-    for b in backends:
-        report.runs[b] = BackendRun(b)
-        if b in progs.errors:
-            report.runs[b].error = progs.errors[b].args[0]
-
-    unknown = sorted(set(tol_per) - set(progs.params)) if progs.params else []
-    if unknown:
-        raise SpecError(
-            f"crosscheck: tolerances name unknown param(s) {', '.join(map(repr, unknown))}"
-            f"; the programs declare {', '.join(map(repr, progs.params))}"
-        )
+    report = _new_report(prob, progs, backends, settings)
+    _check_tolerance_names(tol_per, progs)
 
     if doctor:
         doc = _doctor(
@@ -268,182 +233,84 @@ def crosscheck(
         )
         if doc is not None:
             report.checks["doctor"] = doc
-
-    # 1. deterministic checks at the init params --------------------------------------------
-    runners = {
-        "logdensity": lambda: logdensity_parity(
-            model, guide, model_args, model_kwargs, seed=seed, programs=progs
-        ),
-        "gradient": lambda: gradient_parity(
-            model, guide, model_args, model_kwargs, seed=seed, programs=progs
-        ),
-        "lockstep": lambda: lockstep(
-            model,
-            guide,
-            model_args,
-            model_kwargs,
-            optim=opt,
-            num_steps=lockstep_steps,
-            num_particles=lockstep_particles,
-            seed=seed,
-            programs=progs,
-        ),
+    _run_checks(report, prob, progs, backends, checks, opt, lockstep_steps, lockstep_particles, say)
+    fit_kw = {
+        "optim": opt,
+        "num_steps": num_steps,
+        "num_particles": num_particles,
+        "progress": progress,
+        "jit": jit,
     }
-    failed = [b for b in backends if b not in progs.ok_backends]
-    for c in checks:
-        if failed:
-            report.checks[c] = CheckResult(
-                c, "n/a", f"skipped: {' and '.join(failed)} cannot run the programs (see above)"
-            )
-        elif len(backends) < 2:
-            report.checks[c] = CheckResult(c, "n/a", "skipped: needs both backends")
-        else:
-            say(f"{CHECK_TITLES.get(c, c)} ...")
-            report.checks[c] = _guarded(c, runners[c])
-
-    # 2. the fits -------------------------------------------------------------------------------
-    import dualguide as dg
-
-    for b in backends:
-        run = report.runs[b]
-        if b in progs.errors:
-            continue
-        say(f"fitting on {b} ...")
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter(
-                    "ignore", category=getattr(dg.errors, "CheckWarning", Warning)
-                )
-                run.fit = dg.fit(
-                    model,
-                    guide,
-                    backend=b,
-                    model_args=model_args,
-                    model_kwargs=model_kwargs,
-                    optim=opt,
-                    num_steps=num_steps,
-                    num_particles=num_particles,
-                    seed=seed,
-                    init_params=init_params,
-                    on_nonfinite=on_nonfinite,
-                    progress=progress,
-                    jit=jit,
-                    **_fit_check_kw(),
-                )
-        except FitError as e:
-            run.fit = e.result
-            run.error = f"fit stopped: {describe_error(e)}"
-        except Exception as e:  # noqa: BLE001 - one backend failing must not lose the other
-            run.error = f"fit failed: {describe_error(e)}"
-
-    fitted = {b: r.fit.params for b, r in report.runs.items() if r.fit is not None}
-
-    # 3. ELBO estimates at the fitted params -----------------------------------------------------
-    tails: dict[str, float] = {}
-    if fitted:
-        say(f"ELBO estimates ({elbo_particles} particles) ...")
-    for i, (b, params) in enumerate(fitted.items()):
-        run = report.runs[b]
-        try:
-            vals = elbo_particles_fn(
-                model, guide, params, b, elbo_particles, seed + 1 + i, model_args, model_kwargs
-            )
-            run.elbo, run.elbo_stderr, run.elbo_nonfinite = _stats(vals)
-            run.elbo_particles = elbo_particles
-            tails[b] = _tail_ratio(vals)
-        except Exception as e:  # noqa: BLE001
-            msg = f"ELBO estimate failed: {describe_error(e)}"
-            run.error = f"{run.error}; {msg}" if run.error else msg
-
-    # 4. param comparison ------------------------------------------------------------------------
-    names = list(dict.fromkeys([n for p in fitted.values() for n in p]))
-    for n in names:
-        tol = tol_per.get(n, tol_default)
-        pc = ParamComparison(
-            n, {b: np.asarray(p[n]) for b, p in fitted.items() if n in p}, tol["abs"], tol["rel"]
-        )
-        vals = list(pc.values.values())
-        if len(vals) >= 2:
-            pc.diff, pc.ok = isclose_elementwise(vals[0], vals[1], tol["abs"], tol["rel"])
-        report.params.append(pc)
+    fitted = _run_fits(report, prob, progs, backends, fit_kw, say)
+    tails = _elbo_estimates(report, prob, fitted, elbo_particles, say)
+    _compare_params(report, fitted, tol_default, tol_per)
     report.checks["elbo"] = _elbo_check(report, elbo_tolerance, tails)
-
-    # 5. guide samples (plots, NUTS, the quadrature grid) -----------------------------------------
-    samples = {}
-    for b, params in fitted.items():
-        nat = progs.natives.get(b)
-        if nat is None:
-            continue
-        try:
-            with progs.hook(params):
-                nsamp = _SAMPLES if progs.latent_dim <= 10 else 2000
-                samples[b] = nat.mod.sample_guide(
-                    nat.guide,
-                    params,
-                    nsamp,
-                    seed + 11,
-                    nat.args,
-                    nat.kwargs,
-                    {n: progs.shape(n) for n in progs.guide_latents},
-                )
-        except Exception:  # noqa: BLE001 - samples only feed plots and references
-            pass
+    samples = _guide_samples(progs, fitted, seed)
     report.data["samples"] = samples
     report.data["programs"] = progs
-
-    # 6. references -------------------------------------------------------------------------------
     say(None)
-    if refs == "auto":
-        if quadrature_applicable(progs) is None:
-            refs = ("quadrature",)
-        elif progs.model_latents and 0 < progs.latent_dim <= 20:
-            refs = ("nuts",)
-        else:
-            refs = ()
-    if "quadrature" in refs:
-        say("quadrature reference ...")
-        start = fitted.get("numpyro") or next(iter(fitted.values()), None)
-        q = _guarded(
-            "quadrature",
-            lambda: quadrature_reference(
-                model,
-                guide,
-                model_args,
-                model_kwargs,
-                start=start,
-                samples=list(samples.values()) or None,
-                seed=seed,
-                programs=progs,
-            ),
-        )
-        report.checks["quadrature"] = q
-        if q.status == "pass":
-            exact = q.details["params"]
-            for pc in report.params:
-                if pc.name not in exact:
-                    continue
-                pc.reference = np.asarray(exact[pc.name])
-                oks = [
-                    isclose_elementwise(v, pc.reference, pc.abs_tol, pc.rel_tol)[1]
-                    for v in pc.values.values()
-                ]
-                pc.reference_ok = all(oks) if oks else None
-    if "nuts" in refs:
-        say("NUTS reference ...")
-        report.checks["nuts"] = _guarded(
-            "nuts",
-            lambda: nuts_reference(
-                model,
-                model_args,
-                model_kwargs,
-                guide=guide,
-                guide_samples=samples,
-                seed=seed,
-                programs=progs,
-            ),
-        )
+    _run_references(report, prob, progs, refs, fitted, samples, say)
     say(None)
     return report
+
+
+# -- preparing the inputs (the other steps are in ._steps) ---------------------------------------
+
+
+def _parse_checks(checks) -> tuple[str, ...]:
+    """``checks`` as a tuple of known check names (``"all"``, one name, None accepted)."""
+    if checks in (None, False):
+        checks = ()
+    elif checks == "all":
+        checks = ALL_CHECKS
+    elif isinstance(checks, str):
+        checks = (checks,)
+    bad = [c for c in checks if c not in ALL_CHECKS]
+    if bad:
+        raise SpecError(
+            f"crosscheck: unknown check(s) {', '.join(map(repr, bad))}; "
+            f"choose from {', '.join(ALL_CHECKS)} or 'all'"
+        )
+    return tuple(checks)
+
+
+def _check_backends(backends) -> tuple[str, ...]:
+    """``backends`` as a tuple of known backend names."""
+    backends = tuple(backends)
+    if not backends or any(b not in BACKENDS for b in backends):
+        raise SpecError(f"crosscheck: backends must be among {BACKENDS}, got {backends}")
+    return backends
+
+
+def _check_inputs(model_args, elbo_particles) -> tuple:
+    """``model_args`` as a tuple, once it and ``elbo_particles`` are checked."""
+    if not isinstance(model_args, (tuple, list)):
+        raise SpecError(f"crosscheck: model_args must be a tuple, got {type(model_args).__name__}")
+    if not isinstance(elbo_particles, int) or elbo_particles < 2:
+        raise SpecError(
+            f"crosscheck: elbo_particles must be an integer >= 2, got {elbo_particles!r}"
+        )
+    return tuple(model_args)
+
+
+def _new_report(prob: _Problem, progs: Programs, backends, settings: dict) -> CrosscheckReport:
+    """An empty report with one run per backend (holding its setup error, if any)."""
+    report = CrosscheckReport(_name(prob.model), _name(prob.guide), settings)
+    for b in backends:
+        report.runs[b] = BackendRun(b)
+        if b in progs.errors:
+            report.runs[b].error = progs.errors[b].args[0]
+    return report
+
+
+def _check_tolerance_names(tol_per: dict, progs: Programs) -> None:
+    """Refuse per-param tolerances for params the programs do not declare."""
+    unknown = sorted(set(tol_per) - set(progs.params)) if progs.params else []
+    if unknown:
+        raise SpecError(
+            f"crosscheck: tolerances name unknown param(s) {', '.join(map(repr, unknown))}"
+            f"; the programs declare {', '.join(map(repr, progs.params))}"
+        )
 
 
 class _Status:
@@ -467,10 +334,6 @@ class _Status:
         self.width = len(text)
 
 
-# crosscheck's argument ``elbo_particles`` (a count) shadows the function of that name
-elbo_particles_fn = elbo_particles
-
-
 def optim_str(opt: Optimizer) -> str:
     """A short form of a neutral optimizer: ``ClippedAdam(lr=0.05, lrd=0.998)``."""
     parts = [f"lr={opt.lr:g}" if not callable(opt.lr) else f"lr={opt.lr!r}"]
@@ -483,32 +346,6 @@ def optim_str(opt: Optimizer) -> str:
     if opt.lrd != 1.0:
         parts.append(f"lrd={opt.lrd:g}")
     return f"{opt.name}({', '.join(parts)})"
-
-
-def _fit_check_kw() -> dict:
-    """``check=False`` for dg.fit when it has the doctor (crosscheck ran it already)."""
-    import inspect
-
-    import dualguide as dg
-
-    return {"check": False} if "check" in inspect.signature(dg.fit).parameters else {}
-
-
-def _guarded(name: str, fn: Callable[[], CheckResult]) -> CheckResult:
-    try:
-        return fn()
-    except Exception as e:  # noqa: BLE001 - a check that breaks is reported, not raised
-        return CheckResult(name, "error", f"the check raised {describe_error(e)}")
-
-
-def _tail_ratio(vals: np.ndarray) -> float:
-    """Largest distance of a particle from the median, in robust sds (MAD * 1.4826)."""
-    v = vals[np.isfinite(vals)]
-    if v.size < 10:
-        return 0.0
-    med = np.median(v)
-    mad = 1.4826 * np.median(np.abs(v - med))
-    return float(np.max(np.abs(v - med)) / mad) if mad > 0 else 0.0
 
 
 #: a particle this many robust sds from the median marks a heavy-tailed ELBO estimate (a

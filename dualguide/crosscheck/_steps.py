@@ -1,0 +1,276 @@
+"""The steps of :func:`~dualguide.crosscheck.crosscheck` after its inputs are checked.
+
+Run the deterministic checks, fit on each backend, estimate the ELBO at the fits,
+compare the params, draw guide samples, and compare with the reference solutions.
+Each step writes into the :class:`~dualguide.crosscheck.report.CrosscheckReport`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import FitError
+from ._common import describe_error
+from ._programs import Programs
+from .lockstep_svi import lockstep
+from .parity import _stats, elbo_particles, gradient_parity, logdensity_parity
+from .reference import nuts_reference, quadrature_applicable, quadrature_reference
+from .report import CHECK_TITLES, CheckResult, ParamComparison, isclose_elementwise
+
+#: guide draws kept per backend for plots and the NUTS comparison
+_SAMPLES = 20_000
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """One model and guide with their inputs: what every step of crosscheck runs."""
+
+    model: Callable
+    guide: Callable
+    model_args: tuple
+    model_kwargs: dict | None
+    init_params: dict | None
+    seed: int
+    on_nonfinite: str
+
+
+def _run_checks(
+    report, prob: _Problem, progs, backends, checks, opt, lockstep_steps, lockstep_particles, say
+) -> None:
+    """The deterministic checks at the init params (log density, gradient, lockstep)."""
+    model, guide, args, kwargs, seed = (
+        prob.model,
+        prob.guide,
+        prob.model_args,
+        prob.model_kwargs,
+        prob.seed,
+    )
+    runners = {
+        "logdensity": lambda: logdensity_parity(
+            model, guide, args, kwargs, seed=seed, programs=progs
+        ),
+        "gradient": lambda: gradient_parity(model, guide, args, kwargs, seed=seed, programs=progs),
+        "lockstep": lambda: lockstep(
+            model,
+            guide,
+            args,
+            kwargs,
+            optim=opt,
+            num_steps=lockstep_steps,
+            num_particles=lockstep_particles,
+            seed=seed,
+            programs=progs,
+        ),
+    }
+    failed = [b for b in backends if b not in progs.ok_backends]
+    for c in checks:
+        if failed:
+            report.checks[c] = CheckResult(
+                c, "n/a", f"skipped: {' and '.join(failed)} cannot run the programs (see above)"
+            )
+        elif len(backends) < 2:
+            report.checks[c] = CheckResult(c, "n/a", "skipped: needs both backends")
+        else:
+            say(f"{CHECK_TITLES.get(c, c)} ...")
+            report.checks[c] = _guarded(c, runners[c])
+
+
+def _run_fits(report, prob: _Problem, progs, backends, fit_kw: dict, say) -> dict:
+    """``dualguide.fit`` on each backend that can run the programs: backend -> fitted params.
+
+    A fit that stops keeps its last params (and its error); one that fails only its error.
+    """
+    import dualguide as dg
+
+    for b in backends:
+        run = report.runs[b]
+        if b in progs.errors:
+            continue
+        say(f"fitting on {b} ...")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter(
+                    "ignore", category=getattr(dg.errors, "CheckWarning", Warning)
+                )
+                run.fit = dg.fit(
+                    prob.model,
+                    prob.guide,
+                    backend=b,
+                    model_args=prob.model_args,
+                    model_kwargs=prob.model_kwargs,
+                    optim=fit_kw["optim"],
+                    num_steps=fit_kw["num_steps"],
+                    num_particles=fit_kw["num_particles"],
+                    seed=prob.seed,
+                    init_params=prob.init_params,
+                    on_nonfinite=prob.on_nonfinite,
+                    progress=fit_kw["progress"],
+                    jit=fit_kw["jit"],
+                    **_fit_check_kw(),
+                )
+        except FitError as e:
+            run.fit = e.result
+            run.error = f"fit stopped: {describe_error(e)}"
+        except Exception as e:  # noqa: BLE001 - one backend failing must not lose the other
+            run.error = f"fit failed: {describe_error(e)}"
+    return {b: r.fit.params for b, r in report.runs.items() if r.fit is not None}
+
+
+def _elbo_estimates(report, prob: _Problem, fitted: dict, n: int, say) -> dict[str, float]:
+    """A many-particle ELBO estimate per fit, into its run: backend -> tail ratio."""
+    tails: dict[str, float] = {}
+    if fitted:
+        say(f"ELBO estimates ({n} particles) ...")
+    for i, (b, params) in enumerate(fitted.items()):
+        run = report.runs[b]
+        try:
+            vals = elbo_particles_fn(
+                prob.model,
+                prob.guide,
+                params,
+                b,
+                n,
+                prob.seed + 1 + i,
+                prob.model_args,
+                prob.model_kwargs,
+            )
+            run.elbo, run.elbo_stderr, run.elbo_nonfinite = _stats(vals)
+            run.elbo_particles = n
+            tails[b] = _tail_ratio(vals)
+        except Exception as e:  # noqa: BLE001
+            msg = f"ELBO estimate failed: {describe_error(e)}"
+            run.error = f"{run.error}; {msg}" if run.error else msg
+    return tails
+
+
+def _compare_params(report, fitted: dict, tol_default: dict, tol_per: dict) -> None:
+    """One :class:`ParamComparison` per fitted param, with its verdict against its tolerance."""
+    names = list(dict.fromkeys([n for p in fitted.values() for n in p]))
+    for n in names:
+        tol = tol_per.get(n, tol_default)
+        pc = ParamComparison(
+            n, {b: np.asarray(p[n]) for b, p in fitted.items() if n in p}, tol["abs"], tol["rel"]
+        )
+        vals = list(pc.values.values())
+        if len(vals) >= 2:
+            pc.diff, pc.ok = isclose_elementwise(vals[0], vals[1], tol["abs"], tol["rel"])
+        report.params.append(pc)
+
+
+def _guide_samples(progs: Programs, fitted: dict, seed: int) -> dict:
+    """Guide draws at each backend's fitted params (for plots, NUTS, the quadrature grid)."""
+    samples = {}
+    for b, params in fitted.items():
+        nat = progs.natives.get(b)
+        if nat is None:
+            continue
+        try:
+            with progs.hook(params):
+                nsamp = _SAMPLES if progs.latent_dim <= 10 else 2000
+                samples[b] = nat.mod.sample_guide(
+                    nat.guide,
+                    params,
+                    nsamp,
+                    seed + 11,
+                    nat.args,
+                    nat.kwargs,
+                    {n: progs.shape(n) for n in progs.guide_latents},
+                )
+        except Exception:  # noqa: BLE001 - samples only feed plots and references
+            pass
+    return samples
+
+
+def _auto_references(progs: Programs) -> tuple[str, ...]:
+    """``reference="auto"``: quadrature when it applies, else NUTS for small continuous models."""
+    if quadrature_applicable(progs) is None:
+        return ("quadrature",)
+    if progs.model_latents and 0 < progs.latent_dim <= 20:
+        return ("nuts",)
+    return ()
+
+
+def _run_references(report, prob: _Problem, progs, refs, fitted: dict, samples: dict, say) -> None:
+    """The reference solutions (quadrature, NUTS) the fits are compared with."""
+    if refs == "auto":
+        refs = _auto_references(progs)
+    if "quadrature" in refs:
+        say("quadrature reference ...")
+        start = fitted.get("numpyro") or next(iter(fitted.values()), None)
+        q = _guarded(
+            "quadrature",
+            lambda: quadrature_reference(
+                prob.model,
+                prob.guide,
+                prob.model_args,
+                prob.model_kwargs,
+                start=start,
+                samples=list(samples.values()) or None,
+                seed=prob.seed,
+                programs=progs,
+            ),
+        )
+        report.checks["quadrature"] = q
+        if q.status == "pass":
+            _compare_with_reference(report, q.details["params"])
+    if "nuts" in refs:
+        say("NUTS reference ...")
+        report.checks["nuts"] = _guarded(
+            "nuts",
+            lambda: nuts_reference(
+                prob.model,
+                prob.model_args,
+                prob.model_kwargs,
+                guide=prob.guide,
+                guide_samples=samples,
+                seed=prob.seed,
+                programs=progs,
+            ),
+        )
+
+
+def _compare_with_reference(report, exact: dict) -> None:
+    """Each fitted param against the quadrature's exact optimum, within its tolerance."""
+    for pc in report.params:
+        if pc.name not in exact:
+            continue
+        pc.reference = np.asarray(exact[pc.name])
+        oks = [
+            isclose_elementwise(v, pc.reference, pc.abs_tol, pc.rel_tol)[1]
+            for v in pc.values.values()
+        ]
+        pc.reference_ok = all(oks) if oks else None
+
+
+# crosscheck's argument ``elbo_particles`` (a count) shadows the function of that name
+elbo_particles_fn = elbo_particles
+
+
+def _fit_check_kw() -> dict:
+    """``check=False`` for dg.fit when it has the doctor (crosscheck ran it already)."""
+    import inspect
+
+    import dualguide as dg
+
+    return {"check": False} if "check" in inspect.signature(dg.fit).parameters else {}
+
+
+def _guarded(name: str, fn: Callable[[], CheckResult]) -> CheckResult:
+    try:
+        return fn()
+    except Exception as e:  # noqa: BLE001 - a check that breaks is reported, not raised
+        return CheckResult(name, "error", f"the check raised {describe_error(e)}")
+
+
+def _tail_ratio(vals: np.ndarray) -> float:
+    """Largest distance of a particle from the median, in robust sds (MAD * 1.4826)."""
+    v = vals[np.isfinite(vals)]
+    if v.size < 10:
+        return 0.0
+    med = np.median(v)
+    mad = 1.4826 * np.median(np.abs(v - med))
+    return float(np.max(np.abs(v - med)) / mad) if mad > 0 else 0.0
