@@ -32,86 +32,93 @@ class Verification:
     message: str = ""
 
 
+class _Original:
+    """The original native file, imported on first use; traces its functions natively."""
+
+    def __init__(self, path: Path, framework: str, seed: int):
+        self.path, self.framework, self.seed = path, framework, seed
+        self.module = None
+
+    def trace(self, fn_name: str) -> dict:
+        if self.module is None:
+            self.module = load_file(str(self.path))
+        fn = getattr(self.module, fn_name)
+        return _state.load(self.framework).trace(fn, (), {}, self.seed)
+
+
+def _required_args(fn) -> list[str]:
+    return [
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+
+
+def _trace_failed(fn_name: str, b: str, e: Exception, original: _Original) -> Verification:
+    """A ported function that did not trace: fine if the original cannot run standalone either
+    (e.g. a model with improper priors)."""
+    msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    try:
+        original.trace(fn_name)
+    except Exception as e0:  # noqa: BLE001
+        return Verification(
+            fn_name,
+            b,
+            True,
+            [],
+            "cannot run standalone, like the original "
+            f"({type(e0).__name__}); e.g. a model with improper priors",
+        )
+    return Verification(fn_name, b, False, [], msg)
+
+
+def _against_original(fn_name: str, b: str, sites: dict, original: _Original) -> Verification:
+    """The ported function's trace compared site by site with the original's."""
+    try:
+        nat = original.trace(fn_name)
+    except Exception as e:  # noqa: BLE001
+        return Verification(
+            fn_name,
+            f"{b} vs original",
+            False,
+            [],
+            f"the original did not trace: {type(e).__name__}: {e}",
+        )
+    diff = _compare(nat, sites)
+    return Verification(
+        fn_name,
+        f"{b} vs original",
+        not diff,
+        list(sites),
+        diff or "same sites, values and log densities",
+    )
+
+
 def verify_port(
     ported_path: Path, original_path: Path, framework: str, functions: list[str], seed: int = 0
 ) -> list[Verification]:
     """Trace each ported function on both backends; on the original framework compare sites."""
     out: list[Verification] = []
     ported = load_file(str(ported_path))
-    original = None
+    original = _Original(original_path, framework, seed)
     for fn_name in functions:
         fn = getattr(ported, fn_name, None)
         if fn is None:
             continue
-        params = [
-            p
-            for p in inspect.signature(fn).parameters.values()
-            if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
+        params = _required_args(fn)
         if params:
-            out.append(
-                Verification(
-                    fn_name,
-                    "-",
-                    True,
-                    [],
-                    "not traced (takes arguments: " + ", ".join(p.name for p in params) + ")",
-                )
-            )
+            why = "not traced (takes arguments: " + ", ".join(params) + ")"
+            out.append(Verification(fn_name, "-", True, [], why))
             continue
         for b in _table.BACKENDS:
             try:
                 sites = trace(fn, backend=b, seed=seed)
             except Exception as e:  # noqa: BLE001 - reported, not raised
-                msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-                # a model with improper priors cannot run on its own: fine if the original
-                # cannot either
-                try:
-                    if original is None:
-                        original = load_file(str(original_path))
-                    _state.load(framework).trace(getattr(original, fn_name), (), {}, seed)
-                except Exception as e0:  # noqa: BLE001
-                    out.append(
-                        Verification(
-                            fn_name,
-                            b,
-                            True,
-                            [],
-                            "cannot run standalone, like the original "
-                            f"({type(e0).__name__}); e.g. a model with improper priors",
-                        )
-                    )
-                    continue
-                out.append(Verification(fn_name, b, False, [], msg))
+                out.append(_trace_failed(fn_name, b, e, original))
                 continue
             out.append(Verification(fn_name, b, True, list(sites)))
-            if b != framework:
-                continue
-            try:
-                if original is None:
-                    original = load_file(str(original_path))
-                nat = _state.load(b).trace(getattr(original, fn_name), (), {}, seed)
-            except Exception as e:  # noqa: BLE001
-                out.append(
-                    Verification(
-                        fn_name,
-                        f"{b} vs original",
-                        False,
-                        [],
-                        f"the original did not trace: {type(e).__name__}: {e}",
-                    )
-                )
-                continue
-            diff = _compare(nat, sites)
-            out.append(
-                Verification(
-                    fn_name,
-                    f"{b} vs original",
-                    not diff,
-                    list(sites),
-                    diff or "same sites, values and log densities",
-                )
-            )
+            if b == framework:
+                out.append(_against_original(fn_name, b, sites, original))
     return out
 
 
