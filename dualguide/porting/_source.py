@@ -30,6 +30,7 @@ __all__ = [
     "split_docstring",
     "drop_dependents",
     "statement_chunks",
+    "ensure_compiles",
 ]
 
 
@@ -86,9 +87,9 @@ class Source:
         return self.slice(a, b)
 
 
-def positioned_children(node) -> list:
+def positioned_children(node) -> list[Any]:
     """The nearest descendants of ``node`` that carry source positions, in source order."""
-    out = []
+    out: list[Any] = []
     for child in ast.iter_child_nodes(node):
         if getattr(child, "end_lineno", None) is not None and hasattr(child, "col_offset"):
             out.append(child)
@@ -352,3 +353,11 @@ def statement_chunks(src: Source, stmts: list, render: Callable) -> list[tuple[A
             blanks = 2
         out.append((s, ("\n" * min(blanks, 2) if i else "") + text))
     return out
+
+
+def ensure_compiles(text: str, filename: str, fail: Callable[[SyntaxError], Exception]) -> None:
+    """Raise ``fail(error)`` if the written code does not compile (a bug in a rewriter)."""
+    try:
+        compile(text, filename, "exec")
+    except SyntaxError as e:  # pragma: no cover - a bug in the rewriter
+        raise fail(e) from None

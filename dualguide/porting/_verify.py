@@ -9,6 +9,7 @@ the original function traced natively.
 from __future__ import annotations
 
 import inspect
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +38,7 @@ class _Original:
 
     def __init__(self, path: Path, framework: str, seed: int):
         self.path, self.framework, self.seed = path, framework, seed
-        self.module = None
+        self.module: types.ModuleType | None = None
 
     def trace(self, fn_name: str) -> dict:
         if self.module is None:

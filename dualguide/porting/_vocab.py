@@ -119,7 +119,7 @@ def classify(q: str) -> tuple[str, str] | None:
     return None
 
 
-def dualguide_refs(node, aliases: dict[str, str]) -> Iterable[tuple[ast.AST, str]]:
+def dualguide_refs(node, aliases: dict[str, str]) -> Iterable[tuple[ast.expr, str]]:
     """Every maximal dualguide name chain under ``node``: (node, canonical qualified name)."""
     stack = [node]
     while stack:

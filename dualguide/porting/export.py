@@ -48,6 +48,7 @@ from ._source import (
     Source,
     bound_names,
     drop_dependents,
+    ensure_compiles,
     is_main_guard,
     loaded_names,
     module_aliases,
@@ -286,13 +287,14 @@ def export_source(
         + "\n\n\n".join(sec.strip("\n") for sec in sections)
         + "\n"
     )
-    try:
-        compile(text, f"<export of {path}>", "exec")
-    except SyntaxError as e:  # pragma: no cover - a bug in the rewriter
-        raise ExportError(
+    ensure_compiles(
+        text,
+        f"<export of {path}>",
+        lambda e: ExportError(
             f"{path}: the exported {backend} code does not compile "
             f"(line {e.lineno}: {e.msg}); please report this"
-        ) from None
+        ),
+    )
     return text
 
 

@@ -48,6 +48,7 @@ from ._source import (
     Source,
     bound_names,
     drop_dependents,
+    ensure_compiles,
     is_main_guard,
     loaded_names,
     module_aliases,
@@ -348,13 +349,14 @@ def port(
         raise PortError(
             f"{source}: {len(problems)} construct(s) cannot be ported:\n{lines}", problems, result
         )
-    try:
-        compile(text, f"<port of {source}>", "exec")
-    except SyntaxError as e:  # pragma: no cover - a bug in the rewriter
-        raise PortError(
+    ensure_compiles(
+        text,
+        f"<port of {source}>",
+        lambda e: PortError(
             f"{source}: the ported code does not compile (line {e.lineno}: "
             f"{e.msg}); please report this"
-        ) from None
+        ),
+    )
     if out is not None:
         Path(out).write_text(text, encoding="utf-8")
     if verify:
