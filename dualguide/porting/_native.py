@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import sys
 import types
 from pathlib import Path
@@ -173,7 +174,8 @@ def _definitions(src: Source, names: set[str] | None) -> list[ast.stmt]:
 
 
 class _Renamed(Exporter):
-    """The exporter's rules, plus renamed names (a helper the export calls by another name)."""
+    """The exporter's rules, plus renamed names (a helper the export calls by another name);
+    type hints are dropped."""
 
     def __init__(self, *args: Any, rename: dict[str, str]):
         super().__init__(*args)
@@ -182,7 +184,13 @@ class _Renamed(Exporter):
     def rule(self, node: ast.AST) -> str | None:
         if isinstance(node, ast.Name) and node.id in self.rename:
             return self.rename[node.id]
-        return super().rule(node)
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            return node.arg  # type hints name types the export does not import
+        text = super().rule(node)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            ret = re.escape(self.src.segment(node.returns))
+            text = re.sub(r"\)\s*->\s*" + ret + r"\s*:", "):", text or "", count=1)
+        return text
 
 
 def native_source(
