@@ -272,11 +272,6 @@ def test_tools_reach_backends_only_through_the_registry():
     assert not bad, bad
 
 
-#: library modules that still take ``load_file`` from the CLI package; another branch of
-#: issue 10 moves it out (then this set must become empty)
-_CLI_PENDING = {"dualguide.porting.export", "dualguide.porting.port"}
-
-
 def test_the_library_never_imports_the_cli():
     bad = {
         mod: sorted(d for d in deps if _within(d, ("dualguide._cli",)))
@@ -284,6 +279,4 @@ def test_the_library_never_imports_the_cli():
         if not _within(mod, CLI)
     }
     bad = {k: v for k, v in bad.items() if v}
-    if bad and set(bad) <= _CLI_PENDING:
-        pytest.xfail(f"load_file still lives in dualguide._cli (imported by {sorted(bad)})")
     assert not bad, f"library modules import the command line: {bad}"

@@ -2,33 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
+from .._files import load_file
 from ..errors import SpecError
 
-
-def load_file(path: str):
-    """Import the Python file at ``path`` as a module; clear errors for a missing or broken file."""
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError(
-            f"{path}: no such file; give the path of a Python file with a model and a guide"
-        )
-    name = f"_dualguide_user_{abs(hash(str(p.resolve())))}"
-    spec = importlib.util.spec_from_file_location(name, p)
-    if spec is None or spec.loader is None:
-        raise SpecError(f"{path}: not a Python file")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    try:
-        spec.loader.exec_module(mod)
-    except SyntaxError as e:
-        raise SpecError(f"{path}:{e.lineno}: syntax error: {e.msg}") from None
-    except Exception as e:  # noqa: BLE001 - report the user's error, not ours
-        raise SpecError(f"{path}: importing it raised {type(e).__name__}: {e}") from None
-    return mod
+__all__ = ["load_file", "find_callable"]
 
 
 def find_callable(mod, path: str, name: str | None, candidates: tuple[str, ...], role: str):

@@ -1,0 +1,484 @@
+"""The exporter's rewriter: neutral code in, one backend's native code out.
+
+:class:`Exporter` rewrites a model or guide node by node (see
+:class:`~dualguide.porting._source.Rewriter`): primitives, distributions,
+constraints and ops become the native spellings of :mod:`dualguide._table`, plain
+numbers become tensors where torch needs them, and every native name used is
+recorded in :class:`Needs` (imports, generated helpers, inlined backend modules).
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import sys
+from dataclasses import dataclass, field
+
+from .. import _table
+from ._source import Rewriter, Source, arg_value, bind, local_names, qualname
+from ._vocab import (
+    BACKENDS,
+    CONSTRAINT_IMPORT,
+    DIST_IMPORT,
+    ELEMENTWISE,
+    IMPORTS,
+    OP_CONSTANTS,
+    PRIMITIVE_ARGS,
+    REAL_SUPPORT,
+    REDUCTIONS,
+    canonical,
+    classify,
+    dualguide_refs,
+    dualguide_refs_import,
+)
+
+
+@dataclass
+class Needs:
+    """Imports and helpers the exported code uses."""
+
+    imports: set = field(default_factory=set)
+    helpers: list = field(default_factory=list)
+    #: backend modules whose code is inlined -> the class the export uses from it
+    inlined: dict = field(default_factory=dict)
+
+    def helper(self, name: str) -> None:
+        if name not in self.helpers:
+            self.helpers.append(name)
+
+
+class Exporter(Rewriter):
+    """Rewrites neutral code into one backend's native code."""
+
+    def __init__(self, src: Source, backend: str, aliases: dict[str, str], module_globals: dict):
+        super().__init__(src)
+        self.backend = backend
+        self.i = BACKENDS.index(backend)
+        self.aliases = aliases
+        self.globals = module_globals
+        self.needs = Needs()
+        self.locals: list[set[str]] = []
+        self.notes: list[str] = []
+
+    # helpers ----------------------------------------------------------------------------
+    def use(self, text: str) -> str:
+        """Record the import a native name needs; return the name."""
+        if text.startswith("dist."):
+            self.needs.imports.add(DIST_IMPORT[self.backend])
+        elif text.startswith("constraints."):
+            self.needs.imports.add(CONSTRAINT_IMPORT[self.backend])
+        else:
+            for prefix, line in IMPORTS.items():
+                if text.startswith(prefix) and line:
+                    self.needs.imports.add(line)
+                    break
+        return text
+
+    def is_local(self, name: str) -> bool:
+        return any(name in s for s in self.locals)
+
+    def is_number(self, node) -> bool:
+        """Whether ``node`` is surely a plain Python number (so torch needs a tensor made)."""
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            return self.is_number(node.operand)
+        if isinstance(node, ast.BinOp):
+            return self.is_number(node.left) and self.is_number(node.right)
+        if isinstance(node, ast.Name):
+            if self.is_local(node.id):
+                return False
+            v = self.globals.get(node.id, None)
+            return isinstance(v, (int, float)) and not isinstance(v, bool)
+        if isinstance(node, (ast.Attribute, ast.Name)):
+            q = qualname(node, self.aliases)
+            return q is not None and (classify(canonical(q)) or ("",))[0] == "const"
+        return False
+
+    def is_number_literal(self, node) -> bool:
+        """A number, or a (nested) list/tuple of numbers."""
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return bool(node.elts) and all(self.is_number_literal(e) for e in node.elts)
+        return self.is_number(node)
+
+    def all_float_literals(self, node) -> bool:
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return all(self.all_float_literals(e) for e in node.elts)
+        if isinstance(node, ast.UnaryOp):
+            return self.all_float_literals(node.operand)
+        if isinstance(node, ast.Name) and not self.is_local(node.id):
+            return isinstance(self.globals.get(node.id), float)
+        return isinstance(node, ast.Constant) and isinstance(node.value, float)
+
+    def returns_array(self, node) -> bool:
+        """Whether ``node`` is a call of a neutral op (so it is already a native array)."""
+        if isinstance(node, ast.Call):
+            q = qualname(node.func, self.aliases)
+            if q is not None:
+                c = classify(canonical(q))
+                return c is not None and c[0] == "op"
+        if isinstance(node, ast.BinOp):
+            return self.returns_array(node.left) or self.returns_array(node.right)
+        return False
+
+    def tensor(self, node) -> str:
+        """Text of ``node`` made a torch tensor if it is a plain number (Pyro only)."""
+        t = self.emit(node)
+        if self.backend == "pyro" and self.is_number(node):
+            return f"{self.use('torch.as_tensor')}({t})"
+        return t
+
+    # rules ------------------------------------------------------------------------------
+    def rule(self, node) -> str | None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            self.locals.append(local_names(node))
+            try:
+                return self.splice(node)
+            finally:
+                self.locals.pop()
+        if isinstance(node, ast.JoinedStr):
+            for n, q in dualguide_refs(node, self.aliases):
+                self.problem(n, f"{q} inside an f-string cannot be exported; compute it first")
+            return self.src.segment(node)
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(q for _n, q in dualguide_refs_import(node)):
+                self.problem(
+                    node,
+                    "a dualguide import inside a function cannot be exported; "
+                    "import at the top of the file",
+                )
+            return None
+        if isinstance(node, ast.Call):
+            q = qualname(node.func, self.aliases)
+            if q is None:
+                return None
+            q = canonical(q)
+            c = classify(q)
+            if c is None:
+                self.problem(node, f"{q} has no native counterpart in a model or guide")
+                return self.src.segment(node)
+            kind, name = c
+            if kind == "primitive":
+                return self.primitive(name, node)
+            if kind == "dist":
+                return self.dist(name, node)
+            if kind == "op":
+                return self.op(name, node)
+            if kind == "transformed":
+                return self.transformed(node)
+            if kind == "bijection":
+                return self.bijection(name, node)
+            return None  # constraint factories: the Attribute rule renames them
+        if isinstance(node, (ast.Attribute, ast.Name)):
+            q = qualname(node, self.aliases)
+            if q is None:
+                return None
+            q = canonical(q)
+            c = classify(q)
+            if c is None:
+                self.problem(node, f"{q} has no native counterpart in a model or guide")
+                return self.src.segment(node)
+            kind, name = c
+            if kind == "constraint":
+                return self.use("constraints." + _table.CONSTRAINTS[name][self.i])
+            if kind == "const":
+                return self.use(OP_CONSTANTS[name])
+            if kind == "primitive":
+                return self.use(_table.PRIMITIVES[name][self.i])
+            if kind == "dist":
+                return self.dist_class(name)
+            if kind == "op":
+                return self.use(_table.OPS[name][self.i])
+            self.problem(node, f"{q} can only be exported as a call")
+            return self.src.segment(node)
+        return None
+
+    # primitives -------------------------------------------------------------------------
+    def primitive(self, name: str, node: ast.Call) -> str:
+        native = self.use(_table.PRIMITIVES[name][self.i])
+        names = PRIMITIVE_ARGS[name]
+        what = f"dualguide.{name}"
+        b = bind(
+            node,
+            names + (("has_rsample",) if name == "factor" else ()),
+            what,
+            self,
+            varkw=name == "sample",
+        )
+        if b is None:
+            return self.src.segment(node)
+        ov: dict[int, str] = {}
+        # arguments numpyro/pyro take only as keywords (or in another position)
+        keyword_only = {
+            "param": ("constraint", "event_dim"),
+            "sample": ("obs",),
+            "plate": ("subsample_size", "dim"),
+            "factor": (),
+            "deterministic": (),
+        }
+        for arg in keyword_only[name]:
+            a = b.get(arg)
+            if a is not None and not isinstance(a, ast.keyword):
+                ov[id(a)] = f"{arg}={self.emit(a)}"
+        append = []
+        if name == "param" and "init_value" in b:
+            a = b["init_value"]
+            v = arg_value(a)
+            text = self.param_init(v)
+            ov[id(a)] = f"init_value={text}" if isinstance(a, ast.keyword) else text
+        if name == "factor":
+            hr = b.get("has_rsample")
+            lf = b.get("log_factor")
+            if hr is not None:
+                if not (isinstance(hr.value, ast.Constant) and hr.value.value in (True, None)):
+                    self.problem(
+                        node,
+                        "dualguide.factor: only has_rsample=True can be exported "
+                        "(dualguide differentiates factors pathwise)",
+                    )
+                return self._rebuild(
+                    native,
+                    node,
+                    b,
+                    drop=("has_rsample",),
+                    extra=["has_rsample=True"] if self.backend == "pyro" else [],
+                )
+            if lf is not None and self.backend == "pyro":
+                if self.is_number(arg_value(lf)):
+                    t = self.tensor(arg_value(lf))
+                    ov[id(lf)] = f"log_factor={t}" if isinstance(lf, ast.keyword) else t
+            if self.backend == "pyro":
+                append.append("has_rsample=True")
+        if name == "deterministic":
+            v = b.get("value")
+            if v is not None and self.backend == "pyro" and self.is_number(arg_value(v)):
+                t = self.tensor(arg_value(v))
+                ov[id(v)] = f"value={t}" if isinstance(v, ast.keyword) else t
+            if self.backend == "numpyro" and "event_dim" in b:
+                return self._rebuild(native, node, b, drop=("event_dim",), overrides=ov)
+        return self.call_text(node, native, ov, append)
+
+    def _rebuild(self, func: str, node: ast.Call, b: dict, drop=(), extra=(), overrides=None):
+        """``func(...)`` from the bound arguments minus ``drop``, in source order, plus ``extra``."""
+        items = []
+        for a in list(node.args) + list(node.keywords):
+            if any(b.get(d) is a for d in drop):
+                continue
+            if overrides and id(a) in overrides:
+                items.append(overrides[id(a)])
+            elif isinstance(a, ast.keyword):
+                items.append(f"{a.arg}={self.emit(a.value)}")
+            else:
+                items.append(self.emit(a))
+        return f"{func}({', '.join([*items, *extra])})"
+
+    def param_init(self, v) -> str:
+        """A param's initial value, as the native framework wants it (float32)."""
+        if isinstance(v, ast.Lambda):
+            if v.args.args or v.args.vararg or v.args.kwonlyargs:
+                self.problem(v, "a param's init callable takes no arguments (Pyro's convention)")
+                return self.emit(v)
+            self.locals.append(local_names(v))
+            try:
+                body = self.param_init(v.body)
+            finally:
+                self.locals.pop()
+            return f"lambda _rng_key: {body}" if self.backend == "numpyro" else f"lambda: {body}"
+        if isinstance(v, ast.Name) and not self.is_local(v.id) and callable(self.globals.get(v.id)):
+            if self.backend == "numpyro":
+                return f"lambda _rng_key: {self.use('jnp.asarray')}({v.id}(), dtype=jnp.float32)"
+            return f"lambda: {self.use('torch.as_tensor')}({v.id}(), dtype=torch.float32)"
+        t = self.emit(v)
+        if self.returns_array(v):
+            return t
+        if self.backend == "numpyro":
+            if self.is_number_literal(v) and self.all_float_literals(v):
+                return f"{self.use('jnp.array')}({t})"
+            return f"{self.use('jnp.asarray')}({t}, dtype=jnp.float32)"
+        if self.is_number_literal(v) and self.all_float_literals(v):
+            return f"{self.use('torch.tensor')}({t})"
+        if self.is_number_literal(v):
+            return f"{self.use('torch.tensor')}({t}, dtype=torch.float32)"
+        return f"{self.use('torch.as_tensor')}({t}, dtype=torch.float32)"
+
+    # distributions ----------------------------------------------------------------------
+    def dist_class(self, name: str) -> str:
+        spec = _table.DISTRIBUTIONS[name]
+        native = self.use("dist." + (spec.numpyro if self.i == 0 else spec.pyro))
+        override = self.override(name)
+        if override is not None:
+            return override
+        if self.backend == "pyro" and name not in REAL_SUPPORT:
+            self.needs.helper("masked")
+            self.use("torch.where")
+            self.use("math.inf")
+            return f"masked({native})"
+        return native
+
+    def dist_needs_mask_helper(self) -> None:
+        self.needs.helper("masked")
+        self.use("torch.where")
+        self.use("math.inf")
+
+    def override(self, name: str) -> str | None:
+        """The class name of a distribution dualguide replaces in this backend (None if none).
+
+        The module defining the replacement (``dualguide/backends/<b>/<x>.py``, plain
+        framework code) is inlined into the export.
+        """
+        from .. import _state
+
+        cls = _state.load(self.backend).override(name)
+        if cls is None:
+            return None
+        mod = sys.modules[cls.__module__]
+        if mod.__name__ not in self.needs.inlined:
+            self.needs.inlined[mod.__name__] = cls.__name__
+        return cls.__name__
+
+    def dist(self, name: str, node: ast.Call) -> str:
+        spec = _table.DISTRIBUTIONS[name]
+        func = self.dist_class(name)
+        ov = {}
+        if self.backend == "numpyro" and spec.rename:
+            for k in node.keywords:
+                if k.arg is None:
+                    self.problem(
+                        node,
+                        f"dist.{name}(**...) cannot be exported (keywords renamed "
+                        "in NumPyro); pass keywords one by one",
+                    )
+                elif k.arg in spec.rename:
+                    ov[id(k)] = f"{spec.rename[k.arg]}={self.emit(k.value)}"
+        return self.call_text(node, func, ov)
+
+    # ops ---------------------------------------------------------------------------------
+    def op(self, name: str, node: ast.Call) -> str:
+        from .. import ops as neutral_ops
+
+        native = self.use(_table.OPS[name][self.i])
+        try:
+            sig = inspect.signature(getattr(neutral_ops, name))
+        except (TypeError, ValueError, AttributeError):  # pragma: no cover
+            return self.call_text(node, native)
+        params = [
+            p.name
+            for p in sig.parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        if name == "einsum":
+            return self.call_text(node, native)
+        b = bind(node, tuple(params), f"dualguide.ops.{name}", self)
+        if b is None:
+            return self.src.segment(node)
+        if self.backend == "numpyro":
+            return self.op_numpyro(name, node, native, b)
+        return self.op_pyro(name, node, native, b)
+
+    def op_numpyro(self, name, node, native, b) -> str:
+        ov = {}
+        if "dim" in b:
+            d = b["dim"]
+            ov[id(d)] = f"axis={self.emit(d.value)}"
+        if name == "asarray":
+            x = arg_value(b["x"])
+            if self.is_number_literal(x) and not self.all_float_literals(x):
+                return self.call_text(node, native, ov)
+            return self.call_text(node, native, ov)
+        if name == "full":
+            return self.call_text(node, native, ov, ["dtype=" + self.use("jnp.float32")])
+        if name == "to_numpy":
+            return self.call_text(node, self.use("np.asarray"), ov)
+        return self.call_text(node, native, ov)
+
+    def op_pyro(self, name, node, native, b) -> str:
+        v = {k: arg_value(a) for k, a in b.items()}
+        if name in REDUCTIONS:
+            x = self.tensor(v["x"])
+            axis = v.get("dim", v.get("axis"))
+            keep = v.get("keepdims")
+            if axis is None or (isinstance(axis, ast.Constant) and axis.value is None):
+                if name == "logsumexp":
+                    return f"{native}({self.use('torch.reshape')}({x}, (-1,)), dim=0)"
+                if keep is not None and not (isinstance(keep, ast.Constant) and not keep.value):
+                    self.problem(
+                        node,
+                        f"ops.{name}(..., keepdims=True) over all axes cannot be "
+                        "exported to torch; give axis=",
+                    )
+                if name in ("max", "min"):
+                    return f"{self.use('torch.' + name)}({x})"
+                return f"{native}({x})"
+            if name == "prod" and isinstance(axis, ast.Tuple):
+                self.problem(
+                    node,
+                    "ops.prod over a tuple of axes cannot be exported to torch; "
+                    "reduce one axis at a time",
+                )
+            args = [x, f"dim={self.emit(axis)}"]
+            if keep is not None:
+                args.append(f"keepdim={self.emit(keep)}")
+            return f"{native}({', '.join(args)})"
+        if name in ("stack", "concatenate"):
+            xs = v["xs"]
+            if isinstance(xs, (ast.List, ast.Tuple)):
+                inner = ", ".join(self.tensor(e) for e in xs.elts)
+                xs_t = f"[{inner}]" if isinstance(xs, ast.List) else f"({inner},)"
+            else:
+                xs_t = self.emit(xs)
+            axis = v.get("dim", v.get("axis"))
+            return f"{native}({xs_t}" + (f", dim={self.emit(axis)})" if axis is not None else ")")
+        if name in ELEMENTWISE:
+            ov = {}
+            for k, a in b.items():
+                if self.is_number(arg_value(a)):
+                    t = self.tensor(arg_value(a))
+                    ov[id(a)] = f"{k}={t}" if isinstance(a, ast.keyword) else t
+            return self.call_text(node, native, ov)
+        if name == "asarray":
+            x = v["x"]
+            if self.is_number_literal(x):
+                return f"{self.use('torch.as_tensor')}({self.emit(x)})"
+            self.needs.helper("asarray")
+            self.use("torch.as_tensor")
+            return f"_asarray({self.emit(x)})"
+        if name == "full":
+            shape = v["shape"]
+            s = self.emit(shape)
+            if isinstance(shape, ast.Constant) and isinstance(shape.value, int):
+                s = f"({s},)"
+            return f"{native}({s}, {self.emit(v['fill_value'])}, dtype={self.use('torch.float32')})"
+        if name == "arange":
+            items = [self.emit(v["start"])]
+            if "stop" in v:
+                items.append(self.emit(v["stop"]))
+                if "step" in v:
+                    items.append(self.emit(v["step"]))
+            return f"{native}({', '.join(items)})"
+        if name == "clip":
+            return self.call_text(node, native)
+        if name == "to_numpy":
+            return f"{self.emit(v['x'])}.detach().cpu().numpy()"
+        if name == "where":
+            return self.call_text(node, native)
+        return self.call_text(node, native)
+
+    # transformed latents ----------------------------------------------------------------
+    def transformed(self, node: ast.Call) -> str:
+        b = bind(node, ("names", "base", "fn", "event_dims"), "dualguide.transformed", self)
+        if b is None:
+            return self.src.segment(node)
+        self.needs.helper("transformed")
+        for line in (
+            ["import jax", "import jax.numpy as jnp", "import numpyro", DIST_IMPORT["numpyro"]]
+            if self.backend == "numpyro"
+            else ["import torch", "import pyro", DIST_IMPORT["pyro"]]
+        ):
+            self.needs.imports.add(line)
+        if self.backend == "pyro":
+            self.dist_needs_mask_helper()
+        return self.call_text(node, "transformed")
+
+    def bijection(self, name: str, node: ast.Call) -> str:
+        self.problem(node, f"dualguide.bijections.{name} cannot be exported by this version")
+        return self.src.segment(node)

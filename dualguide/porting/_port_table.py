@@ -1,0 +1,166 @@
+"""The porter's vocabulary: the table of correspondences read backwards, per framework.
+
+:func:`reverse_table` maps each native spelling (``jax.numpy.exp``,
+``pyro.distributions.Normal``) to its neutral name; the tables here add what the
+table does not spell: synonyms a user may write, constants, the fitting APIs
+that are dropped, and torch methods with no neutral counterpart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .. import _table
+
+FRAMEWORK_PACKAGES = {"numpyro": ("numpyro", "jax", "jaxlib"), "pyro": ("pyro", "torch")}
+
+#: native call -> neutral, beyond the table's own spellings (synonyms a user may write)
+SYNONYMS = {
+    "numpyro": {
+        "jax.numpy.array": "asarray",
+        "jax.numpy.concat": "concatenate",
+        "jax.numpy.absolute": "abs",
+        "jax.numpy.amax": "max",
+        "jax.numpy.amin": "min",
+        "jax.numpy.atan2": "arctan2",
+        "jax.scipy.special.expit": "sigmoid",
+        "jax.numpy.logaddexp": "logaddexp",
+    },
+    "pyro": {
+        "torch.tensor": "asarray",
+        "torch.as_tensor": "asarray",
+        "torch.concat": "concatenate",
+        "torch.concatenate": "concatenate",
+        "torch.clip": "clip",
+        "torch.absolute": "abs",
+        "torch.arctan2": "arctan2",
+        "torch.arcsin": "arcsin",
+        "torch.arccos": "arccos",
+        "torch.arctan": "arctan",
+        "torch.special.expit": "sigmoid",
+        "torch.max": "max",
+        "torch.min": "min",
+        "torch.swapaxes": "swapaxes",
+        "torch.det": "det",
+        "torch.inverse": "inv",
+        "torch.cholesky": "cholesky",
+    },
+}
+#: native constants -> neutral ops constant
+CONSTANTS = {
+    "numpyro": {"jax.numpy.pi": "pi", "jax.numpy.e": "e", "jax.numpy.inf": "inf"},
+    "pyro": {"torch.pi": "pi", "torch.e": "e", "torch.inf": "inf"},
+}
+#: torch reductions whose keyword is keepdim (neutral: keepdims)
+REDUCTIONS = {"sum", "prod", "mean", "max", "min", "logsumexp"}
+#: keywords that say "float32" and can be dropped
+FLOAT32 = {"jax.numpy.float32", "torch.float32", "torch.float"}
+#: native modules whose use is fitting code (dropped at the top level, a problem in programs)
+FITTING = {
+    "numpyro": (
+        "numpyro.infer",
+        "numpyro.optim",
+        "numpyro.handlers",
+        "jax.random",
+        "numpyro.set_platform",
+        "numpyro.set_host_device_count",
+        "jax.jit",
+        "numpyro.enable_x64",
+        "numpyro.enable_validation",
+    ),
+    "pyro": (
+        "pyro.infer",
+        "pyro.optim",
+        "pyro.poutine",
+        "pyro.set_rng_seed",
+        "pyro.clear_param_store",
+        "pyro.get_param_store",
+        "pyro.enable_validation",
+        "torch.manual_seed",
+        "torch.set_default_dtype",
+        "torch.no_grad",
+    ),
+}
+#: torch tensor methods with no jax counterpart of the same meaning
+TORCH_ONLY_METHODS = {
+    "view",
+    "size",
+    "detach",
+    "numpy",
+    "float",
+    "double",
+    "long",
+    "int",
+    "to",
+    "cpu",
+    "cuda",
+    "clone",
+    "new_tensor",
+    "new_zeros",
+    "new_ones",
+    "new_full",
+    "masked_fill",
+    "index_select",
+    "t",
+    "expand_as",
+    "repeat",
+    "clamp",
+    "softmax",
+    "log_softmax",
+    "norm",
+    "requires_grad_",
+    "unsqueeze_",
+    "add_",
+    "mul_",
+    "copy_",
+    "zero_",
+    "fill_",
+    "type",
+}
+
+
+def _expand(spelling: str) -> str:
+    """A table spelling (``jnp.exp``) as a fully qualified name (``jax.numpy.exp``)."""
+    head, _, rest = spelling.partition(".")
+    return f"{_table.NATIVE_MODULE_ALIASES.get(head, head)}.{rest}"
+
+
+def native_canonical(q: str) -> str:
+    for old, new in (
+        ("numpyro.primitives.", "numpyro."),
+        ("pyro.primitives.", "pyro."),
+        ("pyro.distributions.constraints.", "torch.distributions.constraints."),
+        ("jax.numpy.linalg.", "jax.numpy.linalg."),
+    ):
+        if q.startswith(old):
+            q = new + q[len(old) :]
+    return q
+
+
+@dataclass
+class Reverse:
+    """The table read backwards for one framework."""
+
+    primitives: dict
+    dists: dict
+    constraints: dict
+    ops: dict
+    constants: dict
+    optimizers: dict
+
+
+def reverse_table(framework: str) -> Reverse:
+    i = _table.BACKENDS.index(framework)
+    prims = {v[i]: k for k, v in _table.PRIMITIVES.items()}
+    if framework == "numpyro":
+        dists = {f"numpyro.distributions.{d.numpyro}": n for n, d in _table.DISTRIBUTIONS.items()}
+        cons = {
+            f"numpyro.distributions.constraints.{c[0]}": n for n, c in _table.CONSTRAINTS.items()
+        }
+    else:
+        dists = {f"pyro.distributions.{d.pyro}": n for n, d in _table.DISTRIBUTIONS.items()}
+        cons = {f"torch.distributions.constraints.{c[1]}": n for n, c in _table.CONSTRAINTS.items()}
+    ops = {_expand(v[i]): k for k, v in _table.OPS.items()}
+    ops.update(SYNONYMS[framework])
+    optim = {v[i]: k for k, v in _table.NATIVE_OPTIMIZERS.items()}
+    return Reverse(prims, dists, cons, ops, CONSTANTS[framework], optim)

@@ -1,0 +1,390 @@
+"""The porter's rewriter: one framework's native code in, the neutral API out.
+
+:class:`Porter` rewrites node by node (see
+:class:`~dualguide.porting._source.Rewriter`): primitives, distributions, ops,
+constraints and optimizers by the reversed table (:mod:`._port_table`), keyword
+renames, torch tensor methods as ``ops`` calls, param inits as plain numbers.
+What has no neutral counterpart is recorded as a problem with its line.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from .. import _table
+from ._port_table import (
+    FLOAT32,
+    REDUCTIONS,
+    TORCH_ONLY_METHODS,
+    _expand,
+    native_canonical,
+    reverse_table,
+)
+from ._source import Rewriter, Source, arg_value, bind, loaded_names, qualname
+
+
+class Porter(Rewriter):
+    """Rewrites one framework's native code into the neutral API."""
+
+    def __init__(self, src: Source, framework: str, aliases: dict[str, str], module_names: set):
+        super().__init__(src)
+        self.fw = framework
+        self.aliases = aliases
+        self.rev = reverse_table(framework)
+        self.module_names = module_names  # names bound to imported modules
+        self.used: set[str] = set()  # neutral namespaces used: dg, ops, dist, constraints
+
+    def q(self, node) -> str | None:
+        q = qualname(node, self.aliases)
+        return native_canonical(q) if q is not None else None
+
+    def ns(self, name: str) -> str:
+        self.used.add(name.split(".")[0])
+        return name
+
+    def is_float32(self, node) -> bool:
+        q = self.q(node)
+        if q in FLOAT32:
+            return True
+        return isinstance(node, ast.Constant) and node.value in ("float32",)
+
+    def strip_dtype(self, node: ast.Call, b: dict, what: str, extra=()) -> dict[int, str]:
+        """Keywords that only say float32 (or requires_grad, device) are dropped."""
+        drop = {}
+        for k in node.keywords:
+            if k.arg == "dtype":
+                if self.is_float32(k.value):
+                    drop[id(k)] = ""
+                else:
+                    self.problem(
+                        node,
+                        f"{what}: dtype={self.src.segment(k.value)} has no "
+                        "neutral counterpart (dualguide arrays are float32)",
+                    )
+            elif k.arg in ("requires_grad", "device", *extra):
+                drop[id(k)] = ""
+        return drop
+
+    # ------------------------------------------------------------------------------------
+    def rule(self, node) -> str | None:
+        if isinstance(node, ast.JoinedStr):
+            return self.src.segment(node)
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        if isinstance(node, (ast.Attribute, ast.Name)):
+            q = self.q(node)
+            if q is None:
+                return None
+            return self.name(node, q)
+        return None
+
+    def name(self, node, q: str) -> str:
+        r = self.rev
+        if q in r.constraints:
+            return self.ns("constraints") + "." + r.constraints[q]
+        if q in r.constants:
+            return self.ns("ops") + "." + r.constants[q]
+        if q in r.dists:
+            return self.ns("dist") + "." + r.dists[q]
+        if q in r.ops:
+            return self.ns("ops") + "." + r.ops[q]
+        if q in r.primitives:
+            return self.ns("dg") + "." + r.primitives[q]
+        self.problem(node, f"{q} has no neutral counterpart")
+        return self.src.segment(node)
+
+    def call(self, node: ast.Call) -> str | None:
+        q = self.q(node.func)
+        r = self.rev
+        if q is None:
+            if isinstance(node.func, ast.Attribute):
+                return self.method(node)
+            return None
+        if q in r.primitives:
+            return self.primitive(r.primitives[q], node)
+        if q in r.dists:
+            return self.dist(r.dists[q], node)
+        if q in r.ops:
+            return self.op(r.ops[q], node)
+        if q in r.optimizers:
+            return self.optimizer(r.optimizers[q], node)
+        if (
+            q.rsplit(".", 1)[0]
+            in ("numpyro.distributions.constraints", "torch.distributions.constraints")
+            and q in r.constraints
+        ):
+            return None  # a constraint factory: the name rule renames it
+        self.problem(node, f"{q} has no neutral counterpart")
+        return self.src.segment(node)
+
+    # primitives -------------------------------------------------------------------------
+    def primitive(self, name: str, node: ast.Call) -> str:
+        func = self.ns("dg") + "." + name
+        what = f"{'numpyro' if self.fw == 'numpyro' else 'pyro'}.{name}"
+        if name == "param":
+            b = bind(node, ("name", "init_value", "constraint", "event_dim"), what, self)
+            if b is None:
+                return self.src.segment(node)
+            ov = {}
+            for k in node.keywords:
+                if k.arg not in ("name", "init_value", "init_tensor", "constraint", "event_dim"):
+                    self.problem(node, f"{what}: argument {k.arg}= has no neutral counterpart")
+                if k.arg == "init_tensor":
+                    ov[id(k)] = f"init_value={self.param_init(k.value)}"
+            init = b.get("init_value")
+            if init is not None:
+                t = self.param_init(arg_value(init))
+                ov[id(init)] = f"init_value={t}" if isinstance(init, ast.keyword) else t
+            return self.call_text(node, func, ov)
+        if name == "sample":
+            b = bind(node, ("name", "fn", "obs"), what, self, varkw=True)
+            if b is None:
+                return self.src.segment(node)
+            for k in node.keywords:
+                if k.arg in ("sample_shape", "rng_key", "obs_mask"):
+                    hint = " (use .expand(shape) or a plate)" if k.arg == "sample_shape" else ""
+                    self.problem(node, f"{what}: {k.arg}= has no neutral counterpart{hint}")
+            if self.fw == "pyro" and len(node.args) > 2:
+                self.problem(
+                    node,
+                    "pyro.sample: positional arguments after the distribution are "
+                    "passed to it by Pyro; give obs= by keyword",
+                )
+            return self.call_text(node, func)
+        if name == "plate":
+            if self.fw == "pyro":
+                if len(node.args) > 3:
+                    self.problem(
+                        node,
+                        "pyro.plate: the 4th positional argument (subsample) has "
+                        "no neutral counterpart",
+                    )
+                for k in node.keywords:
+                    if k.arg in ("subsample", "device", "use_cuda"):
+                        self.problem(node, f"pyro.plate: {k.arg}= has no neutral counterpart")
+            return self.call_text(node, func)
+        if name == "factor":
+            for k in node.keywords:
+                if k.arg == "has_rsample":
+                    v = k.value
+                    if not (isinstance(v, ast.Constant) and v.value in (True, None)):
+                        self.problem(
+                            node,
+                            "pyro.factor: has_rsample=False has no neutral "
+                            "counterpart (dualguide differentiates factors pathwise)",
+                        )
+                    b = {"has_rsample": k}
+                    items = [self.emit(a) for a in node.args] + [
+                        f"{kk.arg}={self.emit(kk.value)}"
+                        for kk in node.keywords
+                        if kk is not b["has_rsample"]
+                    ]
+                    return f"{func}({', '.join(items)})"
+            return self.call_text(node, func)
+        return self.call_text(node, func)
+
+    def literal(self, node) -> bool:
+        """A number or a (nested) list/tuple of numbers, written out."""
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return bool(node.elts) and all(self.literal(e) for e in node.elts)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            return self.literal(node.operand)
+        return (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, (int, float))
+            and not isinstance(node.value, bool)
+        )
+
+    def param_init(self, v) -> str:
+        """A param's init value the neutral way: plain numbers, or a no-argument callable."""
+        if isinstance(v, ast.Lambda):
+            args = v.args
+            names = [a.arg for a in args.posonlyargs + args.args]
+            if self.fw == "numpyro" and len(names) == 1 and not args.vararg:
+                if names[0] in loaded_names(v.body):
+                    self.problem(
+                        v,
+                        "numpyro.param: an init function that uses its rng_key has "
+                        "no neutral counterpart (neutral init callables take no "
+                        "arguments); draw the init with numpy instead",
+                    )
+                return f"lambda: {self.param_init(v.body)}"
+            return f"lambda: {self.param_init(v.body)}" if not names else self.emit(v)
+        if isinstance(v, ast.Call):
+            q = self.q(v.func)
+            if q is not None and self.rev.ops.get(q) == "asarray" and len(v.args) == 1:
+                inner = v.args[0]
+                extra = [
+                    k
+                    for k in v.keywords
+                    if not (
+                        (k.arg == "dtype" and self.is_float32(k.value))
+                        or k.arg in ("requires_grad", "device")
+                    )
+                ]
+                if not extra and self.literal(inner):
+                    return self.emit(inner)
+        return self.emit(v)
+
+    # distributions ----------------------------------------------------------------------
+    def dist(self, name: str, node: ast.Call) -> str:
+        spec = _table.DISTRIBUTIONS[name]
+        func = self.ns("dist") + "." + name
+        ov = {}
+        if self.fw == "numpyro" and spec.rename:
+            back = {v: k for k, v in spec.rename.items()}
+            for k in node.keywords:
+                if k.arg in back:
+                    ov[id(k)] = f"{back[k.arg]}={self.emit(k.value)}"
+        return self.call_text(node, func, ov)
+
+    # ops ---------------------------------------------------------------------------------
+    def op(self, name: str, node: ast.Call) -> str:
+        func = self.ns("ops") + "." + name
+        what = self.src.segment(node.func)
+        ov = self.strip_dtype(node, {}, what)
+        if self.fw == "numpyro":
+            if name == "clip":
+                for k in node.keywords:
+                    if k.arg in ("a_min", "a_max"):
+                        ov[id(k)] = f"{k.arg[2:]}={self.emit(k.value)}"
+            if name == "where" and len(node.args) == 1:
+                self.problem(
+                    node, "jnp.where with one argument (indices) has no neutral counterpart"
+                )
+            if name == "logsumexp" and any(k.arg in ("b", "return_sign") for k in node.keywords):
+                self.problem(node, "logsumexp(b=..., return_sign=...) has no neutral counterpart")
+            return self._call(node, func, ov)
+        # torch
+        if name in REDUCTIONS:
+            if (
+                name in ("max", "min")
+                and (len(node.args) > 1 or any(k.arg == "dim" for k in node.keywords))
+                and self.q(node.func) in ("torch.max", "torch.min")
+            ):
+                self.problem(
+                    node,
+                    f"torch.{name}(x, dim) returns (values, indices); use "
+                    f"torch.a{name}(x, dim) (neutral ops.{name}) instead",
+                )
+            for k in node.keywords:
+                if k.arg == "keepdim":
+                    ov[id(k)] = f"keepdims={self.emit(k.value)}"
+            return self._call(node, func, ov)
+        if name in ("zeros", "ones", "eye") and len(node.args) > 1 and name != "eye":
+            dims = ", ".join(self.emit(a) for a in node.args)
+            kws = [f"{k.arg}={self.emit(k.value)}" for k in node.keywords if id(k) not in ov]
+            return f"{func}(({dims}){''.join(', ' + k for k in kws)})"
+        if name == "softplus" and any(k.arg in ("beta", "threshold") for k in node.keywords):
+            self.problem(node, "softplus(beta=, threshold=) has no neutral counterpart")
+        if name == "asarray":
+            return self._call(node, func, ov)
+        return self._call(node, func, ov)
+
+    def _call(self, node: ast.Call, func: str, ov: dict) -> str:
+        """The call with its function renamed; overrides of "" drop keywords."""
+        if any(v == "" for v in ov.values()):
+            items = [self.emit(a) for a in node.args]
+            for k in node.keywords:
+                if ov.get(id(k)) == "":
+                    continue
+                items.append(
+                    ov[id(k)]
+                    if id(k) in ov
+                    else (f"{k.arg}={self.emit(k.value)}" if k.arg else f"**{self.emit(k.value)}")
+                )
+            return f"{func}({', '.join(items)})"
+        return self.call_text(node, func, ov)
+
+    # tensor methods ---------------------------------------------------------------------
+    def method(self, node: ast.Call) -> str | None:
+        f = node.func
+        recv = f.value
+        if isinstance(recv, ast.Name) and recv.id in self.module_names:
+            return None
+        m = f.attr
+        if self.fw == "numpyro":
+            if m == "astype":
+                self.problem(node, "x.astype(...) has no neutral counterpart (arrays are float32)")
+            return None
+        x = self.emit(recv)
+        torch_fn = {
+            v.split(".")[-1]: k for k, v in ((k, _expand(v[1])) for k, v in _table.OPS.items())
+        }
+        if (
+            m in torch_fn
+            and not node.args
+            and not node.keywords
+            and m not in ("sum", "prod", "mean", "max", "min", "reshape", "where", "stack")
+        ):
+            return f"{self.ns('ops')}.{torch_fn[m]}({x})"
+        if m == "pow" and len(node.args) == 1 and not node.keywords:
+            atoms = (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant)
+            k = self.emit(node.args[0])
+            x = x if isinstance(recv, atoms) else f"({x})"
+            k = k if isinstance(node.args[0], atoms) else f"({k})"
+            return f"({x} ** {k})"
+        if m == "unsqueeze" and len(node.args) == 1:
+            return f"{self.ns('ops')}.expand_dims({x}, {self.emit(node.args[0])})"
+        if m == "transpose" and len(node.args) == 2:
+            return (
+                f"{self.ns('ops')}.swapaxes({x}, {self.emit(node.args[0])}, "
+                f"{self.emit(node.args[1])})"
+            )
+        if m in ("sum", "prod", "mean", "logsumexp", "amax", "amin") and (
+            node.args or node.keywords
+        ):
+            name = {"amax": "max", "amin": "min"}.get(m, m)
+            items = (
+                [x]
+                + [self.emit(a) for a in node.args]
+                + [
+                    f"{'keepdims' if k.arg == 'keepdim' else k.arg}={self.emit(k.value)}"
+                    for k in node.keywords
+                ]
+            )
+            return f"{self.ns('ops')}.{name}({', '.join(items)})"
+        if m in ("max", "min") and (node.args or node.keywords):
+            self.problem(
+                node, f"x.{m}(dim) returns (values, indices) in torch; use x.a{m}(dim) instead"
+            )
+        if m in TORCH_ONLY_METHODS:
+            self.problem(node, f"the tensor method .{m}() has no neutral counterpart")
+        return None
+
+    # optimizers -------------------------------------------------------------------------
+    def optimizer(self, name: str, node: ast.Call) -> str:
+        func = self.ns("dg") + f".optim.{name}"
+        if self.fw == "pyro":
+            if node.args and isinstance(node.args[0], ast.Dict):
+                allowed = {"lr", "betas", "eps"} | (
+                    {"clip_norm", "lrd"} if name == "ClippedAdam" else set()
+                )
+                for k in node.args[0].keys:
+                    if isinstance(k, ast.Constant) and k.value not in allowed:
+                        self.problem(
+                            node,
+                            f"pyro.optim.{name}: setting {k.value!r} has no "
+                            f"neutral counterpart (allowed: {', '.join(sorted(allowed))})",
+                        )
+            return self.call_text(node, func)
+        mp = _table.NUMPYRO_OPTIM_ARGS
+        b = bind(node, ("step_size",), f"numpyro.optim.{name}", self, varkw=True)
+        if b is None:
+            return self.src.segment(node)
+        items, betas = [], {}
+        for a in node.args:
+            items.append(f"lr={self.emit(a)}")
+        for k in node.keywords:
+            if k.arg == mp["lr"]:
+                items.append(f"lr={self.emit(k.value)}")
+            elif k.arg in mp["betas"]:
+                betas[k.arg] = self.emit(k.value)
+            elif k.arg in ("eps", "clip_norm"):
+                items.append(f"{k.arg}={self.emit(k.value)}")
+            else:
+                self.problem(node, f"numpyro.optim.{name}: {k.arg}= has no neutral counterpart")
+        if betas:
+            b1, b2 = mp["betas"]
+            items.append(f"betas=({betas.get(b1, '0.9')}, {betas.get(b2, '0.999')})")
+        return f"{func}({', '.join(items)})"

@@ -1,0 +1,153 @@
+"""Verifying a port: every ported function traced on both backends, and against the original.
+
+A ported function that takes no arguments is traced (:func:`dualguide.trace`) on
+NumPyro and on Pyro; on the original's framework its sites (names,
+distributions, shapes, values and log densities, same seed) must equal those of
+the original function traced natively.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import _state, _table
+from .._files import load_file
+from ..trace import trace
+
+__all__ = ["Verification", "verify_port"]
+
+
+@dataclass
+class Verification:
+    """How one ported function traced on one backend."""
+
+    function: str
+    backend: str
+    ok: bool
+    sites: list[str] = field(default_factory=list)
+    message: str = ""
+
+
+class _Original:
+    """The original native file, imported on first use; traces its functions natively."""
+
+    def __init__(self, path: Path, framework: str, seed: int):
+        self.path, self.framework, self.seed = path, framework, seed
+        self.module: types.ModuleType | None = None
+
+    def trace(self, fn_name: str) -> dict:
+        if self.module is None:
+            self.module = load_file(str(self.path))
+        fn = getattr(self.module, fn_name)
+        return _state.load(self.framework).trace(fn, (), {}, self.seed)
+
+
+def _required_args(fn) -> list[str]:
+    return [
+        p.name
+        for p in inspect.signature(fn).parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+
+
+def _trace_failed(fn_name: str, b: str, e: Exception, original: _Original) -> Verification:
+    """A ported function that did not trace: fine if the original cannot run standalone either
+    (e.g. a model with improper priors)."""
+    msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    try:
+        original.trace(fn_name)
+    except Exception as e0:  # noqa: BLE001
+        return Verification(
+            fn_name,
+            b,
+            True,
+            [],
+            "cannot run standalone, like the original "
+            f"({type(e0).__name__}); e.g. a model with improper priors",
+        )
+    return Verification(fn_name, b, False, [], msg)
+
+
+def _against_original(fn_name: str, b: str, sites: dict, original: _Original) -> Verification:
+    """The ported function's trace compared site by site with the original's."""
+    try:
+        nat = original.trace(fn_name)
+    except Exception as e:  # noqa: BLE001
+        return Verification(
+            fn_name,
+            f"{b} vs original",
+            False,
+            [],
+            f"the original did not trace: {type(e).__name__}: {e}",
+        )
+    diff = _compare(nat, sites)
+    return Verification(
+        fn_name,
+        f"{b} vs original",
+        not diff,
+        list(sites),
+        diff or "same sites, values and log densities",
+    )
+
+
+def verify_port(
+    ported_path: Path, original_path: Path, framework: str, functions: list[str], seed: int = 0
+) -> list[Verification]:
+    """Trace each ported function on both backends; on the original framework compare sites."""
+    out: list[Verification] = []
+    ported = load_file(str(ported_path))
+    original = _Original(original_path, framework, seed)
+    for fn_name in functions:
+        fn = getattr(ported, fn_name, None)
+        if fn is None:
+            continue
+        params = _required_args(fn)
+        if params:
+            why = "not traced (takes arguments: " + ", ".join(params) + ")"
+            out.append(Verification(fn_name, "-", True, [], why))
+            continue
+        for b in _table.BACKENDS:
+            try:
+                sites = trace(fn, backend=b, seed=seed)
+            except Exception as e:  # noqa: BLE001 - reported, not raised
+                out.append(_trace_failed(fn_name, b, e, original))
+                continue
+            out.append(Verification(fn_name, b, True, list(sites)))
+            if b == framework:
+                out.append(_against_original(fn_name, b, sites, original))
+    return out
+
+
+def _compare(want: dict, got: dict) -> str:
+    """'' when the traces agree (names, kinds, distributions, shapes, values, log densities)."""
+    if list(want) != list(got):
+        return f"sites differ: original {list(want)}, ported {list(got)}"
+    for name, w in want.items():
+        g = got[name]
+        if (w.type, w.dist, w.batch_shape, w.event_shape) != (
+            g.type,
+            g.dist,
+            g.batch_shape,
+            g.event_shape,
+        ):
+            return (
+                f"site {name!r}: original {w.type} {w.dist} {w.batch_shape}+{w.event_shape}, "
+                f"ported {g.type} {g.dist} {g.batch_shape}+{g.event_shape}"
+            )
+        for what, a, b in (("value", w.value, g.value), ("log_prob", w.log_prob, g.log_prob)):
+            if (a is None) != (b is None):
+                return f"site {name!r}: {what} present in only one trace"
+            if a is not None and not np.allclose(
+                np.asarray(a, dtype=np.float64),
+                np.asarray(b, dtype=np.float64),
+                rtol=1e-5,
+                atol=1e-6,
+                equal_nan=True,
+            ):
+                return f"site {name!r}: {what} differs ({a} vs {b})"
+    return ""

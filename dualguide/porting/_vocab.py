@@ -1,0 +1,142 @@
+"""What the exporter knows: dualguide names, how they are spelled, and what each one is.
+
+``classify`` sorts a canonical dualguide name (``dualguide.distributions.Normal``)
+into the kinds the exporter has rules for (primitive, dist, constraint, op,
+constant, transformed, bijection); the tables here are the exporter's own
+additions to :mod:`dualguide._table` (argument names, reductions, elementwise ops,
+the imports each native prefix needs).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable
+
+from .. import _table
+from ._source import qualname
+
+BACKENDS = _table.BACKENDS
+PRIMITIVE_ARGS = {
+    "param": ("name", "init_value", "constraint", "event_dim"),
+    "sample": ("name", "fn", "obs"),
+    "plate": ("name", "size", "subsample_size", "dim"),
+    "factor": ("name", "log_factor"),
+    "deterministic": ("name", "value", "event_dim"),
+}
+#: neutral distributions whose support is all reals: Pyro's support masking is a no-op for them
+REAL_SUPPORT = {"Normal", "Cauchy", "StudentT", "Laplace", "MultivariateNormal"}
+#: neutral ops that reduce over ``axis`` (``dim=`` is the neutral alias)
+REDUCTIONS = {"sum", "prod", "mean", "max", "min", "logsumexp"}
+ELEMENTWISE = {
+    "exp",
+    "log",
+    "log1p",
+    "expm1",
+    "sqrt",
+    "square",
+    "abs",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sinh",
+    "cosh",
+    "tanh",
+    "sigmoid",
+    "softplus",
+    "erf",
+    "isfinite",
+    "arctan2",
+    "logaddexp",
+    "maximum",
+    "minimum",
+    "det",
+    "inv",
+    "cholesky",
+    "slogdet",
+    "matmul",
+    "zeros_like",
+    "ones_like",
+}
+OP_CONSTANTS = {"pi": "math.pi", "e": "math.e", "inf": "math.inf"}
+
+
+#: import line for each native prefix the table spells
+IMPORTS = {
+    "jnp.": "import jax.numpy as jnp",
+    "jax.scipy.": "import jax.scipy.special",
+    "jax.": "import jax",
+    "torch.": "import torch",
+    "numpyro.": "import numpyro",
+    "pyro.": "import pyro",
+    "math.": "import math",
+    "np.": "import numpy as np",
+    "dist.": None,  # backend-specific, below
+    "constraints.": None,
+}
+DIST_IMPORT = {
+    "numpyro": "import numpyro.distributions as dist",
+    "pyro": "import pyro.distributions as dist",
+}
+CONSTRAINT_IMPORT = {
+    "numpyro": "from numpyro.distributions import constraints",
+    "pyro": "from torch.distributions import constraints",
+}
+
+
+def canonical(q: str) -> str:
+    """Spell a dualguide name the one way the export table knows."""
+    for old, new in (
+        ("dualguide.primitives.", "dualguide."),
+        ("dualguide.distributions.constraints", "dualguide.constraints"),
+        ("dualguide.transforms.", "dualguide."),
+    ):
+        if q.startswith(old):
+            q = new + q[len(old) :]
+    return q
+
+
+def classify(q: str) -> tuple[str, str] | None:
+    """(kind, neutral name) of a canonical dualguide name, or None if export has no rule."""
+    parts = q.split(".")
+    if len(parts) == 2 and parts[1] in _table.PRIMITIVES:
+        return "primitive", parts[1]
+    if len(parts) == 3 and parts[1] == "distributions" and parts[2] in _table.DISTRIBUTIONS:
+        return "dist", parts[2]
+    if len(parts) == 3 and parts[1] == "constraints" and parts[2] in _table.CONSTRAINTS:
+        return "constraint", parts[2]
+    if len(parts) == 3 and parts[1] == "ops":
+        if parts[2] in _table.OPS:
+            return "op", parts[2]
+        if parts[2] in OP_CONSTANTS:
+            return "const", parts[2]
+    if q in ("dualguide.transformed",):
+        return "transformed", "transformed"
+    if len(parts) == 3 and parts[1] == "bijections":
+        return "bijection", parts[2]
+    return None
+
+
+def dualguide_refs(node, aliases: dict[str, str]) -> Iterable[tuple[ast.expr, str]]:
+    """Every maximal dualguide name chain under ``node``: (node, canonical qualified name)."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (ast.Attribute, ast.Name)):
+            q = qualname(n, aliases)
+            if q is not None:
+                yield n, canonical(q)
+                continue
+        stack.extend(ast.iter_child_nodes(n))
+
+
+def dualguide_refs_import(node) -> list[tuple[ast.AST, str]]:
+    out = []
+    if isinstance(node, ast.Import):
+        out = [(node, a.name) for a in node.names if a.name.split(".")[0] == "dualguide"]
+    elif isinstance(node, ast.ImportFrom) and node.module:
+        if node.module.split(".")[0] == "dualguide":
+            out = [(node, node.module)]
+    return out
