@@ -268,10 +268,12 @@ def _as_outputs(result, desc: str, n: int) -> tuple:
     )
 
 
-def logabsdet(J):
+def logabsdet(J, n: int | None = None):
     """log|det J| over the last two dims (closed forms for 1x1 and 2x2, else ``slogdet``).
 
     Written once with :mod:`dualguide.ops` for both backends (autodiff goes through it).
+    ``n``: the matrix size when the caller knows it (default ``J.shape[-1]``); pass it inside
+    a torch trace, where ``J.shape`` holds traced tensors and ``if n == 1`` would read one.
 
     >>> import numpy as np
     >>> import dualguide as dg
@@ -279,7 +281,8 @@ def logabsdet(J):
     ...     float(logabsdet(dg.ops.asarray(np.array([[2.0, 1.0], [0.0, 3.0]]))))
     1.791759...
     """
-    n = J.shape[-1]
+    if n is None:
+        n = J.shape[-1]
     if n == 1:
         return ops.log(ops.abs(J[..., 0, 0]))
     if n == 2:
@@ -348,10 +351,10 @@ def transformed(
         method = repr(fn)
     elif callable(fn):
         out_eds = _check_event_dims(event_dims, names_t)
-        outs, J, _plan = _backend_module(b).jacobian(
+        outs, J, plan = _backend_module(b).jacobian(
             fn, us, in_eds, out_eds, in_names, names_t, True
         )
-        logdet = logabsdet(J)
+        logdet = logabsdet(J, plan.d_in)
         method = "autodiff"
     else:
         raise SpecError(f"{desc}: fn must be a function or a dg.bijections object, got {fn!r}")
@@ -487,5 +490,5 @@ def log_abs_det_jacobian(
         out_names = tuple(f"output{j}" for j in range(len(probe)))
         eds = _check_event_dims(event_dims, out_names)
         mod = _backend_module(b)
-        _, J, _plan = mod.jacobian(fn, us, in_eds, eds, in_names, out_names, True)
-        return b.to_numpy(logabsdet(J))
+        _, J, plan = mod.jacobian(fn, us, in_eds, eds, in_names, out_names, True)
+        return b.to_numpy(logabsdet(J, plan.d_in))

@@ -116,13 +116,14 @@ def test_component_cdfs_agree_across_backends():
         "StudentT": st.t.cdf(x, [1.5, 7.0], loc, scale),
     }
     for fam in ref:
-        np.testing.assert_allclose(a[fam], b[fam], atol=2e-7, err_msg=fam)
+        np.testing.assert_allclose(a[fam], b[fam], atol=1e-6, err_msg=fam)  # float32 ulps
         np.testing.assert_allclose(a[fam], ref[fam], atol=2e-6, err_msg=fam)
 
 
 def test_betacf_loops_agree():
     # the NumPyro backend runs the continued fraction as a lax.fori_loop, the Pyro backend (and
-    # the default) as a Python loop: the same steps, the same float32 numbers
+    # the default) as a Python loop: the same steps, the same numbers up to float32 rounding
+    # (XLA compiles the loop body, eager jax runs op by op)
     import jax.numpy as jnp
 
     from dualguide._mixture_math import betacf
@@ -131,7 +132,9 @@ def test_betacf_loops_agree():
     a = jnp.asarray([0.25, 1.0, 5.0, 50.0], dtype=jnp.float32)
     b = jnp.full((4,), 0.5, dtype=jnp.float32)
     x = jnp.asarray([0.1, 0.3, 0.6, 0.9], dtype=jnp.float32)
-    np.testing.assert_array_equal(np.asarray(betacf(a, b, x, fori)), np.asarray(betacf(a, b, x)))
+    np.testing.assert_allclose(
+        np.asarray(betacf(a, b, x, fori)), np.asarray(betacf(a, b, x)), rtol=2e-6
+    )
 
 
 # ---- logabsdet: closed forms and slogdet -------------------------------------------------------
