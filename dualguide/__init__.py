@@ -27,7 +27,7 @@ from .trace import Site, trace
 #: names provided by feature modules, imported on first access (keeps import light)
 _LAZY = {
     "transformed": ("dualguide.transforms", "transformed"),
-    "bijections": ("dualguide.transforms", "bijections"),
+    "bijections": ("dualguide.bijections", None),
     "transforms": ("dualguide.transforms", None),
     # the package itself: importing dualguide.crosscheck binds dg.crosscheck to it anyway, and
     # it is callable (dg.crosscheck(model, guide)) and holds the checks (dg.crosscheck.lockstep)

@@ -9,10 +9,23 @@ from . import ops
 __all__ = ["logabsdet"]
 
 
-def logabsdet(J: Any) -> Any:
-    """log|det J| over the last two dims (closed forms for 1x1 and 2x2, as dualguide)."""
-    if J.shape[-1] == 1:
+def logabsdet(J: Any, n: int | None = None) -> Any:
+    """log|det J| over the last two dims (closed forms for 1x1 and 2x2, else ``slogdet``).
+
+    Written once with :mod:`dualguide.ops` for both backends (autodiff goes through it).
+    ``n``: the matrix size when the caller knows it (default ``J.shape[-1]``); pass it inside
+    a torch trace, where ``J.shape`` holds traced tensors and ``if n == 1`` would read one.
+
+    >>> import numpy as np
+    >>> import dualguide as dg
+    >>> with dg.use_backend("numpyro"):
+    ...     float(dg.transforms.logabsdet(dg.ops.asarray(np.array([[2.0, 1.0], [0.0, 3.0]]))))
+    1.791759...
+    """
+    if n is None:
+        n = J.shape[-1]
+    if n == 1:
         return ops.log(ops.abs(J[..., 0, 0]))
-    if J.shape[-1] == 2:
+    if n == 2:
         return ops.log(ops.abs(J[..., 0, 0] * J[..., 1, 1] - J[..., 0, 1] * J[..., 1, 0]))
     return ops.slogdet(J)[1]

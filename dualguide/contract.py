@@ -70,8 +70,8 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
         "native_param",
         "native_plate",
     ),
-    # jacobians and ELBO draws for transformed latents (dualguide.transforms)
-    "transforms": ("broadcast", "jacobian", "logabsdet", "elbo_samples"),
+    # the jacobian of a transformed latent's map (dualguide.transforms; the rest is neutral)
+    "transforms": ("jacobian",),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)

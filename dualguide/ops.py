@@ -150,6 +150,21 @@ def erf(x):
     return _b(x).ops.erf(x)
 
 
+def lgamma(x):
+    """Elementwise log of the absolute value of the gamma function."""
+    return _b(x).ops.lgamma(x)
+
+
+def sign(x):
+    """Elementwise sign: -1, 0 or 1."""
+    return _b(x).ops.sign(x)
+
+
+def stop_gradient(x):
+    """``x`` as a constant for autodiff: the same value, no gradient flows through it."""
+    return _b(x).ops.stop_gradient(x)
+
+
 def logaddexp(x, y):
     """Elementwise log(exp(x) + exp(y))."""
     return _b(x if not isinstance(x, (int, float)) else y).ops.logaddexp(x, y)
@@ -214,6 +229,11 @@ def min(x, axis=None, keepdims=False, *, dim=None):  # noqa: A001
     return _b(x).ops.min(x, _axis(axis, dim), keepdims)
 
 
+def cumsum(x, axis=None, *, dim=None):
+    """Cumulative sum along ``axis`` (of the flattened array when None, as numpy)."""
+    return _b(x).ops.cumsum(x, _axis(axis, dim))
+
+
 # shape -------------------------------------------------------------------------------------
 def stack(xs, axis=0, *, dim=None):
     """Stack a sequence of arrays along a new ``axis``."""
@@ -248,6 +268,24 @@ def expand_dims(x, axis):
 def swapaxes(x, axis1, axis2):
     """Swap two axes."""
     return _b(x).ops.swapaxes(x, axis1, axis2)
+
+
+def broadcast_to(x, shape):
+    """``x`` broadcast to ``shape``."""
+    return _b(x).ops.broadcast_to(x, tuple(shape))
+
+
+def broadcast_arrays(*xs):
+    """The arrays (or numbers) broadcast against each other, as a list."""
+    for x in xs:
+        if not isinstance(x, (bool, int, float)):
+            return _b(x).ops.broadcast_arrays(*xs)
+    return _state.current().ops.broadcast_arrays(*xs)
+
+
+def take_along_axis(x, indices, axis):
+    """Values of ``x`` at integer ``indices`` along ``axis`` (other axes broadcast), as numpy."""
+    return _b(x).ops.take_along_axis(x, indices, axis)
 
 
 # constructors (active backend) -------------------------------------------------------------

@@ -75,13 +75,14 @@ closes over the values of that run).  :func:`jacobian` and
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from . import _state, ops
+from . import _state, bijections, ops
+from ._linalg import logabsdet
+from .bijections import Bijection, sum_rightmost
 from .contract import Plan, _as_outputs, _describe  # noqa: F401  (Plan: re-exported)
 from .errors import SpecError
 
@@ -91,6 +92,7 @@ __all__ = [
     "Bijection",
     "jacobian",
     "log_abs_det_jacobian",
+    "logabsdet",
 ]
 
 INFER_KEY = "dualguide_transformed"
@@ -234,10 +236,10 @@ def transformed(
         method = repr(fn)
     elif callable(fn):
         out_eds = _check_event_dims(event_dims, names_t)
-        outs, J, _plan = _backend_module(b).jacobian(
+        outs, J, plan = _backend_module(b).jacobian(
             fn, us, in_eds, out_eds, in_names, names_t, True
         )
-        logdet = _backend_module(b).logabsdet(J)
+        logdet = logabsdet(J, plan.d_in)
         method = "autodiff"
     else:
         raise SpecError(f"{desc}: fn must be a function or a dg.bijections object, got {fn!r}")
@@ -260,7 +262,6 @@ def transformed(
 
 def _apply_bijection(bij, us, in_eds, names_t, in_names, event_dims, b):
     desc = _describe(names_t, in_names)
-    mod = _backend_module(b)
     if len(us) == 1:
         (u,), (e_in,) = us, in_eds
         if e_in < bij.event_dim:
@@ -277,7 +278,7 @@ def _apply_bijection(bij, us, in_eds, names_t, in_names, event_dims, b):
                 f"is {e_in} (got {eds[0]})"
             )
         y = bij(u)
-        ld = _sum_right(bij.log_abs_det_jacobian(u, y), e_in - bij.event_dim)
+        ld = sum_rightmost(bij.log_abs_det_jacobian(u, y), e_in - bij.event_dim)
         return [y], ld, eds
     if any(e != 0 for e in in_eds) or bij.event_dim > 1:
         raise SpecError(
@@ -294,16 +295,10 @@ def _apply_bijection(bij, us, in_eds, names_t, in_names, event_dims, b):
         raise SpecError(
             f"{desc}: outputs of a bijection of stacked scalars are scalars (event_dims 0)"
         )
-    v = ops.stack(mod.broadcast(*us), axis=-1)
+    v = ops.stack(ops.broadcast_arrays(*us), axis=-1)
     y = bij(v)
-    ld = _sum_right(bij.log_abs_det_jacobian(v, y), 1 - bij.event_dim)
+    ld = sum_rightmost(bij.log_abs_det_jacobian(v, y), 1 - bij.event_dim)
     return [y[..., j] for j in range(len(us))], ld, eds
-
-
-def _sum_right(x, n: int):
-    for _ in range(n):
-        x = ops.sum(x, axis=-1)
-    return x
 
 
 # ------------------------------------------------------------------------------------------
@@ -380,247 +375,5 @@ def log_abs_det_jacobian(
         out_names = tuple(f"output{j}" for j in range(len(probe)))
         eds = _check_event_dims(event_dims, out_names)
         mod = _backend_module(b)
-        _, J, _plan = mod.jacobian(fn, us, in_eds, eds, in_names, out_names, True)
-        return b.to_numpy(mod.logabsdet(J))
-
-
-# ------------------------------------------------------------------------------------------
-# named bijections with closed-form log|det|
-# ------------------------------------------------------------------------------------------
-class Bijection:
-    """An invertible map with a closed-form log|det J|, written with neutral ops.
-
-    ``event_dim`` is the number of rightmost dims it acts on jointly (0:
-    elementwise; 1: vectors).  ``log_abs_det_jacobian(x, y)`` returns one number
-    per element of ``x.shape[:-event_dim]``.
-    """
-
-    event_dim = 0
-
-    def __call__(self, x):
-        raise NotImplementedError
-
-    def inverse(self, y):
-        raise NotImplementedError
-
-    def log_abs_det_jacobian(self, x, y):
-        raise NotImplementedError
-
-
-def _num(x):
-    return ops.asarray(x) if isinstance(x, (int, float, list, tuple, np.ndarray)) else x
-
-
-class _Affine(Bijection):
-    def __init__(self, loc, scale):
-        self.loc, self.scale = loc, scale
-
-    def __call__(self, x):
-        return self.loc + self.scale * x
-
-    def inverse(self, y):
-        return (y - self.loc) / self.scale
-
-    def log_abs_det_jacobian(self, x, y):
-        return ops.log(ops.abs(_num(self.scale))) + ops.zeros_like(x)
-
-    def __repr__(self):
-        return "bijections.affine(loc, scale)"
-
-
-class _Linear(Bijection):
-    event_dim = 1
-
-    def __init__(self, matrix):
-        self.matrix = matrix
-
-    def __call__(self, x):
-        return ops.einsum("...ij,...j->...i", _num(self.matrix), x)
-
-    def inverse(self, y):
-        return ops.einsum("...ij,...j->...i", ops.inv(_num(self.matrix)), y)
-
-    def log_abs_det_jacobian(self, x, y):
-        _, ld = ops.slogdet(_num(self.matrix))
-        return ld + ops.zeros_like(x[..., 0])
-
-    def __repr__(self):
-        return "bijections.linear(matrix)"
-
-
-class _Rotation(Bijection):
-    event_dim = 1
-
-    def __init__(self, angle):
-        self.angle = angle
-
-    def _cs(self):
-        a = _num(self.angle)
-        return ops.cos(a), ops.sin(a)
-
-    def __call__(self, x):
-        c, s = self._cs()
-        return ops.stack([c * x[..., 0] - s * x[..., 1], s * x[..., 0] + c * x[..., 1]], axis=-1)
-
-    def inverse(self, y):
-        c, s = self._cs()
-        return ops.stack([c * y[..., 0] + s * y[..., 1], -s * y[..., 0] + c * y[..., 1]], axis=-1)
-
-    def log_abs_det_jacobian(self, x, y):
-        return ops.zeros_like(x[..., 0])
-
-    def __repr__(self):
-        return "bijections.rotation(angle)"
-
-
-class _Exp(Bijection):
-    def __call__(self, x):
-        return ops.exp(x)
-
-    def inverse(self, y):
-        return ops.log(y)
-
-    def log_abs_det_jacobian(self, x, y):
-        return x + ops.zeros_like(y)
-
-    def __repr__(self):
-        return "bijections.exp()"
-
-
-class _Log(Bijection):
-    def __call__(self, x):
-        return ops.log(x)
-
-    def inverse(self, y):
-        return ops.exp(y)
-
-    def log_abs_det_jacobian(self, x, y):
-        return -y
-
-    def __repr__(self):
-        return "bijections.log()"
-
-
-class _Sigmoid(Bijection):
-    def __call__(self, x):
-        return ops.sigmoid(x)
-
-    def inverse(self, y):
-        return ops.log(y) - ops.log1p(-y)
-
-    def log_abs_det_jacobian(self, x, y):
-        return -ops.softplus(-x) - ops.softplus(x)
-
-    def __repr__(self):
-        return "bijections.sigmoid()"
-
-
-class _Compose(Bijection):
-    def __init__(self, parts):
-        if not parts or not all(isinstance(p, Bijection) for p in parts):
-            raise SpecError(f"bijections.compose: expected bijections, got {parts!r}")
-        self.parts = tuple(parts)
-        self.event_dim = max(p.event_dim for p in self.parts)
-
-    def __call__(self, x):
-        for p in self.parts:
-            x = p(x)
-        return x
-
-    def inverse(self, y):
-        for p in reversed(self.parts):
-            y = p.inverse(y)
-        return y
-
-    def log_abs_det_jacobian(self, x, y):
-        total = None
-        for p in self.parts:
-            y = p(x)
-            ld = _sum_right(p.log_abs_det_jacobian(x, y), self.event_dim - p.event_dim)
-            total = ld if total is None else total + ld
-            x = y
-        return total
-
-    def __repr__(self):
-        return f"bijections.compose({', '.join(map(repr, self.parts))})"
-
-
-class _Bijections:
-    """Named bijections with closed-form log|det J| (use as ``fn`` of :func:`transformed`).
-
-    >>> from dualguide.transforms import bijections
-    >>> f = bijections.compose(bijections.affine(1.0, 2.0), bijections.exp())
-    >>> f.event_dim
-    0
-    """
-
-    Bijection = Bijection
-
-    @staticmethod
-    def affine(loc, scale) -> Bijection:
-        """``y = loc + scale * x`` elementwise; log|det| = log|scale| per element."""
-        return _Affine(loc, scale)
-
-    @staticmethod
-    def linear(matrix) -> Bijection:
-        """``y = matrix @ x`` on vectors (event_dim 1); log|det| = log|det matrix|."""
-        return _Linear(matrix)
-
-    @staticmethod
-    def rotation(angle) -> Bijection:
-        """2-D rotation by ``angle`` on vectors of length 2 (event_dim 1); log|det| = 0."""
-        return _Rotation(angle)
-
-    @staticmethod
-    def exp() -> Bijection:
-        """``y = exp(x)``; log|det| = x per element."""
-        return _Exp()
-
-    @staticmethod
-    def log() -> Bijection:
-        """``y = log(x)`` for positive x; log|det| = -log x per element."""
-        return _Log()
-
-    @staticmethod
-    def sigmoid() -> Bijection:
-        """``y = 1 / (1 + exp(-x))``; log|det| = log y + log(1 - y) per element."""
-        return _Sigmoid()
-
-    @staticmethod
-    def compose(*parts: Bijection) -> Bijection:
-        """Apply ``parts`` in order (first one first); log-dets add up."""
-        return _Compose(parts)
-
-    def __repr__(self) -> str:
-        return "dualguide.bijections"
-
-
-#: the named bijections: affine, linear, rotation, exp, log, sigmoid, compose
-bijections = _Bijections()
-
-
-# ------------------------------------------------------------------------------------------
-# a many-particle ELBO estimate (private: the examples and tests use it; the general
-# estimator lives in dualguide.crosscheck)
-# ------------------------------------------------------------------------------------------
-def _elbo_estimate(
-    model: Callable,
-    guide: Callable,
-    params: Mapping[str, Any],
-    *,
-    backend: str | None = None,
-    num_particles: int = 100_000,
-    seed: int = 0,
-    model_args: tuple = (),
-    model_kwargs: dict | None = None,
-) -> tuple[float, float]:
-    """(mean, standard error) of ``log p - log q`` over ``num_particles`` guide draws at ``params``."""
-    from .render import render
-
-    b = _state.resolve(backend)
-    m, g = render(model, b), render(guide, b)
-    args = tuple(b.to_array(a) for a in model_args)
-    kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
-    with _state.param_overrides(dict(params)):
-        s = _backend_module(b).elbo_samples(m, g, args, kwargs, int(num_particles), int(seed))
-    return float(np.mean(s)), float(np.std(s) / math.sqrt(s.size))
+        _, J, plan = mod.jacobian(fn, us, in_eds, eds, in_names, out_names, True)
+        return b.to_numpy(logabsdet(J, plan.d_in))

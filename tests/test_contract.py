@@ -23,7 +23,10 @@ PKG = Path(__file__).resolve().parents[1] / "dualguide"
 
 #: the kernel: what a backend may import (plus ``contract``), and what imports no tool
 KERNEL = {
+    "dualguide._linalg",
+    "dualguide._mixture_math",
     "dualguide._state",
+    "dualguide._support",
     "dualguide._table",
     "dualguide._progress",
     "dualguide.constraints",

@@ -21,7 +21,8 @@ from dualguide.porting._native import native_source
 )
 def test_logabsdet_is_written_natively(backend, spelled, forbidden):
     code, imports = native_source(_linalg.logabsdet, backend, rename={"logabsdet": "_logabsdet"})
-    assert code.startswith("def _logabsdet(J):")
+    assert code.startswith("def _logabsdet(J, n = None):")
+    assert ">>>" not in code
     assert spelled in code
     assert not any(f in code for f in forbidden)
     assert imports == ({"import jax.numpy as jnp"} if backend == "numpyro" else {"import torch"})
@@ -37,10 +38,7 @@ def test_support_masking_is_written_natively():
 
 
 def test_generated_logabsdet_matches_the_backends(backend):
-    """The generated native function gives the backend's own log|det J| (1x1, 2x2, 3x3)."""
-    import importlib
-
-    mod = importlib.import_module(f"dualguide.backends.{backend}.transforms")
+    """The generated native function gives numpy's log|det J| (1x1, 2x2, 3x3)."""
     code, _ = native_source(_linalg.logabsdet, backend)
     if backend == "numpyro":
         import jax.numpy as jnp
@@ -55,7 +53,9 @@ def test_generated_logabsdet_matches_the_backends(backend):
     for n in (1, 2, 3):
         J = arr(rng.normal(size=(4, n, n)).astype(np.float32))
         np.testing.assert_allclose(
-            np.asarray(ns["logabsdet"](J)), np.asarray(mod.logabsdet(J)), rtol=1e-6
+            np.asarray(ns["logabsdet"](J)),
+            np.linalg.slogdet(np.asarray(J, dtype=np.float64))[1],
+            rtol=1e-5,  # float32 closed forms vs a float64 LU
         )
 
 

@@ -175,7 +175,7 @@ def _definitions(src: Source, names: set[str] | None) -> list[ast.stmt]:
 
 class _Renamed(Exporter):
     """The exporter's rules, plus renamed names (a helper the export calls by another name);
-    type hints are dropped."""
+    type hints are dropped, docstrings with doctests cut to their first line."""
 
     def __init__(self, *args: Any, rename: dict[str, str]):
         super().__init__(*args)
@@ -186,6 +186,13 @@ class _Renamed(Exporter):
             return self.rename[node.id]
         if isinstance(node, ast.arg) and node.annotation is not None:
             return node.arg  # type hints name types the export does not import
+        if (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+            and ">>>" in node.value.value
+        ):  # a docstring with doctests shows dualguide usage: keep its first line
+            return repr(node.value.value.strip().splitlines()[0])
         text = super().rule(node)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
             ret = re.escape(self.src.segment(node.returns))

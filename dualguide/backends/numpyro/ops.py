@@ -38,6 +38,9 @@ class Ops:
     sigmoid = staticmethod(jax.nn.sigmoid)
     softplus = staticmethod(jax.nn.softplus)
     erf = staticmethod(jss.erf)
+    lgamma = staticmethod(jss.gammaln)
+    sign = staticmethod(jnp.sign)
+    stop_gradient = staticmethod(jax.lax.stop_gradient)
     logaddexp = staticmethod(jnp.logaddexp)
     maximum = staticmethod(jnp.maximum)
     minimum = staticmethod(jnp.minimum)
@@ -48,6 +51,8 @@ class Ops:
     reshape = staticmethod(jnp.reshape)
     expand_dims = staticmethod(jnp.expand_dims)
     swapaxes = staticmethod(jnp.swapaxes)
+    broadcast_to = staticmethod(jnp.broadcast_to)
+    take_along_axis = staticmethod(jnp.take_along_axis)
     zeros_like = staticmethod(jnp.zeros_like)
     ones_like = staticmethod(jnp.ones_like)
     det = staticmethod(jnp.linalg.det)
@@ -86,6 +91,14 @@ class Ops:
     @staticmethod
     def min(x, axis, keepdims):
         return jnp.min(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def cumsum(x, axis):
+        return jnp.cumsum(x, axis=axis)
+
+    @staticmethod
+    def broadcast_arrays(*xs):
+        return list(jnp.broadcast_arrays(*[_asarray(x) for x in xs]))
 
     @staticmethod
     def stack(xs, axis):

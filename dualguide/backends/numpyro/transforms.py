@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ...contract import Plan, _as_outputs
 
@@ -20,11 +19,6 @@ F32 = jnp.float32
 
 def _arr(x):
     return x if isinstance(x, jax.Array) else jnp.asarray(x, dtype=F32)
-
-
-def broadcast(*xs):
-    """Broadcast arrays (or numbers) against each other."""
-    return list(jnp.broadcast_arrays(*[_arr(x) for x in xs]))
 
 
 def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
@@ -62,37 +56,4 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
     return outs, J, plan
 
 
-def logabsdet(J):
-    """log|det J| over the last two dims (closed forms for 1x1 and 2x2)."""
-    n = J.shape[-1]
-    if n == 1:
-        return jnp.log(jnp.abs(J[..., 0, 0]))
-    if n == 2:
-        return jnp.log(jnp.abs(J[..., 0, 0] * J[..., 1, 1] - J[..., 0, 1] * J[..., 1, 0]))
-    return jnp.linalg.slogdet(J)[1]
-
-
-# ------------------------------------------------------------------------------------------
-# many-particle ELBO samples (private helper for the examples and tests)
-# ------------------------------------------------------------------------------------------
-def elbo_samples(model, guide, args, kwargs, num_particles, seed, chunk=20000):
-    """Per-particle ``log p(x, z) - log q(z)`` at the given params, as a numpy array.
-
-    The params are taken from the guide's own init values (set them with the
-    param hook), exactly as a fresh trace would see them.
-    """
-    from numpyro import handlers
-    from numpyro.infer.util import log_density
-
-    def one(key):
-        kg, km = jax.random.split(key)
-        lq, gtr = log_density(handlers.seed(guide, kg), args, kwargs, {})
-        lp, _ = log_density(handlers.replay(handlers.seed(model, km), trace=gtr), args, kwargs, {})
-        return lp - lq
-
-    out = []
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_particles)
-    run = jax.jit(jax.vmap(one))
-    for s in range(0, num_particles, chunk):
-        out.append(np.asarray(run(keys[s : s + chunk]), dtype=np.float64))
-    return np.concatenate(out)
+__all__ = ["jacobian"]

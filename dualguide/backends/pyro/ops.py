@@ -22,6 +22,11 @@ def _t(x):
     return x if isinstance(x, torch.Tensor) else _asarray(x)
 
 
+def _s(x):
+    """A tensor, or a Python number left as it is (for ops that take scalars natively)."""
+    return x if isinstance(x, (torch.Tensor, int, float)) else _asarray(x)
+
+
 def _reduce(fn, x, axis, keepdims):
     x = _t(x)
     if axis is None:
@@ -111,6 +116,18 @@ class Ops:
         return torch.special.erf(_t(x))
 
     @staticmethod
+    def lgamma(x):
+        return torch.lgamma(_t(x))
+
+    @staticmethod
+    def sign(x):
+        return torch.sign(_t(x))
+
+    @staticmethod
+    def stop_gradient(x):
+        return _t(x).detach()
+
+    @staticmethod
     def logaddexp(x, y):
         return torch.logaddexp(_t(x), _t(y))
 
@@ -132,7 +149,9 @@ class Ops:
 
     @staticmethod
     def where(c, x, y):
-        return torch.where(_t(c), _t(x), _t(y))
+        # Python numbers go in as they are (torch promotes them as it promotes 0-dim tensors,
+        # without building a tensor on every call)
+        return torch.where(_t(c), _s(x), _s(y))
 
     @staticmethod
     def logsumexp(x, axis, keepdims):
@@ -169,6 +188,13 @@ class Ops:
         return _reduce(torch.amin, x, axis, keepdims) if axis is not None else torch.min(_t(x))
 
     @staticmethod
+    def cumsum(x, axis):
+        x = _t(x)
+        if axis is None:
+            return torch.cumsum(x.reshape(-1), dim=0)
+        return torch.cumsum(x, dim=axis)
+
+    @staticmethod
     def stack(xs, axis):
         return torch.stack([_t(x) for x in xs], dim=axis)
 
@@ -195,6 +221,18 @@ class Ops:
     @staticmethod
     def swapaxes(x, a1, a2):
         return torch.transpose(_t(x), a1, a2)
+
+    @staticmethod
+    def broadcast_to(x, shape):
+        return torch.broadcast_to(_t(x), shape)
+
+    @staticmethod
+    def broadcast_arrays(*xs):
+        return list(torch.broadcast_tensors(*[_t(x) for x in xs]))
+
+    @staticmethod
+    def take_along_axis(x, indices, axis):
+        return torch.take_along_dim(_t(x), _t(indices), axis)
 
     @staticmethod
     def zeros(shape):
