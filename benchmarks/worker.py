@@ -138,9 +138,7 @@ def _fit_results(times, n, t_first, prob, fit_kw, dg, timed, rounds):
     t_fit_n = float(np.median(times["fit_N"]))
     # the guide doctor's cheap checks (fit(check=True), the default): a one-step fit with and
     # without them
-    one = lambda chk: dg.fit(  # noqa: E731
-        prob.model, prob.guide, num_steps=1, **{**fit_kw, "check": chk}
-    )
+    one = lambda chk: dg.fit(prob.model, prob.guide, num_steps=1, **{**fit_kw, "check": chk})
     one(True)
     with_c = [timed(one, True)[0] for _ in range(max(2, rounds // 3))]
     without = [timed(one, False)[0] for _ in range(max(2, rounds // 3))]

@@ -29,6 +29,6 @@ def load_file(path: str) -> types.ModuleType:
         spec.loader.exec_module(mod)
     except SyntaxError as e:
         raise SpecError(f"{path}:{e.lineno}: syntax error: {e.msg}") from None
-    except Exception as e:  # noqa: BLE001 - report the user's error, not ours
+    except Exception as e:
         raise SpecError(f"{path}: importing it raised {type(e).__name__}: {e}") from None
     return mod

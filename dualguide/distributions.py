@@ -19,7 +19,7 @@ Keywords follow Pyro where the frameworks differ (``MixtureSameFamily`` takes
 from __future__ import annotations
 
 from . import _state
-from . import constraints as constraints  # noqa: F401  (Pyro spells dist.constraints)
+from . import constraints as constraints
 from ._table import DISTRIBUTIONS
 
 __all__ = [*DISTRIBUTIONS, "constraints"]

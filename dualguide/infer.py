@@ -13,8 +13,8 @@ import numpy as np
 from . import _state
 
 # they lived here; kept importable for code written against the old place
-from ._state import ParamHook  # noqa: F401, E402
-from ._state import check_init_params as _check_init_params  # noqa: F401, E402
+from ._state import ParamHook  # noqa: F401
+from ._state import check_init_params as _check_init_params  # noqa: F401
 from .constraints import Constraint
 from .contract import FitOutput
 from .errors import FitError, SpecError
@@ -214,7 +214,7 @@ def _nonfinite_note(model, guide, b, model_args, model_kwargs, params, seed) -> 
             params=params,
             seed=seed,
         )
-    except Exception:  # noqa: BLE001 - the note is a courtesy; the FitError matters
+    except Exception:
         return ""
     if not bad:
         return (

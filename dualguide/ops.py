@@ -80,7 +80,7 @@ def square(x):
     return _b(x).ops.square(x)
 
 
-def abs(x):  # noqa: A001
+def abs(x):
     """Elementwise absolute value."""
     return _b(x).ops.abs(x)
 
@@ -180,7 +180,7 @@ def minimum(x, y):
     return _b(x if not isinstance(x, (int, float)) else y).ops.minimum(x, y)
 
 
-def clip(x, min=None, max=None):  # noqa: A002
+def clip(x, min=None, max=None):
     """Clamp ``x`` to ``[min, max]``."""
     return _b(x).ops.clip(x, min, max)
 
@@ -204,7 +204,7 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=None):
     return _b(x).ops.logsumexp(x, _axis(axis, dim), keepdims)
 
 
-def sum(x, axis=None, keepdims=False, *, dim=None):  # noqa: A001
+def sum(x, axis=None, keepdims=False, *, dim=None):
     """Sum over ``axis`` (all axes when None)."""
     return _b(x).ops.sum(x, _axis(axis, dim), keepdims)
 
@@ -219,12 +219,12 @@ def mean(x, axis=None, keepdims=False, *, dim=None):
     return _b(x).ops.mean(x, _axis(axis, dim), keepdims)
 
 
-def max(x, axis=None, keepdims=False, *, dim=None):  # noqa: A001
+def max(x, axis=None, keepdims=False, *, dim=None):
     """Maximum over ``axis`` (all axes when None)."""
     return _b(x).ops.max(x, _axis(axis, dim), keepdims)
 
 
-def min(x, axis=None, keepdims=False, *, dim=None):  # noqa: A001
+def min(x, axis=None, keepdims=False, *, dim=None):
     """Minimum over ``axis`` (all axes when None)."""
     return _b(x).ops.min(x, _axis(axis, dim), keepdims)
 

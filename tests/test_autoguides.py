@@ -83,7 +83,7 @@ def native_summary(kind, b, params):
         with pyro.get_param_store().scope():
             med = pg.median(torch.as_tensor(DATA))
             qs = pg.quantiles(QS, torch.as_tensor(DATA)) if kind != "AutoDelta" else {}
-    conv = lambda d: {k: np.asarray(v) for k, v in d.items() if k in ("z", "s", "a")}  # noqa: E731
+    conv = lambda d: {k: np.asarray(v) for k, v in d.items() if k in ("z", "s", "a")}
     return conv(med), conv(qs)
 
 

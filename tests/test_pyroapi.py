@@ -14,12 +14,12 @@ import pytest
 
 pytest.importorskip("pyroapi")
 
-from pyroapi import distributions as dist  # noqa: E402
-from pyroapi import infer, ops, optim, pyro, pyro_backend  # noqa: E402
-from pyroapi.tests import *  # noqa: E402,F401,F403  (the generic suite)
+from pyroapi import distributions as dist
+from pyroapi import infer, ops, optim, pyro, pyro_backend
+from pyroapi.tests import *  # noqa: F403  (the generic suite)
 
-import dualguide as dg  # noqa: E402
-import dualguide.porting.pyroapi  # noqa: E402,F401  (registers the two backends)
+import dualguide as dg
+import dualguide.porting.pyroapi
 
 
 @pytest.fixture(params=["dualguide.numpyro", "dualguide.pyro"])

@@ -22,6 +22,8 @@ def test_exactly_two_fresh_machine_commands():
     demo, tests = cmds
     assert "examples/seed_gaussian.py" in demo and "-c constraints-dev.txt" in demo
     assert "pytest" in tests and "-c constraints-dev.txt" in tests
+    # lint, format and types are part of the test run (CI fails on any of them)
+    assert "ruff check ." in tests and "ruff format --check ." in tests and "mypy" in tests
 
 
 def test_ci_runs_the_readme_test_command():

@@ -134,14 +134,14 @@ def prepare(
     for name in backends:
         try:
             nat = _native(name, model, guide, model_args, model_kwargs)
-        except Exception as e:  # noqa: BLE001 - a backend that cannot start is reported
+        except Exception as e:
             progs.errors[name] = BackendFailure(name, "setup", e)
             continue
         progs.natives[name] = nat
         try:
             with param_hook(params) as hook:
                 gsites, msites = nat.mod.inspect(nat.model, nat.guide, nat.args, nat.kwargs, seed)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             progs.errors[name] = BackendFailure(name, "running the model and guide", e)
             continue
         progs.sites_by_backend[name] = (gsites, msites)

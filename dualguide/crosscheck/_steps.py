@@ -115,7 +115,7 @@ def _run_fits(report, prob: _Problem, progs, backends, fit_kw: dict, say) -> dic
         except FitError as e:
             run.fit = e.result
             run.error = f"fit stopped: {describe_error(e)}"
-        except Exception as e:  # noqa: BLE001 - one backend failing must not lose the other
+        except Exception as e:
             run.error = f"fit failed: {describe_error(e)}"
     return {b: r.fit.params for b, r in report.runs.items() if r.fit is not None}
 
@@ -141,7 +141,7 @@ def _elbo_estimates(report, prob: _Problem, fitted: dict, n: int, say) -> dict[s
             run.elbo, run.elbo_stderr, run.elbo_nonfinite = _stats(vals)
             run.elbo_particles = n
             tails[b] = _tail_ratio(vals)
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             msg = f"ELBO estimate failed: {describe_error(e)}"
             run.error = f"{run.error}; {msg}" if run.error else msg
     return tails
@@ -180,7 +180,7 @@ def _guide_samples(progs: Programs, fitted: dict, seed: int) -> dict:
                     nat.kwargs,
                     {n: progs.shape(n) for n in progs.guide_latents},
                 )
-        except Exception:  # noqa: BLE001 - samples only feed plots and references
+        except Exception:
             pass
     return samples
 
@@ -262,7 +262,7 @@ def _fit_check_kw() -> dict:
 def _guarded(name: str, fn: Callable[[], CheckResult]) -> CheckResult:
     try:
         return fn()
-    except Exception as e:  # noqa: BLE001 - a check that breaks is reported, not raised
+    except Exception as e:
         return CheckResult(name, "error", f"the check raised {describe_error(e)}")
 
 

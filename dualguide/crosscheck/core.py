@@ -110,7 +110,7 @@ def _doctor(
                 params=init_params,
                 seed=seed,
             )
-        except Exception as e:  # noqa: BLE001 - the doctor failing is not the user's error
+        except Exception as e:
             findings.append(f"{b}: the doctor could not run ({describe_error(e)})")
             continue
         for f in rep.findings:

@@ -197,7 +197,7 @@ def lockstep(
         except NotLockstepable as e:
             res.status, res.summary = "n/a", f"not lockstep-able: {e}"
             return res
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             res.errors[b] = describe_error(e)
     if res.errors:
         res.summary = "a lockstep run failed"

@@ -192,7 +192,7 @@ def logdensity_parity(
         return res
     try:
         gpoints, mpoints = _points(progs, num_points, seed)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         res.summary = f"could not draw points: {describe_error(e)}"
         return res
     out = {}
@@ -203,7 +203,7 @@ def logdensity_parity(
                 out[b] = nat.mod.logdensities(
                     nat.model, nat.guide, progs.params, gpoints, mpoints, nat.args, nat.kwargs
                 )
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             res.errors[b] = describe_error(e)
     if res.errors:
         res.summary = "could not evaluate the log densities"
@@ -321,7 +321,7 @@ def gradient_parity(
                     nat.args,
                     nat.kwargs,
                 )
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             res.errors[b] = describe_error(e)
     if res.errors:
         res.summary = "could not compute gradients"

@@ -193,7 +193,7 @@ def _density_panel(ax, report, axes2d, grid: int) -> None:
             dens = np.exp(lp - np.nanmax(lp[np.isfinite(lp)]))
             dens = np.where(np.isfinite(dens), dens, 0.0)
             ax.contourf(X, Y, dens, levels=12, cmap="Greys", alpha=0.75)
-        except Exception as e:  # noqa: BLE001 - the plot goes on without the target
+        except Exception as e:
             ax.text(
                 0.02,
                 0.02,

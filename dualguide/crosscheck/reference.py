@@ -187,7 +187,7 @@ def quadrature_reference(
             u_opt = unflat(x_opt)
             val, _, aux = f(u_opt, aux=True)
             p_opt = mod.constrain(u_opt, progs.constraints)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         res.summary = f"quadrature failed: {describe_error(e)}"
         return res
     _, gnorm = fun(x_opt)
@@ -223,7 +223,7 @@ def _polish(fun, x: np.ndarray) -> np.ndarray:
     g0 = np.max(np.abs(fun(x)[1]))
     try:
         r = root(lambda z: fun(z)[1], x, method="hybr", options={"eps": 1e-8})
-    except Exception:  # noqa: BLE001 - keep the minimizer's answer
+    except Exception:
         return x
     if r.success or np.all(np.isfinite(r.x)):
         f0, f1 = fun(x)[0], fun(r.x)[0]
@@ -284,7 +284,7 @@ def nuts_reference(
             ref = nat.mod.nuts(
                 nat.model, model_params, num_warmup, num_samples, seed, nat.args, nat.kwargs
             )
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         res.summary = f"NUTS failed: {describe_error(e)}"
         return res
     rows = {}

@@ -140,7 +140,7 @@ def _trace_guide(rep, ctx) -> tuple[dict, list] | None:
     rep.checks.append("trace")
     try:
         return ctx.run(ctx.guide, fill="unsamplable")
-    except Exception as e:  # noqa: BLE001 - reported as a finding
+    except Exception as e:
         _trace_failed(rep, "guide", e, ctx.b.name)
         return None
 
@@ -157,10 +157,10 @@ def _trace_model(rep, ctx, gsites, improper) -> dict | None:
     try:
         msites, _ = ctx.run(ctx.model, values=values, fill="missing")
         return msites
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         try:
             msites, _ = ctx.run(ctx.model, values={}, fill="missing")
-        except Exception:  # noqa: BLE001
+        except Exception:
             msites = None
         how = "" if msites is None else " (run with the guide's values)"
         _trace_failed(rep, "model", e, ctx.b.name, how)
@@ -180,5 +180,5 @@ def _guarded(rep, what: str, fn: Callable[[], None]) -> None:
     """Run one check; if it breaks, note ``what`` and why (an info, not an error)."""
     try:
         fn()
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         rep.add("check-failed", "info", None, f"{what}: {_err(e)}")

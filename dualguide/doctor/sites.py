@@ -83,7 +83,7 @@ def _support(d, b) -> dict | None:
     try:
         lo = -math.inf if lo is None else np.asarray(b.to_numpy(lo), dtype=float)
         hi = math.inf if hi is None else np.asarray(b.to_numpy(hi), dtype=float)
-    except Exception:  # noqa: BLE001 - a support we cannot read is just not compared
+    except Exception:
         return {"kind": kind, "discrete": discrete, "repr": repr(c)}
     return {
         "kind": "bounds",

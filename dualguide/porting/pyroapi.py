@@ -184,7 +184,7 @@ def neutral_constraint(c, backend) -> Constraint | None:
         if name.replace("_", "") == neutral.replace("_", "") and all(hasattr(c, a) for a in attrs):
             try:
                 return getattr(nc, neutral)(*(float(getattr(c, a)) for a in attrs))
-            except Exception:  # noqa: BLE001 - array bounds: no neutral counterpart
+            except Exception:
                 return None
     return None
 

@@ -84,7 +84,7 @@ class NumPyroBackend:
             return numpyro.param(name)
         if callable(init_value):
             fn = init_value
-            value = lambda _key: _checked_init(name, fn(), constraint)  # noqa: E731
+            value = lambda _key: _checked_init(name, fn(), constraint)
         else:
             value = _checked_init(name, init_value, constraint)
         return numpyro.param(

@@ -8,7 +8,7 @@ import numpy as np
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 
-from ...trace import base_distribution, unsamplable  # noqa: F401
+from ...trace import base_distribution, unsamplable
 
 base_dist = base_distribution  # re-exported for dualguide.doctor
 

@@ -61,7 +61,7 @@ def project(value, constraint, native):
     """An init value outside ``constraint`` moved inside through its transform (as Pyro does)."""
     try:
         arr = np.asarray(value, dtype=np.float32)
-    except Exception:  # noqa: BLE001 - a tracer: leave it to the framework
+    except Exception:
         return value
     if constraint.check(arr):
         return value

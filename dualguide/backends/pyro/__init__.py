@@ -128,9 +128,9 @@ class PyroBackend:
             return pyro.param(name)
         if callable(init_value):
             fn = init_value
-            init = lambda: _checked_init(name, fn(), constraint)  # noqa: E731
+            init = lambda: _checked_init(name, fn(), constraint)
         else:
-            init = lambda: _checked_init(name, init_value, constraint)  # noqa: E731
+            init = lambda: _checked_init(name, init_value, constraint)
         return pyro.param(name, init, constraint=self.constraint(constraint), event_dim=event_dim)
 
     def sample(

@@ -9,7 +9,7 @@ from pyro import poutine
 from pyro.poutine.messenger import Messenger
 from torch.distributions import biject_to
 
-from ...trace import base_distribution, unsamplable  # noqa: F401
+from ...trace import base_distribution, unsamplable
 
 base_dist = base_distribution  # re-exported for dualguide.doctor
 
