@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ops
 from .trace import base_distribution
@@ -42,8 +42,9 @@ _TINY = 1e-30
 #: component families with a CDF here (univariate components only)
 SUPPORTED = ("Normal", "Cauchy", "StudentT", "Laplace")
 
-#: ``loop(n, body, init)``: ``carry = body(m, carry)`` for m = 1..n, returns the carry
-Loop = Callable[[int, Callable[[Any, Any], Any], Any], Any]
+if TYPE_CHECKING:  # (a type alias only: the export writes this module natively)
+    #: ``loop(n, body, init)``: ``carry = body(m, carry)`` for m = 1..n, returns the carry
+    Loop = Callable[[int, Callable[[Any, Any], Any], Any], Any]
 
 
 def python_loop(n: int, body: Callable[[Any, Any], Any], init: Any) -> Any:

@@ -47,19 +47,28 @@ class Site:
 _WRAPPERS = ("Independent", "ExpandedDistribution", "MaskedDistribution")
 
 
-def base_distribution(d):
-    """``d`` without its Independent / Expanded / Masked wrappers (either framework)."""
-    while hasattr(d, "base_dist") and type(d).__name__ in _WRAPPERS:
+def base_distribution(d, *, through: tuple[str, ...] | None = _WRAPPERS):
+    """``d`` without its Independent / Expanded / Masked wrappers (either framework).
+
+    ``through=None`` unwraps every ``base_dist`` (TransformedDistribution too)."""
+    while hasattr(d, "base_dist") and (through is None or type(d).__name__ in through):
         d = d.base_dist
     return d
 
 
-def unsamplable(d) -> bool:
-    """Whether ``d`` is a distribution the table marks as having no sampler (ImproperUniform)."""
+def no_sampler_name(d) -> str | None:
+    """The class name of ``d``'s innermost base distribution if the table marks it as
+    having no sampler (ImproperUniform), else None."""
     from ._table import DISTRIBUTIONS
 
-    spec = DISTRIBUTIONS.get(type(base_distribution(d)).__name__)
-    return spec is not None and not spec.samplable
+    name = type(base_distribution(d, through=None)).__name__
+    spec = DISTRIBUTIONS.get(name)
+    return name if spec is not None and not spec.samplable else None
+
+
+def unsamplable(d) -> bool:
+    """Whether ``d`` is a distribution the table marks as having no sampler (ImproperUniform)."""
+    return no_sampler_name(d) is not None
 
 
 def sample_site(name: str, native: dict, d, value, to_numpy: Callable) -> Site:

@@ -25,6 +25,7 @@ PKG = Path(__file__).resolve().parents[1] / "dualguide"
 KERNEL = {
     "dualguide._linalg",
     "dualguide._mixture_math",
+    "dualguide._noise",
     "dualguide._state",
     "dualguide._support",
     "dualguide._table",

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..optim import Optimizer, as_optimizer
+from ..trace import base_distribution
 from ._common import LOCKSTEP_FAMILIES, NotLockstepable, describe_error, fmt, site_seed
 from ._programs import Programs, prepare
 from .report import CheckResult
@@ -65,14 +66,8 @@ def _site_plan(progs: Programs, name: str) -> tuple[tuple, dict] | str:
     return LOCKSTEP_FAMILIES[fam], {}
 
 
-def _unwrap(d):
-    while type(d).__name__ in ("Independent", "ExpandedDistribution", "MaskedDistribution"):
-        d = d.base_dist
-    return d
-
-
 def _component_family(fn) -> str:
-    return type(_unwrap(_unwrap(fn).component_distribution)).__name__
+    return type(base_distribution(base_distribution(fn).component_distribution)).__name__
 
 
 def _pyro_constant(progs: Programs, name: str, attr: str):
@@ -80,7 +75,7 @@ def _pyro_constant(progs: Programs, name: str, attr: str):
     sites = progs.sites_by_backend.get("pyro")
     if sites is None:
         return None
-    base = _unwrap(sites[0][name].native["fn"])
+    base = base_distribution(sites[0][name].native["fn"])
     v = getattr(base, attr, None)
     if v is None or getattr(v, "requires_grad", False):
         return None

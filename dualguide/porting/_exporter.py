@@ -366,8 +366,8 @@ class Exporter(Rewriter):
             for p in sig.parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
         ]
-        if name == "einsum":
-            return self.call_text(node, native)
+        if name == "einsum" or any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values()):
+            return self.call_text(node, native)  # (*arrays): the native call takes them alike
         b = bind(node, tuple(params), f"dualguide.ops.{name}", self)
         if b is None:
             return self.src.segment(node)

@@ -162,13 +162,16 @@ def _definitions(src: Source, names: set[str] | None) -> list[ast.stmt]:
     for s in body:
         if isinstance(s, (ast.Import, ast.ImportFrom)):
             continue
-        if isinstance(s, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "__all__" for t in s.targets
-        ):
+        if isinstance(s, ast.If) and ast.unparse(s.test) == "TYPE_CHECKING":
+            continue  # type aliases for the checker
+        targets = {t.id for t in getattr(s, "targets", ()) if isinstance(t, ast.Name)}
+        if "__all__" in targets:
             continue
         if names is None or (
             isinstance(s, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)) and s.name in names
         ):
+            out.append(s)
+        elif targets & names:
             out.append(s)
     return out
 
@@ -177,13 +180,19 @@ class _Renamed(Exporter):
     """The exporter's rules, plus renamed names (a helper the export calls by another name);
     type hints are dropped, docstrings with doctests cut to their first line."""
 
-    def __init__(self, *args: Any, rename: dict[str, str]):
+    def __init__(self, *args: Any, rename: dict[str, str], own: set[str]):
         super().__init__(*args)
         self.rename = rename
+        self.own = own
 
     def rule(self, node: ast.AST) -> str | None:
         if isinstance(node, ast.Name) and node.id in self.rename:
             return self.rename[node.id]
+        if isinstance(node, ast.Name) and node.id in self.own:
+            return node.id  # defined by the same output (or a neutral module it writes)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in self.rename or node.func.id in self.own:
+                return self.splice(node)  # a call of such a function: its arguments rewritten
         if isinstance(node, ast.arg) and node.annotation is not None:
             return node.arg  # type hints name types the export does not import
         if (
@@ -201,7 +210,12 @@ class _Renamed(Exporter):
 
 
 def native_source(
-    obj: Any, backend: str, *, rename: dict[str, str] | None = None
+    obj: Any,
+    backend: str,
+    *,
+    rename: dict[str, str] | None = None,
+    names: set[str] | None = None,
+    own: set[str] | None = None,
 ) -> tuple[str, set[str]]:
     """The native code of a neutral function, class or module, and the imports it needs.
 
@@ -209,15 +223,30 @@ def native_source(
     exporter knows); its source (``inspect.getsource``) is rewritten with the
     exporter's rules for ``backend``.  For a module, every top-level definition
     but the imports and ``__all__`` is written.  ``rename`` renames the
-    definitions (and their uses) in the output.
+    definitions (and their uses) in the output.  ``names`` picks the definitions of a
+    module (functions, classes and constants); ``own`` names functions defined elsewhere
+    in the same output, called by name.
     """
     mod = obj if isinstance(obj, types.ModuleType) else sys.modules[obj.__module__]
     src = _module_source(mod)
-    names = None if obj is mod else {obj.__name__}
+    if obj is not mod:
+        names = {obj.__name__}
     stmts = _definitions(src, names)
+    defined = {getattr(s, "name", "") for s in stmts}
     aliases = module_aliases(src.tree, "dualguide", mod.__name__)
+    # names the module imports from other neutral modules the output also writes
+    own = (
+        set(own or ())
+        | defined
+        | {
+            a.asname or a.name
+            for s in src.tree.body
+            if isinstance(s, ast.ImportFrom) and s.level and s.module in _NEUTRAL
+            for a in s.names
+        }
+    )
     rename = dict(rename or {})
-    ex = _Renamed(src, backend, aliases, vars(mod), rename=rename)
+    ex = _Renamed(src, backend, aliases, vars(mod), rename=rename, own=own)
     text = "".join(t for _s, t in statement_chunks(src, stmts, ex.emit)).lstrip("\n")
     if ex.problems or ex.needs.helpers or ex.needs.inlined:  # pragma: no cover - a package bug
         where = "; ".join(f"{p}:{ln}: {msg}" for p, ln, msg in ex.problems)
@@ -266,6 +295,9 @@ def inline_module(modname: str, path: str) -> tuple[str, set[str]]:
             names = {a.name for a in s.names}
             if names <= {"_SupportMasked"}:  # the export defines it (support masking)
                 continue
+            mod_name = (s.module or "").rsplit(".", 1)[-1]
+            if s.level == 3 and mod_name in _NEUTRAL and all(a.asname is None for a in s.names):
+                continue  # neutral math: neutral_sections() writes it natively
             raise ExportError(
                 f"{path}: the export cannot inline {modname} (it imports "
                 f"{', '.join(sorted(names))} from dualguide)"
@@ -286,6 +318,38 @@ def inline_module(modname: str, path: str) -> tuple[str, set[str]]:
     title = f"# --- inlined from {rel} (plain framework code) " + "-" * 10
     head = _section(title, ast.get_docstring(src.tree, clean=False))
     return head + "\n\n\n" + "".join(pieces), imports
+
+
+#: the neutral modules a backend module the export inlines may import from, and what of
+#: each the export writes natively before it (None: the whole module)
+_NEUTRAL: dict[str, set[str] | None] = {
+    "trace": {"_WRAPPERS", "base_distribution"},
+    "_mixture_math": None,
+}
+
+
+def neutral_sections(modnames: list[str], backend: str) -> tuple[list[str], set[str]]:
+    """The native code of the neutral modules the inlined backend modules import from."""
+    needed: list[str] = []
+    for modname in modnames:
+        src = _module_source(sys.modules[modname])
+        for s in src.tree.body:
+            if isinstance(s, ast.ImportFrom) and s.level == 3 and s.module in _NEUTRAL:
+                if s.module == "_mixture_math" and "trace" not in needed:
+                    needed.append("trace")  # _mixture_math unwraps with trace's helper
+                if s.module not in needed:
+                    needed.append(s.module)
+    order = [m for m in _NEUTRAL if m in needed]
+    own = set().union(*(_NEUTRAL[m] or set() for m in order)) if order else set()
+    sections, imports = [], set()
+    for m in order:
+        mod = sys.modules[f"dualguide.{m}"]
+        title = f"# --- dualguide/{m}.py, written natively " + "-" * (60 - len(m))
+        code, imps = native_source(mod, backend, names=_NEUTRAL[m], own=own)
+        doc = inspect.getdoc(mod) if _NEUTRAL[m] is None else None
+        sections.append(_section(title, doc) + "\n" + code)
+        imports |= imps
+    return sections, imports
 
 
 # -------------------------------------------------------------------------------------------
@@ -309,6 +373,9 @@ def helper_sections(needs: Needs, backend: str, path: str) -> tuple[list[str], s
             imports |= imps
         elif h in HELPERS:
             sections.append(HELPERS[h])
+    code_n, imps_n = neutral_sections(list(needs.inlined), backend)
+    sections += code_n
+    imports |= imps_n
     for modname in needs.inlined:
         code, imps = inline_module(modname, path)
         sections.append(code)

@@ -7,8 +7,6 @@ numpy arrays, and returns numpy arrays; the neutral modules compare them with th
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,7 +15,7 @@ from numpyro import handlers
 from numpyro.distributions import biject_to
 from numpyro.infer import Trace_ELBO
 
-from ...contract import NotLockstepable
+from ... import _noise
 from . import BACKEND as B
 
 F32 = jnp.float32
@@ -181,73 +179,12 @@ def grad_batches(model, guide, params, constraints, num_batches, batch_size, see
 
 
 # lockstep ----------------------------------------------------------------------------------
-_WRAPPERS = ("Independent", "ExpandedDistribution", "MaskedDistribution")
-
-
-def _unwrap(d):
-    while type(d).__name__ in _WRAPPERS:
-        d = d.base_dist
-    return d
-
-
 def rsample_from_noise(name, d, noise, shape):
-    """A reparameterized draw of ``d`` (full shape ``shape``) from standard noise arrays."""
-    base = _unwrap(d)
-    fam = type(base).__name__
-    custom = getattr(base, "rsample_from_noise", None)
-    if custom is not None:
-        return custom({k: jnp.reshape(v, shape) for k, v in noise.items()}, shape)
-    if fam == "Delta":
-        return None
-    if fam in ("Normal", "LogNormal", "HalfNormal", "MultivariateNormal"):
-        z = jnp.reshape(noise["normal"], shape)
-        if fam == "Normal":
-            return base.loc + base.scale * z
-        if fam == "LogNormal":
-            return jnp.exp(base.loc + base.scale * z)
-        if fam == "HalfNormal":
-            return base.scale * jnp.abs(z)
-        return base.loc + jnp.squeeze(base.scale_tril @ z[..., None], -1)
-    if fam in ("Cauchy", "HalfCauchy", "Laplace", "Uniform", "Exponential"):
-        u = jnp.reshape(noise["uniform"], shape)
-        if fam == "Cauchy":
-            return base.loc + base.scale * jnp.tan(math.pi * (u - 0.5))
-        if fam == "HalfCauchy":
-            return base.scale * jnp.abs(jnp.tan(math.pi * (u - 0.5)))
-        if fam == "Laplace":
-            c = u - 0.5
-            return base.loc - base.scale * jnp.sign(c) * jnp.log1p(-2.0 * jnp.abs(c))
-        if fam == "Uniform":
-            return base.low + (base.high - base.low) * u
-        return -jnp.log1p(-u) / base.rate
-    if fam == "StudentT" and "t" in noise:
-        return base.loc + base.scale * jnp.reshape(noise["t"], shape)
-    if fam == "MixtureSameFamily" and "choice" in noise:
-        return _mixture_from_noise(name, base, noise, shape)
-    raise NotLockstepable(f"site {name!r}: {fam} cannot be drawn from supplied noise")
+    """A reparameterized draw of ``d`` (full shape ``shape``) from standard noise arrays
+    (the neutral :func:`dualguide._noise.rsample_from_noise` with this backend's mixture)."""
+    from . import mixture
 
-
-def _mixture_from_noise(name, mix, noise, shape):
-    """dualguide's reparameterized mixture: the component by inverse CDF of the weights at
-    ``noise["choice"]``, its value from the component's own noise, then the same implicit
-    reparameterization gradient as the mixture's sampler."""
-    from .mixture import implicit_reparam, reparameterizable
-
-    if not reparameterizable(mix):
-        raise NotLockstepable(f"site {name!r}: this MixtureSameFamily has no pathwise sampler")
-    w = mix.mixing_distribution.probs
-    u = jnp.reshape(noise["choice"], shape)
-    k = jnp.sum(jnp.cumsum(w, -1) < u[..., None], -1)
-    k = jnp.minimum(k, w.shape[-1] - 1)
-    ncomp = w.shape[-1]
-    comp_noise = {
-        kind: jnp.broadcast_to(jnp.reshape(v, shape)[..., None], shape + (ncomp,))
-        for kind, v in noise.items()
-        if kind != "choice"
-    }
-    xs = rsample_from_noise(name, mix.component_distribution, comp_noise, shape + (ncomp,))
-    x = jnp.take_along_axis(xs, k[..., None], -1)[..., 0]
-    return implicit_reparam(mix, lax.stop_gradient(x))
+    return _noise.rsample_from_noise(name, d, noise, tuple(shape), mixture)
 
 
 class _NoiseSubstitute(handlers.Messenger):

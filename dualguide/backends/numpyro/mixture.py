@@ -15,8 +15,7 @@ import jax.numpy as jnp
 import numpyro.distributions as nd
 from jax import lax
 
-from ... import _mixture_math as mm
-from ..._mixture_math import SUPPORTED, reparameterizable
+from ..._mixture_math import SUPPORTED, implicit_shift, reparameterizable, student_t_cdf_standard
 
 __all__ = [
     "SUPPORTED",
@@ -33,16 +32,11 @@ def fori(n, body, init):
     return lax.fori_loop(1, n + 1, lambda m, carry: body(m.astype(dtype), carry), init)
 
 
-def student_t_cdf_standard(z, df):
-    """CDF of the standard Student t (see :func:`dualguide._mixture_math.student_t_cdf_standard`)."""
-    return mm.student_t_cdf_standard(z, df, fori)
-
-
 def implicit_reparam(mix, x):
     """``x`` (drawn without gradient) with the implicit-reparameterization gradient attached."""
     x = lax.stop_gradient(x)
     p = lax.stop_gradient(jnp.exp(mix.log_prob(x)))
-    return mm.implicit_shift(mix, x, p, fori)
+    return implicit_shift(mix, x, p, fori)
 
 
 class MixtureSameFamily(nd.MixtureSameFamily):

@@ -21,7 +21,7 @@ from ...constraints import Constraint
 from ...contract import FEATURES, FitOutput
 from ...errors import DualGuideError, SpecError, dist_arg_error, no_sampler_error
 from ...optim import Optimizer
-from ...trace import Site, plain_site, sample_site
+from ...trace import Site, no_sampler_name, plain_site, sample_site
 from .ops import Ops
 from .optim import make_optimizer
 
@@ -143,8 +143,8 @@ class PyroBackend:
         try:
             return pyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
         except NotImplementedError:
-            if obs is None and _no_sampler(fn):  # ImproperUniform: name the site
-                raise no_sampler_error(name, _no_sampler(fn)) from None
+            if obs is None and no_sampler_name(fn):  # ImproperUniform: name the site
+                raise no_sampler_error(name, no_sampler_name(fn)) from None
             raise
 
     def plate(self, name: str, size: int, subsample_size: int | None, dim: int | None) -> Any:
@@ -315,16 +315,6 @@ def _bad_fn(name, fn):
     raise SpecError(
         f"sample site {name!r}: {fn!r} is not a distribution; use dualguide.distributions"
     )
-
-
-def _no_sampler(fn):
-    """The class name of ``fn``'s base distribution if it has no sampler, else None."""
-    base = fn
-    while hasattr(base, "base_dist"):
-        base = base.base_dist
-    name = type(base).__name__
-    spec = _table.DISTRIBUTIONS.get(name)
-    return name if spec is not None and not spec.samplable else None
 
 
 #: neutral names whose pyro class dualguide replaces (filled below)

@@ -10,7 +10,6 @@ Particles are vectorized with a plate at dim ``-(max_plate_nesting + 1)``, as Py
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 
 import numpy as np
@@ -21,7 +20,7 @@ from pyro.infer import Trace_ELBO
 from pyro.poutine.messenger import Messenger
 from torch.distributions import transform_to
 
-from ...contract import NotLockstepable
+from ... import _noise
 from . import BACKEND as B
 from .optim import make_optimizer
 
@@ -239,74 +238,12 @@ def grad_batches(model, guide, params, constraints, num_batches, batch_size, see
 
 
 # lockstep ----------------------------------------------------------------------------------
-_WRAPPERS = ("Independent", "ExpandedDistribution", "MaskedDistribution")
-
-
-def _unwrap(d):
-    while type(d).__name__ in _WRAPPERS:
-        d = d.base_dist
-    return d
-
-
 def rsample_from_noise(name, d, noise, shape):
-    """A reparameterized draw of ``d`` (full shape ``shape``) from standard noise tensors."""
-    base = _unwrap(d)
-    fam = type(base).__name__
-    custom = getattr(base, "rsample_from_noise", None)
-    if custom is not None:
-        return custom({k: v.reshape(shape) for k, v in noise.items()}, shape)
-    if fam == "Delta":
-        return None
-    if fam in ("Normal", "LogNormal", "HalfNormal", "MultivariateNormal"):
-        z = noise["normal"].reshape(shape)
-        if fam == "Normal":
-            return base.loc + base.scale * z
-        if fam == "LogNormal":
-            return torch.exp(base.loc + base.scale * z)
-        if fam == "HalfNormal":
-            return base.scale * z.abs()
-        return base.loc + (base.scale_tril @ z.unsqueeze(-1)).squeeze(-1)
-    if fam in ("Cauchy", "HalfCauchy", "Laplace", "Uniform", "Exponential"):
-        u = noise["uniform"].reshape(shape)
-        if fam == "Cauchy":
-            return base.loc + base.scale * torch.tan(math.pi * (u - 0.5))
-        if fam == "HalfCauchy":
-            return base.scale * torch.tan(math.pi * (u - 0.5)).abs()
-        if fam == "Laplace":
-            c = u - 0.5
-            return base.loc - base.scale * torch.sign(c) * torch.log1p(-2.0 * c.abs())
-        if fam == "Uniform":
-            return base.low + (base.high - base.low) * u
-        return -torch.log1p(-u) / base.rate
-    if fam == "StudentT" and "t" in noise:
-        return base.loc + base.scale * noise["t"].reshape(shape)
-    if fam == "MixtureSameFamily" and "choice" in noise:
-        return _mixture_from_noise(name, base, noise, shape)
-    raise NotLockstepable(f"site {name!r}: {fam} cannot be drawn from supplied noise")
+    """A reparameterized draw of ``d`` (full shape ``shape``) from standard noise arrays
+    (the neutral :func:`dualguide._noise.rsample_from_noise` with this backend's mixture)."""
+    from . import mixture
 
-
-def _mixture_from_noise(name, mix, noise, shape):
-    """dualguide's reparameterized mixture: the component by inverse CDF of the weights at
-    ``noise["choice"]``, its value from the component's own noise, then the same implicit
-    reparameterization gradient as the mixture's sampler."""
-    from .mixture import implicit_reparam, reparameterizable
-
-    if not reparameterizable(mix):
-        raise NotLockstepable(f"site {name!r}: this MixtureSameFamily has no pathwise sampler")
-    w = mix.mixture_distribution.probs
-    u = noise["choice"].reshape(shape)
-    ncomp = w.shape[-1]
-    k = (torch.cumsum(w, -1) < u.unsqueeze(-1)).sum(-1).clamp(max=ncomp - 1)
-    comp_noise = {
-        kind: v.reshape(shape).unsqueeze(-1).expand(shape + (ncomp,))
-        for kind, v in noise.items()
-        if kind != "choice"
-    }
-    xs = rsample_from_noise(name, mix.component_distribution, comp_noise, shape + (ncomp,))
-    xs = xs.expand(shape + (ncomp,))
-    k = k.expand(shape)
-    x = torch.gather(xs, -1, k.unsqueeze(-1)).squeeze(-1)
-    return implicit_reparam(mix, x.detach())
+    return _noise.rsample_from_noise(name, d, noise, tuple(shape), mixture)
 
 
 class _NoiseMessenger(Messenger):
