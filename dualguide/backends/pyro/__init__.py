@@ -143,8 +143,9 @@ class PyroBackend:
         try:
             return pyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
         except NotImplementedError:
-            if obs is None and no_sampler_name(fn):  # ImproperUniform: name the site
-                raise no_sampler_error(name, no_sampler_name(fn)) from None
+            missing = no_sampler_name(fn) if obs is None else None
+            if missing is not None:  # ImproperUniform: name the site
+                raise no_sampler_error(name, missing) from None
             raise
 
     def plate(self, name: str, size: int, subsample_size: int | None, dim: int | None) -> Any:
