@@ -25,6 +25,8 @@ def add_parser(subparsers) -> None:
             "'shaped' by a guide factor, ImproperUniform in a guide, support and shape "
             "mismatches, a guide density that does not integrate to 1, ...) and the fix. "
             "Model arguments come from FILE's MODEL_ARGS / MODEL_KWARGS, if it defines them. "
+            'FILE is imported and its top-level code runs (its `if __name__ == "__main__":` block '
+            "does not): use it on files you trust. "
             "Exit status 1 when there is an error, 2 when FILE cannot be used."
         ),
     )

@@ -30,7 +30,8 @@ def add_parser(subparsers) -> None:
             "checks: log-density parity, gradient parity, optionally lockstep SVI from common "
             "noise, and an independent reference (quadrature optimum or NUTS). Fit settings "
             "come from FILE's FIT_SETTINGS when it defines them (options override them), model "
-            "arguments from MODEL_ARGS / MODEL_KWARGS. Exit status 1 when a verdict fails, 2 "
+            "arguments from MODEL_ARGS / MODEL_KWARGS. FILE is imported and its top-level code runs "
+            '(its `if __name__ == "__main__":` block does not): use it on files you trust. Exit status 1 when a verdict fails, 2 '
             "when FILE cannot be used."
         ),
     )

@@ -15,7 +15,10 @@ def add_parser(subparsers) -> None:
         description=(
             "Rewrite the models and guides of FILE (written with dualguide) as a self-contained "
             "module that needs only NumPyro or only Pyro. Running the module fits the guide "
-            "with the native SVI and the file's FIT_SETTINGS and prints the params."
+            "with the native SVI and the file's FIT_SETTINGS and prints the params. FILE is imported "
+            'and its top-level code runs (its `if __name__ == "__main__":` block does not): use '
+            "it on files you trust. Top-level code other than the models and guides (data, "
+            "constants, helper functions) is copied into the output."
         ),
     )
     p.add_argument("file", help="Python file with the neutral model(s) and guide(s)")

@@ -15,7 +15,10 @@ def add_parser(subparsers) -> None:
             "Rewrite FILE, written against NumPyro or Pyro, into dualguide's neutral API, then "
             "verify it by tracing every ported function on both backends (and comparing it with "
             "the original, site by site). Constructs with no neutral counterpart are listed "
-            "with their line numbers and the command exits with status 1."
+            "with their line numbers and the command exits with status 1. Verification imports and "
+            'runs FILE and the ported code (their `if __name__ == "__main__":` blocks do not '
+            "run): use it on files you trust; with --no-verify FILE is only parsed, nothing in it "
+            "runs. Top-level code that is not a model or guide is copied into the output."
         ),
     )
     p.add_argument("file", help="Python file with a NumPyro or Pyro guide (and model)")
@@ -28,7 +31,8 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--no-verify",
         action="store_true",
-        help="skip tracing the ported functions on both backends",
+        help="only parse and rewrite FILE: do not import or run it, and do not trace the "
+        "ported functions on both backends (the output then says it is unverified)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the verification traces")
 
