@@ -168,6 +168,8 @@ class Exporter(Rewriter):
                 return self.transformed(node)
             if kind == "bijection":
                 return self.bijection(name, node)
+            if kind == "autoguide":
+                return self.autoguide(name, node)
             return None  # constraint factories: the Attribute rule renames them
         if isinstance(node, (ast.Attribute, ast.Name)):
             q = qualname(node, self.aliases)
@@ -220,6 +222,12 @@ class Exporter(Rewriter):
             a = b.get(arg)
             if a is not None and not isinstance(a, ast.keyword):
                 ov[id(a)] = f"{arg}={self.emit(a)}"
+        if name == "sample" and self.backend == "pyro" and b.get("obs") is not None:
+            # dualguide's input rule: integer and bool observations reach Pyro as floats
+            a = b["obs"]
+            self.needs.helper("obs")
+            self.use("torch.as_tensor")
+            ov[id(a)] = f"obs=_obs({self.emit(arg_value(a))})"
         append = []
         if name == "param" and "init_value" in b:
             a = b["init_value"]
@@ -257,6 +265,37 @@ class Exporter(Rewriter):
             if self.backend == "numpyro" and "event_dim" in b:
                 return self._rebuild(native, node, b, drop=("event_dim",), overrides=ov)
         return self.call_text(node, native, ov, append)
+
+    def autoguide(self, kind: str, node: ast.Call) -> str:
+        """``dg.autoguides.AutoNormal(model, init_loc_fn="median", ...)`` -> the native autoguide,
+        with dualguide's pinned default init strategy (``init_to_feasible``) written out."""
+        pkg = "numpyro.infer" if self.backend == "numpyro" else "pyro.infer.autoguide"
+        self.needs.imports.add(f"from {pkg.split('.infer')[0]}.infer.autoguide import {kind}")
+        strategy = "feasible"
+        ov: dict[int, str] = {}
+        append = []
+        for k in node.keywords:
+            if k.arg != "init_loc_fn":
+                continue
+            v = k.value
+            if isinstance(v, ast.Constant) and v.value in _table.AUTOGUIDE_INITS:
+                strategy = v.value
+                ov[id(k)] = ""
+            elif isinstance(v, ast.Dict):
+                self.needs.imports.add(f"from {pkg} import init_to_value")
+                ov[id(k)] = f"init_loc_fn=init_to_value(values={self.emit(v)})"
+                strategy = ""
+            else:
+                self.problem(node, f"{kind}: init_loc_fn={self.src.segment(v)} cannot be exported")
+        if strategy:
+            fn = _table.AUTOGUIDE_INITS[strategy][self.i]
+            self.needs.imports.add(f"from {pkg} import {fn}")
+            append.append(f"init_loc_fn={fn}")
+        if any(v == "" for v in ov.values()):
+            items = [self.emit(a) for a in node.args]
+            items += [f"{k.arg}={self.emit(k.value)}" for k in node.keywords if ov.get(id(k)) != ""]
+            return f"{kind}({', '.join(items + append)})"
+        return self.call_text(node, kind, ov, append)
 
     def _rebuild(self, func: str, node: ast.Call, b: dict, drop=(), extra=(), overrides=None):
         """``func(...)`` from the bound arguments minus ``drop``, in source order, plus ``extra``."""

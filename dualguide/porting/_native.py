@@ -45,6 +45,14 @@ def _asarray(x):
     t = torch.as_tensor(x)
     return t.float() if t.is_floating_point() else t
 """,
+    "obs": """
+def _obs(x):
+    \"\"\"An observation as Pyro's distributions take it: in the default float dtype
+    (integer and bool data included: Pyro's Bernoulli needs floats, Categorical casts back).\"\"\"
+    if x is None:
+        return None
+    return torch.as_tensor(x).to(torch.get_default_dtype())
+""",
 }
 
 TRANSFORMED = {

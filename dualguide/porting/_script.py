@@ -186,8 +186,45 @@ class FitSettings:
         )
 
 
-def data_lines(fs: FitSettings, backend: str) -> list[str]:
-    """``MODEL_ARGS = (...)`` and ``MODEL_KWARGS = {...}`` as native literals."""
+#: the exported module's conversion of the file's own MODEL_ARGS / MODEL_KWARGS
+NATIVE_DATA = {
+    "numpyro": (
+        "jnp.asarray(x, dtype=jnp.float32 if x.dtype.kind == 'f' else jnp.int32)",
+        "JAX arrays: floating point as float32, integers and bools as int32",
+    ),
+    "pyro": (
+        "torch.as_tensor(x, dtype=torch.float32 if x.dtype.kind == 'f' else torch.int64)",
+        "tensors: floating point as float32, integers and bools as int64",
+    ),
+}
+
+
+def data_lines(fs: FitSettings, backend: str, user: list[str] | None = None) -> list[str]:
+    """``MODEL_ARGS = (...)`` and ``MODEL_KWARGS = {...}``: the file's own statements
+    (``user``, which use its numpy data) converted to native arrays, or else native literals
+    of ``FIT_SETTINGS``' model_args and model_kwargs."""
+    if user is not None:
+        conv, what = NATIVE_DATA[backend]
+        lines = list(user)
+        if not any(ln.startswith("MODEL_ARGS") for ln in user):
+            lines.insert(0, "MODEL_ARGS = ()")
+        if not any(ln.startswith("MODEL_KWARGS") for ln in user):
+            lines.append("MODEL_KWARGS = {}")
+        return [
+            *lines,
+            "",
+            "",
+            "def _native_data(args, kwargs):",
+            f'    """The model data as {what}."""',
+            "",
+            "    def conv(x):",
+            f"        return {conv} if isinstance(x, (np.ndarray, np.generic)) else x",
+            "",
+            "    return tuple(conv(a) for a in args), {k: conv(v) for k, v in kwargs.items()}",
+            "",
+            "",
+            "MODEL_ARGS, MODEL_KWARGS = _native_data(MODEL_ARGS, MODEL_KWARGS)",
+        ]
     margs, mkw = fs.model_args, fs.model_kwargs
     if not (margs or mkw):
         return ["MODEL_ARGS = ()", "MODEL_KWARGS = {}"]
@@ -345,11 +382,15 @@ def main_block(
     model: str | None,
     guide: str,
     needs: Needs,
+    data: list[str] | None = None,
 ) -> tuple[str, list[str]]:
-    """The ``fit`` function and ``__main__`` block of the exported module, and notes on it."""
+    """The ``fit`` function and ``__main__`` block of the exported module, and notes on it.
+
+    ``data``: the file's own ``MODEL_ARGS`` / ``MODEL_KWARGS`` statements, if it has them.
+    """
     fs = FitSettings.read(settings)
     opt_code, notes = optimizer_code(fs.optim, backend)
-    data = data_lines(fs, backend)
+    data = data_lines(fs, backend, data)
     needs.imports |= SCRIPT_IMPORTS
     write_fit = numpyro_fit if backend == "numpyro" else pyro_fit
     fit = write_fit(fs, opt_code, needs)

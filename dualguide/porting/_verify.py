@@ -1,9 +1,10 @@
 """Verifying a port: every ported function traced on both backends, and against the original.
 
-A ported function that takes no arguments is traced (:func:`dualguide.trace`) on
-NumPyro and on Pyro; on the original's framework its sites (names,
-distributions, shapes, values and log densities, same seed) must equal those of
-the original function traced natively.
+A ported function is traced (:func:`dualguide.trace`) on NumPyro and on Pyro -- with the
+ported file's ``MODEL_ARGS`` / ``MODEL_KWARGS`` when it takes arguments; on the original's
+framework its sites (names, distributions, shapes, values and log densities, same seed)
+must equal those of the original function traced natively with the same data.  A function
+that could not be traced is reported as such and the port does not count as verified.
 """
 
 from __future__ import annotations
@@ -31,20 +32,31 @@ class Verification:
     ok: bool
     sites: list[str] = field(default_factory=list)
     message: str = ""
+    #: whether the function actually ran (False: not traced, so nothing was verified)
+    traced: bool = True
 
 
 class _Original:
     """The original native file, imported on first use; traces its functions natively."""
 
-    def __init__(self, path: Path, framework: str, seed: int):
+    def __init__(self, path: Path, framework: str, seed: int, model_args_src: str = ""):
         self.path, self.framework, self.seed = path, framework, seed
+        self.model_args_src = model_args_src
         self.module: types.ModuleType | None = None
 
-    def trace(self, fn_name: str) -> dict:
+    def trace(self, fn_name: str, with_args: bool = False) -> dict:
         if self.module is None:
             self.module = load_file(str(self.path))
         fn = getattr(self.module, fn_name)
-        return _state.load(self.framework).trace(fn, (), {}, self.seed)
+        args: tuple = ()
+        kwargs: dict = {}
+        if with_args:
+            if self.model_args_src:  # the same expressions, evaluated in the original module
+                args, kwargs = eval(self.model_args_src, vars(self.module))
+            else:
+                args = tuple(getattr(self.module, "MODEL_ARGS", ()) or ())
+                kwargs = dict(getattr(self.module, "MODEL_KWARGS", {}) or {})
+        return _state.load(self.framework).trace(fn, args, kwargs, self.seed)
 
 
 def _required_args(fn) -> list[str]:
@@ -55,28 +67,33 @@ def _required_args(fn) -> list[str]:
     ]
 
 
-def _trace_failed(fn_name: str, b: str, e: Exception, original: _Original) -> Verification:
+def _trace_failed(
+    fn_name: str, b: str, e: Exception, original: _Original, with_args: bool
+) -> Verification:
     """A ported function that did not trace: fine if the original cannot run standalone either
     (e.g. a model with improper priors)."""
     msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     try:
-        original.trace(fn_name)
+        original.trace(fn_name, with_args)
     except Exception as e0:
         return Verification(
             fn_name,
             b,
             True,
             [],
-            "cannot run standalone, like the original "
+            "not traced: cannot run standalone, like the original "
             f"({type(e0).__name__}); e.g. a model with improper priors",
+            traced=False,
         )
     return Verification(fn_name, b, False, [], msg)
 
 
-def _against_original(fn_name: str, b: str, sites: dict, original: _Original) -> Verification:
+def _against_original(
+    fn_name: str, b: str, sites: dict, original: _Original, with_args: bool
+) -> Verification:
     """The ported function's trace compared site by site with the original's."""
     try:
-        nat = original.trace(fn_name)
+        nat = original.trace(fn_name, with_args)
     except Exception as e:
         return Verification(
             fn_name,
@@ -96,30 +113,46 @@ def _against_original(fn_name: str, b: str, sites: dict, original: _Original) ->
 
 
 def verify_port(
-    ported_path: Path, original_path: Path, framework: str, functions: list[str], seed: int = 0
+    ported_path: Path,
+    original_path: Path,
+    framework: str,
+    functions: list[str],
+    seed: int = 0,
+    model_args_src: str = "",
 ) -> list[Verification]:
-    """Trace each ported function on both backends; on the original framework compare sites."""
+    """Trace each ported function on both backends; on the original framework compare sites.
+
+    A function with required arguments is traced with the ported file's ``MODEL_ARGS`` /
+    ``MODEL_KWARGS`` (the original with ``model_args_src``, the same data as native source).
+    """
     out: list[Verification] = []
     ported = load_file(str(ported_path))
-    original = _Original(original_path, framework, seed)
+    margs = tuple(getattr(ported, "MODEL_ARGS", ()) or ())
+    mkwargs = dict(getattr(ported, "MODEL_KWARGS", {}) or {})
+    has_data = hasattr(ported, "MODEL_ARGS") or hasattr(ported, "MODEL_KWARGS")
+    original = _Original(original_path, framework, seed, model_args_src)
     for fn_name in functions:
         fn = getattr(ported, fn_name, None)
         if fn is None:
             continue
         params = _required_args(fn)
-        if params:
-            why = "not traced (takes arguments: " + ", ".join(params) + ")"
-            out.append(Verification(fn_name, "-", True, [], why))
+        if params and not has_data:
+            why = (
+                f"not traced (takes arguments: {', '.join(params)}; define MODEL_ARGS = (...) "
+                "in the ported file to trace it)"
+            )
+            out.append(Verification(fn_name, "-", True, [], why, traced=False))
             continue
+        args, kwargs = (margs, mkwargs) if params else ((), {})
         for b in _table.BACKENDS:
             try:
-                sites = trace(fn, backend=b, seed=seed)
+                sites = trace(fn, *args, backend=b, seed=seed, **kwargs)
             except Exception as e:
-                out.append(_trace_failed(fn_name, b, e, original))
+                out.append(_trace_failed(fn_name, b, e, original, bool(params)))
                 continue
             out.append(Verification(fn_name, b, True, list(sites)))
             if b == framework:
-                out.append(_against_original(fn_name, b, sites, original))
+                out.append(_against_original(fn_name, b, sites, original, bool(params)))
     return out
 
 

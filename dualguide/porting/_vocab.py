@@ -116,6 +116,8 @@ def classify(q: str) -> tuple[str, str] | None:
         return "transformed", "transformed"
     if len(parts) == 3 and parts[1] == "bijections":
         return "bijection", parts[2]
+    if len(parts) == 3 and parts[1] == "autoguides" and parts[2] in _table.AUTOGUIDE_PARAMS:
+        return "autoguide", parts[2]
     return None
 
 

@@ -85,7 +85,11 @@ INTRODUCED = {
     "json",
     "_loss_and_grads",
     "_MASKED",
+    "_obs",
+    "_native_data",
 }
+#: the model data a file may define (crosscheck, check and export read them)
+DATA_NAMES = {"MODEL_ARGS", "MODEL_KWARGS"}
 #: dualguide names that are namespaces, not exportable names
 NAMESPACES = ("dualguide", "dualguide.distributions", "dualguide.ops", "dualguide.constraints")
 
@@ -107,6 +111,8 @@ class Program:
     #: the names the statements dropped for their dualguide use bind
     bad_names: set[str] = field(default_factory=set)
     kept: list[ast.stmt] = field(default_factory=list)
+    #: the file's ``MODEL_ARGS = ...`` / ``MODEL_KWARGS = ...`` statements
+    data: list[ast.stmt] = field(default_factory=list)
 
     def problem_lines(self, problems: list[tuple[str, int, str]]) -> str:
         return "\n".join(f"  {p}:{ln}: {msg}" for p, ln, msg in problems)
@@ -136,6 +142,8 @@ def read_program(path: Path, module: types.ModuleType | None) -> Program:
             prog.imports.append(s)
         elif is_main_guard(s):
             prog.dropped.append((s, "the __main__ block (replaced by one that fits natively)"))
+        elif isinstance(s, ast.Assign) and bound_names(s) and bound_names(s) <= DATA_NAMES:
+            prog.data.append(s)
         else:
             prog.stmts.append(s)
     return prog
@@ -262,13 +270,16 @@ def export_source(
     the_guide = _pick(guides, guide, "guide", "guide", str(path))
     ex = Exporter(prog.src, backend, prog.aliases, prog.globals)
     pieces = statement_chunks(prog.src, prog.kept, ex.emit)
+    data = [ex.emit(s) for s in prog.data] if prog.data else None
     if ex.problems:
         raise ExportError(
             f"{path}: cannot export to {backend}:\n{prog.problem_lines(ex.problems)}", ex.problems
         )
     if settings is None:
         settings = dict(prog.globals.get("FIT_SETTINGS") or {})
-    tail, notes = main_block(backend, settings, models, guides, the_model, the_guide, ex.needs)
+    tail, notes = main_block(
+        backend, settings, models, guides, the_model, the_guide, ex.needs, data
+    )
     check_clashes(prog, pieces)
     head = header(prog, backend, notes, the_model, the_guide)
     helpers, helper_imports = helper_sections(ex.needs, backend, str(path))

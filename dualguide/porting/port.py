@@ -37,6 +37,7 @@ exporter), :mod:`._port_table` and :mod:`._porter` (the rewriting rules) and
 from __future__ import annotations
 
 import ast
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ from pathlib import Path
 from ..errors import SpecError
 from ._port_table import FITTING, FRAMEWORK_PACKAGES, Reverse, native_canonical, reverse_table
 from ._porter import Porter
+from ._roundtrip import FilePorter, find_model_args, is_portable_fitting
 from ._source import (
     Source,
     bound_names,
@@ -87,9 +89,20 @@ class PortResult:
     verification: list[Verification] = field(default_factory=list)
 
     @property
+    def traced(self) -> list[str]:
+        """Ported functions the verification ran (on at least one backend)."""
+        return sorted({v.function for v in self.verification if v.traced})
+
+    @property
+    def untraced(self) -> list[str]:
+        """Ported functions the verification could not run: nothing about them was checked."""
+        return sorted({v.function for v in self.verification if not v.traced} - set(self.traced))
+
+    @property
     def verified(self) -> bool:
-        """Every traced function ran on both backends and matched the original."""
-        return bool(self.verification) and all(v.ok for v in self.verification)
+        """Something was traced, and every traced function ran on both backends and matched
+        the original (:attr:`untraced` lists what the verification could not run)."""
+        return bool(self.traced) and all(v.ok for v in self.verification)
 
     def report(self) -> str:
         """A plain-text report: dropped code, and per function and backend the trace result."""
@@ -103,8 +116,16 @@ class PortResult:
             if v.backend == "-":
                 status = "-"
             lines.append(f"  {v.function:<24} {v.backend:<20} {status:<7} {what}")
-        if self.verification:
-            lines.append("verified: " + ("yes" if self.verified else "NO"))
+        if not self.verification:
+            lines.append("verified: no (verification was skipped: nothing was traced)")
+        elif self.verified:
+            lines.append(f"verified: yes, for {', '.join(self.traced)}")
+        elif not self.traced:
+            lines.append("verified: NO (nothing could be traced)")
+        else:
+            lines.append("verified: NO")
+        if self.verification and self.untraced:
+            lines.append(f"not verified (not traced): {', '.join(self.untraced)}")
         return "\n".join(lines)
 
 
@@ -154,8 +175,10 @@ def _fitting_refs(stmt, aliases, framework, rev: Reverse) -> list[tuple[int, str
             q = qualname(n, aliases)
             if q is not None:
                 q = native_canonical(q)
-                if q not in rev.optimizers and any(
-                    q == p or q.startswith(p + ".") for p in FITTING[framework]
+                if (
+                    q not in rev.optimizers
+                    and not is_portable_fitting(q, framework)
+                    and any(q == p or q.startswith(p + ".") for p in FITTING[framework])
                 ):
                     out.append((n.lineno, q))
                 continue
@@ -179,9 +202,19 @@ class NativeFile:
     user_imports: list[ast.stmt] = field(default_factory=list)
     stmts: list[ast.stmt] = field(default_factory=list)
     notes: list[tuple[int, str]] = field(default_factory=list)
+    #: statements of the __main__ block kept at the top level (a guide made there)
+    hoisted: list[ast.stmt] = field(default_factory=list)
 
     def calls_primitive(self, stmt: ast.stmt) -> bool:
         return _calls_primitive(stmt, self.aliases, self.rev)
+
+
+def _makes_autoguide(stmt: ast.stmt, nf: NativeFile) -> bool:
+    """``guide = AutoNormal(model, ...)``: a guide the __main__ block makes (kept, not dropped)."""
+    if not (isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call)):
+        return False
+    q = qualname(stmt.value.func, nf.aliases)
+    return q is not None and is_portable_fitting(native_canonical(q), nf.framework)
 
 
 def read_native(path: Path) -> NativeFile:
@@ -208,6 +241,7 @@ def read_native(path: Path) -> NativeFile:
             nf.user_imports.append(s)
             continue
         if is_main_guard(s):
+            nf.hoisted += [t for t in s.body if _makes_autoguide(t, nf)]  # type: ignore[attr-defined]
             nf.notes.append(
                 (
                     s.lineno,
@@ -289,17 +323,60 @@ def imports_text(nf: NativeFile, kept: list[ast.stmt], porter: Porter, pieces: l
     return "\n\n".join("\n".join(b) for b in blocks)
 
 
-def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list[str], list]:
-    """Rewrite the file; return (neutral source, framework, notes, ported functions, problems)."""
+def model_args_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) -> tuple[str, str]:
+    """``MODEL_ARGS = (...)`` from the data the file's own SVI loop passes to the model, and
+    the same arguments as native source (to trace the original with); ``("", "")`` if none."""
+    bound = {n for s in kept for n in bound_names(s)}
+    if "MODEL_ARGS" in bound:
+        return "", ""
+    ma = find_model_args(nf.src.tree, porter.q, nf.framework)
+    if ma is None or not (ma.args or ma.keywords):
+        return "", ""
+    missing = sorted(ma.names() - bound)
+    if missing:
+        nf.notes.append(
+            (
+                ma.lineno,
+                f"MODEL_ARGS not written: the data {ma.call} passes to the model uses "
+                f"{', '.join(missing)}, not defined at the top level of the file; define "
+                "MODEL_ARGS = (...) there for dualguide crosscheck, check and export",
+            )
+        )
+        return "", ""
+    items = [porter.emit_data(a) for a in ma.args]
+    kws = [f"{k.arg!r}: {porter.emit_data(k.value)}" for k in ma.keywords]
+    native = [nf.src.segment(a) for a in ma.args]
+    native_kw = [f"{k.arg!r}: {nf.src.segment(k.value)}" for k in ma.keywords]
+    comma = "," if len(items) == 1 else ""
+    text = (
+        f"# the data the original passes to the model ({ma.call}, line {ma.lineno});\n"
+        "# dualguide crosscheck, check and export read them\n"
+        f"MODEL_ARGS = ({', '.join(items)}{comma})\n"
+        f"MODEL_KWARGS = {{{', '.join(kws)}}}\n"
+    )
+    native_src = (
+        f"(({', '.join(native)}{',' if len(native) == 1 else ''}), {{{', '.join(native_kw)}}})"
+    )
+    return text, native_src
+
+
+def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list[str], list, str]:
+    """Rewrite the file; return (neutral source, framework, notes, ported functions, problems,
+    native source of the model arguments or "")."""
     path = Path(path)
     if not path.is_file():
         raise PortError(f"{path}: no such file")
     nf = read_native(path)
     kept = drop_fitting(nf)
-    porter = Porter(nf.src, nf.framework, nf.aliases, nf.module_names)
+    porter = FilePorter(nf.src, nf.framework, nf.aliases, nf.module_names)
     note_optimizers(nf, kept)
+    pieces = statement_chunks(nf.src, kept, porter.emit_statement)
+    hoisted = [porter.emit_statement(s) for s in nf.hoisted]
+    for s in nf.hoisted:
+        names = ", ".join(sorted(bound_names(s)))
+        nf.notes.append((s.lineno, f"kept {names} (a guide made in the __main__ block)"))
+    margs, margs_native = model_args_text(nf, porter, kept + nf.hoisted)
     nf.notes.sort()
-    pieces = statement_chunks(nf.src, kept, porter.emit)
     functions = [s.name for s in kept if isinstance(s, ast.FunctionDef) and nf.calls_primitive(s)]
     check_clashes(porter, kept)
     fw_name = "NumPyro" if nf.framework == "numpyro" else "Pyro"
@@ -313,10 +390,17 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
     text = "\n".join(head) + "\n\n"
     if nf.future:
         text += "\n".join(nf.src.segment(s) for s in nf.future) + "\n\n"
-    text += imports_text(nf, kept, porter, pieces) + "\n\n\n"
+    imports = imports_text(nf, kept, porter, pieces)
+    if porter.uses_numpy and not re.search(r"^import numpy as np$", imports, re.M):
+        imports = "import numpy as np\n" + imports
+    text += imports + "\n\n\n"
     text += "".join(t for _s, t in pieces).lstrip("\n")
     text = text.rstrip("\n") + "\n"
-    return text, nf.framework, nf.notes, functions, porter.problems
+    for h in hoisted:
+        text += "\n\n" + h + "\n"
+    if margs:
+        text += "\n\n" + margs
+    return text, nf.framework, nf.notes, functions, porter.problems, margs_native
 
 
 def port(
@@ -340,7 +424,7 @@ def port(
     >>> r.verified  # doctest: +SKIP
     True
     """
-    text, fw, notes, functions, problems = port_source(source)
+    text, fw, notes, functions, problems, margs = port_source(source)
     result = PortResult(text, fw, str(source), notes, functions)
     if problems:
         lines = "\n".join(
@@ -361,10 +445,10 @@ def port(
         Path(out).write_text(text, encoding="utf-8")
     if verify:
         if out is not None:
-            result.verification = verify_port(Path(out), Path(source), fw, functions, seed)
+            result.verification = verify_port(Path(out), Path(source), fw, functions, seed, margs)
         else:
             with tempfile.TemporaryDirectory() as d:
                 p = Path(d) / f"{Path(source).stem}_neutral.py"
                 p.write_text(text, encoding="utf-8")
-                result.verification = verify_port(p, Path(source), fw, functions, seed)
+                result.verification = verify_port(p, Path(source), fw, functions, seed, margs)
     return result

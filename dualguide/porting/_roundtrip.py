@@ -1,0 +1,231 @@
+"""What ``port`` carries besides the models and guides: data, ``MODEL_ARGS`` and autoguides.
+
+So that ``port`` -> ``crosscheck`` -> ``export`` works as one round trip:
+
+* module-level data stays numpy (``jnp.array(x)`` / ``torch.tensor(x)`` at the top level of a
+  file become ``np.asarray(x)``), so importing the ported file makes no framework array and the
+  data serve either backend;
+* the arguments the native fitting code passes to the model (``svi.run(key, steps, X, y)`` in
+  NumPyro, ``svi.step(X, y)`` in Pyro) become ``MODEL_ARGS = (X, y)`` (and ``MODEL_KWARGS``),
+  which ``dualguide crosscheck`` / ``check`` / ``export`` read;
+* a native autoguide (``AutoNormal(model, ...)``, its ``init_loc_fn=init_to_median``) becomes
+  the neutral one (``dg.autoguides.AutoNormal(model, init_loc_fn="median")``) instead of being
+  dropped with the fitting code.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from .. import _table
+from ._porter import Porter
+from ._source import loaded_names
+
+__all__ = ["FilePorter", "ModelArgs", "find_model_args", "is_portable_fitting"]
+
+#: where each framework keeps its autoguides and init strategies
+AUTOGUIDE_MODULES = {
+    "numpyro": ("numpyro.infer.autoguide.", "numpyro.infer."),
+    "pyro": ("pyro.infer.autoguide.", "pyro.infer."),
+}
+#: native init strategy function -> the neutral strategy name
+INIT_STRATEGIES = {fn: name for name, (fn, _pyro_fn) in _table.AUTOGUIDE_INITS.items()}
+#: array constructors that, at the top level of a file, make numpy data instead
+DATA_CONSTRUCTORS = ("asarray", "zeros", "ones", "arange", "linspace", "eye", "full")
+#: native dtype names -> numpy's
+DTYPES = {
+    "float32": "float32",
+    "float": "float32",
+    "float64": "float64",
+    "double": "float64",
+    "int32": "int32",
+    "int": "int32",
+    "int64": "int64",
+    "long": "int64",
+    "bool": "bool",
+    "bool_": "bool",
+    "uint8": "uint8",
+}
+#: SVI classes, and per method the number of leading arguments that are not the model's
+SVI_CLASSES = {
+    "numpyro": ("numpyro.infer.SVI", "numpyro.infer.svi.SVI"),
+    "pyro": ("pyro.infer.SVI", "pyro.infer.svi.SVI"),
+}
+SVI_METHODS = {
+    "numpyro": {"run": 2, "init": 1, "update": 1, "evaluate": 1},
+    "pyro": {"step": 0, "evaluate_loss": 0},
+}
+#: keywords of those methods that belong to SVI, not to the model
+SVI_KEYWORDS = {"progress_bar", "stable_update", "forward_mode_differentiation", "init_state"}
+
+
+def _native_name(q: str, fw: str) -> str | None:
+    """``AutoNormal`` / ``init_to_median`` for a qualified name in one of the framework's
+    autoguide modules (``numpyro.infer.autoguide.AutoNormal``), else None."""
+    for prefix in AUTOGUIDE_MODULES[fw]:
+        if q.startswith(prefix):
+            return q.rsplit(".", 1)[1]
+    return None
+
+
+def autoguide_class(q: str, fw: str) -> str | None:
+    """The neutral autoguide a native qualified name stands for, or None."""
+    name = _native_name(q, fw)
+    return name if name in _table.AUTOGUIDE_PARAMS else None
+
+
+def is_portable_fitting(q: str, fw: str) -> bool:
+    """Fitting-module names that port (autoguides and their init strategies)."""
+    name = _native_name(q, fw)
+    return name is not None and (name in _table.AUTOGUIDE_PARAMS or name in INIT_STRATEGIES)
+
+
+class FilePorter(Porter):
+    """The porter for a whole file: also autoguides, and numpy data at the top level."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        #: True while rewriting a top-level statement that is not a function or class
+        self.data_level = False
+        #: whether the ported code uses ``np``
+        self.uses_numpy = False
+
+    def emit_statement(self, stmt: ast.stmt) -> str:
+        """A top-level statement; data statements make numpy arrays."""
+        self.data_level = not isinstance(
+            stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+        )
+        try:
+            return self.emit(stmt)
+        finally:
+            self.data_level = False
+
+    def emit_data(self, node: ast.expr) -> str:
+        """An expression evaluated at import time (data)."""
+        self.data_level = True
+        try:
+            return self.emit(node)
+        finally:
+            self.data_level = False
+
+    def rule(self, node) -> str | None:
+        if self.data_level and isinstance(node, ast.Lambda):
+            self.data_level = False  # a lambda's body runs later, with the model
+            try:
+                return self.splice(node)
+            finally:
+                self.data_level = True
+        return super().rule(node)
+
+    def call(self, node: ast.Call) -> str | None:
+        q = self.q(node.func)
+        if q is not None:
+            ag = autoguide_class(q, self.fw)
+            if ag is not None:
+                return self.autoguide(ag, node)
+        return super().call(node)
+
+    def method(self, node: ast.Call) -> str | None:
+        if self.data_level:  # methods of numpy data (``.astype``, ``.reshape``) stay as written
+            return self.splice(node)
+        return super().method(node)
+
+    def op(self, name: str, node: ast.Call) -> str:
+        if not (self.data_level and name in DATA_CONSTRUCTORS):
+            return super().op(name, node)
+        self.uses_numpy = True
+        items = [self.emit(a) for a in node.args]
+        if self.fw == "pyro" and name in ("zeros", "ones") and len(items) > 1:
+            items = [f"({', '.join(items)})"]
+        for k in node.keywords:
+            if k.arg in ("requires_grad", "device"):
+                continue
+            if k.arg == "dtype":
+                dq = self.q(k.value)
+                last = (dq or self.src.segment(k.value)).rsplit(".", 1)[-1].strip("'\"")
+                if last not in DTYPES:
+                    self.problem(node, f"dtype={self.src.segment(k.value)} has no numpy spelling")
+                    continue
+                items.append(f"dtype=np.{DTYPES[last]}")
+                continue
+            items.append(f"{k.arg}={self.emit(k.value)}" if k.arg else f"**{self.emit(k.value)}")
+        return f"np.{name}({', '.join(items)})"
+
+    def autoguide(self, kind: str, node: ast.Call) -> str:
+        """``AutoNormal(model, init_loc_fn=init_to_median, ...)`` -> the neutral autoguide."""
+        func = self.ns("dg") + ".autoguides." + kind
+        ov: dict[int, str] = {}
+        for k in node.keywords:
+            if k.arg != "init_loc_fn":
+                continue
+            v = k.value
+            q = self.q(v.func if isinstance(v, ast.Call) else v)
+            name = _native_name(q, self.fw) if q else None
+            if name in INIT_STRATEGIES and not isinstance(v, ast.Call):
+                ov[id(k)] = f"init_loc_fn={INIT_STRATEGIES[name]!r}"
+            elif name == "init_to_value" and isinstance(v, ast.Call):
+                vals = [kk.value for kk in v.keywords if kk.arg == "values"] + v.args[:1]
+                if vals:
+                    ov[id(k)] = f"init_loc_fn={self.emit(vals[0])}"
+                else:
+                    self.problem(node, "init_to_value() without values= has no neutral form")
+            elif name in INIT_STRATEGIES and isinstance(v, ast.Call) and not (v.args or v.keywords):
+                ov[id(k)] = f"init_loc_fn={INIT_STRATEGIES[name]!r}"
+            else:
+                self.problem(
+                    node,
+                    f"{kind}: init_loc_fn={self.src.segment(v)} has no neutral counterpart "
+                    f"(use one of {', '.join(repr(s) for s in INIT_STRATEGIES.values())})",
+                )
+        return self.call_text(node, func, ov)
+
+
+# -------------------------------------------------------------------------------------------
+# MODEL_ARGS from the fitting code
+# -------------------------------------------------------------------------------------------
+@dataclass
+class ModelArgs:
+    """The model arguments of the first SVI call found in the native file."""
+
+    lineno: int
+    call: str
+    args: list[ast.expr] = field(default_factory=list)
+    keywords: list[ast.keyword] = field(default_factory=list)
+
+    def names(self) -> set[str]:
+        out: set[str] = set()
+        for a in [*self.args, *(k.value for k in self.keywords)]:
+            out |= loaded_names(a)
+        return out
+
+
+def find_model_args(tree: ast.Module, q, fw: str) -> ModelArgs | None:
+    """The data passed to the model by the file's own SVI loop (``svi.run(key, n, X, y)``,
+    ``svi.step(X, y)``...), looked for anywhere in the file, ``__main__`` block included.
+
+    ``q`` maps a name node to its canonical qualified name (or None).
+    """
+    svi_names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
+            if q(node.value.func) in SVI_CLASSES[fw]:
+                svi_names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    found: list[ModelArgs] = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        owner, method = node.func.value, node.func.attr
+        skip = SVI_METHODS[fw].get(method)
+        if skip is None:
+            continue
+        is_svi = (isinstance(owner, ast.Name) and owner.id in svi_names) or (
+            isinstance(owner, ast.Call) and q(owner.func) in SVI_CLASSES[fw]
+        )
+        if not is_svi or any(isinstance(a, ast.Starred) for a in node.args):
+            continue
+        kws = [k for k in node.keywords if k.arg is not None and k.arg not in SVI_KEYWORDS]
+        if fw == "numpyro" and method == "run":
+            kws = [k for k in kws if k.arg not in ("init_params",)]
+        found.append(ModelArgs(node.lineno, f"svi.{method}", list(node.args[skip:]), kws))
+    return min(found, key=lambda m: m.lineno) if found else None
