@@ -47,6 +47,14 @@ DTYPES = {
     "bool_": "bool",
     "uint8": "uint8",
 }
+#: torch's casting methods -> numpy dtype (for top-level data)
+TORCH_CASTS = {
+    "float": "float32",
+    "double": "float64",
+    "long": "int64",
+    "int": "int32",
+    "bool": "bool_",
+}
 #: SVI classes, and per method the number of leading arguments that are not the model's
 SVI_CLASSES = {
     "numpyro": ("numpyro.infer.SVI", "numpyro.infer.svi.SVI"),
@@ -127,9 +135,21 @@ class FilePorter(Porter):
         return super().call(node)
 
     def method(self, node: ast.Call) -> str | None:
-        if self.data_level:  # methods of numpy data (``.astype``, ``.reshape``) stay as written
-            return self.splice(node)
-        return super().method(node)
+        if not self.data_level:
+            return super().method(node)
+        # top-level data is numpy: torch's conversion methods get numpy's spelling, and
+        # numpy's own methods (``.astype``, ``.reshape``) stay as written
+        assert isinstance(node.func, ast.Attribute)
+        owner = self.emit(node.func.value)
+        if self.fw == "pyro" and not node.args and not node.keywords:
+            name = node.func.attr
+            if name in ("numpy", "detach", "cpu"):
+                return owner
+            if name in TORCH_CASTS:
+                return f"{owner}.astype(np.{TORCH_CASTS[name]})"
+            if name == "clone":
+                return f"{owner}.copy()"
+        return self.splice(node)
 
     def op(self, name: str, node: ast.Call) -> str:
         if not (self.data_level and name in DATA_CONSTRUCTORS):

@@ -297,7 +297,8 @@ def fit(model, guide, *, num_steps={steps}, num_particles={particles}, seed={see
     pyro.clear_param_store()
     pyro.set_rng_seed(seed)
     optimizer = make_optimizer()
-    elbo_kw = dict(num_particles=num_particles, vectorize_particles=num_particles > 1)
+    # particles one after another: the model never sees a particle dimension (as in NumPyro)
+    elbo_kw = dict(num_particles=num_particles, vectorize_particles=False)
     elbo = JitTrace_ELBO(ignore_jit_warnings=True, **elbo_kw) if jit else Trace_ELBO(**elbo_kw)
     losses = []
     for step in range(num_steps):

@@ -366,6 +366,10 @@ def differences(backend: str) -> list[str]:
             "the optimizer is Pyro's own (dualguide uses its torch port of jax's Adam); "
             "updates agree to float32 rounding"
         )
+        diffs.append(
+            "several ELBO particles run one after another (vectorize_particles=False), so the "
+            "model never sees a particle dimension, as in NumPyro and dualguide"
+        )
     return diffs
 
 
