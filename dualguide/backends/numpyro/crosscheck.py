@@ -15,10 +15,10 @@ from numpyro import handlers
 from numpyro.distributions import biject_to
 from numpyro.infer import Trace_ELBO
 
-from ... import _noise
+from ... import _inputs, _noise
 from . import BACKEND as B
 
-F32 = jnp.float32
+F32 = jnp.float64 if _inputs.get_dtype() == "float64" else jnp.float32  # rebound by use_dtype
 
 
 # helpers -----------------------------------------------------------------------------------

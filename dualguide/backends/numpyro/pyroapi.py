@@ -21,13 +21,14 @@ import numpyro.infer as ni
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 
+from ... import _inputs
 from ..._state import render
 from ...optim import Optimizer
 from . import BACKEND
 
 log = logging.getLogger("dualguide")
 
-F32 = jnp.float32
+F32 = jnp.float64 if _inputs.get_dtype() == "float64" else jnp.float32  # rebound by use_dtype
 
 
 class ParamStore(dict):

@@ -20,11 +20,11 @@ from pyro.infer import Trace_ELBO
 from pyro.poutine.messenger import Messenger
 from torch.distributions import transform_to
 
-from ... import _noise
+from ... import _inputs, _noise
 from . import BACKEND as B
 from .optim import make_optimizer
 
-F32 = torch.float32
+F32 = torch.float64 if _inputs.get_dtype() == "float64" else torch.float32  # rebound by use_dtype
 PARTICLES = "_dualguide_particles"
 
 
