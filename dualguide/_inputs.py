@@ -423,16 +423,21 @@ LOSSES = ("Trace_ELBO",)
 
 
 def check_loss(loss: Any) -> str:
-    """``fit(loss=...)``: the ELBOs dualguide runs the same on both backends."""
-    name = (
-        getattr(loss, "__name__", None) or type(loss).__name__
-        if not isinstance(loss, str)
-        else loss
-    )
-    if name in ("Trace_ELBO", "JitTrace_ELBO"):
+    """``fit(loss=...)``: the one ELBO dualguide runs the same on both backends."""
+    if isinstance(loss, str) and loss in ("Trace_ELBO", "JitTrace_ELBO"):
         return "Trace_ELBO"
     raise SpecError(
         f"fit: loss {loss!r} is not supported; dualguide fits with 'Trace_ELBO' on both backends "
         "(Pyro's JitTrace_ELBO is used automatically when the program allows it): drop loss= or "
         "pass loss='Trace_ELBO'"
+    )
+
+
+def param_shape_clash(name: str, first: tuple, again: tuple) -> SpecError:
+    """The error for one param name declared with two shapes (e.g. in the model and the guide)."""
+    return SpecError(
+        f"param {name!r} is declared with shape {first} and again with shape {again} (e.g. once "
+        "in the model and once in the guide); one name is one param, so one would silently "
+        f"replace the other: give them different names (e.g. '{name}_model', '{name}_guide') "
+        "or the same shape"
     )

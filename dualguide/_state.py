@@ -275,14 +275,29 @@ class ParamHook:
         self.overrides = dict(overrides or {})
         self.constraints: dict[str, Constraint] = {}
         self.event_dims: dict[str, int | None] = {}
+        self.shapes: dict[str, tuple] = {}
 
     def __call__(self, name: str, init_value: Any, constraint: Constraint, event_dim: int | None):
         if name not in self.constraints:
             self.constraints[name] = constraint
             self.event_dims[name] = event_dim
+        if init_value is not None and not callable(init_value):
+            shape = tuple(int(d) for d in getattr(init_value, "shape", None) or _shape(init_value))
+            first = self.shapes.setdefault(name, shape)
+            if first != shape:
+                raise _inputs.param_shape_clash(name, first, shape)
         if name in self.overrides:
             return self.overrides[name]
         return init_value
+
+
+def _shape(x: Any) -> tuple:
+    import numpy as np
+
+    try:
+        return tuple(np.shape(x))
+    except Exception:
+        return ()
 
 
 def check_init_params(init_params: Any) -> dict:

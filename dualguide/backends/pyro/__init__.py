@@ -275,20 +275,23 @@ class PyroBackend:
         """Pyro's JitTrace_ELBO / Trace_ELBO in dualguide's own loop (see fitloop.py)."""
         from .fitloop import fit
 
-        return fit(
-            self,
-            model,
-            guide,
-            args,
-            kwargs,
-            opt,
-            num_steps=num_steps,
-            num_particles=num_particles,
-            seed=seed,
-            on_nonfinite=on_nonfinite,
-            progress=progress,
-            jit=jit,
-        )
+        try:
+            return fit(
+                self,
+                model,
+                guide,
+                args,
+                kwargs,
+                opt,
+                num_steps=num_steps,
+                num_particles=num_particles,
+                seed=seed,
+                on_nonfinite=on_nonfinite,
+                progress=progress,
+                jit=jit,
+            )
+        except DualGuideError as e:
+            raise _own_error(e) from None
 
     def trace(
         self, fn: Callable, args: tuple, kwargs: dict[str, Any], seed: int
@@ -298,7 +301,10 @@ class PyroBackend:
         to_numpy = self.to_numpy
         with store.scope(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            tr = poutine.trace(fn).get_trace(*args, **kwargs)
+            try:
+                tr = poutine.trace(fn).get_trace(*args, **kwargs)
+            except DualGuideError as e:
+                raise _own_error(e) from None
             out = {}
             for name, s in tr.nodes.items():
                 t = s["type"]
@@ -338,6 +344,14 @@ def _jit_safety(caught) -> None:
                 f"{w.filename}:{w.lineno} turns a tensor into a Python value, which a trace "
                 "would freeze"
             )
+
+
+def _own_error(e: DualGuideError) -> DualGuideError:
+    """dualguide's own error without Pyro's "Trace Shapes" trailer (Pyro's trace re-raises a
+    copy with the shapes appended; the original is its cause): the same message on both."""
+    while isinstance(e.__cause__, type(e)) and str(e).startswith(str(e.__cause__)):
+        e = e.__cause__
+    return e
 
 
 def _rebind_f32(f) -> None:
