@@ -282,6 +282,8 @@ def check_dist_args(name: str, args: tuple, kwargs: dict) -> None:
     spec = DISTRIBUTIONS.get(name)
     if required is None or spec is None:
         return
+    if len(args) > len(spec.args) or any(k not in spec.args for k in kwargs):
+        return  # an unknown keyword or too many arguments: dist_arg_error names that first
     given = set(kwargs) | set(spec.args[: len(args)])
     for group in required:
         alts = group.split("|")
