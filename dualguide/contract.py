@@ -123,7 +123,9 @@ class Backend(Protocol):
         """The framework's ``sample``, with clear errors for foreign or unsamplable ``fn``."""
         ...
 
-    def plate(self, name: str, size: int, subsample_size: int | None, dim: int | None) -> Any:
+    def plate(
+        self, name: str, size: int | None, subsample_size: int | None, dim: int | None
+    ) -> Any:
         """The framework's ``plate`` context manager."""
         ...
 

@@ -170,7 +170,9 @@ def test_int_observations_of_a_continuous_distribution_become_floats(backend):
 
     s = dg.trace(model, backend=backend)["y"]
     assert s.value.dtype == np.float32
-    np.testing.assert_allclose(s.log_prob, -0.5 * np.array([1.0, 4.0]) - 0.5 * math.log(2 * math.pi))
+    np.testing.assert_allclose(
+        s.log_prob, -0.5 * np.array([1.0, 4.0]) - 0.5 * math.log(2 * math.pi)
+    )
 
 
 def test_observations_of_the_wrong_length_for_their_plate():
@@ -199,7 +201,9 @@ def test_wrong_length_in_a_fit_names_the_site_not_the_guide(backend):
 
     for check in (True, False):
         with pytest.raises(SpecError, match=r"sample site 'y': obs has shape \(3,\) but plate"):
-            dg.fit(model, guide, backend=backend, model_args=(np.zeros(3),), num_steps=2, check=check)
+            dg.fit(
+                model, guide, backend=backend, model_args=(np.zeros(3),), num_steps=2, check=check
+            )
 
 
 def test_empty_data():
@@ -369,7 +373,9 @@ def test_the_param_shape_clash_is_an_error(backend, check):
         a = dg.param("a", 0.0)
         dg.sample("x", dist.Normal(a, 1.0))
 
-    with pytest.raises(SpecError, match=r"param 'a' is declared with shape \(\) and again with shape \(3,\)"):
+    with pytest.raises(
+        SpecError, match=r"param 'a' is declared with shape \(\) and again with shape \(3,\)"
+    ):
         dg.fit(model, guide, backend=backend, num_steps=2, check=check)
 
 

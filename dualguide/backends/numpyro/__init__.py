@@ -147,12 +147,14 @@ class NumPyroBackend:
                 raise no_sampler_error(name, missing) from None
             raise
 
-    def plate(self, name: str, size: int, subsample_size: int | None, dim: int | None) -> Any:
+    def plate(
+        self, name: str, size: int | None, subsample_size: int | None, dim: int | None
+    ) -> Any:
         if size is None:
             raise _inputs.no_plate_size(name)
-        size = _inputs.plate_size(name, size)
-        subsample_size = _inputs.plate_size(name, subsample_size, "subsample_size")
-        return numpyro.plate(name, size, subsample_size=subsample_size, dim=dim)
+        n = _inputs.plate_size(name, size)
+        sub = _inputs.plate_size(name, subsample_size, "subsample_size")
+        return numpyro.plate(name, n, subsample_size=sub, dim=dim)
 
     def factor(self, name: str, log_factor: Any) -> None:
         _no_duplicate(name, "factor")
@@ -265,7 +267,7 @@ def _rebind_f32(f) -> None:
     """Point ``F32`` (the current float dtype) at ``f`` in every module of this backend."""
     for mod_name, mod in list(sys.modules.items()):
         if mod is not None and mod_name.startswith(__name__) and "F32" in vars(mod):
-            mod.F32 = f
+            setattr(mod, "F32", f)  # noqa: B010  (a module attribute, rebound)
 
 
 def _checked_init(name, value, constraint):
