@@ -398,3 +398,20 @@ def test_every_autoguide_with_an_improper_uniform_latent(backend, kind):
     guide = getattr(dg.autoguides, kind)(model)
     r = dg.fit(model, guide, backend=backend, num_steps=5)
     assert np.isfinite(r.losses).all()
+
+
+def test_a_subsampled_plate_checks_the_minibatch_length(backend):
+    def model(y):
+        with dg.plate("N", 100, subsample_size=4) as idx:
+            dg.sample("y", dist.Normal(0.0, 1.0), obs=y[idx])
+
+    data = np.arange(100.0)
+    s = dg.trace(model, data, backend=backend)["y"]
+    assert s.value.shape == (4,) and np.isin(s.value, data).all()
+    with pytest.raises(SpecError, match=r"obs has shape \(100,\) but plate 'N' has size 4"):
+        dg.trace(_full, data, backend=backend)
+
+
+def _full(y):
+    with dg.plate("N", 100, subsample_size=4):
+        dg.sample("y", dist.Normal(0.0, 1.0), obs=y)

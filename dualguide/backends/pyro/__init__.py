@@ -70,7 +70,7 @@ def _obs(name, fn, obs):
     if obs.dtype != F32:
         obs = obs.to(F32)
     plates = [
-        (f.name, f.size, f.dim)
+        (f.name, f.size if f.subsample_size is None else f.subsample_size, f.dim)
         for f in _PYRO_STACK
         if isinstance(f, _Plate) and not str(f.name).startswith(_PARTICLE_PLATES)
     ]
