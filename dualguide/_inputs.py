@@ -230,6 +230,17 @@ def model_arg(x: Any, native: tuple[type, ...], backend: str, what: str = "model
     return a.astype(float_np()) if a.dtype.kind == "f" else a
 
 
+def value(x: Any, native: tuple[type, ...], backend: str, what: str, real: bool = False) -> Any:
+    """A value recorded by ``deterministic`` (or, ``real=True``, a ``factor``'s log density):
+    as :func:`model_arg`, but Python numbers become arrays too; ``real``: floats always."""
+    if isinstance(x, (bool, int, float)):
+        x = np.asarray(x)
+    out = model_arg(x, native, backend, what)
+    if real and isinstance(out, np.ndarray):
+        return out.astype(float_np())
+    return out
+
+
 # -- observations --------------------------------------------------------------------------------
 def obs_shape_error(name: str, shape: Sequence[int]) -> SpecError | None:
     """The error for empty observations (a zero-length dim), else None."""

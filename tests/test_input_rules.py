@@ -415,3 +415,16 @@ def test_a_subsampled_plate_checks_the_minibatch_length(backend):
 def _full(y):
     with dg.plate("N", 100, subsample_size=4):
         dg.sample("y", dist.Normal(0.0, 1.0), obs=y)
+
+
+def test_deterministic_and_factor_values(backend):
+    def model():
+        dg.deterministic("n", 3)
+        dg.deterministic("f", 2.0)
+        dg.deterministic("v", _foreign(backend, [1.0, 2.0]))
+        dg.factor("pen", -1)
+
+    s = dg.trace(model, backend=backend)
+    assert s["n"].value.dtype.kind == "i" and s["n"].value == 3
+    assert s["f"].value.dtype == np.float32 and s["v"].value.dtype == np.float32
+    np.testing.assert_array_equal(s["v"].value, [1.0, 2.0])

@@ -163,7 +163,9 @@ class NumPyroBackend:
     def deterministic(self, name: str, value: Any, event_dim: int | None) -> Any:
         _no_duplicate(name, "deterministic")
         if not isinstance(value, jax.Array):
-            value = _native(_inputs.model_arg(value, self.array_types, self.name))
+            value = _native(
+                _inputs.value(value, self.array_types, self.name, f"deterministic {name!r}")
+            )
         return numpyro.deterministic(name, value)
 
     # distributions -------------------------------------------------------------------------

@@ -210,7 +210,9 @@ class PyroBackend:
     def factor(self, name: str, log_factor: Any) -> None:
         _no_duplicate(name, "factor")
         if not isinstance(log_factor, torch.Tensor):
-            log_factor = _native(_inputs.model_arg(log_factor, self.array_types, self.name))
+            log_factor = _native(
+                _inputs.value(log_factor, self.array_types, self.name, f"factor {name!r}")
+            )
         # pyro.factor without its Unit's validation: a NaN factor then makes a NaN loss, which
         # the fit reports as a FitError naming the step (instead of a ValueError mid-step)
         unit = pd.Unit(log_factor, has_rsample=True, validate_args=False)
@@ -219,7 +221,9 @@ class PyroBackend:
     def deterministic(self, name: str, value: Any, event_dim: int | None) -> Any:
         _no_duplicate(name, "deterministic")
         if not isinstance(value, torch.Tensor):
-            value = _native(_inputs.model_arg(value, self.array_types, self.name))
+            value = _native(
+                _inputs.value(value, self.array_types, self.name, f"deterministic {name!r}")
+            )
         return pyro.deterministic(name, value, event_dim=event_dim)
 
     # distributions -------------------------------------------------------------------------
