@@ -182,8 +182,9 @@ def as_numpy(x: Any, what: str) -> np.ndarray:
         a = np.asarray(x)
     except Exception:
         raise SpecError(
-            f"{what}: cannot read {type(x).__module__}.{type(x).__name__} as numbers (a ragged list, or a traced "
-            "array of the other framework?); pass numbers, numpy arrays or the active backend's arrays"
+            f"{what}: cannot read {type(x).__module__}.{type(x).__name__} as numbers (a ragged "
+            "list, or a traced array of the other framework?); pass numbers, numpy arrays or "
+            "the active backend's arrays"
         ) from None
     if a.dtype.kind not in "biuf":
         raise SpecError(
