@@ -61,7 +61,7 @@ def stored_param(name):
 def project(value, constraint, native):
     """An init value outside ``constraint`` moved inside through its transform (as Pyro does)."""
     try:
-        arr = np.asarray(value, dtype=np.float32)
+        arr = np.asarray(value, dtype=F32)
     except Exception:
         return value
     if constraint.check(arr):

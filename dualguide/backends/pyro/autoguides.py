@@ -21,7 +21,7 @@ from pyro.infer.autoguide import initialization as pinit
 from pyro.nn.module import PyroModule, PyroParam
 from torch.distributions import biject_to, transform_to
 
-from ... import _state
+from ... import _inputs, _state
 from ..._table import AUTOGUIDE_INITS
 from ...constraints import real
 from ...contract import neutral_constraint
@@ -56,7 +56,7 @@ def _current(mod, pname, c):
 def _set(fullname, entry, value):
     mod, pname, c, event_dim = entry
     cur = _current(mod, pname, c)
-    t = torch.as_tensor(np.array(value, dtype=np.float32))
+    t = torch.as_tensor(np.array(value, dtype=_inputs.float_np()))
     if tuple(t.shape) != tuple(cur.shape):
         raise SpecError(
             f"param {fullname!r}: got shape {tuple(t.shape)}, but the autoguide's param has "
