@@ -127,3 +127,12 @@ def test_the_environment_variable():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["float64 float64 float64"] * 2
+
+
+def test_autoguide_and_check_in_float64(backend, backend_state):
+    with dg.use_dtype("float64"):
+        g = dg.autoguides.AutoNormal(model)
+        r = dg.fit(model, g, backend=backend, num_steps=5)
+        assert all(v.dtype == np.float64 for v in r.params.values())
+        rep = dg.check(model, guide, backend=backend)
+        assert not rep.errors
