@@ -134,5 +134,7 @@ def test_autoguide_and_check_in_float64(backend, backend_state):
         g = dg.autoguides.AutoNormal(model)
         r = dg.fit(model, g, backend=backend, num_steps=5)
         assert all(v.dtype == np.float64 for v in r.params.values())
+        other = "pyro" if backend == "numpyro" else "numpyro"
+        assert all(v.dtype == np.float64 for v in g.translate(r.params, to=other).values())
         rep = dg.check(model, guide, backend=backend)
         assert not rep.errors
