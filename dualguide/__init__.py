@@ -17,6 +17,7 @@ imported the first time that backend is used.
 from __future__ import annotations
 
 from . import constraints, distributions, ops, optim
+from ._inputs import get_dtype, set_dtype, use_dtype
 from ._state import available_backends, get_backend, set_backend, use_backend
 from .errors import BackendError, DualGuideError, FitError, SpecError
 from .infer import FitResult, fit
@@ -81,4 +82,7 @@ __all__ = [
     "set_backend",
     "trace",
     "use_backend",
+    "get_dtype",
+    "set_dtype",
+    "use_dtype",
 ]

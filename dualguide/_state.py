@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from . import _inputs
 from ._table import BACKENDS, EXTRAS, FRAMEWORK_MODULES
 from .errors import BackendError, SpecError
 
@@ -67,6 +68,8 @@ def load(name: str) -> Backend:
             module = importlib.import_module(f"dualguide.backends.{name}")
             b = module.BACKEND
             _loaded[name] = b
+            if _inputs.chosen():  # a dtype was chosen: the framework follows it
+                b.use_dtype(_inputs.get_dtype())
     return b
 
 
@@ -206,13 +209,16 @@ def feature(backend: str | Backend | None, kind: str) -> ModuleType:
 
 @contextlib.contextmanager
 def preserved() -> Iterator[None]:
-    """Run the block, then put back the active and default backend and the param hook."""
+    """Run the block, then put back the active and default backend, the param hook and the
+    float dtype (``dg.set_dtype``)."""
     global _current, _default_name, param_hook
     saved = (_current, _default_name, param_hook)
+    dtype = _inputs.saved_dtype()
     try:
         yield
     finally:
         _current, _default_name, param_hook = saved
+        _inputs.restore_dtype(dtype)
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -269,18 +275,34 @@ class ParamHook:
         self.overrides = dict(overrides or {})
         self.constraints: dict[str, Constraint] = {}
         self.event_dims: dict[str, int | None] = {}
+        self.shapes: dict[str, tuple] = {}
 
     def __call__(self, name: str, init_value: Any, constraint: Constraint, event_dim: int | None):
         if name not in self.constraints:
             self.constraints[name] = constraint
             self.event_dims[name] = event_dim
+        if init_value is not None and not callable(init_value):
+            shape = tuple(int(d) for d in getattr(init_value, "shape", None) or _shape(init_value))
+            first = self.shapes.setdefault(name, shape)
+            if first != shape:
+                raise _inputs.param_shape_clash(name, first, shape)
         if name in self.overrides:
             return self.overrides[name]
         return init_value
 
 
+def _shape(x: Any) -> tuple:
+    import numpy as np
+
+    try:
+        return tuple(np.shape(x))
+    except Exception:
+        return ()
+
+
 def check_init_params(init_params: Any) -> dict:
-    """``init_params`` (a dict, or anything with a ``.params`` dict) as float32 numpy arrays."""
+    """``init_params`` (a dict, or anything with a ``.params`` dict) as numpy arrays of the
+    current float dtype."""
     import numpy as np
 
     if init_params is None:
@@ -294,7 +316,7 @@ def check_init_params(init_params: Any) -> dict:
     out = {}
     for k, v in init_params.items():
         try:
-            out[k] = np.asarray(v, dtype=np.float32)
+            out[k] = np.asarray(v, dtype=_inputs.float_np())
         except (TypeError, ValueError):
             raise SpecError(f"fit: init_params[{k!r}] is not numeric: {v!r}") from None
     return out
@@ -309,7 +331,7 @@ param_hook: Callable | None = None
 def param_overrides(overrides: Any = None) -> Iterator[ParamHook]:
     """Run the block with every ``param``'s init value replaced by ``overrides[name]``.
 
-    ``overrides`` are constrained values by name (checked and made float32 numpy
+    ``overrides`` are constrained values by name (checked and made float numpy
     arrays; None: override nothing).  Yields the :class:`ParamHook`, whose
     ``constraints`` / ``event_dims`` record every param the block declared.  This is
     the one way the tools override or record params (fit, trace, check, crosscheck,

@@ -359,3 +359,28 @@ NUMPYRO_OPTIM_ARGS: dict[str, object] = {
 
 #: short module names the OPS spellings use -> the module they stand for
 NATIVE_MODULE_ALIASES: dict[str, str] = {"jnp": "jax.numpy"}
+
+
+#: the arguments each distribution requires, as Pyro's signature does (NumPyro has defaults for
+#: some, e.g. ``Normal(loc=0, scale=1)``): the one rule of both backends (``dualguide._inputs``).
+#: ``"a|b"``: exactly one of them.  A row without an entry is checked by the framework alone.
+DIST_REQUIRED: dict[str, tuple[str, ...]] = {
+    "Normal": ("loc", "scale"),
+    "Cauchy": ("loc", "scale"),
+    "StudentT": ("df",),
+    "Laplace": ("loc", "scale"),
+    "LogNormal": ("loc", "scale"),
+    "HalfNormal": ("scale",),
+    "HalfCauchy": ("scale",),
+    "Gamma": ("concentration", "rate"),
+    "Beta": ("concentration1", "concentration0"),
+    "Exponential": ("rate",),
+    "Uniform": ("low", "high"),
+    "ImproperUniform": ("support", "batch_shape", "event_shape"),
+    "Bernoulli": ("probs|logits",),
+    "Categorical": ("probs|logits",),
+    "MultivariateNormal": ("loc", "covariance_matrix|precision_matrix|scale_tril"),
+    "Dirichlet": ("concentration",),
+    "Delta": ("v",),
+    "MixtureSameFamily": ("mixture_distribution", "component_distribution"),
+}

@@ -41,6 +41,7 @@ import numpy as np
 
 from . import _state
 from . import constraints as _c
+from ._inputs import float_np
 from ._table import (
     AUTOGUIDE_INITS,
     AUTOGUIDE_PARAMS,
@@ -189,7 +190,7 @@ class AutoGuide:
         params = _as_params(params)
         source = naming_of(self.kind, params)
         if source is None or source == target:
-            return {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
+            return {k: np.asarray(v, dtype=float_np()) for k, v in params.items()}
         layouts = None
         if not AUTOGUIDE_PARAMS[self.kind].per_site:
             layouts = {
@@ -352,7 +353,7 @@ def _check_init(kind: str, init_loc_fn):
         out = {}
         for k, v in init_loc_fn.items():
             try:
-                out[str(k)] = np.asarray(v, dtype=np.float32)
+                out[str(k)] = np.asarray(v, dtype=float_np())
             except (TypeError, ValueError):
                 raise SpecError(f"{kind}: init_loc_fn[{k!r}] is not numeric: {v!r}") from None
         return out
@@ -424,7 +425,7 @@ def _per_site(kind, params, source, target):
     out = {}
     for s in sites:
         for p in tgt:
-            out[p.name.format(site=s)] = np.asarray(by_role[p.role][s], dtype=np.float32)
+            out[p.name.format(site=s)] = np.asarray(by_role[p.role][s], dtype=float_np())
     return out, used
 
 
@@ -469,7 +470,7 @@ def translate_params(
     Pure numpy (no framework needed).  ``layouts`` gives each backend's latent
     order as ``[(site, unconstrained shape), ...]`` (see :meth:`AutoGuide.layout`);
     packed guides need it when the orders can differ (None: same order).  Keys
-    that are not this autoguide's params pass through.  Values are float32.
+    that are not this autoguide's params pass through.  Values are in the current float dtype.
 
     >>> translate_params("AutoMultivariateNormal",
     ...     {"auto_loc": [0.0, 1.0], "auto_scale_tril": [[2.0, 0.0], [1.0, 4.0]]},
@@ -483,7 +484,7 @@ def translate_params(
             raise SpecError(f"translate_params: backend must be one of {BACKENDS}, got {b!r}")
     params = dict(params)
     if source == target:
-        return {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
+        return {k: np.asarray(v, dtype=float_np()) for k, v in params.items()}
     spec = AUTOGUIDE_PARAMS[kind]
     if spec.per_site:
         out, used = _per_site(kind, params, source, target)
@@ -493,7 +494,7 @@ def translate_params(
         if k not in used:
             if k in out:
                 raise SpecError(f"{kind}: param {k!r} would be overwritten by the translation")
-            out[k] = np.asarray(v, dtype=np.float32)
+            out[k] = np.asarray(v, dtype=float_np())
     return out
 
 
@@ -525,7 +526,7 @@ def _packed(kind, params, source, target, layouts):
         scale = np.diagonal(lt).copy()
         unit = np.tril(lt / scale[:, None], -1) + np.eye(lt.shape[-1])
         v["scale"], v["unit_scale_tril"] = scale, unit
-    return {p.name: v[p.role].astype(np.float32) for p in tgt}, used
+    return {p.name: v[p.role].astype(float_np()) for p in tgt}, used
 
 
 def translate_constraints(

@@ -99,7 +99,7 @@ class Backend(Protocol):
 
     # conversions
     def to_array(self, x: Any) -> Any:
-        """Numbers, lists and numpy arrays -> a float32 framework array; other values as-is."""
+        """A model argument by the input rule of ``dualguide._inputs`` (floats in the current dtype)."""
         ...
 
     def to_numpy(self, x: Any) -> np.ndarray:
@@ -123,7 +123,9 @@ class Backend(Protocol):
         """The framework's ``sample``, with clear errors for foreign or unsamplable ``fn``."""
         ...
 
-    def plate(self, name: str, size: int, subsample_size: int | None, dim: int | None) -> Any:
+    def plate(
+        self, name: str, size: int | None, subsample_size: int | None, dim: int | None
+    ) -> Any:
         """The framework's ``plate`` context manager."""
         ...
 
@@ -174,6 +176,11 @@ class Backend(Protocol):
 
     def trace(self, fn: Callable, args: tuple, kwargs: dict[str, Any], seed: int) -> dict:
         """Run ``fn`` once with seed ``seed``: ``{name: dualguide.trace.Site}`` in order."""
+        ...
+
+    # dtype
+    def use_dtype(self, name: str) -> None:
+        """Make ``name`` (``"float32"`` / ``"float64"``) the framework's float dtype (``dg.set_dtype``)."""
         ...
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _state
+from . import _inputs, _state
 
 # they lived here; kept importable for code written against the old place
 from ._state import ParamHook  # noqa: F401
@@ -93,6 +93,8 @@ def fit(
     progress: bool | None = None,
     jit: bool = True,
     check: bool = True,
+    loss: str = "Trace_ELBO",
+    dtype: str | None = None,
 ) -> FitResult:
     """Fit ``guide`` to ``model`` with the native SVI and ``Trace_ELBO`` of ``backend``.
 
@@ -119,6 +121,11 @@ def fit(
     warnings are issued as :class:`~dualguide.errors.CheckWarning`.  Pass
     ``check=False`` to skip them.
 
+    ``loss`` is ``"Trace_ELBO"`` (the one ELBO both backends run the same; another name is a
+    :class:`~dualguide.errors.SpecError`).  ``dtype="float64"`` runs this fit in float64 on
+    either backend (as ``with dg.use_dtype("float64"):`` around it); None keeps the current
+    dtype (:func:`dualguide.get_dtype`).
+
     >>> import dualguide as dg
     >>> from dualguide import constraints, distributions as dist
     >>> def model():
@@ -131,6 +138,25 @@ def fit(
     >>> round(float(r.params["s"]), 1)
     2.0
     """
+    _inputs.check_loss(loss)
+    if dtype is not None:
+        with _inputs.use_dtype(dtype):
+            return fit(
+                model,
+                guide,
+                backend=backend,
+                model_args=model_args,
+                model_kwargs=model_kwargs,
+                optim=optim,
+                num_steps=num_steps,
+                num_particles=num_particles,
+                seed=seed,
+                init_params=init_params,
+                on_nonfinite=on_nonfinite,
+                progress=progress,
+                jit=jit,
+                check=check,
+            )
     b = _state.resolve(backend)
     opt = as_optimizer(optim)
     num_steps = _check_int("num_steps", num_steps, 1)

@@ -59,8 +59,13 @@ def sample(name: str, fn, obs=None, *, infer: dict | None = None, **kwargs):
     return _state.current().sample(name, fn, obs, infer, kwargs)
 
 
-def plate(name: str, size: int, subsample_size: int | None = None, dim: int | None = None):
+def plate(
+    name: str, size: int | None = None, subsample_size: int | None = None, dim: int | None = None
+):
     """Conditionally independent batch dimension; use as a context manager.
+
+    ``size`` is required (a Python int, or a concrete integer array); a plate without one,
+    or of size 0, is a :class:`~dualguide.errors.SpecError` on both backends.
 
     >>> import dualguide as dg
     >>> from dualguide import distributions as dist

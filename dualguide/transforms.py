@@ -81,6 +81,7 @@ from typing import Any
 import numpy as np
 
 from . import _state, bijections, ops
+from ._inputs import float_np
 from ._linalg import logabsdet
 from .bijections import Bijection, sum_rightmost
 from .contract import Plan, _as_outputs, _describe  # noqa: F401  (Plan: re-exported)
@@ -339,7 +340,7 @@ def jacobian(
     """
     b, in_names, vals, in_eds = _prepare(fn, base_values, base_event_dims, event_dims, backend)
     with _state.use_backend(b.name):
-        us = [b.ops.asarray(np.asarray(v, dtype=np.float32)) for v in vals]
+        us = [b.ops.asarray(np.asarray(v, dtype=float_np())) for v in vals]
         probe = _as_outputs(fn(*us), "jacobian", 1)
         out_names = tuple(f"output{j}" for j in range(len(probe)))
         eds = _check_event_dims(event_dims, out_names)
@@ -365,7 +366,7 @@ def log_abs_det_jacobian(
     """
     b, in_names, vals, in_eds = _prepare(fn, base_values, base_event_dims, event_dims, backend)
     with _state.use_backend(b.name):
-        us = [b.ops.asarray(np.asarray(v, dtype=np.float32)) for v in vals]
+        us = [b.ops.asarray(np.asarray(v, dtype=float_np())) for v in vals]
         if isinstance(fn, Bijection):
             probe = (None,) * (len(us) if len(us) > 1 else 1)
             out_names = tuple(f"output{j}" for j in range(len(probe)))

@@ -38,6 +38,7 @@ KERNEL = {
     "dualguide.optim",
     "dualguide.primitives",
     "dualguide.trace",
+    "dualguide._inputs",
 }
 #: the tools built on the kernel (packages include their submodules)
 FEATURE_PACKAGES = (

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import _state
+from .._inputs import float_np
 from ..render import render
 from ..trace import Site
 from ._common import BackendFailure, describe_error, param_hook
@@ -152,7 +153,7 @@ def prepare(
             for sites in (gsites, msites):
                 for n, s in sites.items():
                     if s.type == "param" and n not in vals:
-                        vals[n] = np.asarray(s.value, dtype=np.float32)
+                        vals[n] = np.asarray(s.value, dtype=float_np())
             progs.params = vals
     return progs
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._inputs import float_np
 from ..optim import Optimizer, as_optimizer
 from ..trace import base_distribution
 from ._common import LOCKSTEP_FAMILIES, NotLockstepable, describe_error, fmt, site_seed
@@ -101,7 +102,9 @@ def _coordinate_differences(progs: Programs, u0: dict) -> list[str]:
 
 
 def draw_noise(progs: Programs, plans: dict, num_steps: int, num_particles: int, seed: int) -> dict:
-    """The common noise: {site: {kind: float32 array (steps, particles, *site shape)}}."""
+    """The common noise: {site: {kind: array (steps, particles, *site shape)}} in the current
+    float dtype (float32 unless dg.set_dtype("float64"))."""
+    f = float_np()
     out = {}
     for name, (kinds, extra) in plans.items():
         shape = (num_steps, num_particles) + progs.shape(name)
@@ -109,12 +112,12 @@ def draw_noise(progs: Programs, plans: dict, num_steps: int, num_particles: int,
         nz = {}
         for kind in kinds:
             if kind == "normal":
-                nz[kind] = rng.standard_normal(shape).astype(np.float32)
+                nz[kind] = rng.standard_normal(shape).astype(f)
             elif kind in ("uniform", "choice"):
-                nz[kind] = np.clip(rng.random(shape).astype(np.float32), _U_LO, _U_HI)
+                nz[kind] = np.clip(rng.random(shape).astype(f), _U_LO, _U_HI)
             elif kind == "t":
                 df = np.broadcast_to(extra["df"], shape)
-                nz[kind] = rng.standard_t(df).astype(np.float32)
+                nz[kind] = rng.standard_t(df).astype(f)
         out[name] = nz
     return out
 

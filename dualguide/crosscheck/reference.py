@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .._inputs import float_np
 from ._common import describe_error, fmt
 from ._programs import Programs, prepare
 from .report import CheckResult
@@ -124,7 +125,7 @@ def quadrature_reference(
         return res
     nat = progs.native("numpyro")
     mod = nat.mod
-    start = {k: np.asarray(v, np.float32) for k, v in (start or progs.params).items()}
+    start = {k: np.asarray(v, float_np()) for k, v in (start or progs.params).items()}
     start = {**progs.params, **{k: v for k, v in start.items() if k in progs.params}}
     try:
         with progs.hook(start):
@@ -150,7 +151,7 @@ def quadrature_reference(
         for name in base:
             shp = progs.shape(name)
             size = math.prod(shp)
-            points[name] = nodes[:, k : k + size].reshape((-1,) + shp).astype(np.float32)
+            points[name] = nodes[:, k : k + size].reshape((-1,) + shp).astype(float_np())
             k += size
         with progs.hook(start):
             f = mod.quadrature_objective(
@@ -164,7 +165,7 @@ def quadrature_reference(
                 out, i = {}, 0
                 for k in names:
                     sz = int(np.prod(shapes[k])) if shapes[k] else 1
-                    out[k] = np.asarray(x[i : i + sz], np.float32).reshape(shapes[k])
+                    out[k] = np.asarray(x[i : i + sz], float_np()).reshape(shapes[k])
                     i += sz
                 return out
 

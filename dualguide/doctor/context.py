@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _state
+from .._inputs import float_np
 from ..errors import SpecError
 from ..render import render
 from .sites import _nest, _shape, _shapes, _size
@@ -108,7 +109,7 @@ class _Evaluator:
         values, i = {}, 0
         for k, s in self.base.items():
             size = _size(s)
-            values[k] = allp[:, i : i + size].reshape((n,) + _shape(s)).astype(np.float32)
+            values[k] = allp[:, i : i + size].reshape((n,) + _shape(s)).astype(float_np())
             i += size
         shapes = _shapes({**self.base, **self.outs})
         self.lps, self.vals = self.ctx.batched(

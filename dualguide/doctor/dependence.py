@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._inputs import float_np
 from .sites import _latent, _names, _same, _support
 
 #: above this many params, the dependence is traced for all of them at once only
@@ -35,7 +36,7 @@ def _perturb(value, c) -> np.ndarray | None:
         out = 0.6 * v + 0.4 / max(v.shape[-1] if v.ndim else 1, 1)
     else:
         return None
-    return out.astype(np.float32)
+    return out.astype(float_np())
 
 
 def _nudge(value, sup) -> np.ndarray | None:
@@ -52,7 +53,7 @@ def _nudge(value, sup) -> np.ndarray | None:
             flo, lo + (v - lo) * 1.1, np.where(fhi, hi - (hi - v) * 1.1, v + 0.1 * (1 + abs(v)))
         ),
     )
-    return out.astype(np.float32)
+    return out.astype(float_np())
 
 
 def _check_dependence(rep, ctx, gsites, msites, improper, per_param):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -12,9 +13,11 @@ import numpy as np
 import numpyro
 import numpyro.distributions as nd
 from numpyro.distributions import constraints as nc
+from numpyro.handlers import trace as _Trace
 from numpyro.primitives import _PYRO_STACK
+from numpyro.primitives import plate as _Plate
 
-from ... import _table
+from ... import _inputs, _table
 from ...constraints import Constraint
 from ...contract import FEATURES, FitOutput
 from ...errors import DualGuideError, SpecError, dist_arg_error, no_sampler_error
@@ -28,22 +31,51 @@ log = logging.getLogger("dualguide")
 #: the framework side of each neutral tool: a module of this folder per contract feature
 FEATURE_MODULES = {k: f"{__name__}.{k}" for k in FEATURES}
 
-F32 = jnp.float32
+#: the current float dtype (float32 unless dg.set_dtype("float64"); use_dtype rebinds it here
+#: and in every module of this backend that has an ``F32``)
+F32 = jnp.float64 if _inputs.get_dtype() == "float64" else jnp.float32
 
 
-def _to_f32(x, what: str):
-    """Numbers, lists, numpy or jax arrays -> a float32 jax array (floats) or as-is (ints, tracers)."""
-    if isinstance(x, jax.Array):
-        return x if x.dtype == F32 or not jnp.issubdtype(x.dtype, jnp.floating) else x.astype(F32)
+def _native(r):
+    """What ``dualguide._inputs`` returns, as jax arrays (float arrays in the current dtype)."""
+    if isinstance(r, np.ndarray):
+        return jnp.asarray(r)
+    if isinstance(r, tuple):
+        return tuple(_native(v) for v in r)
+    if isinstance(r, jax.Array) and jnp.issubdtype(r.dtype, jnp.floating) and r.dtype != F32:
+        return r.astype(F32)
+    return r
+
+
+def _obs(name, fn, obs):
+    """Observations by the one input rule (ints kept for a discrete distribution)."""
     try:
-        a = np.asarray(x)
-    except Exception:
-        raise SpecError(f"{what}: cannot convert {x!r} to an array") from None
-    if a.dtype.kind in "biu":
-        return jnp.asarray(a)
-    if a.dtype.kind != "f":
-        raise SpecError(f"{what}: expected numbers, got {a.dtype} value {x!r}")
-    return jnp.asarray(a, dtype=F32)
+        discrete = bool(getattr(fn.support, "is_discrete", False))
+    except NotImplementedError:
+        discrete = False
+    if not isinstance(obs, jax.Array):
+        obs = jnp.asarray(_inputs.obs(obs, name, discrete))
+    else:
+        err = _inputs.obs_shape_error(name, obs.shape)
+        if err is not None:
+            raise err
+        if jnp.issubdtype(obs.dtype, jnp.floating) or not discrete:
+            obs = obs if obs.dtype == F32 else obs.astype(F32)
+        elif obs.dtype == jnp.bool_:
+            obs = obs.astype(jnp.int32)
+    plates = [(f.name, f.subsample_size, f.dim) for f in _PYRO_STACK if isinstance(f, _Plate)]
+    if plates:
+        _inputs.check_plates(name, jnp.shape(obs), len(getattr(fn, "event_shape", ())), plates)
+    return obs
+
+
+def _no_duplicate(name: str, kind: str) -> None:
+    """A site name used twice in one run: one SpecError (NumPyro asserts, or overwrites a param)."""
+    for h in _PYRO_STACK:
+        if isinstance(h, _Trace):
+            old = h.trace.get(name)
+            if old is not None and (kind != "param" or old["type"] != "param"):
+                raise _inputs.duplicate_error(name, kind, old["type"])
 
 
 class NumPyroBackend:
@@ -59,11 +91,7 @@ class NumPyroBackend:
 
     # conversions ---------------------------------------------------------------------------
     def to_array(self, x: Any) -> Any:
-        if x is None or isinstance(x, (str, bool)):
-            return x
-        if isinstance(x, (int, float, list, tuple, np.ndarray, np.generic, jax.Array)):
-            return _to_f32(x, "model argument")
-        return x
+        return _native(_inputs.model_arg(x, self.array_types, self.name))
 
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(x)
@@ -76,10 +104,16 @@ class NumPyroBackend:
             c._native["numpyro"] = native
         return native
 
+    def use_dtype(self, name: str) -> None:
+        """Make ``name`` (``"float32"`` / ``"float64"``) JAX's float dtype: x64 mode off / on."""
+        jax.config.update("jax_enable_x64", name == "float64")
+        _rebind_f32(jnp.float64 if name == "float64" else jnp.float32)
+
     # primitives ----------------------------------------------------------------------------
     def param(
         self, name: str, init_value: Any, constraint: Constraint, event_dim: int | None
     ) -> Any:
+        _no_duplicate(name, "param")
         if init_value is None:
             return numpyro.param(name)
         if callable(init_value):
@@ -102,6 +136,9 @@ class NumPyroBackend:
                 "no random key; run the program through dg.fit, dg.trace or dg.render + SVI "
                 "(or under numpyro.handlers.seed)"
             )
+        _no_duplicate(name, "sample")
+        if obs is not None:
+            obs = _obs(name, fn, obs)
         try:
             return numpyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
         except NotImplementedError:
@@ -110,15 +147,25 @@ class NumPyroBackend:
                 raise no_sampler_error(name, missing) from None
             raise
 
-    def plate(self, name: str, size: int, subsample_size: int | None, dim: int | None) -> Any:
-        return numpyro.plate(name, size, subsample_size=subsample_size, dim=dim)
+    def plate(
+        self, name: str, size: int | None, subsample_size: int | None, dim: int | None
+    ) -> Any:
+        if size is None:
+            raise _inputs.no_plate_size(name)
+        n = _inputs.plate_size(name, size)
+        sub = _inputs.plate_size(name, subsample_size, "subsample_size")
+        return numpyro.plate(name, n, subsample_size=sub, dim=dim)
 
     def factor(self, name: str, log_factor: Any) -> None:
+        _no_duplicate(name, "factor")
         numpyro.factor(name, log_factor)
 
     def deterministic(self, name: str, value: Any, event_dim: int | None) -> Any:
+        _no_duplicate(name, "deterministic")
         if not isinstance(value, jax.Array):
-            value = _to_f32(value, f"deterministic {name!r}")
+            value = _native(
+                _inputs.value(value, self.array_types, self.name, f"deterministic {name!r}")
+            )
         return numpyro.deterministic(name, value)
 
     # distributions -------------------------------------------------------------------------
@@ -127,6 +174,7 @@ class NumPyroBackend:
         if fn is None:
             fn = self._dist_fns[name] = self._dist_factory(name)
         try:
+            args, kwargs = _inputs.dist_params(name, args, kwargs, self.array_types, jnp.asarray)
             return fn(*args, **kwargs)
         except (TypeError, ValueError) as e:
             if isinstance(e, DualGuideError):
@@ -217,15 +265,18 @@ class NumPyroBackend:
         return out
 
 
+def _rebind_f32(f) -> None:
+    """Point ``F32`` (the current float dtype) at ``f`` in every module of this backend."""
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is not None and mod_name.startswith(__name__) and "F32" in vars(mod):
+            setattr(mod, "F32", f)  # noqa: B010  (a module attribute, rebound)
+
+
 def _checked_init(name, value, constraint):
-    arr = _to_f32(value, f"param {name!r} init value")
-    if arr.dtype == jnp.bool_:
-        raise SpecError(
-            f"param {name!r}: init value has dtype bool; params are real numbers (float32): "
-            "give numbers, e.g. np.asarray(mask, dtype=float)"
-        )
-    if not jnp.issubdtype(arr.dtype, jnp.floating):
-        arr = arr.astype(F32)
+    if isinstance(value, jax.Array) and value.dtype != jnp.bool_:
+        arr = value if value.dtype == F32 else value.astype(F32)
+    else:
+        arr = jnp.asarray(_inputs.init_value(value, name))
     if not isinstance(arr, jax.core.Tracer) and not constraint.check(np.asarray(arr)):
         raise SpecError(
             f"param {name!r}: init value {np.asarray(arr).tolist()} is outside its constraint "

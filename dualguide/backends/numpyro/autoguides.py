@@ -16,7 +16,7 @@ from numpyro.infer import autoguide as nag
 from numpyro.infer import initialization as ninit
 from numpyro.primitives import Messenger
 
-from ... import _state
+from ... import _inputs, _state
 from ..._table import AUTOGUIDE_INITS
 from ...contract import neutral_constraint
 from ...errors import SpecError
@@ -41,7 +41,7 @@ class _HookParams(Messenger):
 
 
 def _override(name, new, init, neutral):
-    arr = np.asarray(new, dtype=np.float32)
+    arr = np.asarray(new, dtype=_inputs.float_np())
     if arr.shape != jnp.shape(init):
         raise SpecError(
             f"init_params[{name!r}] has shape {tuple(arr.shape)}, but the autoguide's param "
@@ -139,7 +139,7 @@ def load(native, params, args, kwargs):
 
 
 def _params(params):
-    return {k: jnp.asarray(np.asarray(v, dtype=np.float32)) for k, v in params.items()}
+    return {k: jnp.asarray(np.asarray(v, dtype=_inputs.float_np())) for k, v in params.items()}
 
 
 def _call(native, method, *a):

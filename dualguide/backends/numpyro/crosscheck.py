@@ -15,15 +15,15 @@ from numpyro import handlers
 from numpyro.distributions import biject_to
 from numpyro.infer import Trace_ELBO
 
-from ... import _noise
+from ... import _inputs, _noise
 from . import BACKEND as B
 
-F32 = jnp.float32
+F32 = jnp.float64 if _inputs.get_dtype() == "float64" else jnp.float32  # rebound by use_dtype
 
 
 # helpers -----------------------------------------------------------------------------------
 def _j(params: dict) -> dict:
-    return {k: jnp.asarray(np.asarray(v, dtype=np.float32)) for k, v in params.items()}
+    return {k: jnp.asarray(np.asarray(v, dtype=_inputs.float_np())) for k, v in params.items()}
 
 
 def _np(tree):
@@ -236,12 +236,14 @@ def lockstep_run(model, guide, u0, constraints, noise, opt, args, kwargs):
     state0 = optim.init(_j(u0))
     _, (losses, traj) = jax.jit(lambda s, xs: lax.scan(step, s, xs))(state0, _j_tree(noise))
     traj = _np(traj)
-    params = {k: np.concatenate([np.asarray(u0[k], np.float32)[None], traj[k]]) for k in u0}
+    params = {k: np.concatenate([np.asarray(u0[k], _inputs.float_np())[None], traj[k]]) for k in u0}
     return {"losses": np.asarray(losses), "params": params}
 
 
 def _j_tree(tree):
-    return jax.tree_util.tree_map(lambda a: jnp.asarray(np.asarray(a, dtype=np.float32)), tree)
+    return jax.tree_util.tree_map(
+        lambda a: jnp.asarray(np.asarray(a, dtype=_inputs.float_np())), tree
+    )
 
 
 # guide samples, NUTS, quadrature -----------------------------------------------------------
@@ -279,7 +281,7 @@ def quadrature_objective(model, guide, constraints, points, log_w, args, kwargs)
     bij = _bijectors(constraints)
     pts = _j(points)
     base = set(points)
-    lw = jnp.asarray(np.asarray(log_w, np.float32))
+    lw = jnp.asarray(np.asarray(log_w, _inputs.float_np()))
 
     def parts(u):
         p = {k: bij[k](v) for k, v in u.items()}

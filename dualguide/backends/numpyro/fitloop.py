@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ... import _inputs
 from ..._progress import Progress
 from ...contract import FitOutput
 from . import fastrng
@@ -213,10 +214,10 @@ def _build(svi, skip, treedef_info, leaves):
                     ok = ok & jnp.all(jnp.isfinite(leaf))
             # a rejected step keeps the state; its key still advances
             new = lax.cond(ok, lambda: new, lambda: state._replace(rng_key=new.rng_key))
-            return new, loss.astype(jnp.float32), ok
+            return new, loss.astype(jnp.result_type(float)), ok
 
         def idle(state):
-            return state, jnp.asarray(jnp.nan, jnp.float32), jnp.asarray(True)
+            return state, jnp.asarray(jnp.nan, jnp.result_type(float)), jnp.asarray(True)
 
         def body(sc, i):
             state, stopped = sc
@@ -322,7 +323,7 @@ def fit(
 
         def runner(state, start, stop, dyn):
             n = int(stop) - int(start)
-            losses, oks = np.full(CHUNK, np.nan, np.float32), np.ones(CHUNK, bool)
+            losses, oks = np.full(CHUNK, np.nan, _inputs.float_np()), np.ones(CHUNK, bool)
             for j in range(n):
                 new, loss = svi.update(state, *args, **kwargs)
                 ok = bool(np.isfinite(loss)) and all(
@@ -371,7 +372,7 @@ def fit(
     params = {k: np.asarray(v) for k, v in svi.get_params(state).items()}
     return FitOutput(
         params=params,
-        losses=np.concatenate(losses) if losses else np.zeros(0, np.float32),
+        losses=np.concatenate(losses) if losses else np.zeros(0, _inputs.float_np()),
         steps_done=done,
         wall_time=time.perf_counter() - t0,
         elbo="Trace_ELBO",

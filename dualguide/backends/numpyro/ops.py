@@ -7,7 +7,9 @@ import jax.numpy as jnp
 import jax.scipy.special as jss
 import numpy as np
 
-F32 = jnp.float32
+from ... import _inputs
+
+F32 = jnp.float64 if _inputs.get_dtype() == "float64" else jnp.float32  # rebound by use_dtype
 
 
 def _asarray(x):

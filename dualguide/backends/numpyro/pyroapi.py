@@ -21,13 +21,14 @@ import numpyro.infer as ni
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
 
+from ... import _inputs
 from ..._state import render
 from ...optim import Optimizer
 from . import BACKEND
 
 log = logging.getLogger("dualguide")
 
-F32 = jnp.float32
+F32 = jnp.float64 if _inputs.get_dtype() == "float64" else jnp.float32  # rebound by use_dtype
 
 
 class ParamStore(dict):
@@ -60,7 +61,7 @@ def stored_param(name):
 def project(value, constraint, native):
     """An init value outside ``constraint`` moved inside through its transform (as Pyro does)."""
     try:
-        arr = np.asarray(value, dtype=np.float32)
+        arr = np.asarray(value, dtype=F32)
     except Exception:
         return value
     if constraint.check(arr):

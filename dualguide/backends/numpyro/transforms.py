@@ -12,9 +12,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ... import _inputs
 from ...contract import Plan, _as_outputs
 
-F32 = jnp.float32
+F32 = jnp.float64 if _inputs.get_dtype() == "float64" else jnp.float32  # rebound by use_dtype
 
 
 def _arr(x):

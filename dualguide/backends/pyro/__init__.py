@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -14,9 +15,12 @@ import pyro
 import pyro.distributions as pd
 import torch
 from pyro import poutine
+from pyro.poutine.plate_messenger import PlateMessenger as _Plate
+from pyro.poutine.runtime import _PYRO_STACK
+from pyro.poutine.trace_messenger import TraceMessenger as _TraceMessenger
 from torch.distributions import constraints as tc
 
-from ... import _table
+from ... import _inputs, _table
 from ...constraints import Constraint
 from ...contract import FEATURES, FitOutput
 from ...errors import DualGuideError, SpecError, dist_arg_error, no_sampler_error
@@ -30,22 +34,64 @@ log = logging.getLogger("dualguide")
 #: the framework side of each neutral tool: a module of this folder per contract feature
 FEATURE_MODULES = {k: f"{__name__}.{k}" for k in FEATURES}
 
-F32 = torch.float32
+#: the current float dtype (float32 unless dg.set_dtype("float64"); use_dtype rebinds it here
+#: and in every module of this backend that has an ``F32``)
+F32 = torch.float64 if _inputs.get_dtype() == "float64" else torch.float32
 _NEG_INF = -math.inf
 
 
-def _to_f32(x, what: str):
-    if isinstance(x, torch.Tensor):
-        return x if x.dtype == F32 or not x.is_floating_point() else x.to(F32)
-    try:
-        a = np.asarray(x)
-    except Exception:
-        raise SpecError(f"{what}: cannot convert {x!r} to an array") from None
-    if a.dtype.kind in "biu":
-        return torch.as_tensor(a)
-    if a.dtype.kind != "f":
-        raise SpecError(f"{what}: expected numbers, got {a.dtype} value {x!r}")
-    return torch.tensor(a, dtype=F32)
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.tensor(a)
+
+
+def _native(r):
+    """What ``dualguide._inputs`` returns, as tensors (float tensors in the current dtype)."""
+    if isinstance(r, np.ndarray):
+        return torch.tensor(r)
+    if isinstance(r, tuple):
+        return tuple(_native(v) for v in r)
+    if isinstance(r, torch.Tensor) and r.is_floating_point() and r.dtype != F32:
+        return r.to(F32)
+    return r
+
+
+def _obs(name, fn, obs):
+    """Observations by the one input rule; Pyro's discrete log_probs take them as floats."""
+    if not isinstance(obs, torch.Tensor):
+        try:
+            discrete = bool(getattr(fn.support, "is_discrete", False))
+        except NotImplementedError:
+            discrete = False
+        obs = torch.tensor(_inputs.obs(obs, name, discrete))
+    else:
+        err = _inputs.obs_shape_error(name, obs.shape)
+        if err is not None:
+            raise err
+    if obs.dtype != F32:
+        obs = obs.to(F32)
+    plates = [
+        (f.name, f.size if f.subsample_size is None else f.subsample_size, f.dim)
+        for f in _PYRO_STACK
+        if isinstance(f, _Plate) and not str(f.name).startswith(_PARTICLE_PLATES)
+    ]
+    if plates:
+        _inputs.check_plates(name, tuple(obs.shape), len(getattr(fn, "event_shape", ())), plates)
+    return obs
+
+
+#: Pyro's vectorized-particle plate (not a plate of the program)
+_PARTICLE_PLATES = ("num_particles", "_num_particles")
+
+
+def _no_duplicate(name: str, kind: str) -> None:
+    """A site name used twice in one run: one SpecError (Pyro raises a RuntimeError)."""
+    for h in _PYRO_STACK:
+        if isinstance(h, _TraceMessenger) and name in h.trace.nodes:
+            old = h.trace.nodes[name]["type"]
+            if old == "sample" and h.trace.nodes[name]["infer"].get("_deterministic"):
+                old = "deterministic"
+            if kind != "param" or old != "param":
+                raise _inputs.duplicate_error(name, kind, old)
 
 
 # Support masking ---------------------------------------------------------------------------
@@ -101,11 +147,7 @@ class PyroBackend:
 
     # conversions ---------------------------------------------------------------------------
     def to_array(self, x: Any) -> Any:
-        if x is None or isinstance(x, (str, bool)):
-            return x
-        if isinstance(x, (int, float, list, tuple, np.ndarray, np.generic, torch.Tensor)):
-            return _to_f32(x, "model argument")
-        return x
+        return _native(_inputs.model_arg(x, self.array_types, self.name))
 
     def to_numpy(self, x: Any) -> np.ndarray:
         if isinstance(x, torch.Tensor):
@@ -120,10 +162,17 @@ class PyroBackend:
             c._native["pyro"] = native
         return native
 
+    def use_dtype(self, name: str) -> None:
+        """Make ``name`` (``"float32"`` / ``"float64"``) torch's default dtype."""
+        f = torch.float64 if name == "float64" else torch.float32
+        torch.set_default_dtype(f)
+        _rebind_f32(f)
+
     # primitives ----------------------------------------------------------------------------
     def param(
         self, name: str, init_value: Any, constraint: Constraint, event_dim: int | None
     ) -> Any:
+        _no_duplicate(name, "param")
         if init_value is None:
             return pyro.param(name)
         if callable(init_value):
@@ -138,8 +187,9 @@ class PyroBackend:
     ) -> Any:
         if not isinstance(fn, torch.distributions.Distribution):
             _bad_fn(name, fn)
-        if obs is not None and not isinstance(obs, torch.Tensor):
-            obs = _to_f32(obs, f"sample site {name!r} obs")
+        _no_duplicate(name, "sample")
+        if obs is not None:
+            obs = _obs(name, fn, obs)
         try:
             return pyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
         except NotImplementedError:
@@ -148,20 +198,32 @@ class PyroBackend:
                 raise no_sampler_error(name, missing) from None
             raise
 
-    def plate(self, name: str, size: int, subsample_size: int | None, dim: int | None) -> Any:
-        return pyro.plate(name, size, subsample_size=subsample_size, dim=dim)
+    def plate(
+        self, name: str, size: int | None, subsample_size: int | None, dim: int | None
+    ) -> Any:
+        if size is None:
+            raise _inputs.no_plate_size(name)
+        n = _inputs.plate_size(name, size)
+        sub = _inputs.plate_size(name, subsample_size, "subsample_size")
+        return pyro.plate(name, n, subsample_size=sub, dim=dim)
 
     def factor(self, name: str, log_factor: Any) -> None:
+        _no_duplicate(name, "factor")
         if not isinstance(log_factor, torch.Tensor):
-            log_factor = _to_f32(log_factor, f"factor {name!r}")
+            log_factor = _native(
+                _inputs.value(log_factor, self.array_types, self.name, f"factor {name!r}")
+            )
         # pyro.factor without its Unit's validation: a NaN factor then makes a NaN loss, which
         # the fit reports as a FitError naming the step (instead of a ValueError mid-step)
         unit = pd.Unit(log_factor, has_rsample=True, validate_args=False)
         pyro.sample(name, unit, obs=unit.sample(), infer={"is_auxiliary": True})
 
     def deterministic(self, name: str, value: Any, event_dim: int | None) -> Any:
+        _no_duplicate(name, "deterministic")
         if not isinstance(value, torch.Tensor):
-            value = _to_f32(value, f"deterministic {name!r}")
+            value = _native(
+                _inputs.value(value, self.array_types, self.name, f"deterministic {name!r}")
+            )
         return pyro.deterministic(name, value, event_dim=event_dim)
 
     # distributions -------------------------------------------------------------------------
@@ -170,6 +232,7 @@ class PyroBackend:
         if fn is None:
             fn = self._dist_fns[name] = self._dist_factory(name)
         try:
+            args, kwargs = _inputs.dist_params(name, args, kwargs, self.array_types, _tensor)
             return fn(*args, **kwargs)
         except (TypeError, ValueError) as e:
             if isinstance(e, DualGuideError):
@@ -218,20 +281,23 @@ class PyroBackend:
         """Pyro's JitTrace_ELBO / Trace_ELBO in dualguide's own loop (see fitloop.py)."""
         from .fitloop import fit
 
-        return fit(
-            self,
-            model,
-            guide,
-            args,
-            kwargs,
-            opt,
-            num_steps=num_steps,
-            num_particles=num_particles,
-            seed=seed,
-            on_nonfinite=on_nonfinite,
-            progress=progress,
-            jit=jit,
-        )
+        try:
+            return fit(
+                self,
+                model,
+                guide,
+                args,
+                kwargs,
+                opt,
+                num_steps=num_steps,
+                num_particles=num_particles,
+                seed=seed,
+                on_nonfinite=on_nonfinite,
+                progress=progress,
+                jit=jit,
+            )
+        except DualGuideError as e:
+            raise _own_error(e) from None
 
     def trace(
         self, fn: Callable, args: tuple, kwargs: dict[str, Any], seed: int
@@ -241,7 +307,10 @@ class PyroBackend:
         to_numpy = self.to_numpy
         with store.scope(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            tr = poutine.trace(fn).get_trace(*args, **kwargs)
+            try:
+                tr = poutine.trace(fn).get_trace(*args, **kwargs)
+            except DualGuideError as e:
+                raise _own_error(e) from None
             out = {}
             for name, s in tr.nodes.items():
                 t = s["type"]
@@ -283,15 +352,26 @@ def _jit_safety(caught) -> None:
             )
 
 
+def _own_error(e: DualGuideError) -> DualGuideError:
+    """dualguide's own error without Pyro's "Trace Shapes" trailer (Pyro's trace re-raises a
+    copy with the shapes appended; the original is its cause): the same message on both."""
+    while isinstance(e.__cause__, type(e)) and str(e).startswith(str(e.__cause__)):
+        e = e.__cause__
+    return e
+
+
+def _rebind_f32(f) -> None:
+    """Point ``F32`` (the current float dtype) at ``f`` in every module of this backend."""
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is not None and mod_name.startswith(__name__) and "F32" in vars(mod):
+            setattr(mod, "F32", f)  # noqa: B010  (a module attribute, rebound)
+
+
 def _checked_init(name, value, constraint):
-    arr = _to_f32(value, f"param {name!r} init value")
-    if arr.dtype == torch.bool:
-        raise SpecError(
-            f"param {name!r}: init value has dtype bool; params are real numbers (float32): "
-            "give numbers, e.g. np.asarray(mask, dtype=float)"
-        )
-    if not arr.is_floating_point():
-        arr = arr.to(F32)
+    if isinstance(value, torch.Tensor) and value.dtype != torch.bool:
+        arr = value if value.dtype == F32 else value.to(F32)
+    else:
+        arr = torch.tensor(_inputs.init_value(value, name))
     if not constraint.check(arr.detach().cpu().numpy()):
         raise SpecError(
             f"param {name!r}: init value {arr.tolist()} is outside its constraint "

@@ -19,13 +19,14 @@ from pyro.distributions import constraints as pc
 from pyro.infer import autoguide as pag
 from pyro.infer.autoguide import initialization as pinit
 from pyro.nn.module import PyroModule, PyroParam
-from torch.distributions import transform_to
+from torch.distributions import biject_to, transform_to
 
-from ... import _state
+from ... import _inputs, _state
 from ..._table import AUTOGUIDE_INITS
 from ...constraints import real
 from ...contract import neutral_constraint
 from ...errors import SpecError
+from ...trace import no_sampler_name
 
 _SUFFIX = "_unconstrained"
 
@@ -55,7 +56,7 @@ def _current(mod, pname, c):
 def _set(fullname, entry, value):
     mod, pname, c, event_dim = entry
     cur = _current(mod, pname, c)
-    t = torch.as_tensor(np.array(value, dtype=np.float32))
+    t = torch.as_tensor(np.array(value, dtype=_inputs.float_np()))
     if tuple(t.shape) != tuple(cur.shape):
         raise SpecError(
             f"param {fullname!r}: got shape {tuple(t.shape)}, but the autoguide's param has "
@@ -118,10 +119,25 @@ def _hooked(kind: str):
 
 def _init_fn(init):
     if isinstance(init, str):
-        return getattr(pinit, AUTOGUIDE_INITS[init][1])
-    if isinstance(init, dict):
-        return pinit.init_to_value(values={k: torch.as_tensor(v) for k, v in init.items()})
-    return init
+        fn = getattr(pinit, AUTOGUIDE_INITS[init][1])
+    elif isinstance(init, dict):
+        fn = pinit.init_to_value(values={k: torch.as_tensor(v) for k, v in init.items()})
+    else:
+        return init
+    given = set(init) if isinstance(init, dict) else set()
+    radius = 0.0 if init == "feasible" else 2.0
+
+    def init_loc_fn(site):
+        # Pyro's inits draw from the prior, which an ImproperUniform cannot; do as NumPyro's
+        # init_to_uniform does for it: uniform(-radius, radius) in unconstrained space
+        if site["name"] not in given and no_sampler_name(site["fn"]) is not None:
+            d = site["fn"]
+            t = biject_to(d.support)
+            shape = t.inverse_shape(tuple(d.batch_shape) + tuple(d.event_shape))
+            return t(torch.rand(shape) * (2 * radius) - radius)
+        return fn(site)
+
+    return init_loc_fn
 
 
 def make(kind: str, model, init, options: dict):

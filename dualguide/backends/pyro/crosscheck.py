@@ -20,17 +20,17 @@ from pyro.infer import Trace_ELBO
 from pyro.poutine.messenger import Messenger
 from torch.distributions import transform_to
 
-from ... import _noise
+from ... import _inputs, _noise
 from . import BACKEND as B
 from .optim import make_optimizer
 
-F32 = torch.float32
+F32 = torch.float64 if _inputs.get_dtype() == "float64" else torch.float32  # rebound by use_dtype
 PARTICLES = "_dualguide_particles"
 
 
 # helpers -----------------------------------------------------------------------------------
 def _t(x) -> torch.Tensor:
-    return torch.tensor(np.asarray(x, dtype=np.float32))
+    return torch.tensor(np.asarray(x, dtype=_inputs.float_np()))
 
 
 def _n(x) -> np.ndarray:
@@ -169,16 +169,18 @@ def logdensities(model, guide, params, gpoints, mpoints, args, kwargs, constrain
     out = {"guide": {}, "model": {}, "values": {}}
     for what in ("guide", "model", "values"):
         for k in rows[0][what]:
-            out[what][k] = np.stack([np.asarray(r[what][k], dtype=np.float32) for r in rows])
-    out["guide_abs"] = np.array([r["guide_abs"] for r in rows], dtype=np.float32)
-    out["model_abs"] = np.array([r["model_abs"] for r in rows], dtype=np.float32)
+            out[what][k] = np.stack(
+                [np.asarray(r[what][k], dtype=_inputs.float_np()) for r in rows]
+            )
+    out["guide_abs"] = np.array([r["guide_abs"] for r in rows], dtype=_inputs.float_np())
+    out["model_abs"] = np.array([r["model_abs"] for r in rows], dtype=_inputs.float_np())
     return out
 
 
 def model_logdensity(model, params, points, args, kwargs, constraints=None):
     """Total log density of the model with its latent sites set to ``points`` (a loop)."""
     n = len(next(iter(points.values())))
-    out = np.empty(n, dtype=np.float32)
+    out = np.empty(n, dtype=_inputs.float_np())
     with _scope(params, constraints or {}), torch.no_grad():
         for i in range(n):
             mp = {k: _t(v[i]) for k, v in points.items()}
@@ -210,7 +212,7 @@ def grad_batches(model, guide, params, constraints, num_batches, batch_size, see
 
     The params enter as leaf tensors substituted for the param sites, so the gradient is with
     respect to their constrained values (as on the NumPyro side)."""
-    losses = np.empty(num_batches, dtype=np.float32)
+    losses = np.empty(num_batches, dtype=_inputs.float_np())
     leaves = {k: _t(v).requires_grad_(True) for k, v in params.items()}
     grads: dict[str, list] = {k: [] for k in leaves}
     with _scope({}, {}, seed):
@@ -232,7 +234,9 @@ def grad_batches(model, guide, params, constraints, num_batches, batch_size, see
             losses[b] = float(loss.detach())
             for k, gk in zip(names, gs):
                 grads[k].append(
-                    np.zeros(tuple(leaves[k].shape), np.float32) if gk is None else _n(gk).copy()
+                    np.zeros(tuple(leaves[k].shape), _inputs.float_np())
+                    if gk is None
+                    else _n(gk).copy()
                 )
     return losses, {k: np.stack(v) for k, v in grads.items()}
 
@@ -279,10 +283,10 @@ def lockstep_run(model, guide, u0, constraints, noise, opt, args, kwargs):
     """
     first = next(iter(noise.values()))
     steps, num = next(iter(first.values())).shape[:2]
-    losses = np.empty(steps, dtype=np.float32)
-    traj = {k: [np.asarray(v, np.float32)] for k, v in u0.items()}
+    losses = np.empty(steps, dtype=_inputs.float_np())
+    traj = {k: [np.asarray(v, _inputs.float_np())] for k, v in u0.items()}
     tnoise = {
-        s: {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in d.items()}
+        s: {k: torch.from_numpy(np.asarray(v, _inputs.float_np())) for k, v in d.items()}
         for s, d in noise.items()
     }
     with _scope(u0, constraints, 0, unconstrained=True) as store:

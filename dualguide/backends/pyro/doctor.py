@@ -9,6 +9,7 @@ from pyro import poutine
 from pyro.poutine.messenger import Messenger
 from torch.distributions import biject_to
 
+from ... import _inputs
 from ...trace import base_distribution, unsamplable
 
 base_dist = base_distribution  # re-exported for dualguide.doctor
@@ -78,7 +79,7 @@ def batched_eval(fn, args, kwargs, values: dict, shapes: dict, out_names, n: int
         return (n,) + (1,) * max(nest - (len(shape) - event_ndim), 0) + shape
 
     vals = {
-        k: torch.as_tensor(np.asarray(v, dtype=np.float32)).reshape(padded(k))
+        k: torch.as_tensor(np.asarray(v, dtype=_inputs.float_np())).reshape(padded(k))
         for k, v in values.items()
     }
     store = pyro.get_param_store()

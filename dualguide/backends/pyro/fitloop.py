@@ -32,6 +32,7 @@ import pyro
 import torch
 from pyro import poutine
 
+from ... import _inputs
 from ..._progress import Progress
 from ...contract import FitOutput
 from .optim import make_optimizer
@@ -123,9 +124,10 @@ def _simplify(graph) -> None:
 
 
 def _bias_corrections(beta: float, n: int) -> np.ndarray:
-    """``1 - beta**(t+1)`` in float32 for t = 0..n-1 (as DualAdam computes it)."""
-    t = np.arange(1, n + 1, dtype=np.float32)
-    return (np.float32(1) - np.float32(beta) ** t).astype(np.float64)
+    """``1 - beta**(t+1)`` in the current float dtype for t = 0..n-1 (as DualAdam computes it)."""
+    f = _inputs.float_np()
+    t = np.arange(1, n + 1, dtype=f)
+    return (f(1) - f(beta) ** t).astype(np.float64)
 
 
 class _JitLoop:
@@ -254,7 +256,7 @@ def fit(
     elbo_kw = {"num_particles": num_particles, "vectorize_particles": num_particles > 1}
     store = pyro.get_param_store()
     skip = on_nonfinite == "skip"
-    losses = np.full(num_steps, np.nan, dtype=np.float32)
+    losses = np.full(num_steps, np.nan, dtype=_inputs.float_np())
     skipped, stopped_at, message, what = [], None, "", ""
     elbo_name = "JitTrace_ELBO" if jit else "Trace_ELBO"
     bar = Progress(num_steps, "pyro", progress)

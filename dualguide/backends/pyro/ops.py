@@ -6,7 +6,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-F32 = torch.float32
+from ... import _inputs
+
+F32 = torch.float64 if _inputs.get_dtype() == "float64" else torch.float32  # rebound by use_dtype
 
 
 def _asarray(x):

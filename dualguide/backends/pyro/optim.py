@@ -42,8 +42,9 @@ class DualAdam(torch.optim.Optimizer):
                 m = (1 - b1) * g + b1 * st["m"]
                 v = (1 - b2) * g.square() + b2 * st["v"]
                 st["m"], st["v"], st["t"] = m, v, t + 1
-                bc1 = float(np.float32(1) - np.float32(b1) ** np.float32(t + 1))
-                bc2 = float(np.float32(1) - np.float32(b2) ** np.float32(t + 1))
+                f = np.float64 if p.dtype == torch.float64 else np.float32  # as jax's adam
+                bc1 = float(f(1) - f(b1) ** f(t + 1))
+                bc2 = float(f(1) - f(b2) ** f(t + 1))
                 p.sub_(float(lr_fn(t)) * (m / bc1) / ((v / bc2).sqrt() + eps))
         return None
 

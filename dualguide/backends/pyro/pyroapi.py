@@ -16,6 +16,7 @@ import torch
 from pyro import poutine
 from torch.distributions import transform_to
 
+from ... import _inputs
 from ..._state import render
 from ...optim import Optimizer
 from . import BACKEND
@@ -31,13 +32,13 @@ def project(value, constraint, native):
     t = (
         value
         if isinstance(value, torch.Tensor)
-        else torch.as_tensor(np.asarray(value, dtype=np.float32))
+        else torch.as_tensor(np.asarray(value, dtype=_inputs.float_np()))
     )
     if constraint.check(t.detach().cpu().numpy()):
         return value
     tr = transform_to(native)
     with torch.no_grad():
-        return tr(tr.inv(t.detach().to(torch.float32)))
+        return tr(tr.inv(t.detach().to(torch.get_default_dtype())))
 
 
 def native_param(name, init, constraint, event_dim):

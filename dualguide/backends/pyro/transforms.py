@@ -17,7 +17,10 @@ from ...contract import Plan, _as_outputs
 
 def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
     """``(outputs, J, plan)``: outputs broadcast to ``batch + event``; J ``batch + (D_out, D_in)``."""
-    us = [u if isinstance(u, torch.Tensor) else torch.as_tensor(u, dtype=torch.float32) for u in us]
+    us = [
+        u if isinstance(u, torch.Tensor) else torch.as_tensor(u, dtype=torch.get_default_dtype())
+        for u in us
+    ]
     plan = Plan(in_names, out_names, [tuple(u.shape) for u in us], in_eds)
     grad_on = torch.is_grad_enabled()
     with torch.enable_grad():
@@ -27,7 +30,9 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
             xs.append(u if u.requires_grad else u.detach().requires_grad_())
         outs = _as_outputs(fn(*xs), plan.desc, len(out_names))
         outs = [
-            o if isinstance(o, torch.Tensor) else torch.as_tensor(o, dtype=torch.float32)
+            o
+            if isinstance(o, torch.Tensor)
+            else torch.as_tensor(o, dtype=torch.get_default_dtype())
             for o in outs
         ]
         plan.outputs([tuple(o.shape) for o in outs], out_eds)
