@@ -161,6 +161,45 @@ OPS: dict[str, tuple[str, str]] = {
     "slogdet": ("jnp.linalg.slogdet", "torch.linalg.slogdet"),
     "inv": ("jnp.linalg.inv", "torch.linalg.inv"),
     "cholesky": ("jnp.linalg.cholesky", "torch.linalg.cholesky"),
+    # the array surface (issue 12): Python array API names and semantics where it fixes them
+    "power": ("jnp.power", "torch.pow"),
+    "cumprod": ("jnp.cumprod", "torch.cumprod"),
+    "transpose": ("jnp.transpose", "torch.permute"),
+    "permute_dims": ("jnp.permute_dims", "torch.permute"),
+    "moveaxis": ("jnp.moveaxis", "torch.moveaxis"),
+    "squeeze": ("jnp.squeeze", "torch.squeeze"),
+    "astype": ("jnp.astype", "torch.Tensor.to"),
+    "linspace": ("jnp.linspace", "torch.linspace"),
+    "full_like": ("jnp.full_like", "torch.full_like"),
+    "softmax": ("jax.nn.softmax", "torch.softmax"),
+    "log_softmax": ("jax.nn.log_softmax", "torch.log_softmax"),
+    "logit": ("jax.scipy.special.logit", "torch.special.logit"),
+    "expit": ("jax.scipy.special.expit", "torch.special.expit"),
+    "erfc": ("jax.scipy.special.erfc", "torch.special.erfc"),
+    "digamma": ("jax.scipy.special.digamma", "torch.special.digamma"),
+    "floor": ("jnp.floor", "torch.floor"),
+    "ceil": ("jnp.ceil", "torch.ceil"),
+    "isnan": ("jnp.isnan", "torch.isnan"),
+    "argmax": ("jnp.argmax", "torch.argmax"),
+    "argmin": ("jnp.argmin", "torch.argmin"),
+    "tril": ("jnp.tril", "torch.tril"),
+    "triu": ("jnp.triu", "torch.triu"),
+    "outer": ("jnp.outer", "torch.outer"),
+    "solve": ("jnp.linalg.solve", "torch.linalg.solve"),
+    "solve_triangular": ("jax.scipy.linalg.solve_triangular", "torch.linalg.solve_triangular"),
+    "norm": ("jnp.linalg.norm", "torch.linalg.norm"),
+    # the neutral random source for param inits: ops.random.normal(key, shape)
+    "random.normal": ("jax.random.normal", "torch.randn"),
+    "random.uniform": ("jax.random.uniform", "torch.rand"),
+}
+
+#: neutral dtype name (``ops.astype(x, "int32")``) -> (NumPyro spelling, Pyro spelling)
+OP_DTYPES: dict[str, tuple[str, str]] = {
+    "float32": ("jnp.float32", "torch.float32"),
+    "float64": ("jnp.float64", "torch.float64"),
+    "int32": ("jnp.int32", "torch.int32"),
+    "int64": ("jnp.int64", "torch.int64"),
+    "bool": ("jnp.bool_", "torch.bool"),
 }
 
 #: neutral optimizer -> (NumPyro class it renders to, Pyro class it renders to)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 import jax.scipy.special as jss
 import numpy as np
+
+from ...errors import SpecError
 
 F32 = jnp.float32
 
@@ -129,3 +132,107 @@ class Ops:
         if stop is None:
             return jnp.arange(start)
         return jnp.arange(start, stop, step)
+
+    # the array surface (issue 12) ----------------------------------------------------------
+    power = staticmethod(jnp.power)
+    moveaxis = staticmethod(jnp.moveaxis)
+    full_like = staticmethod(jnp.full_like)
+    logit = staticmethod(jss.logit)
+    expit = staticmethod(jss.expit)
+    erfc = staticmethod(jss.erfc)
+    digamma = staticmethod(jss.digamma)
+    floor = staticmethod(jnp.floor)
+    ceil = staticmethod(jnp.ceil)
+    isnan = staticmethod(jnp.isnan)
+    outer = staticmethod(jnp.outer)
+    solve = staticmethod(jnp.linalg.solve)
+
+    @staticmethod
+    def cumprod(x, axis):
+        return jnp.cumprod(x, axis=axis)
+
+    @staticmethod
+    def transpose(x, axes):
+        return jnp.transpose(x, axes)
+
+    @staticmethod
+    def permute_dims(x, axes):
+        return jnp.transpose(x, axes)
+
+    @staticmethod
+    def squeeze(x, axis):
+        return jnp.squeeze(x, axis)
+
+    @staticmethod
+    def astype(x, name):
+        return _asarray(x).astype(_DTYPES[name])
+
+    @staticmethod
+    def linspace(start, stop, num, endpoint):
+        return jnp.linspace(start, stop, num, endpoint=endpoint, dtype=F32)
+
+    @staticmethod
+    def softmax(x, axis):
+        return jax.nn.softmax(x, axis=axis)
+
+    @staticmethod
+    def log_softmax(x, axis):
+        return jax.nn.log_softmax(x, axis=axis)
+
+    @staticmethod
+    def argmax(x, axis, keepdims):
+        return jnp.argmax(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def argmin(x, axis, keepdims):
+        return jnp.argmin(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def tril(x, k):
+        return jnp.tril(x, k)
+
+    @staticmethod
+    def triu(x, k):
+        return jnp.triu(x, k)
+
+    @staticmethod
+    def solve_triangular(a, b, upper):
+        return jsl.solve_triangular(a, b, lower=not upper)
+
+    @staticmethod
+    def norm(x, ord, axis, keepdims):
+        return jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+    class random:
+        """``ops.random`` on jax: ``key`` is a PRNG key (or an int seed)."""
+
+        @staticmethod
+        def normal(key, shape):
+            return jax.random.normal(_key(key, "normal"), shape, dtype=F32)
+
+        @staticmethod
+        def uniform(key, shape, minval, maxval):
+            return jax.random.uniform(
+                _key(key, "uniform"), shape, dtype=F32, minval=minval, maxval=maxval
+            )
+
+
+_DTYPES = {
+    "float32": jnp.float32,
+    "float64": jnp.float64,
+    "int32": jnp.int32,
+    "int64": jnp.int64,
+    "bool": jnp.bool_,
+}
+
+
+def _key(key, what: str):
+    """A jax PRNG key from a key or an int seed; anything else is a clear error."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return jax.random.PRNGKey(int(key))
+    if isinstance(key, jax.Array):
+        return key
+    raise SpecError(
+        f"ops.random.{what}: the key is {key!r}; on NumPyro give the key a param's init "
+        "callable is passed (dg.param('w', lambda key: ops.random.normal(key, (3,)))) or an int seed"
+    )
