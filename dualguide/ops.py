@@ -392,6 +392,15 @@ def moveaxis(x, source, destination):
 
 def squeeze(x, axis):
     """``x`` without the length-1 ``axis`` (an int or tuple; an error if it is not length 1)."""
+    shape = tuple(getattr(x, "shape", ()))
+    for a in axis if isinstance(axis, tuple) else (axis,):
+        if shape and shape[a] != 1:
+            from .errors import SpecError
+
+            raise SpecError(
+                f"ops.squeeze: axis {a} of an array of shape {shape} has length {shape[a]}, "
+                "not 1; squeeze only length-1 axes"
+            )
     return _b(x).ops.squeeze(x, axis)
 
 
