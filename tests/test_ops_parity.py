@@ -269,7 +269,8 @@ def gradients(backend: str, expr: str) -> list[np.ndarray]:
         return [np.zeros(x.shape) if x.grad is None else x.grad.numpy() for x in xs]
 
 
-GRAD_CASES = [c for c, id_ in zip(FLAT, IDS) if c[0] not in NO_GRADIENT]
+#: one gradient case per op (the first), to keep the file fast
+GRAD_CASES = [c for c in FLAT if c[0] not in NO_GRADIENT and c[1] == 0]
 
 
 @pytest.mark.parametrize(

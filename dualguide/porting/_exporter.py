@@ -517,6 +517,14 @@ class Exporter(Rewriter):
             return f"{self.emit(v['x'])}.detach().cpu().numpy()"
         if name == "where":
             return self.call_text(node, native)
+        if name == "solve_triangular" and isinstance(v.get("b"), (ast.Name, ast.Attribute)):
+            # torch takes only matrix right-hand sides: a vector b goes in as one column
+            a_t, b_t = self.emit(v["a"]), self.emit(v["b"])
+            up = self.emit(v["upper"]) if "upper" in v else "False"
+            return (
+                f"({native}({a_t}, {b_t}[..., None], upper={up})[..., 0] "
+                f"if {b_t}.dim() == 1 else {native}({a_t}, {b_t}, upper={up}))"
+            )
         if name == "transpose" and "axes" not in b:
             self.problem(
                 node, "ops.transpose(x) without axes cannot be exported to torch; give axes"
