@@ -35,7 +35,7 @@ INPUTS = {
     "p": P,
     "v": np.array([0.5, -1.0, 2.0], dtype=np.float32),
     "a": (_M @ _M.T + np.eye(3)).astype(np.float32),  # symmetric positive definite
-    "l": np.array([[2.0, 0.0, 0.0], [0.5, 1.5, 0.0], [-0.3, 0.4, 1.2]], dtype=np.float32),
+    "tri": np.array([[2.0, 0.0, 0.0], [0.5, 1.5, 0.0], [-0.3, 0.4, 1.2]], dtype=np.float32),
     "b": np.array([[1.0, 0.0], [2.0, 1.0], [-1.0, 0.5]], dtype=np.float32),
     "idx": np.array([[2], [0]]),
 }
@@ -79,7 +79,10 @@ CASES: dict[str, list[tuple[str, object]]] = {
     "mean": [("ops.mean(x, dim=0)", lambda x: x.mean(0))],
     "max": [("ops.max(x, axis=1)", lambda x: x.max(1)), ("ops.max(x)", lambda x: x.max())],
     "min": [("ops.min(x, axis=0, keepdims=True)", lambda x: x.min(0, keepdims=True))],
-    "cumsum": [("ops.cumsum(x, axis=1)", lambda x: x.cumsum(1)), ("ops.cumsum(x)", lambda x: np.cumsum(x))],
+    "cumsum": [
+        ("ops.cumsum(x, axis=1)", lambda x: x.cumsum(1)),
+        ("ops.cumsum(x)", lambda x: np.cumsum(x)),
+    ],
     "maximum": [("ops.maximum(x, p)", lambda x, p: np.maximum(x, p))],
     "minimum": [("ops.minimum(x, 0.25)", lambda x: np.minimum(x, 0.25))],
     "clip": [
@@ -119,7 +122,10 @@ CASES: dict[str, list[tuple[str, object]]] = {
         ("ops.power(x, 2)", lambda x: x**2),
         ("ops.power(2.0, x)", lambda x: 2.0**x),
     ],
-    "cumprod": [("ops.cumprod(x, axis=1)", lambda x: x.cumprod(1)), ("ops.cumprod(p)", lambda p: np.cumprod(p))],
+    "cumprod": [
+        ("ops.cumprod(x, axis=1)", lambda x: x.cumprod(1)),
+        ("ops.cumprod(p)", lambda p: np.cumprod(p)),
+    ],
     "transpose": [("ops.transpose(x, (1, 0))", lambda x: x.T)],
     "permute_dims": [
         ("ops.permute_dims(ops.expand_dims(x, 0), (2, 0, 1))", lambda x: x[None].transpose(2, 0, 1))
@@ -149,7 +155,10 @@ CASES: dict[str, list[tuple[str, object]]] = {
         ("ops.argmax(x)", lambda x: x.argmax()),
     ],
     "argmin": [("ops.argmin(x, axis=0, keepdims=True)", lambda x: x.argmin(0, keepdims=True))],
-    "tril": [("ops.tril(a)", lambda a: np.tril(a)), ("ops.tril(a, k=-1)", lambda a: np.tril(a, -1))],
+    "tril": [
+        ("ops.tril(a)", lambda a: np.tril(a)),
+        ("ops.tril(a, k=-1)", lambda a: np.tril(a, -1)),
+    ],
     "triu": [("ops.triu(a, 1)", lambda a: np.triu(a, 1))],
     "outer": [("ops.outer(v, v)", lambda v: np.outer(v, v))],
     "solve": [
@@ -157,8 +166,8 @@ CASES: dict[str, list[tuple[str, object]]] = {
         ("ops.solve(a, b)", lambda a, b: np.linalg.solve(a, b)),
     ],
     "solve_triangular": [
-        ("ops.solve_triangular(l, v, upper=False)", lambda l, v: np.linalg.solve(l, v)),
-        ("ops.solve_triangular(l.T, b, upper=True)", lambda l, b: np.linalg.solve(l.T, b)),
+        ("ops.solve_triangular(tri, v, upper=False)", lambda tri, v: np.linalg.solve(tri, v)),
+        ("ops.solve_triangular(tri.T, b, upper=True)", lambda tri, b: np.linalg.solve(tri.T, b)),
     ],
     "norm": [
         ("ops.norm(x)", lambda x: np.linalg.norm(x)),
@@ -174,9 +183,7 @@ NO_VALUE_CASE = {
 #: ops whose outputs are not differentiable (integers, booleans) or have no gradient to compare
 NO_GRADIENT = {"sign", "floor", "ceil", "argmax", "argmin", "isnan", "isfinite", "astype"}
 
-FLAT = [
-    (op, i, expr, ref) for op, cases in CASES.items() for i, (expr, ref) in enumerate(cases)
-]
+FLAT = [(op, i, expr, ref) for op, cases in CASES.items() for i, (expr, ref) in enumerate(cases)]
 IDS = [f"{op}-{i}" for op, i, _e, _r in FLAT]
 RTOL = {"det": 2e-5, "inv": 2e-5, "solve": 2e-5, "digamma": 2e-5, "lgamma": 2e-5, "erfc": 2e-5}
 
@@ -194,8 +201,10 @@ def neutral_value(backend: str, expr: str):
 
 
 def reference(expr: str, ref) -> np.ndarray:
-    args = {k: INPUTS[k].astype(np.float64) if INPUTS[k].dtype.kind == "f" else INPUTS[k]
-            for k in inspect.signature(ref).parameters}
+    args = {
+        k: INPUTS[k].astype(np.float64) if INPUTS[k].dtype.kind == "f" else INPUTS[k]
+        for k in inspect.signature(ref).parameters
+    }
     return np.asarray(ref(*args.values()))
 
 
@@ -273,9 +282,7 @@ def gradients(backend: str, expr: str) -> list[np.ndarray]:
 GRAD_CASES = [c for c in FLAT if c[0] not in NO_GRADIENT and c[1] == 0]
 
 
-@pytest.mark.parametrize(
-    "op,i,expr,ref", GRAD_CASES, ids=[f"{c[0]}-{c[1]}" for c in GRAD_CASES]
-)
+@pytest.mark.parametrize("op,i,expr,ref", GRAD_CASES, ids=[f"{c[0]}-{c[1]}" for c in GRAD_CASES])
 def test_op_gradients_agree_across_backends(op, i, expr, ref):
     if not names_in(expr) or all(INPUTS[k].dtype.kind != "f" for k in names_in(expr)):
         pytest.skip("no float input")
@@ -290,7 +297,7 @@ def test_op_gradients_agree_across_backends(op, i, expr, ref):
 def case_module(tmp_path_factory):
     """The cases as functions of a module file (the exporter reads source)."""
     lines = ["from dualguide import ops", ""]
-    for k, (op, i, expr, _ref) in enumerate(FLAT):
+    for k, (_op, _i, expr, _ref) in enumerate(FLAT):
         lines += [f"def case_{k}({', '.join(names_in(expr))}):", f"    return {expr}", ""]
     path = tmp_path_factory.mktemp("ops_cases") / "ops_cases_mod.py"
     path.write_text("\n".join(lines))
@@ -322,7 +329,9 @@ def test_op_exports_natively_and_round_trips(case_module, backend, k):
     exec("\n".join(sorted(imports)) + "\n" + code, ns)
     native = ns[f"case_{k}"](*_native_arrays(backend, names_in(expr)))
     got = native.detach().numpy() if hasattr(native, "detach") else np.asarray(native)
-    np.testing.assert_allclose(got, neutral_value(backend, expr), rtol=1e-6, atol=1e-6, err_msg=code)
+    np.testing.assert_allclose(
+        got, neutral_value(backend, expr), rtol=1e-6, atol=1e-6, err_msg=code
+    )
 
 
 # --- indexing: the native __getitem__ does what numpy does -------------------------------------
@@ -407,3 +416,102 @@ def test_astype_unknown_dtype(backend):
 def test_squeeze_of_a_long_axis_is_one_clear_error(backend):
     with dg.use_backend(backend), pytest.raises(SpecError, match="ops.squeeze: axis 1"):
         ops.squeeze(ops.asarray(X), 1)
+
+
+# --- port: native programs that use the array surface port without hand edits -----------------
+NUMPYRO_PROGRAM = """
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+from numpyro.distributions import constraints
+
+
+def guide():
+    w = numpyro.param("w", lambda rng_key: 0.1 * jax.random.normal(rng_key, (3,)))
+    r = numpyro.param("r", lambda key: dist.Exponential(1.0).sample(key),
+                      constraint=constraints.positive)
+    m = jnp.linalg.norm(w[jnp.newaxis, :], axis=-1)[0]
+    loc = numpyro.param("loc", jnp.zeros(2)) + jnp.power(m, 2.0)
+    scale = jnp.exp(jnp.clip(loc, min=-3.0)).astype(jnp.float32)
+    n = jnp.arange(3).astype(jnp.int32)
+    p = jax.nn.softmax(jnp.cumsum(w)[n], axis=-1)
+    numpyro.sample("z", dist.Normal(loc, scale * r).to_event(1))
+    numpyro.sample("c", dist.Categorical(probs=p))
+"""
+
+PYRO_PROGRAM = """
+import torch
+import pyro
+import pyro.distributions as dist
+from torch.distributions import constraints
+
+
+def guide():
+    w = pyro.param("w", 0.1 * torch.randn(3))
+    u = pyro.param("u", lambda: torch.rand(2, 2), constraint=constraints.unit_interval)
+    m = torch.linalg.norm(w[None, :], dim=-1, keepdim=True)[0]
+    loc = pyro.param("loc", torch.zeros(2)) + torch.pow(m, 2.0)
+    scale = torch.exp(loc.clamp(min=-3.0)).float()
+    p = torch.softmax(torch.cumsum(w, dim=0), dim=-1)
+    pyro.sample("z", dist.Normal(loc, scale * u.sum(-1)).to_event(1))
+    pyro.sample("c", dist.Categorical(probs=p))
+"""
+
+
+@pytest.mark.parametrize("framework", ["numpyro", "pyro"])
+def test_programs_using_the_array_surface_port_and_verify(tmp_path, framework):
+    from dualguide.porting.port import port
+
+    f = tmp_path / f"{framework}_ops_guide.py"
+    f.write_text(NUMPYRO_PROGRAM if framework == "numpyro" else PYRO_PROGRAM)
+    r = port(f)
+    src = r.source
+    if framework == "numpyro":
+        assert "lambda rng_key: 0.1 * ops.random.normal(rng_key, (3,))" in src
+        assert "lambda key: dist.Exponential(1.0).sample(key)" in src
+        assert "ops.norm(w[ops.newaxis, :], axis=-1)[0]" in src
+        assert "ops.power(m, 2.0)" in src and "ops.clip(loc, min=-3.0)" in src
+        assert ").astype(" not in src and "ops.astype(ops.arange(3), 'int32')" in src
+        assert "ops.softmax(ops.cumsum(w)[n], axis=-1)" in src
+    else:
+        assert 'dg.param("w", lambda key: 0.1 * ops.random.normal(key, (3,)))' in src
+        assert "lambda key: ops.random.uniform(key, (2, 2))" in src
+        assert "ops.norm(w[None, :], dim=-1, keepdims=True)[0]" in src
+        assert "ops.astype(ops.exp(ops.clip(loc, min=-3.0)), 'float32')" in src
+        assert "ops.softmax(ops.cumsum(w, dim=0), dim=-1)" in src
+    assert "jnp" not in src and "torch" not in src
+    assert r.verified, r.report()
+
+
+def test_random_draws_outside_a_param_init_are_refused(tmp_path):
+    from dualguide.porting.port import PortError, port
+
+    f = tmp_path / "draw.py"
+    f.write_text(
+        "import torch\nimport pyro\nimport pyro.distributions as dist\n\n\n"
+        "def guide():\n"
+        "    e = torch.randn(3)\n"
+        "    pyro.sample('z', dist.Normal(e, 1.0).to_event(1))\n"
+    )
+    with pytest.raises(PortError, match="torch.randn outside a param init"):
+        port(f)
+
+
+def test_solve_triangular_ports_with_torch_keyword(tmp_path):
+    from dualguide.porting.port import port
+
+    f = tmp_path / "tri.py"
+    f.write_text(
+        "import jax.numpy as jnp\nimport jax.scipy.linalg\nimport numpyro\n"
+        "import numpyro.distributions as dist\n\n\n"
+        "def guide():\n"
+        "    L = numpyro.param('L', jnp.array([[2.0, 0.0], [1.0, 1.0]]))\n"
+        "    x = jax.scipy.linalg.solve_triangular(L, jnp.ones(2), lower=True)\n"
+        "    y = jax.scipy.linalg.solve_triangular(L.T, x)\n"
+        "    numpyro.sample('z', dist.Normal(y, 1.0).to_event(1))\n"
+    )
+    r = port(f)
+    assert "ops.solve_triangular(L, ops.ones(2), upper=False)" in r.source
+    assert "ops.solve_triangular(L.T, x, upper=True)" in r.source
+    assert r.verified, r.report()
