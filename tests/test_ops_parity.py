@@ -334,6 +334,57 @@ def test_op_exports_natively_and_round_trips(case_module, backend, k):
     )
 
 
+KEY_INIT_GUIDE = """
+import dualguide as dg
+from dualguide import distributions as dist
+from dualguide import ops
+
+
+def guide():
+    w = dg.param("w", lambda key: 0.1 * ops.random.normal(key, (3,)))
+    r = dg.param("r", lambda key: ops.random.uniform(key, 2, minval=1.0, maxval=2.0))
+    s = dg.param("s", lambda key: dist.Normal(0.0, 1.0).sample(key))
+    dg.sample("z", dist.Normal(ops.sum(w) + ops.sum(r) + s, 1.0))
+"""
+
+
+def test_key_taking_inits_export_natively(tmp_path, backend):
+    path = tmp_path / "key_init_guide.py"
+    path.write_text(KEY_INIT_GUIDE)
+    spec = importlib.util.spec_from_file_location("key_init_guide", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["key_init_guide"] = mod
+    try:
+        spec.loader.exec_module(mod)
+        code, imports = native_source(mod.guide, backend)
+    finally:
+        sys.modules.pop("key_init_guide", None)
+    assert "ops." not in code and "dg." not in code, code
+    ns: dict = {}
+    exec("\n".join(sorted(imports)) + "\n" + code, ns)
+    if backend == "numpyro":
+        assert "lambda key: 0.1 * jax.random.normal(key, (3,))" in code
+        from numpyro import handlers
+
+        with handlers.trace() as tr, handlers.seed(rng_seed=0):
+            ns["guide"]()
+        values = {k: np.asarray(v["value"]) for k, v in tr.items()}
+    else:
+        assert "lambda key=(): 0.1 * torch.randn((3,))" in code
+        import pyro
+
+        pyro.clear_param_store()
+        tr = pyro.poutine.trace(ns["guide"]).get_trace()
+        values = {
+            k: v["value"].detach().numpy()
+            for k, v in tr.nodes.items()
+            if v.get("value") is not None
+        }
+        pyro.clear_param_store()
+    assert values["w"].shape == (3,) and values["r"].shape == (2,) and values["s"].shape == ()
+    assert np.all((values["r"] >= 1.0) & (values["r"] < 2.0))
+
+
 # --- indexing: the native __getitem__ does what numpy does -------------------------------------
 INDEXES = {
     "newaxis": lambda x, i, m: x[:, ops.newaxis, None],
