@@ -566,3 +566,11 @@ def test_solve_triangular_ports_with_torch_keyword(tmp_path):
     assert "ops.solve_triangular(L, ops.ones(2), upper=False)" in r.source
     assert "ops.solve_triangular(L.T, x, upper=True)" in r.source
     assert r.verified, r.report()
+
+
+def test_docs_list_every_op():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "ops.md").read_text()
+    missing = [k for k in OPS if f"| `{k}(" not in doc]
+    assert not missing, f"docs/ops.md does not list: {missing}"

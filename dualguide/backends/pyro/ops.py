@@ -450,10 +450,7 @@ _DTYPES = {
 
 
 def _argext(fn, x, axis, keepdims):
-    x = _t(x)
-    if axis is None and keepdims:
-        return fn(x).reshape((1,) * x.dim())
-    return fn(x, dim=axis, keepdim=keepdims)
+    return fn(_t(x), dim=axis, keepdim=keepdims)
 
 
 def _generator(key, what: str):
