@@ -545,6 +545,59 @@ def norm(x, ord=None, axis=None, keepdims=False, *, dim=None):
     return _b(x).ops.norm(x, ord, _axis(axis, dim), keepdims)
 
 
+def var(x, axis=None, keepdims=False, *, correction=0.0, dim=None):
+    """Variance over ``axis`` (all axes when None), dividing by N - ``correction``: the
+    array API's default 0 (numpy's), not torch's 1."""
+    return _b(x).ops.var(x, _axis(axis, dim), keepdims, correction)
+
+
+def std(x, axis=None, keepdims=False, *, correction=0.0, dim=None):
+    """Standard deviation over ``axis`` (all axes when None), as :func:`var`."""
+    return _b(x).ops.std(x, _axis(axis, dim), keepdims, correction)
+
+
+def all(x, axis=None, keepdims=False, *, dim=None):
+    """Whether every element over ``axis`` is true (all axes when None)."""
+    return _b(x).ops.all(x, _axis(axis, dim), keepdims)
+
+
+def any(x, axis=None, keepdims=False, *, dim=None):
+    """Whether some element over ``axis`` is true (all axes when None)."""
+    return _b(x).ops.any(x, _axis(axis, dim), keepdims)
+
+
+def isinf(x):
+    """Elementwise test for +inf or -inf."""
+    return _b(x).ops.isinf(x)
+
+
+def logical_not(x):
+    """Elementwise logical not."""
+    return _b(x).ops.logical_not(x)
+
+
+def logical_and(x1, x2):
+    """Elementwise logical and."""
+    return _b(x2 if _num(x1) else x1).ops.logical_and(x1, x2)
+
+
+def logical_or(x1, x2):
+    """Elementwise logical or."""
+    return _b(x2 if _num(x1) else x1).ops.logical_or(x1, x2)
+
+
+def diagonal(x, *, offset=0):
+    """The diagonal of the last two axes (array API ``linalg.diagonal``; ``offset`` above the
+    main diagonal when positive)."""
+    return _b(x).ops.diagonal(x, offset)
+
+
+def tensordot(x1, x2, axes=2):
+    """Sum of products over the last ``axes`` axes of ``x1`` and the first of ``x2`` (or the
+    pair of axis lists ``axes``), as numpy.tensordot."""
+    return _b(x1).ops.tensordot(x1, x2, axes)
+
+
 class _Random:
     """``ops.random``: a neutral random source for param inits.
 
@@ -599,7 +652,7 @@ def _call_init(name: str, fn, key):
             f"param {name!r}: its init callable takes {len(required)} arguments; it takes none "
             "(Pyro's convention) or one, the init key (lambda key: ops.random.normal(key, (3,)))"
         )
-    if required or any(p.kind == p.VAR_POSITIONAL for p in params):
+    if required or [p for p in params if p.kind == p.VAR_POSITIONAL]:  # (ops.any is not builtin)
         return fn(key)
     return fn()
 

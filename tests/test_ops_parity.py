@@ -174,6 +174,28 @@ CASES: dict[str, list[tuple[str, object]]] = {
         ("ops.norm(x, axis=-1)", lambda x: np.linalg.norm(x, axis=-1)),
         ("ops.norm(x, 1, axis=0, keepdims=True)", lambda x: np.linalg.norm(x, 1, 0, True)),
     ],
+    "var": [
+        ("ops.var(x)", lambda x: x.var()),
+        ("ops.var(x, 1, True, correction=1)", lambda x: x.var(1, ddof=1, keepdims=True)),
+    ],
+    "std": [("ops.std(x, axis=0)", lambda x: x.std(0))],
+    "all": [
+        ("ops.all(x > -1.0, axis=1)", lambda x: (x > -1).all(1)),
+        ("ops.all(x < 3.0)", lambda x: (x < 3).all()),
+    ],
+    "any": [("ops.any(x > 1.0, 0, True)", lambda x: (x > 1).any(0, keepdims=True))],
+    "isinf": [("ops.isinf(ops.log(p - 0.2))", lambda p: p == np.float32(0.2))],
+    "logical_not": [("ops.logical_not(x > 0)", lambda x: ~(x > 0))],
+    "logical_and": [("ops.logical_and(x > 0, p > 0.3)", lambda x, p: (x > 0) & (p > 0.3))],
+    "logical_or": [("ops.logical_or(x > 0, p > 0.3)", lambda x, p: (x > 0) | (p > 0.3))],
+    "diagonal": [
+        ("ops.diagonal(a)", lambda a: np.diagonal(a)),
+        ("ops.diagonal(x, offset=1)", lambda x: np.diagonal(x, 1)),
+    ],
+    "tensordot": [
+        ("ops.tensordot(x, p, 2)", lambda x, p: np.tensordot(x, p, 2)),
+        ("ops.tensordot(x, a, axes=1)", lambda x, a: np.tensordot(x, a, 1)),
+    ],
 }
 #: op rows with no value case here, and why
 NO_VALUE_CASE = {
@@ -181,7 +203,22 @@ NO_VALUE_CASE = {
     "random.uniform": "draws differ between frameworks; shapes, seeds and moments are tested below",
 }
 #: ops whose outputs are not differentiable (integers, booleans) or have no gradient to compare
-NO_GRADIENT = {"sign", "floor", "ceil", "argmax", "argmin", "isnan", "isfinite", "astype"}
+NO_GRADIENT = {
+    "sign",
+    "floor",
+    "ceil",
+    "argmax",
+    "argmin",
+    "isnan",
+    "isfinite",
+    "astype",
+    "all",
+    "any",
+    "isinf",
+    "logical_not",
+    "logical_and",
+    "logical_or",
+}
 
 FLAT = [(op, i, expr, ref) for op, cases in CASES.items() for i, (expr, ref) in enumerate(cases)]
 IDS = [f"{op}-{i}" for op, i, _e, _r in FLAT]
@@ -574,3 +611,24 @@ def test_docs_list_every_op():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "ops.md").read_text()
     missing = [k for k in OPS if f"| `{k}(" not in doc]
     assert not missing, f"docs/ops.md does not list: {missing}"
+
+
+def test_torch_var_and_std_port_with_torch_correction(tmp_path):
+    """torch divides by N - 1 unless told; the neutral var/std by N - correction (default 0)."""
+    from dualguide.porting.port import port
+
+    f = tmp_path / "var_guide.py"
+    f.write_text(
+        "import torch\nimport pyro\nimport pyro.distributions as dist\n\n\n"
+        "def guide():\n"
+        "    w = pyro.param('w', torch.tensor([0.5, 1.0, 2.5]))\n"
+        "    a = w.var()\n"
+        "    b = torch.std(w, dim=0, unbiased=False)\n"
+        "    c = w.std(0, keepdim=True)[0]\n"
+        "    pyro.sample('z', dist.Normal(a + b + c, 1.0))\n"
+    )
+    r = port(f)
+    assert "a = ops.var(w, correction=1)" in r.source
+    assert "b = ops.std(w, dim=0, correction=0)" in r.source
+    assert "c = ops.std(w, 0, keepdims=True, correction=1)[0]" in r.source
+    assert r.verified, r.report()  # the ported guide's sites equal the original's

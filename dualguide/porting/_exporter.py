@@ -22,6 +22,7 @@ from ._vocab import (
     DIST_IMPORT,
     ELEMENTWISE,
     IMPORTS,
+    KEEPDIMS_KEYWORD,
     OP_CONSTANTS,
     PRIMITIVE_ARGS,
     RANDOM,
@@ -408,6 +409,9 @@ class Exporter(Rewriter):
         if name == "to_numpy":
             return self.call_text(node, self.use("np.asarray"), ov)
         self.dtype_literal(b, ov)
+        k = b.get("keepdims")
+        if name in KEEPDIMS_KEYWORD and k is not None and not isinstance(k, ast.keyword):
+            ov[id(k)] = f"keepdims={self.emit(k)}"
         if name == "solve_triangular" and "upper" in b:
             u = b["upper"]
             uv = arg_value(u)
@@ -531,6 +535,9 @@ class Exporter(Rewriter):
             )
         ov = {}
         self.dtype_literal(b, ov)
+        k = b.get("keepdims")
+        if name in KEEPDIMS_KEYWORD and k is not None and not isinstance(k, ast.keyword):
+            ov[id(k)] = f"keepdims={self.emit(k)}"  # torch.var's 3rd argument is unbiased
         renames = TORCH_KEYWORDS.get(name, {})
         for k, a in b.items():
             if k in renames:
@@ -539,8 +546,10 @@ class Exporter(Rewriter):
             if name == "linspace" and k == "endpoint":
                 ov[id(a)] = ""
         append = []
-        if name in TORCH_DEFAULTS and TORCH_DEFAULTS[name][0] not in b and "dim" not in b:
-            append.append("=".join(TORCH_DEFAULTS[name]))
+        if name in TORCH_DEFAULTS:
+            arg, default = TORCH_DEFAULTS[name]
+            if arg not in b and not (arg == "axis" and "dim" in b):
+                append.append(f"{arg}={default}")
         if any(t == "" for t in ov.values()):
             return self._rebuild(native, node, b, drop=("endpoint",), overrides=ov)
         return self.call_text(node, native, ov, append)

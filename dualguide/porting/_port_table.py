@@ -64,7 +64,21 @@ CONSTANTS = {
     "pyro": {"torch.pi": "pi", "torch.e": "e", "torch.inf": "inf"},
 }
 #: torch reductions whose keyword is keepdim (neutral: keepdims)
-REDUCTIONS = {"sum", "prod", "mean", "max", "min", "logsumexp", "argmax", "argmin", "norm"}
+REDUCTIONS = {
+    "sum",
+    "prod",
+    "mean",
+    "max",
+    "min",
+    "logsumexp",
+    "argmax",
+    "argmin",
+    "norm",
+    "var",
+    "std",
+    "all",
+    "any",
+}
 #: neutral ops of the random source: only a param init has a key for them
 RANDOM = {"random.normal", "random.uniform"}
 #: torch keyword -> neutral keyword, per op, where torch names an argument otherwise

@@ -271,6 +271,9 @@ class Porter(Rewriter):
         if name == "astype" and len(node.args) == 2:
             ov[id(node.args[1])] = self.dtype_text(node.args[1])
         if self.fw == "numpyro":
+            for k in node.keywords:
+                if name in ("var", "std") and k.arg == "ddof":
+                    ov[id(k)] = f"correction={self.emit(k.value)}"
             if name == "solve_triangular":
                 lower = next((k for k in node.keywords if k.arg == "lower"), None)
                 if lower is None:
@@ -307,6 +310,11 @@ class Porter(Rewriter):
             for k in node.keywords:
                 if k.arg == "keepdim":
                     ov[id(k)] = f"keepdims={self.emit(k.value)}"
+            if name in ("var", "std"):
+                for k in node.keywords:
+                    if k.arg == "unbiased":
+                        ov[id(k)] = ""  # written as correction=
+                return self.with_correction(self._call(node, func, ov), node, ov)
             return self._call(node, func, ov)
         if name in ("zeros", "ones", "eye") and len(node.args) > 1 and name != "eye":
             dims = ", ".join(self.emit(a) for a in node.args)
@@ -320,6 +328,24 @@ class Porter(Rewriter):
         if name == "asarray":
             return self._call(node, func, ov)
         return self._call(node, func, ov)
+
+    def with_correction(self, text: str, node: ast.Call, ov: dict) -> str:
+        """torch's var/std divide by N - 1 unless told; the neutral ones by N - correction
+        (default 0): write torch's correction out (``unbiased=`` becomes ``correction=``)."""
+        if len(node.args) > 2:
+            self.problem(node, f"{self.src.segment(node.func)}: give dim= and keepdim= by keyword")
+        corr = "1"
+        for k in node.keywords:
+            if k.arg == "correction":
+                return text
+            if k.arg == "unbiased":
+                v = k.value
+                corr = (
+                    str(int(v.value))
+                    if isinstance(v, ast.Constant) and isinstance(v.value, bool)
+                    else f"int({self.emit(v)})"
+                )
+        return text[:-1] + (", " if text[-2] != "(" else "") + f"correction={corr})"
 
     def dtype_text(self, node) -> str:
         """A native dtype (``jnp.int32``, ``torch.long``) as its neutral name (``"int32"``)."""
@@ -405,6 +431,14 @@ class Porter(Rewriter):
                 for k in node.keywords
             ]
             return f"{self.ns('ops')}.{m}({', '.join(items)})"
+        if m in ("var", "std"):  # torch's method divides by N - 1 unless told
+            items = [x, *(self.emit(a) for a in node.args)]
+            items += [
+                f"{'keepdims' if k.arg == 'keepdim' else k.arg}={self.emit(k.value)}"
+                for k in node.keywords
+                if k.arg != "unbiased"
+            ]
+            return self.with_correction(f"{self.ns('ops')}.{m}({', '.join(items)})", node, {})
         if m == "permute" and node.args and not node.keywords:
             dims = [self.emit(a) for a in node.args]
             axes = dims[0] if len(dims) == 1 else f"({', '.join(dims)})"
@@ -418,6 +452,7 @@ class Porter(Rewriter):
             and not node.keywords
             and m
             not in ("sum", "prod", "mean", "max", "min", "reshape", "where", "stack", "squeeze")
+            and m not in ("var", "std")
         ):
             return f"{self.ns('ops')}.{torch_fn[m]}({x})"
         if m == "pow" and len(node.args) == 1 and not node.keywords:

@@ -69,6 +69,10 @@ ELEMENTWISE = {
     "isnan",
     "outer",
     "solve",
+    "isinf",
+    "logical_not",
+    "logical_and",
+    "logical_or",
 }
 OP_CONSTANTS = {"pi": "math.pi", "e": "math.e", "inf": "math.inf", "newaxis": "None"}
 #: neutral ops that scan along ``axis`` (None: along the flattened array, spelled out for torch)
@@ -79,9 +83,29 @@ TORCH_KEYWORDS = {
     "linspace": {"num": "steps"},
     "tril": {"k": "diagonal"},
     "triu": {"k": "diagonal"},
+    "tensordot": {"axes": "dims"},
 }
 #: op -> (argument, default) that torch requires and the neutral op defaults
-TORCH_DEFAULTS = {"softmax": ("axis", "-1"), "log_softmax": ("axis", "-1")}
+TORCH_DEFAULTS = {
+    "softmax": ("axis", "-1"),
+    "log_softmax": ("axis", "-1"),
+    "var": ("correction", "0"),  # torch's default is 1
+    "std": ("correction", "0"),
+}
+#: ops whose ``keepdims`` jax takes only as a keyword (jnp.sum's 3rd argument is dtype)
+KEEPDIMS_KEYWORD = {
+    "sum",
+    "prod",
+    "mean",
+    "max",
+    "min",
+    "var",
+    "std",
+    "all",
+    "any",
+    "argmax",
+    "argmin",
+}
 #: ops of the neutral random source (``ops.random``): their key is dropped for torch
 RANDOM = {"random.normal", "random.uniform"}
 

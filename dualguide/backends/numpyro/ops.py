@@ -203,6 +203,35 @@ class Ops:
     def norm(x, ord, axis, keepdims):
         return jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
 
+    isinf = staticmethod(jnp.isinf)
+    logical_not = staticmethod(jnp.logical_not)
+    logical_and = staticmethod(jnp.logical_and)
+    logical_or = staticmethod(jnp.logical_or)
+
+    @staticmethod
+    def var(x, axis, keepdims, correction):
+        return jnp.var(x, axis=axis, keepdims=keepdims, correction=correction)
+
+    @staticmethod
+    def std(x, axis, keepdims, correction):
+        return jnp.std(x, axis=axis, keepdims=keepdims, correction=correction)
+
+    @staticmethod
+    def all(x, axis, keepdims):
+        return jnp.all(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def any(x, axis, keepdims):
+        return jnp.any(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def diagonal(x, offset):
+        return jnp.linalg.diagonal(x, offset=offset)
+
+    @staticmethod
+    def tensordot(x1, x2, axes):
+        return jnp.tensordot(x1, x2, axes)
+
     class random:
         """``ops.random`` on jax: ``key`` is a PRNG key (or an int seed)."""
 

@@ -410,6 +410,52 @@ class Ops:
     def norm(x, ord, axis, keepdims):
         return torch.linalg.norm(_t(x), ord=ord, dim=axis, keepdim=keepdims)
 
+    @staticmethod
+    def var(x, axis, keepdims, correction):
+        x = _t(x)
+        if axis is None:
+            return torch.var(x, correction=correction)
+        return torch.var(x, dim=axis, keepdim=keepdims, correction=correction)
+
+    @staticmethod
+    def std(x, axis, keepdims, correction):
+        x = _t(x)
+        if axis is None:
+            return torch.std(x, correction=correction)
+        return torch.std(x, dim=axis, keepdim=keepdims, correction=correction)
+
+    @staticmethod
+    def all(x, axis, keepdims):
+        return _reduce(torch.all, x, axis, keepdims)
+
+    @staticmethod
+    def any(x, axis, keepdims):
+        return _reduce(torch.any, x, axis, keepdims)
+
+    @staticmethod
+    def isinf(x):
+        return torch.isinf(_t(x))
+
+    @staticmethod
+    def logical_not(x):
+        return torch.logical_not(_t(x))
+
+    @staticmethod
+    def logical_and(x1, x2):
+        return torch.logical_and(_t(x1), _t(x2))
+
+    @staticmethod
+    def logical_or(x1, x2):
+        return torch.logical_or(_t(x1), _t(x2))
+
+    @staticmethod
+    def diagonal(x, offset):
+        return torch.linalg.diagonal(_t(x), offset=offset)
+
+    @staticmethod
+    def tensordot(x1, x2, axes):
+        return torch.tensordot(_t(x1), _t(x2), axes)
+
     class random:
         """``ops.random`` on torch: draws from torch's global generator (a :class:`TorchKey`)
         or from a generator seeded with an int key."""
