@@ -86,6 +86,7 @@ TORCH_KEYWORDS = {
     "linspace": {"steps": "num"},
     "tril": {"diagonal": "k"},
     "triu": {"diagonal": "k"},
+    "tensordot": {"dims": "axes"},
 }
 #: torch tensor methods that convert the dtype -> the neutral dtype name
 TORCH_DTYPE_METHODS = {
