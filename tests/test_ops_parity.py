@@ -458,6 +458,27 @@ def test_key_taking_inits_export_natively(tmp_path, backend):
     assert np.all((values["r"] >= 1.0) & (values["r"] < 2.0))
 
 
+def test_int_seeded_draws_export_to_the_same_numbers(tmp_path, backend):
+    path = tmp_path / "seeded_draws.py"
+    path.write_text(
+        "from dualguide import ops\n\n\ndef draws():\n"
+        "    return ops.random.normal(3, 2) + ops.random.uniform(0, (2,), minval=1.0, maxval=2.0)\n"
+    )
+    spec = importlib.util.spec_from_file_location("seeded_draws", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["seeded_draws"] = mod
+    try:
+        spec.loader.exec_module(mod)
+        code, imports = native_source(mod.draws, backend)
+    finally:
+        sys.modules.pop("seeded_draws", None)
+    ns: dict = {}
+    exec("\n".join(sorted(imports)) + "\n" + code, ns)
+    with dg.use_backend(backend):
+        want = ops.to_numpy(mod.draws())
+    np.testing.assert_array_equal(ops.to_numpy(ns["draws"]()), want)
+
+
 # --- indexing: the native __getitem__ does what numpy does -------------------------------------
 INDEXES = {
     "newaxis": lambda x, i, m: x[:, ops.newaxis, None],

@@ -423,6 +423,12 @@ class Exporter(Rewriter):
             ov[id(u)] = f"lower={lower}"
         if name in RANDOM and "shape" in b:
             self.shape_tuple(b["shape"], ov)
+        key = b.get("key")
+        if name in RANDOM and key is not None:
+            kv = arg_value(key)
+            if isinstance(kv, ast.Constant) and isinstance(kv.value, int):  # an int seed
+                t = f"{self.use('jax.random.PRNGKey')}({kv.value})"
+                ov[id(key)] = f"key={t}" if isinstance(key, ast.keyword) else t
         return self.call_text(node, native, ov)
 
     def dtype_literal(self, b: dict, ov: dict) -> None:
@@ -558,6 +564,9 @@ class Exporter(Rewriter):
         """``ops.random.normal(key, shape)`` -> ``torch.randn(shape)``: torch's generator."""
         shape = v.get("shape")
         s = "()" if shape is None else self.emit(shape)
+        key = v.get("key")
+        if isinstance(key, ast.Constant) and isinstance(key.value, int):  # an int seed
+            s += f", generator={self.use('torch.Generator')}().manual_seed({key.value})"
         if name == "random.normal":
             return f"{native}({s})"
         draw = f"{native}({s})"
