@@ -476,7 +476,8 @@ class Exporter(Rewriter):
             if keep is not None:
                 args.append(f"keepdim={self.emit(keep)}")
             return f"{native}({', '.join(args)})"
-        if name in SCANS and v.get("dim", v.get("axis")) is None:
+        ax = v.get("dim", v.get("axis"))
+        if name in SCANS and (ax is None or (isinstance(ax, ast.Constant) and ax.value is None)):
             x = self.tensor(v["x"])
             return f"{native}({self.use('torch.reshape')}({x}, (-1,)), 0)"
         if name in RANDOM:

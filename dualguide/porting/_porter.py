@@ -314,7 +314,7 @@ class Porter(Rewriter):
                 for k in node.keywords:
                     if k.arg == "unbiased":
                         ov[id(k)] = ""  # written as correction=
-                return self.with_correction(self._call(node, func, ov), node, ov)
+                return self.with_correction(self._call(node, func, ov), node)
             return self._call(node, func, ov)
         if name in ("zeros", "ones", "eye") and len(node.args) > 1 and name != "eye":
             dims = ", ".join(self.emit(a) for a in node.args)
@@ -329,10 +329,10 @@ class Porter(Rewriter):
             return self._call(node, func, ov)
         return self._call(node, func, ov)
 
-    def with_correction(self, text: str, node: ast.Call, ov: dict) -> str:
+    def with_correction(self, text: str, node: ast.Call, most_args: int = 2) -> str:
         """torch's var/std divide by N - 1 unless told; the neutral ones by N - correction
         (default 0): write torch's correction out (``unbiased=`` becomes ``correction=``)."""
-        if len(node.args) > 2:
+        if len(node.args) > most_args:  # (x, dim, unbiased...): keepdim would be misread
             self.problem(node, f"{self.src.segment(node.func)}: give dim= and keepdim= by keyword")
         corr = "1"
         for k in node.keywords:
@@ -438,7 +438,7 @@ class Porter(Rewriter):
                 for k in node.keywords
                 if k.arg != "unbiased"
             ]
-            return self.with_correction(f"{self.ns('ops')}.{m}({', '.join(items)})", node, {})
+            return self.with_correction(f"{self.ns('ops')}.{m}({', '.join(items)})", node, 1)
         if m == "permute" and node.args and not node.keywords:
             dims = [self.emit(a) for a in node.args]
             axes = dims[0] if len(dims) == 1 else f"({', '.join(dims)})"
