@@ -20,11 +20,13 @@ import math
 from . import _state
 from ._table import OPS
 
-__all__ = [*OPS, "pi", "e", "inf", "to_numpy"]
+__all__ = [*(k for k in OPS if "." not in k), "random", "pi", "e", "inf", "newaxis", "to_numpy"]
 
 pi = math.pi
 e = math.e
 inf = math.inf
+#: ``x[ops.newaxis]`` inserts an axis (it is ``None``, as ``numpy.newaxis``)
+newaxis = None
 
 _TYPE_BACKEND: dict[type, object] = {}
 
@@ -349,6 +351,310 @@ def inv(x):
 def cholesky(x):
     """Lower Cholesky factor of the last two axes."""
     return _b(x).ops.cholesky(x)
+
+
+# the array surface (issue 12) ----------------------------------------------------------------
+def _num(x) -> bool:
+    return isinstance(x, (bool, int, float))
+
+
+def power(x1, x2):
+    """``x1`` raised to the power ``x2``, elementwise (array API ``pow``; numbers broadcast).
+
+    >>> import dualguide as dg
+    >>> from dualguide import ops
+    >>> with dg.use_backend("pyro"):
+    ...     ops.to_numpy(ops.power(ops.asarray([1.0, 2.0, 3.0]), 2)).tolist()
+    [1.0, 4.0, 9.0]
+    """
+    return _b(x2 if _num(x1) else x1).ops.power(x1, x2)
+
+
+def cumprod(x, axis=None, *, dim=None):
+    """Cumulative product along ``axis`` (of the flattened array when None, as numpy)."""
+    return _b(x).ops.cumprod(x, _axis(axis, dim))
+
+
+def transpose(x, axes=None):
+    """``x`` with its axes permuted to ``axes`` (reversed when None, as numpy.transpose)."""
+    return _b(x).ops.transpose(x, None if axes is None else tuple(axes))
+
+
+def permute_dims(x, axes):
+    """``x`` with its axes permuted to ``axes`` (array API; torch ``permute``)."""
+    return _b(x).ops.permute_dims(x, tuple(axes))
+
+
+def moveaxis(x, source, destination):
+    """``x`` with axis ``source`` moved to position ``destination``."""
+    return _b(x).ops.moveaxis(x, source, destination)
+
+
+def squeeze(x, axis):
+    """``x`` without the length-1 ``axis`` (an int or tuple; an error if it is not length 1)."""
+    shape = tuple(getattr(x, "shape", ()))
+    for a in axis if isinstance(axis, tuple) else (axis,):
+        if shape and shape[a] != 1:
+            from .errors import SpecError
+
+            raise SpecError(
+                f"ops.squeeze: axis {a} of an array of shape {shape} has length {shape[a]}, "
+                "not 1; squeeze only length-1 axes"
+            )
+    return _b(x).ops.squeeze(x, axis)
+
+
+def _dtype_name(dtype) -> str:
+    """A neutral dtype name (a key of ``_table.OP_DTYPES``) for a string, numpy or native dtype."""
+    from ._table import OP_DTYPES
+
+    if isinstance(dtype, str):
+        name = dtype
+    else:
+        import numpy as np
+
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = str(dtype).rsplit(".", 1)[-1]  # torch.int32 -> int32
+    if name not in OP_DTYPES:
+        from .errors import SpecError
+
+        raise SpecError(
+            f"ops.astype: unknown dtype {dtype!r}; give one of {', '.join(map(repr, OP_DTYPES))}"
+        )
+    return name
+
+
+def astype(x, dtype):
+    """``x`` converted to ``dtype``: ``"float32"``, ``"float64"``, ``"int32"``, ``"int64"``,
+    ``"bool"`` (or the numpy/native dtype of one of them).
+
+    >>> import dualguide as dg
+    >>> from dualguide import ops
+    >>> with dg.use_backend("numpyro"):
+    ...     ops.to_numpy(ops.astype(ops.asarray([1.7, -0.2]), "int32")).tolist()
+    [1, 0]
+    """
+    return _b(x).ops.astype(x, _dtype_name(dtype))
+
+
+def linspace(start, stop, num, endpoint=True):
+    """``num`` evenly spaced float32 values from ``start`` to ``stop`` (active backend)."""
+    return _state.current().ops.linspace(start, stop, int(num), bool(endpoint))
+
+
+def full_like(x, fill_value):
+    """An array with the shape and dtype of ``x`` filled with ``fill_value``."""
+    return _b(x).ops.full_like(x, fill_value)
+
+
+def softmax(x, axis=-1, *, dim=None):
+    """exp(x) / sum(exp(x)) along ``axis`` (default the last, as jax.nn.softmax)."""
+    return _b(x).ops.softmax(x, _axis(axis if dim is None else None, dim))
+
+
+def log_softmax(x, axis=-1, *, dim=None):
+    """x - logsumexp(x) along ``axis`` (default the last)."""
+    return _b(x).ops.log_softmax(x, _axis(axis if dim is None else None, dim))
+
+
+def logit(x):
+    """Elementwise log(x / (1 - x)), the inverse of :func:`expit`."""
+    return _b(x).ops.logit(x)
+
+
+def expit(x):
+    """Elementwise 1 / (1 + exp(-x)) (scipy's name for :func:`sigmoid`)."""
+    return _b(x).ops.expit(x)
+
+
+def erfc(x):
+    """Elementwise complementary error function 1 - erf(x)."""
+    return _b(x).ops.erfc(x)
+
+
+def digamma(x):
+    """Elementwise derivative of :func:`lgamma`."""
+    return _b(x).ops.digamma(x)
+
+
+def floor(x):
+    """Elementwise floor."""
+    return _b(x).ops.floor(x)
+
+
+def ceil(x):
+    """Elementwise ceiling."""
+    return _b(x).ops.ceil(x)
+
+
+def isnan(x):
+    """Elementwise NaN test."""
+    return _b(x).ops.isnan(x)
+
+
+def argmax(x, axis=None, keepdims=False, *, dim=None):
+    """Index of the maximum along ``axis`` (of the flattened array when None)."""
+    return _b(x).ops.argmax(x, _axis(axis, dim), keepdims)
+
+
+def argmin(x, axis=None, keepdims=False, *, dim=None):
+    """Index of the minimum along ``axis`` (of the flattened array when None)."""
+    return _b(x).ops.argmin(x, _axis(axis, dim), keepdims)
+
+
+def tril(x, k=0):
+    """The lower triangle of the last two axes (below diagonal ``k``), zeros above."""
+    return _b(x).ops.tril(x, k)
+
+
+def triu(x, k=0):
+    """The upper triangle of the last two axes (above diagonal ``k``), zeros below."""
+    return _b(x).ops.triu(x, k)
+
+
+def outer(x1, x2):
+    """Outer product of two vectors."""
+    return _b(x1).ops.outer(x1, x2)
+
+
+def solve(a, b):
+    """The solution x of ``a @ x = b`` (last two axes of ``a``; ``b`` a vector only when 1-D,
+    as numpy 2 and the array API)."""
+    return _b(a).ops.solve(a, b)
+
+
+def solve_triangular(a, b, *, upper):
+    """The solution x of ``a @ x = b`` for triangular ``a`` (``upper``: which triangle, a
+    required keyword as in torch; ``b`` is ``(..., n, k)``, or ``(n,)`` for a 2-D ``a``).
+
+    >>> import dualguide as dg
+    >>> from dualguide import ops
+    >>> with dg.use_backend("numpyro"):
+    ...     L = ops.asarray([[2.0, 0.0], [1.0, 1.0]])
+    ...     ops.to_numpy(ops.solve_triangular(L, ops.asarray([2.0, 3.0]), upper=False)).tolist()
+    [1.0, 2.0]
+    """
+    return _b(a).ops.solve_triangular(a, b, bool(upper))
+
+
+def norm(x, ord=None, axis=None, keepdims=False, *, dim=None):
+    """Vector or matrix norm, as numpy.linalg.norm (``axis``: an int for vector norms, a pair
+    for matrix norms; None: the 2-norm of the flattened array)."""
+    return _b(x).ops.norm(x, ord, _axis(axis, dim), keepdims)
+
+
+def var(x, axis=None, keepdims=False, *, correction=0.0, dim=None):
+    """Variance over ``axis`` (all axes when None), dividing by N - ``correction``: the
+    array API's default 0 (numpy's), not torch's 1."""
+    return _b(x).ops.var(x, _axis(axis, dim), keepdims, correction)
+
+
+def std(x, axis=None, keepdims=False, *, correction=0.0, dim=None):
+    """Standard deviation over ``axis`` (all axes when None), as :func:`var`."""
+    return _b(x).ops.std(x, _axis(axis, dim), keepdims, correction)
+
+
+def all(x, axis=None, keepdims=False, *, dim=None):
+    """Whether every element over ``axis`` is true (all axes when None)."""
+    return _b(x).ops.all(x, _axis(axis, dim), keepdims)
+
+
+def any(x, axis=None, keepdims=False, *, dim=None):
+    """Whether some element over ``axis`` is true (all axes when None)."""
+    return _b(x).ops.any(x, _axis(axis, dim), keepdims)
+
+
+def isinf(x):
+    """Elementwise test for +inf or -inf."""
+    return _b(x).ops.isinf(x)
+
+
+def logical_not(x):
+    """Elementwise logical not."""
+    return _b(x).ops.logical_not(x)
+
+
+def logical_and(x1, x2):
+    """Elementwise logical and."""
+    return _b(x2 if _num(x1) else x1).ops.logical_and(x1, x2)
+
+
+def logical_or(x1, x2):
+    """Elementwise logical or."""
+    return _b(x2 if _num(x1) else x1).ops.logical_or(x1, x2)
+
+
+def diagonal(x, *, offset=0):
+    """The diagonal of the last two axes (array API ``linalg.diagonal``; ``offset`` above the
+    main diagonal when positive)."""
+    return _b(x).ops.diagonal(x, offset)
+
+
+def tensordot(x1, x2, axes=2):
+    """Sum of products over the last ``axes`` axes of ``x1`` and the first of ``x2`` (or the
+    pair of axis lists ``axes``), as numpy.tensordot."""
+    return _b(x1).ops.tensordot(x1, x2, axes)
+
+
+class _Random:
+    """``ops.random``: a neutral random source for param inits.
+
+    ``key`` is the key a param's init callable is given (``dg.param("w", lambda key:
+    ops.random.normal(key, (3,)))``): a JAX PRNG key on NumPyro, a placeholder for
+    torch's global generator on Pyro (seeded by the fit's seed).  An int is a seed on
+    both.  Draws are float32; the two backends draw different numbers from the same seed.
+
+    >>> import dualguide as dg
+    >>> from dualguide import ops
+    >>> with dg.use_backend("numpyro"):
+    ...     ops.random.normal(0, (2, 3)).shape
+    (2, 3)
+    """
+
+    @staticmethod
+    def normal(key, shape=()):
+        """Standard normal draws of ``shape`` (jax.random.normal, torch.randn)."""
+        return _b(key).ops.random.normal(key, _shape(shape))
+
+    @staticmethod
+    def uniform(key, shape=(), *, minval=0.0, maxval=1.0):
+        """Uniform draws on [minval, maxval) of ``shape`` (jax.random.uniform, torch.rand)."""
+        return _b(key).ops.random.uniform(key, _shape(shape), minval, maxval)
+
+
+def _shape(shape) -> tuple:
+    return (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
+
+
+random = _Random()
+
+
+def _call_init(name: str, fn, key):
+    """Call param ``name``'s init callable: with ``key`` if it takes an argument (NumPyro's
+    convention, ``lambda key: ...``), with none otherwise (Pyro's)."""
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return fn()
+    required = [
+        p
+        for p in params
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+    ]
+    if len(required) > 1:
+        from .errors import SpecError
+
+        raise SpecError(
+            f"param {name!r}: its init callable takes {len(required)} arguments; it takes none "
+            "(Pyro's convention) or one, the init key (lambda key: ops.random.normal(key, (3,)))"
+        )
+    if required or [p for p in params if p.kind == p.VAR_POSITIONAL]:  # (ops.any is not builtin)
+        return fn(key)
+    return fn()
 
 
 def to_numpy(x):

@@ -30,8 +30,10 @@ def param(
     """A learnable parameter, stored unconstrained and returned constrained.
 
     ``init_value`` is a number, a nested list, a numpy array, or a callable
-    with no arguments returning one of those (Pyro's convention); it becomes a
-    float32 array of the active backend.  ``constraint`` is a
+    returning one of those that takes no argument (Pyro's convention) or one, the
+    init key (NumPyro's: ``lambda key: ops.random.normal(key, (3,))`` or
+    ``lambda key: dist.Exponential(1.0).sample(key)`` run on both backends); it
+    becomes a float32 array of the active backend.  ``constraint`` is a
     :mod:`dualguide.constraints` object.
 
     >>> import dualguide as dg

@@ -22,10 +22,15 @@ from ._vocab import (
     DIST_IMPORT,
     ELEMENTWISE,
     IMPORTS,
+    KEEPDIMS_KEYWORD,
     OP_CONSTANTS,
     PRIMITIVE_ARGS,
+    RANDOM,
     REAL_SUPPORT,
     REDUCTIONS,
+    SCANS,
+    TORCH_DEFAULTS,
+    TORCH_KEYWORDS,
     canonical,
     classify,
     dualguide_refs,
@@ -92,7 +97,8 @@ class Exporter(Rewriter):
             return isinstance(v, (int, float)) and not isinstance(v, bool)
         if isinstance(node, (ast.Attribute, ast.Name)):
             q = qualname(node, self.aliases)
-            return q is not None and (classify(canonical(q)) or ("",))[0] == "const"
+            c = classify(canonical(q)) if q is not None else None
+            return c is not None and c[0] == "const" and c[1] != "newaxis"
         return False
 
     def is_number_literal(self, node) -> bool:
@@ -314,15 +320,25 @@ class Exporter(Rewriter):
     def param_init(self, v) -> str:
         """A param's initial value, as the native framework wants it (float32)."""
         if isinstance(v, ast.Lambda):
-            if v.args.args or v.args.vararg or v.args.kwonlyargs:
-                self.problem(v, "a param's init callable takes no arguments (Pyro's convention)")
+            a = v.args
+            if len(a.posonlyargs + a.args) > 1 or a.vararg or a.kwonlyargs or a.kwarg:
+                self.problem(
+                    v,
+                    "a param's init callable takes no arguments (Pyro's convention) or one, "
+                    "the init key",
+                )
                 return self.emit(v)
+            key = (a.posonlyargs + a.args)[0].arg if a.posonlyargs + a.args else None
             self.locals.append(local_names(v))
             try:
                 body = self.param_init(v.body)
             finally:
                 self.locals.pop()
-            return f"lambda _rng_key: {body}" if self.backend == "numpyro" else f"lambda: {body}"
+            if self.backend == "numpyro":
+                return f"lambda {key or '_rng_key'}: {body}"
+            # Pyro calls the init with no argument: the key is (), which a torch
+            # distribution's .sample(key) reads as sample_shape=() (ops.random drops it)
+            return f"lambda {key}=(): {body}" if key else f"lambda: {body}"
         if isinstance(v, ast.Name) and not self.is_local(v.id) and callable(self.globals.get(v.id)):
             if self.backend == "numpyro":
                 return f"lambda _rng_key: {self.use('jnp.asarray')}({v.id}(), dtype=jnp.float32)"
@@ -397,7 +413,10 @@ class Exporter(Rewriter):
 
         native = self.use(_table.OPS[name][self.i])
         try:
-            sig = inspect.signature(getattr(neutral_ops, name))
+            fn: object = neutral_ops
+            for part in name.split("."):  # random.normal
+                fn = getattr(fn, part)
+            sig = inspect.signature(fn)  # type: ignore[arg-type]
         except (TypeError, ValueError, AttributeError):  # pragma: no cover
             return self.call_text(node, native)
         params = [
@@ -428,7 +447,45 @@ class Exporter(Rewriter):
             return self.call_text(node, native, ov, ["dtype=" + self.use("jnp.float32")])
         if name == "to_numpy":
             return self.call_text(node, self.use("np.asarray"), ov)
+        self.dtype_literal(b, ov)
+        k = b.get("keepdims")
+        if name in KEEPDIMS_KEYWORD and k is not None and not isinstance(k, ast.keyword):
+            ov[id(k)] = f"keepdims={self.emit(k)}"
+        if name == "solve_triangular" and "upper" in b:
+            u = b["upper"]
+            uv = arg_value(u)
+            lower = (
+                repr(not uv.value)
+                if isinstance(uv, ast.Constant) and isinstance(uv.value, bool)
+                else f"not ({self.emit(uv)})"
+            )
+            ov[id(u)] = f"lower={lower}"
+        if name in RANDOM and "shape" in b:
+            self.shape_tuple(b["shape"], ov)
+        key = b.get("key")
+        if name in RANDOM and key is not None:
+            kv = arg_value(key)
+            if isinstance(kv, ast.Constant) and isinstance(kv.value, int):  # an int seed
+                t = f"{self.use('jax.random.PRNGKey')}({kv.value})"
+                ov[id(key)] = f"key={t}" if isinstance(key, ast.keyword) else t
         return self.call_text(node, native, ov)
+
+    def dtype_literal(self, b: dict, ov: dict) -> None:
+        """``ops.astype(x, "int32")``: the neutral dtype name as the framework's dtype."""
+        d = b.get("dtype")
+        if d is None:
+            return
+        v = arg_value(d)
+        if isinstance(v, ast.Constant) and v.value in _table.OP_DTYPES:
+            t = self.use(_table.OP_DTYPES[v.value][self.i])
+            ov[id(d)] = f"dtype={t}" if isinstance(d, ast.keyword) else t
+
+    def shape_tuple(self, a, ov: dict) -> None:
+        """An int shape written as a tuple (jax.random takes only sequences)."""
+        v = arg_value(a)
+        if isinstance(v, ast.Constant) and isinstance(v.value, int):
+            t = f"({self.emit(v)},)"
+            ov[id(a)] = f"shape={t}" if isinstance(a, ast.keyword) else t
 
     def op_pyro(self, name, node, native, b) -> str:
         v = {k: arg_value(a) for k, a in b.items()}
@@ -458,6 +515,16 @@ class Exporter(Rewriter):
             if keep is not None:
                 args.append(f"keepdim={self.emit(keep)}")
             return f"{native}({', '.join(args)})"
+        ax = v.get("dim", v.get("axis"))
+        if name in SCANS and (ax is None or (isinstance(ax, ast.Constant) and ax.value is None)):
+            x = self.tensor(v["x"])
+            return f"{native}({self.use('torch.reshape')}({x}, (-1,)), 0)"
+        if name in RANDOM:
+            return self.random_pyro(name, native, v)
+        if name == "linspace" and "endpoint" in v:
+            e = v["endpoint"]
+            if not (isinstance(e, ast.Constant) and e.value is True):
+                self.problem(node, "ops.linspace(..., endpoint=False) cannot be exported to torch")
         if name in ("stack", "concatenate"):
             xs = v["xs"]
             if isinstance(xs, (ast.List, ast.Tuple)):
@@ -500,7 +567,55 @@ class Exporter(Rewriter):
             return f"{self.emit(v['x'])}.detach().cpu().numpy()"
         if name == "where":
             return self.call_text(node, native)
-        return self.call_text(node, native)
+        if name == "solve_triangular" and isinstance(v.get("b"), (ast.Name, ast.Attribute)):
+            # torch takes only matrix right-hand sides: a vector b goes in as one column
+            a_t, b_t = self.emit(v["a"]), self.emit(v["b"])
+            up = self.emit(v["upper"]) if "upper" in v else "False"
+            return (
+                f"({native}({a_t}, {b_t}[..., None], upper={up})[..., 0] "
+                f"if {b_t}.dim() == 1 else {native}({a_t}, {b_t}, upper={up}))"
+            )
+        if name == "transpose" and "axes" not in b:
+            self.problem(
+                node, "ops.transpose(x) without axes cannot be exported to torch; give axes"
+            )
+        ov = {}
+        self.dtype_literal(b, ov)
+        k = b.get("keepdims")
+        if name in KEEPDIMS_KEYWORD and k is not None and not isinstance(k, ast.keyword):
+            ov[id(k)] = f"keepdims={self.emit(k)}"  # torch.var's 3rd argument is unbiased
+        renames = TORCH_KEYWORDS.get(name, {})
+        for k, a in b.items():
+            if k in renames:
+                text = self.emit(arg_value(a))
+                ov[id(a)] = f"{renames[k]}={text}" if isinstance(a, ast.keyword) else text
+            if name == "linspace" and k == "endpoint":
+                ov[id(a)] = ""
+        append = []
+        if name in TORCH_DEFAULTS:
+            arg, default = TORCH_DEFAULTS[name]
+            if arg not in b and not (arg == "axis" and "dim" in b):
+                append.append(f"{arg}={default}")
+        if any(t == "" for t in ov.values()):
+            return self._rebuild(native, node, b, drop=("endpoint",), overrides=ov)
+        return self.call_text(node, native, ov, append)
+
+    def random_pyro(self, name: str, native: str, v: dict) -> str:
+        """``ops.random.normal(key, shape)`` -> ``torch.randn(shape)``: torch's generator."""
+        shape = v.get("shape")
+        s = "()" if shape is None else self.emit(shape)
+        key = v.get("key")
+        if isinstance(key, ast.Constant) and isinstance(key.value, int):  # an int seed
+            s += f", generator={self.use('torch.Generator')}().manual_seed({key.value})"
+        if name == "random.normal":
+            return f"{native}({s})"
+        draw = f"{native}({s})"
+        lo, hi = v.get("minval"), v.get("maxval")
+        if lo is None and hi is None:
+            return draw
+        lo_t = "0.0" if lo is None else self.emit(lo)
+        hi_t = "1.0" if hi is None else self.emit(hi)
+        return f"({lo_t} + ({hi_t} - {lo_t}) * {draw})"
 
     # transformed latents ----------------------------------------------------------------
     def transformed(self, node: ast.Call) -> str:

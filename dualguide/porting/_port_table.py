@@ -25,6 +25,8 @@ SYNONYMS = {
         "jax.numpy.atan2": "arctan2",
         "jax.scipy.special.expit": "sigmoid",
         "jax.numpy.logaddexp": "logaddexp",
+        "jax.numpy.pow": "power",
+        "jax.numpy.clip": "clip",
     },
     "pyro": {
         "torch.tensor": "asarray",
@@ -44,15 +46,67 @@ SYNONYMS = {
         "torch.det": "det",
         "torch.inverse": "inv",
         "torch.cholesky": "cholesky",
+        "torch.logit": "logit",
+        "torch.erfc": "erfc",
+        "torch.digamma": "digamma",
+        "torch.nn.functional.softmax": "softmax",
+        "torch.nn.functional.log_softmax": "log_softmax",
     },
 }
 #: native constants -> neutral ops constant
 CONSTANTS = {
-    "numpyro": {"jax.numpy.pi": "pi", "jax.numpy.e": "e", "jax.numpy.inf": "inf"},
+    "numpyro": {
+        "jax.numpy.pi": "pi",
+        "jax.numpy.e": "e",
+        "jax.numpy.inf": "inf",
+        "jax.numpy.newaxis": "newaxis",
+    },
     "pyro": {"torch.pi": "pi", "torch.e": "e", "torch.inf": "inf"},
 }
 #: torch reductions whose keyword is keepdim (neutral: keepdims)
-REDUCTIONS = {"sum", "prod", "mean", "max", "min", "logsumexp"}
+REDUCTIONS = {
+    "sum",
+    "prod",
+    "mean",
+    "max",
+    "min",
+    "logsumexp",
+    "argmax",
+    "argmin",
+    "norm",
+    "var",
+    "std",
+    "all",
+    "any",
+}
+#: neutral ops of the random source: only a param init has a key for them
+RANDOM = {"random.normal", "random.uniform"}
+#: torch keyword -> neutral keyword, per op, where torch names an argument otherwise
+TORCH_KEYWORDS = {
+    "linspace": {"steps": "num"},
+    "tril": {"diagonal": "k"},
+    "triu": {"diagonal": "k"},
+    "tensordot": {"dims": "axes"},
+}
+#: torch tensor methods that convert the dtype -> the neutral dtype name
+TORCH_DTYPE_METHODS = {
+    "float": "float32",
+    "double": "float64",
+    "int": "int32",
+    "long": "int64",
+    "bool": "bool",
+}
+
+
+def dtype_names(framework: str) -> dict[str, str]:
+    """Native dtype (``jax.numpy.int32``, ``torch.int32``) -> neutral dtype name."""
+    i = _table.BACKENDS.index(framework)
+    out = {_expand(v[i]): k for k, v in _table.OP_DTYPES.items()}
+    if framework == "pyro":
+        out.update({"torch.float": "float32", "torch.double": "float64", "torch.long": "int64"})
+    return out
+
+
 #: keywords that say "float32" and can be dropped
 FLOAT32 = {"jax.numpy.float32", "torch.float32", "torch.float"}
 #: native modules whose use is fitting code (dropped at the top level, a problem in programs)
@@ -87,10 +141,6 @@ TORCH_ONLY_METHODS = {
     "size",
     "detach",
     "numpy",
-    "float",
-    "double",
-    "long",
-    "int",
     "to",
     "cpu",
     "cuda",
@@ -104,10 +154,6 @@ TORCH_ONLY_METHODS = {
     "t",
     "expand_as",
     "repeat",
-    "clamp",
-    "softmax",
-    "log_softmax",
-    "norm",
     "requires_grad_",
     "unsqueeze_",
     "add_",

@@ -14,9 +14,13 @@ import ast
 from .. import _table
 from ._port_table import (
     FLOAT32,
+    RANDOM,
     REDUCTIONS,
+    TORCH_DTYPE_METHODS,
+    TORCH_KEYWORDS,
     TORCH_ONLY_METHODS,
     _expand,
+    dtype_names,
     native_canonical,
     reverse_table,
 )
@@ -33,6 +37,9 @@ class Porter(Rewriter):
         self.rev = reverse_table(framework)
         self.module_names = module_names  # names bound to imported modules
         self.used: set[str] = set()  # neutral namespaces used: dg, ops, dist, constraints
+        self.dtypes = dtype_names(framework)
+        #: the name of the key while a param init is written (ops.random needs it), else None
+        self.init_key: str | None = None
 
     def q(self, node) -> str | None:
         q = qualname(node, self.aliases)
@@ -201,15 +208,14 @@ class Porter(Rewriter):
             args = v.args
             names = [a.arg for a in args.posonlyargs + args.args]
             if self.fw == "numpyro" and len(names) == 1 and not args.vararg:
-                if names[0] in loaded_names(v.body):
-                    self.problem(
-                        v,
-                        "numpyro.param: an init function that uses its rng_key has "
-                        "no neutral counterpart (neutral init callables take no "
-                        "arguments); draw the init with numpy instead",
-                    )
+                if names[0] in loaded_names(v.body):  # the init uses its key: keep it
+                    return f"lambda {names[0]}: {self.with_key(names[0], v.body)}"
                 return f"lambda: {self.param_init(v.body)}"
+            if not names and self.draws(v.body):  # lambda: torch.randn(3)
+                return f"lambda key: {self.with_key('key', v.body)}"
             return f"lambda: {self.param_init(v.body)}" if not names else self.emit(v)
+        if self.fw == "pyro" and self.init_key is None and self.draws(v):  # 0.1 * torch.randn(3)
+            return f"lambda key: {self.with_key('key', v)}"
         if isinstance(v, ast.Call):
             q = self.q(v.func)
             if q is not None and self.rev.ops.get(q) == "asarray" and len(v.args) == 1:
@@ -225,6 +231,23 @@ class Porter(Rewriter):
                 if not extra and self.literal(inner):
                     return self.emit(inner)
         return self.emit(v)
+
+    def draws(self, node) -> bool:
+        """Whether ``node`` calls the framework's random source (torch.randn, jax.random...)."""
+        for n in ast.walk(node):
+            if isinstance(n, ast.Call):
+                q = self.q(n.func)
+                if q is not None and self.rev.ops.get(q) in RANDOM:
+                    return True
+        return False
+
+    def with_key(self, key: str, body) -> str:
+        """A param init's body written with ``key`` as the key of its random draws."""
+        prev, self.init_key = self.init_key, key
+        try:
+            return self.param_init(body)
+        finally:
+            self.init_key = prev
 
     # distributions ----------------------------------------------------------------------
     def dist(self, name: str, node: ast.Call) -> str:
@@ -242,8 +265,25 @@ class Porter(Rewriter):
     def op(self, name: str, node: ast.Call) -> str:
         func = self.ns("ops") + "." + name
         what = self.src.segment(node.func)
+        if name in RANDOM:
+            return self.random(name, node, func, what)
         ov = self.strip_dtype(node, {}, what)
+        if name == "astype" and len(node.args) == 2:
+            ov[id(node.args[1])] = self.dtype_text(node.args[1])
         if self.fw == "numpyro":
+            for k in node.keywords:
+                if name in ("var", "std") and k.arg == "ddof":
+                    ov[id(k)] = f"correction={self.emit(k.value)}"
+            if name == "solve_triangular":
+                lower = next((k for k in node.keywords if k.arg == "lower"), None)
+                if lower is None:
+                    return self._call(node, func, ov)[:-1] + ", upper=True)"  # jax: lower=False
+                lv = lower.value
+                ov[id(lower)] = (
+                    f"upper={not lv.value!r}"
+                    if isinstance(lv, ast.Constant) and isinstance(lv.value, bool)
+                    else f"upper=not ({self.emit(lv)})"
+                )
             if name == "clip":
                 for k in node.keywords:
                     if k.arg in ("a_min", "a_max"):
@@ -270,16 +310,78 @@ class Porter(Rewriter):
             for k in node.keywords:
                 if k.arg == "keepdim":
                     ov[id(k)] = f"keepdims={self.emit(k.value)}"
+            if name in ("var", "std"):
+                for k in node.keywords:
+                    if k.arg == "unbiased":
+                        ov[id(k)] = ""  # written as correction=
+                return self.with_correction(self._call(node, func, ov), node)
             return self._call(node, func, ov)
         if name in ("zeros", "ones", "eye") and len(node.args) > 1 and name != "eye":
             dims = ", ".join(self.emit(a) for a in node.args)
             kws = [f"{k.arg}={self.emit(k.value)}" for k in node.keywords if id(k) not in ov]
             return f"{func}(({dims}){''.join(', ' + k for k in kws)})"
+        for k in node.keywords:
+            if k.arg in TORCH_KEYWORDS.get(name, {}):
+                ov[id(k)] = f"{TORCH_KEYWORDS[name][k.arg]}={self.emit(k.value)}"
         if name == "softplus" and any(k.arg in ("beta", "threshold") for k in node.keywords):
             self.problem(node, "softplus(beta=, threshold=) has no neutral counterpart")
         if name == "asarray":
             return self._call(node, func, ov)
         return self._call(node, func, ov)
+
+    def with_correction(self, text: str, node: ast.Call, most_args: int = 2) -> str:
+        """torch's var/std divide by N - 1 unless told; the neutral ones by N - correction
+        (default 0): write torch's correction out (``unbiased=`` becomes ``correction=``)."""
+        if len(node.args) > most_args:  # (x, dim, unbiased...): keepdim would be misread
+            self.problem(node, f"{self.src.segment(node.func)}: give dim= and keepdim= by keyword")
+        corr = "1"
+        for k in node.keywords:
+            if k.arg == "correction":
+                return text
+            if k.arg == "unbiased":
+                v = k.value
+                corr = (
+                    str(int(v.value))
+                    if isinstance(v, ast.Constant) and isinstance(v.value, bool)
+                    else f"int({self.emit(v)})"
+                )
+        return text[:-1] + (", " if text[-2] != "(" else "") + f"correction={corr})"
+
+    def dtype_text(self, node) -> str:
+        """A native dtype (``jnp.int32``, ``torch.long``) as its neutral name (``"int32"``)."""
+        q = self.q(node)
+        if q in self.dtypes:
+            return repr(self.dtypes[q])
+        return self.emit(node)
+
+    def random(self, name: str, node: ast.Call, func: str, what: str) -> str:
+        """``jax.random.normal(key, shape)`` / ``torch.randn(*shape)`` in a param init."""
+        if self.fw == "numpyro":
+            text = self._call(node, func, self.strip_dtype(node, {}, what))
+        else:
+            for k in node.keywords:
+                if k.arg not in ("dtype", "requires_grad", "device", "size"):
+                    self.problem(node, f"{what}: {k.arg}= has no neutral counterpart")
+            self.strip_dtype(node, {}, what, extra=("size",))
+            size = next((k.value for k in node.keywords if k.arg == "size"), None)
+            dims = [self.emit(a) for a in node.args]
+            if size is not None:
+                shape = self.emit(size)
+            elif len(dims) == 1 and not (
+                isinstance(node.args[0], ast.Constant) or isinstance(node.args[0], ast.Name)
+            ):
+                shape = dims[0]  # torch.randn((3, 2)) or torch.randn(x.shape)
+            else:
+                shape = f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(dims)})"
+            text = f"{func}({self.init_key or 'key'}, {shape})"
+        if self.init_key is None:
+            self.problem(
+                node,
+                f"{what} outside a param init has no neutral counterpart (random values in a "
+                "model or guide come from dg.sample; a param init may draw with its key: "
+                "dg.param('w', lambda key: ops.random.normal(key, (3,))))",
+            )
+        return text
 
     def _call(self, node: ast.Call, func: str, ov: dict) -> str:
         """The call with its function renamed; overrides of "" drop keywords."""
@@ -303,11 +405,44 @@ class Porter(Rewriter):
         if isinstance(recv, ast.Name) and recv.id in self.module_names:
             return None
         m = f.attr
+        if m == "astype" and len(node.args) == 1 and not node.keywords:
+            return f"{self.ns('ops')}.astype({self.emit(recv)}, {self.dtype_text(node.args[0])})"
         if self.fw == "numpyro":
-            if m == "astype":
-                self.problem(node, "x.astype(...) has no neutral counterpart (arrays are float32)")
             return None
         x = self.emit(recv)
+        if m in TORCH_DTYPE_METHODS and not node.args and not node.keywords:
+            return f"{self.ns('ops')}.astype({x}, {TORCH_DTYPE_METHODS[m]!r})"
+        if m == "to" and len(node.args) == 1 and self.q(node.args[0]) in self.dtypes:
+            return f"{self.ns('ops')}.astype({x}, {self.dtype_text(node.args[0])})"
+        if m == "clamp" and not any(k.arg is None for k in node.keywords):
+            items = [x, *(self.emit(a) for a in node.args)]
+            items += [f"{k.arg}={self.emit(k.value)}" for k in node.keywords]
+            return f"{self.ns('ops')}.clip({', '.join(items)})"
+        if m in ("softmax", "log_softmax", "cumsum", "cumprod", "norm", "argmax", "argmin") and (
+            node.args or node.keywords
+        ):
+            if m == "norm" and (node.args or any(k.arg == "p" for k in node.keywords)):
+                self.problem(
+                    node, "x.norm(p, ...) has no neutral counterpart; use ops.norm(x, ord)"
+                )
+            items = [x, *(self.emit(a) for a in node.args)]
+            items += [
+                f"{'keepdims' if k.arg == 'keepdim' else k.arg}={self.emit(k.value)}"
+                for k in node.keywords
+            ]
+            return f"{self.ns('ops')}.{m}({', '.join(items)})"
+        if m in ("var", "std"):  # torch's method divides by N - 1 unless told
+            items = [x, *(self.emit(a) for a in node.args)]
+            items += [
+                f"{'keepdims' if k.arg == 'keepdim' else k.arg}={self.emit(k.value)}"
+                for k in node.keywords
+                if k.arg != "unbiased"
+            ]
+            return self.with_correction(f"{self.ns('ops')}.{m}({', '.join(items)})", node, 1)
+        if m == "permute" and node.args and not node.keywords:
+            dims = [self.emit(a) for a in node.args]
+            axes = dims[0] if len(dims) == 1 else f"({', '.join(dims)})"
+            return f"{self.ns('ops')}.permute_dims({x}, {axes})"
         torch_fn = {
             v.split(".")[-1]: k for k, v in ((k, _expand(v[1])) for k, v in _table.OPS.items())
         }
@@ -315,7 +450,9 @@ class Porter(Rewriter):
             m in torch_fn
             and not node.args
             and not node.keywords
-            and m not in ("sum", "prod", "mean", "max", "min", "reshape", "where", "stack")
+            and m
+            not in ("sum", "prod", "mean", "max", "min", "reshape", "where", "stack", "squeeze")
+            and m not in ("var", "std")
         ):
             return f"{self.ns('ops')}.{torch_fn[m]}({x})"
         if m == "pow" and len(node.args) == 1 and not node.keywords:

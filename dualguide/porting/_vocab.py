@@ -59,13 +59,61 @@ ELEMENTWISE = {
     "matmul",
     "zeros_like",
     "ones_like",
+    "power",
+    "logit",
+    "expit",
+    "erfc",
+    "digamma",
+    "floor",
+    "ceil",
+    "isnan",
+    "outer",
+    "solve",
+    "isinf",
+    "logical_not",
+    "logical_and",
+    "logical_or",
 }
-OP_CONSTANTS = {"pi": "math.pi", "e": "math.e", "inf": "math.inf"}
+OP_CONSTANTS = {"pi": "math.pi", "e": "math.e", "inf": "math.inf", "newaxis": "None"}
+#: neutral ops that scan along ``axis`` (None: along the flattened array, spelled out for torch)
+SCANS = {"cumsum", "cumprod"}
+#: op -> {neutral keyword: torch keyword} where torch names an argument otherwise (torch takes
+#: numpy's ``axis``/``keepdims`` itself)
+TORCH_KEYWORDS = {
+    "linspace": {"num": "steps"},
+    "tril": {"k": "diagonal"},
+    "triu": {"k": "diagonal"},
+    "tensordot": {"axes": "dims"},
+}
+#: op -> (argument, default) that torch requires and the neutral op defaults
+TORCH_DEFAULTS = {
+    "softmax": ("axis", "-1"),
+    "log_softmax": ("axis", "-1"),
+    "var": ("correction", "0"),  # torch's default is 1
+    "std": ("correction", "0"),
+}
+#: ops whose ``keepdims`` jax takes only as a keyword (jnp.sum's 3rd argument is dtype)
+KEEPDIMS_KEYWORD = {
+    "sum",
+    "prod",
+    "mean",
+    "max",
+    "min",
+    "var",
+    "std",
+    "all",
+    "any",
+    "argmax",
+    "argmin",
+}
+#: ops of the neutral random source (``ops.random``): their key is dropped for torch
+RANDOM = {"random.normal", "random.uniform"}
 
 
 #: import line for each native prefix the table spells
 IMPORTS = {
     "jnp.": "import jax.numpy as jnp",
+    "jax.scipy.linalg.": "import jax.scipy.linalg",
     "jax.scipy.": "import jax.scipy.special",
     "jax.": "import jax",
     "torch.": "import torch",
@@ -107,6 +155,8 @@ def classify(q: str) -> tuple[str, str] | None:
         return "dist", parts[2]
     if len(parts) == 3 and parts[1] == "constraints" and parts[2] in _table.CONSTRAINTS:
         return "constraint", parts[2]
+    if len(parts) == 4 and parts[1] == "ops" and ".".join(parts[2:]) in _table.OPS:
+        return "op", ".".join(parts[2:])  # ops.random.normal
     if len(parts) == 3 and parts[1] == "ops":
         if parts[2] in _table.OPS:
             return "op", parts[2]

@@ -21,6 +21,7 @@ from ... import _inputs, _table
 from ...constraints import Constraint
 from ...contract import FEATURES, FitOutput
 from ...errors import DualGuideError, SpecError, dist_arg_error, no_sampler_error
+from ...ops import _call_init
 from ...optim import Optimizer
 from ...trace import Site, no_sampler_name, plain_site, sample_site
 from .mixture import MixtureSameFamily as _Mixture
@@ -118,7 +119,7 @@ class NumPyroBackend:
             return numpyro.param(name)
         if callable(init_value):
             fn = init_value
-            value = lambda _key: _checked_init(name, fn(), constraint)
+            value = lambda key: _checked_init(name, _call_init(name, fn, key), constraint)
         else:
             value = _checked_init(name, init_value, constraint)
         return numpyro.param(

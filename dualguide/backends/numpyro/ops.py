@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 import jax.scipy.special as jss
 import numpy as np
 
 from ... import _inputs
+
+from ...errors import SpecError
 
 F32 = jnp.float64 if _inputs.get_dtype() == "float64" else jnp.float32  # rebound by use_dtype
 
@@ -131,3 +134,136 @@ class Ops:
         if stop is None:
             return jnp.arange(start)
         return jnp.arange(start, stop, step)
+
+    # the array surface (issue 12) ----------------------------------------------------------
+    power = staticmethod(jnp.power)
+    moveaxis = staticmethod(jnp.moveaxis)
+    full_like = staticmethod(jnp.full_like)
+    logit = staticmethod(jss.logit)
+    expit = staticmethod(jss.expit)
+    erfc = staticmethod(jss.erfc)
+    digamma = staticmethod(jss.digamma)
+    floor = staticmethod(jnp.floor)
+    ceil = staticmethod(jnp.ceil)
+    isnan = staticmethod(jnp.isnan)
+    outer = staticmethod(jnp.outer)
+    solve = staticmethod(jnp.linalg.solve)
+
+    @staticmethod
+    def cumprod(x, axis):
+        return jnp.cumprod(x, axis=axis)
+
+    @staticmethod
+    def transpose(x, axes):
+        return jnp.transpose(x, axes)
+
+    @staticmethod
+    def permute_dims(x, axes):
+        return jnp.transpose(x, axes)
+
+    @staticmethod
+    def squeeze(x, axis):
+        return jnp.squeeze(x, axis)
+
+    @staticmethod
+    def astype(x, name):
+        return _asarray(x).astype(_DTYPES[name])
+
+    @staticmethod
+    def linspace(start, stop, num, endpoint):
+        return jnp.linspace(start, stop, num, endpoint=endpoint, dtype=F32)
+
+    @staticmethod
+    def softmax(x, axis):
+        return jax.nn.softmax(x, axis=axis)
+
+    @staticmethod
+    def log_softmax(x, axis):
+        return jax.nn.log_softmax(x, axis=axis)
+
+    @staticmethod
+    def argmax(x, axis, keepdims):
+        return jnp.argmax(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def argmin(x, axis, keepdims):
+        return jnp.argmin(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def tril(x, k):
+        return jnp.tril(x, k)
+
+    @staticmethod
+    def triu(x, k):
+        return jnp.triu(x, k)
+
+    @staticmethod
+    def solve_triangular(a, b, upper):
+        return jsl.solve_triangular(a, b, lower=not upper)
+
+    @staticmethod
+    def norm(x, ord, axis, keepdims):
+        return jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=keepdims)
+
+    isinf = staticmethod(jnp.isinf)
+    logical_not = staticmethod(jnp.logical_not)
+    logical_and = staticmethod(jnp.logical_and)
+    logical_or = staticmethod(jnp.logical_or)
+
+    @staticmethod
+    def var(x, axis, keepdims, correction):
+        return jnp.var(x, axis=axis, keepdims=keepdims, correction=correction)
+
+    @staticmethod
+    def std(x, axis, keepdims, correction):
+        return jnp.std(x, axis=axis, keepdims=keepdims, correction=correction)
+
+    @staticmethod
+    def all(x, axis, keepdims):
+        return jnp.all(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def any(x, axis, keepdims):
+        return jnp.any(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def diagonal(x, offset):
+        return jnp.linalg.diagonal(x, offset=offset)
+
+    @staticmethod
+    def tensordot(x1, x2, axes):
+        return jnp.tensordot(x1, x2, axes)
+
+    class random:
+        """``ops.random`` on jax: ``key`` is a PRNG key (or an int seed)."""
+
+        @staticmethod
+        def normal(key, shape):
+            return jax.random.normal(_key(key, "normal"), shape, dtype=F32)
+
+        @staticmethod
+        def uniform(key, shape, minval, maxval):
+            return jax.random.uniform(
+                _key(key, "uniform"), shape, dtype=F32, minval=minval, maxval=maxval
+            )
+
+
+_DTYPES = {
+    "float32": jnp.float32,
+    "float64": jnp.float64,
+    "int32": jnp.int32,
+    "int64": jnp.int64,
+    "bool": jnp.bool_,
+}
+
+
+def _key(key, what: str):
+    """A jax PRNG key from a key or an int seed; anything else is a clear error."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return jax.random.PRNGKey(int(key))
+    if isinstance(key, jax.Array):
+        return key
+    raise SpecError(
+        f"ops.random.{what}: the key is {key!r}; on NumPyro give the key a param's init "
+        "callable is passed (dg.param('w', lambda key: ops.random.normal(key, (3,)))) or an int seed"
+    )

@@ -24,9 +24,10 @@ from ... import _inputs, _table
 from ...constraints import Constraint
 from ...contract import FEATURES, FitOutput
 from ...errors import DualGuideError, SpecError, dist_arg_error, no_sampler_error
+from ...ops import _call_init
 from ...optim import Optimizer
 from ...trace import Site, no_sampler_name, plain_site, sample_site
-from .ops import Ops
+from .ops import Ops, TorchKey
 from .optim import make_optimizer
 
 log = logging.getLogger("dualguide")
@@ -177,7 +178,7 @@ class PyroBackend:
             return pyro.param(name)
         if callable(init_value):
             fn = init_value
-            init = lambda: _checked_init(name, fn(), constraint)
+            init = lambda: _checked_init(name, _call_init(name, fn, TorchKey()), constraint)
         else:
             init = lambda: _checked_init(name, init_value, constraint)
         return pyro.param(name, init, constraint=self.constraint(constraint), event_dim=event_dim)

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 from ... import _inputs
 
+from ...errors import SpecError
+
 F32 = torch.float64 if _inputs.get_dtype() == "float64" else torch.float32  # rebound by use_dtype
 
 
@@ -290,3 +292,222 @@ class Ops:
     @staticmethod
     def cholesky(x):
         return torch.linalg.cholesky(_t(x))
+
+    # the array surface (issue 12) ----------------------------------------------------------
+    @staticmethod
+    def power(x1, x2):
+        return torch.pow(_s(x1), _s(x2)) if isinstance(x1, torch.Tensor) else torch.pow(x1, _t(x2))
+
+    @staticmethod
+    def cumprod(x, axis):
+        x = _t(x)
+        if axis is None:
+            return torch.cumprod(x.reshape(-1), dim=0)
+        return torch.cumprod(x, dim=axis)
+
+    @staticmethod
+    def transpose(x, axes):
+        x = _t(x)
+        return x.permute(*(range(x.dim() - 1, -1, -1) if axes is None else axes))
+
+    @staticmethod
+    def permute_dims(x, axes):
+        return torch.permute(_t(x), axes)
+
+    @staticmethod
+    def moveaxis(x, source, destination):
+        return torch.moveaxis(_t(x), source, destination)
+
+    @staticmethod
+    def squeeze(x, axis):
+        return torch.squeeze(_t(x), axis)  # (dualguide.ops checks the axes have length 1)
+
+    @staticmethod
+    def astype(x, name):
+        return _t(x).to(_DTYPES[name])
+
+    @staticmethod
+    def linspace(start, stop, num, endpoint):
+        if endpoint:
+            return torch.linspace(float(start), float(stop), num, dtype=F32)
+        return torch.linspace(float(start), float(stop), num + 1, dtype=F32)[:-1]
+
+    @staticmethod
+    def full_like(x, fill_value):
+        return torch.full_like(_t(x), fill_value)
+
+    @staticmethod
+    def softmax(x, axis):
+        return torch.softmax(_t(x), dim=axis)
+
+    @staticmethod
+    def log_softmax(x, axis):
+        return torch.log_softmax(_t(x), dim=axis)
+
+    @staticmethod
+    def logit(x):
+        return torch.special.logit(_t(x))
+
+    @staticmethod
+    def expit(x):
+        return torch.special.expit(_t(x))
+
+    @staticmethod
+    def erfc(x):
+        return torch.special.erfc(_t(x))
+
+    @staticmethod
+    def digamma(x):
+        return torch.special.digamma(_t(x))
+
+    @staticmethod
+    def floor(x):
+        return torch.floor(_t(x))
+
+    @staticmethod
+    def ceil(x):
+        return torch.ceil(_t(x))
+
+    @staticmethod
+    def isnan(x):
+        return torch.isnan(_t(x))
+
+    @staticmethod
+    def argmax(x, axis, keepdims):
+        return _argext(torch.argmax, x, axis, keepdims)
+
+    @staticmethod
+    def argmin(x, axis, keepdims):
+        return _argext(torch.argmin, x, axis, keepdims)
+
+    @staticmethod
+    def tril(x, k):
+        return torch.tril(_t(x), diagonal=k)
+
+    @staticmethod
+    def triu(x, k):
+        return torch.triu(_t(x), diagonal=k)
+
+    @staticmethod
+    def outer(x1, x2):
+        return torch.outer(_t(x1), _t(x2))
+
+    @staticmethod
+    def solve(a, b):
+        a, b = _t(a), _t(b)
+        if b.dim() == 1:  # a vector right-hand side only when 1-D (numpy 2, the array API)
+            return torch.linalg.solve(a, b.unsqueeze(-1)).squeeze(-1)
+        batch = torch.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        # same number of axes: torch then never reads b as a batch of vectors
+        return torch.linalg.solve(a.expand(batch + a.shape[-2:]), b.expand(batch + b.shape[-2:]))
+
+    @staticmethod
+    def solve_triangular(a, b, upper):
+        a, b = _t(a), _t(b)
+        if b.dim() == 1:
+            return torch.linalg.solve_triangular(a, b.unsqueeze(-1), upper=upper).squeeze(-1)
+        return torch.linalg.solve_triangular(a, b, upper=upper)
+
+    @staticmethod
+    def norm(x, ord, axis, keepdims):
+        return torch.linalg.norm(_t(x), ord=ord, dim=axis, keepdim=keepdims)
+
+    @staticmethod
+    def var(x, axis, keepdims, correction):
+        x = _t(x)
+        if axis is None:
+            return torch.var(x, correction=correction)
+        return torch.var(x, dim=axis, keepdim=keepdims, correction=correction)
+
+    @staticmethod
+    def std(x, axis, keepdims, correction):
+        x = _t(x)
+        if axis is None:
+            return torch.std(x, correction=correction)
+        return torch.std(x, dim=axis, keepdim=keepdims, correction=correction)
+
+    @staticmethod
+    def all(x, axis, keepdims):
+        return _reduce(torch.all, x, axis, keepdims)
+
+    @staticmethod
+    def any(x, axis, keepdims):
+        return _reduce(torch.any, x, axis, keepdims)
+
+    @staticmethod
+    def isinf(x):
+        return torch.isinf(_t(x))
+
+    @staticmethod
+    def logical_not(x):
+        return torch.logical_not(_t(x))
+
+    @staticmethod
+    def logical_and(x1, x2):
+        return torch.logical_and(_t(x1), _t(x2))
+
+    @staticmethod
+    def logical_or(x1, x2):
+        return torch.logical_or(_t(x1), _t(x2))
+
+    @staticmethod
+    def diagonal(x, offset):
+        return torch.linalg.diagonal(_t(x), offset=offset)
+
+    @staticmethod
+    def tensordot(x1, x2, axes):
+        return torch.tensordot(_t(x1), _t(x2), axes)
+
+    class random:
+        """``ops.random`` on torch: draws from torch's global generator (a :class:`TorchKey`)
+        or from a generator seeded with an int key."""
+
+        @staticmethod
+        def normal(key, shape):
+            return torch.randn(shape, dtype=F32, generator=_generator(key, "normal"))
+
+        @staticmethod
+        def uniform(key, shape, minval, maxval):
+            u = torch.rand(shape, dtype=F32, generator=_generator(key, "uniform"))
+            return minval + (maxval - minval) * u if (minval, maxval) != (0.0, 1.0) else u
+
+
+class TorchKey(tuple):
+    """The key a param's init callable gets on Pyro: torch's global generator.
+
+    It is an empty tuple, so a distribution's ``.sample(key)`` reads it as
+    ``sample_shape=()`` (one draw, as NumPyro's ``.sample(key)``).
+    """
+
+    __slots__ = ()
+
+    def __new__(cls):
+        return super().__new__(cls, ())
+
+    def __repr__(self) -> str:
+        return "TorchKey()"
+
+
+_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "int32": torch.int32,
+    "int64": torch.int64,
+    "bool": torch.bool,
+}
+
+
+def _argext(fn, x, axis, keepdims):
+    return fn(_t(x), dim=axis, keepdim=keepdims)
+
+
+def _generator(key, what: str):
+    """None (torch's global generator) for a TorchKey, a seeded generator for an int seed."""
+    if key is None or (isinstance(key, tuple) and not key):  # a TorchKey is ()
+        return None
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return torch.Generator().manual_seed(int(key))
+    raise SpecError(
+        f"ops.random.{what}: the key is {key!r}; on Pyro give the key a param's init callable "
+        "is passed (dg.param('w', lambda key: ops.random.normal(key, (3,)))) or an int seed"
+    )
