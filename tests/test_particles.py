@@ -200,37 +200,41 @@ def test_pyro_falls_back_to_a_particle_loop_with_the_same_semantics(caplog, back
     assert a / (a + b) > 0.6
 
 
-@pytest.mark.parametrize(
-    "family",
-    ["Normal", "Exponential", "Laplace", "Cauchy", "StudentT", "Gamma", "Uniform"],
-)
+FAMILIES = {
+    "Normal": (0.0, 1.0),
+    "Exponential": (1.0,),
+    "Laplace": (0.0, 1.0),
+    "Cauchy": (0.0, 1.0),
+    "StudentT": (3.0, 0.0, 1.0),
+    "Gamma": (2.0, 1.0),
+    "Uniform": (0.0, 1.0),
+    "HalfNormal": (1.0,),
+    "LogNormal": (0.0, 1.0),
+    "Bernoulli": (0.5,),
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
 def test_pyro_vmaps_the_usual_samplers(family, caplog):
     """torch fills fresh tensors in place (``empty(shape).normal_()``); under vmap each such
-    fill is drawn out of place, so these families run vmapped (no fallback) and each particle
-    gets its own draw."""
+    fill is drawn out of place, so these families run vmapped (no fallback), the model sees
+    single draws and each particle gets its own draw."""
+    import pyro.distributions as pdist
     import torch
 
-    from dualguide.backends.pyro.particles import ParticleELBO
+    from dualguide.backends.pyro.particles import ParticleELBO, _OutOfPlaceDraws
 
     b = dg._state.load("pyro")
-    make = {
-        "Normal": lambda: dist.Normal(0.0, 1.0),
-        "Exponential": lambda: dist.Exponential(1.0),
-        "Laplace": lambda: dist.Laplace(0.0, 1.0),
-        "Cauchy": lambda: dist.Cauchy(0.0, 1.0),
-        "StudentT": lambda: dist.StudentT(3.0, 0.0, 1.0),
-        "Gamma": lambda: dist.Gamma(2.0, 1.0),
-        "Uniform": lambda: dist.Uniform(0.0, 1.0),
-    }[family]
-    seen = []
+    args = FAMILIES[family]
+    ranks = []
 
     def model():
-        x = dg.sample("x", make())
-        seen.append(tuple(x.shape))
+        x = dg.sample("x", getattr(dist, family)(*args))
+        ranks.append(x.ndim)
 
     def guide():
         dg.param("unused", 0.0)
-        dg.sample("x", make())
+        dg.sample("x", getattr(dist, family)(*args))
 
     m, g = dg.render(model, b), dg.render(guide, b)
     with caplog.at_level(logging.INFO, logger="dualguide"):
@@ -241,7 +245,13 @@ def test_pyro_vmaps_the_usual_samplers(family, caplog):
                 loss, _ = elbo.loss_and_surrogate_loss(m, g)
             assert elbo.mode == "vmap" and np.isfinite(float(loss))
     assert "one by one" not in caplog.text
-    assert set(seen) == {()}  # the model saw single draws
+    assert set(ranks) == {0}  # the model saw single draws
+    native = getattr(pdist, family)(*(torch.tensor(a) for a in args))
+    with _OutOfPlaceDraws(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        draw = native.rsample if native.has_rsample else native.sample
+        draws = torch.func.vmap(lambda _: draw(), randomness="different")(torch.zeros(8))
+    assert draws.shape == (8,) and len(set(draws.tolist())) > 1
 
 
 def test_out_of_place_draws_leave_torch_as_it_was():
