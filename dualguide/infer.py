@@ -101,7 +101,9 @@ def fit(
     NumPyro runs the whole loop under ``jit`` (``lax.scan`` over chunks of
     steps); Pyro uses ``JitTrace_ELBO`` when the program can be traced and falls
     back to ``Trace_ELBO`` otherwise, logging why (``logging.getLogger("dualguide")``).
-    Particles are vectorized on both backends.  ``seed`` is a plain int; a Pyro
+    Particles follow NumPyro's rule on both backends: the model never sees a particle
+    dimension and each particle draws its own minibatch (``docs/particles.md``; Pyro
+    vmaps one particle).  ``seed`` is a plain int; a Pyro
     fit runs in its own param-store scope and RNG fork, so the global
     ``ParamStore`` and torch RNG are left as they were.
 

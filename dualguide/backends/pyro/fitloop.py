@@ -1,8 +1,8 @@
 """dualguide's own Pyro fitting loop: Pyro's ELBO, fewer Python operations per step.
 
 Each step computes what ``pyro.infer.SVI.step`` with ``JitTrace_ELBO`` (or
-``Trace_ELBO``) computes, with dualguide's Adam (:class:`.optim.DualAdam`'s
-update).  With ``jit=True`` the first step runs ``JitTrace_ELBO`` exactly as Pyro
+``Trace_ELBO``) computes, with dualguide's Adam (:func:`.optim.adam_update_`, the
+update :class:`.optim.DualAdam` runs).  With ``jit=True`` the first step runs ``JitTrace_ELBO`` exactly as Pyro
 does (its ``torch.jit`` trace of the model and guide with the params as inputs);
 after that the loop calls that same traced ELBO directly, bypassing what Pyro
 redoes in Python on every step (param-store lookups, poutine handlers, one
@@ -35,7 +35,7 @@ from pyro import poutine
 from ... import _inputs
 from ..._progress import Progress
 from ...contract import FitOutput
-from .optim import make_optimizer
+from .optim import adam_update_, bias_correction, make_optimizer
 
 log = logging.getLogger("dualguide")
 
@@ -76,16 +76,9 @@ class _Step(torch.nn.Module):
             if not bool(torch.isfinite(g).all().item()):
                 return lv, 2
         with torch.no_grad():
-            if self.do_clip:
-                g = g.clamp(-self.clip, self.clip)
-            # dualguide.backends.pyro.optim.DualAdam's update on one tensor, the same
-            # products and sums, computed in place (large params: fewer passes, no
-            # temporaries the size of the params but two)
-            m.mul_(self.b1).add_(g * (1 - self.b1))
-            v.mul_(self.b2).add_(g.square().mul_(1 - self.b2))
-            step = (m / bc1).mul_(lr)
-            step.div_((v / bc2).sqrt_().add_(self.eps))
-            flat.sub_(step)
+            adam_update_(
+                flat, g, m, v, lr, bc1, bc2, self.b1, self.b2, self.eps, self.clip, self.do_clip
+            )
         return lv, 0
 
 
@@ -124,14 +117,31 @@ def _simplify(graph) -> None:
 
 
 def _bias_corrections(beta: float, n: int) -> np.ndarray:
-    """``1 - beta**(t+1)`` in the current float dtype for t = 0..n-1 (as DualAdam computes it)."""
-    f = _inputs.float_np()
-    t = np.arange(1, n + 1, dtype=f)
-    return (f(1) - f(beta) ** t).astype(np.float64)
+    """``1 - beta**(t+1)`` in the current float dtype for t = 0..n-1 (:func:`.optim.bias_correction`)."""
+    return np.array([bias_correction(beta, t) for t in range(n)])
+
+
+class _VmapFlatELBO(torch.nn.Module):
+    """One traced particle fed from the flat tensor, vmapped over the particles
+    (:class:`.particles.ParticleELBO`): the mean ``[loss, surrogate]``.  Plain Python: the
+    tracer cannot record ``vmap``, so this and its step run op by op around the traced
+    particle."""
+
+    def __init__(self, elbo, traced, sizes, shapes, args):
+        super().__init__()
+        self.elbo = elbo
+        self.traced = traced
+        self.sizes = sizes
+        self.shapes = shapes
+        self.args = args
+
+    def forward(self, flat):
+        parts = [x.reshape(s) for x, s in zip(flat.split(self.sizes), self.shapes)]
+        return self.elbo._vmap(lambda: self.traced(*parts, *self.args))
 
 
 class _JitLoop:
-    """Built from a ``JitTrace_ELBO`` that has run its first step; runs the others."""
+    """Built from a ``ParticleELBO`` (jit) that has run its first step; runs the others."""
 
     def __init__(self, elbo, store, args, opt, num_steps):
         cf = elbo._loss_and_surrogate_loss  # pyro.ops.jit.CompiledFunction
@@ -150,21 +160,22 @@ class _JitLoop:
         self.v = torch.zeros_like(flat)
         b1, b2 = opt.betas
         clip = opt.clip_norm
-        rng = torch.get_rng_state()  # tracing runs the ELBO once: keep its draws out
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch.jit's deprecation notices
-            fe = torch.jit.trace(
-                _FlatELBO(traced, sizes, shapes, tuple(args)), (self.flat,), check_trace=False
-            )
-        torch.set_rng_state(rng)
-        _simplify(fe.graph)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.step_mod = torch.jit.script(
-                _Step(
-                    fe, float(b1), float(b2), float(opt.eps), float(clip or 0.0), clip is not None
+        hyper = (float(b1), float(b2), float(opt.eps), float(clip or 0.0), clip is not None)
+        if getattr(elbo, "vmap_particles", 0):
+            # the particles are vmapped around the traced particle: the step runs in Python
+            self.step_mod = _Step(_VmapFlatELBO(elbo, traced, sizes, shapes, tuple(args)), *hyper)
+        else:
+            rng = torch.get_rng_state()  # tracing runs the ELBO once: keep its draws out
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.jit's deprecation notices
+                fe = torch.jit.trace(
+                    _FlatELBO(traced, sizes, shapes, tuple(args)), (self.flat,), check_trace=False
                 )
-            )
+            torch.set_rng_state(rng)
+            _simplify(fe.graph)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.step_mod = torch.jit.script(_Step(fe, *hyper))
         self.lrs = [float(opt.lr_at(t)) for t in range(num_steps)]
         self.bc1 = _bias_corrections(b1, num_steps).tolist()
         self.bc2 = _bias_corrections(b2, num_steps).tolist()
@@ -188,14 +199,21 @@ class _JitLoop:
 
     def _update(self, g):
         st = self.step_mod
+        t = self.t
         with torch.no_grad():
-            if st.do_clip:
-                g = g.clamp(-st.clip, st.clip)
-            self.m.copy_((1 - st.b1) * g + st.b1 * self.m)
-            self.v.copy_((1 - st.b2) * g.square() + st.b2 * self.v)
-            t = self.t
-            self.flat.sub_(
-                self.lrs[t] * (self.m / self.bc1[t]) / ((self.v / self.bc2[t]).sqrt() + st.eps)
+            adam_update_(
+                self.flat,
+                g,
+                self.m,
+                self.v,
+                self.lrs[t],
+                self.bc1[t],
+                self.bc2[t],
+                st.b1,
+                st.b2,
+                st.eps,
+                st.clip,
+                st.do_clip,
             )
         self.t += 1
         return 0
@@ -248,12 +266,10 @@ def fit(
     jit,
 ) -> FitOutput:
     """The Pyro backend's ``fit`` (see :func:`dualguide.fit` for the contract)."""
-    from pyro.infer import JitTrace_ELBO, Trace_ELBO
-
     from . import _jit_safety
+    from .particles import ParticleELBO
 
     t0 = time.perf_counter()
-    elbo_kw = {"num_particles": num_particles, "vectorize_particles": num_particles > 1}
     store = pyro.get_param_store()
     skip = on_nonfinite == "skip"
     losses = np.full(num_steps, np.nan, dtype=_inputs.float_np())
@@ -268,7 +284,7 @@ def fit(
         torch.manual_seed(seed)
         fast = None
         optim = None
-        elbo = JitTrace_ELBO(**elbo_kw) if jit else Trace_ELBO(**elbo_kw)
+        elbo = ParticleELBO(num_particles, jit=jit)
 
         def eager_step(i):
             nonlocal optim
@@ -310,7 +326,7 @@ def fit(
                         log.info("fit (pyro): JitTrace_ELBO failed (%s); using Trace_ELBO", reason)
                         store.clear()
                         torch.manual_seed(seed)
-                        elbo_name, elbo = "Trace_ELBO", Trace_ELBO(**elbo_kw)
+                        elbo_name, elbo = "Trace_ELBO", ParticleELBO(num_particles, jit=False)
                         loss, bad = eager_step(i)
                     else:
                         try:
