@@ -14,7 +14,15 @@ import numpy as np
 from .. import _state
 from ..errors import SpecError
 from ..render import render
-from ._common import describe_error, fmt, param_hook
+from ._common import (
+    DEFAULT_MAX_MEMORY_MB,
+    check_memory,
+    chunk_size,
+    describe_error,
+    fmt,
+    param_hook,
+    particle_bytes,
+)
 from ._programs import Programs, backend_module, prepare, structure_differences
 from .report import CheckResult
 
@@ -37,12 +45,17 @@ def elbo_particles(
     seed: int = 0,
     model_args: tuple = (),
     model_kwargs: dict | None = None,
+    *,
+    max_memory_mb: float = DEFAULT_MAX_MEMORY_MB,
 ) -> np.ndarray:
     """Single-particle ELBO values ``log p(x, z) - log q(z)``, ``z ~ q``, as a numpy array.
 
     NumPyro: native ``Trace_ELBO(num_particles=1)`` vmapped over keys; Pyro: the guide and
     the model in a particle plate (as ``Trace_ELBO(vectorize_particles=True)`` runs them),
     summed per particle.  ``params`` (constrained, by name) replace the init values.
+    The particles are computed in pieces that fit in ``max_memory_mb`` (estimated from one
+    unbatched trace of the guide and the model, see ``_common.particle_bytes``); that trace
+    also sets the guide up outside any vectorization (see ``docs/crosscheck.md``).
     """
     b = _state.resolve(backend)
     mod = backend_module(b.name)
@@ -50,18 +63,14 @@ def elbo_particles(
         raise SpecError(
             f"elbo_estimate: num_particles must be an integer >= 2, got {num_particles!r}"
         )
+    budget = check_memory(max_memory_mb, "elbo_estimate")
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
+    m, g = render(model, b), render(guide, b)
     with param_hook(params):
-        vals = mod.elbo_particles(
-            render(model, b),
-            render(guide, b),
-            dict(params or {}),
-            num_particles,
-            seed,
-            args,
-            kwargs,
-        )
+        gsites, msites = mod.inspect(m, g, args, kwargs, seed)
+        chunk = chunk_size(particle_bytes((gsites, msites), args, kwargs), budget, num_particles)
+        vals = mod.elbo_particles(m, g, dict(params or {}), num_particles, seed, args, kwargs, chunk)
     return np.asarray(vals, dtype=np.float64)
 
 
@@ -82,6 +91,8 @@ def elbo_estimate(
     seed: int = 0,
     model_args: tuple = (),
     model_kwargs: dict | None = None,
+    *,
+    max_memory_mb: float = DEFAULT_MAX_MEMORY_MB,
 ) -> tuple[float, float]:
     """Many-particle ELBO estimate at ``params``: ``(mean, standard error)``.
 
@@ -99,7 +110,15 @@ def elbo_estimate(
     True
     """
     vals = elbo_particles(
-        model, guide, params, backend, num_particles, seed, model_args, model_kwargs
+        model,
+        guide,
+        params,
+        backend,
+        num_particles,
+        seed,
+        model_args,
+        model_kwargs,
+        max_memory_mb=max_memory_mb,
     )
     m, se, _ = _stats(vals)
     return m, se
