@@ -130,15 +130,15 @@ def _points(progs: Programs, num_points: int, seed: int) -> tuple[dict, dict]:
     src = "numpyro" if "numpyro" in progs.ok_backends else progs.ok_backends[0]
     nat = progs.native(src)
     if src == "numpyro":
-        with progs.hook():
+        with progs.hook(backend=src):
             gv, mv = nat.mod.sample_points(
-                nat.model, nat.guide, progs.params, num_points, seed, nat.args, nat.kwargs
+                nat.model, nat.guide, progs.params_for(src), num_points, seed, nat.args, nat.kwargs
             )
     else:  # pragma: no cover - only when numpyro is unusable
-        with progs.hook():
+        with progs.hook(backend=src):
             gv = nat.mod.sample_guide(
                 nat.guide,
-                progs.params,
+                progs.params_for(src),
                 num_points,
                 seed,
                 nat.args,
@@ -146,6 +146,7 @@ def _points(progs: Programs, num_points: int, seed: int) -> tuple[dict, dict]:
                 {n: progs.shape(n) for n in progs.guide_latents},
             )
         mv = {}
+    gv = progs.naming.points_from(gv, src)
     gpoints = {k: np.asarray(gv[k]) for k in progs.base_sites if k in gv}
     mpoints = {
         k: np.asarray(gv[k] if k in gv else mv[k])
@@ -215,13 +216,24 @@ def logdensity_parity(
         res.summary = f"could not draw points: {describe_error(e)}"
         return res
     out = {}
+    nm = progs.naming
     for b in progs.ok_backends:
         nat = progs.native(b)
         try:
-            with progs.hook():
-                out[b] = nat.mod.logdensities(
-                    nat.model, nat.guide, progs.params, gpoints, mpoints, nat.args, nat.kwargs
+            with progs.hook(backend=b):
+                o = nat.mod.logdensities(
+                    nat.model,
+                    nat.guide,
+                    progs.params_for(b),
+                    nm.points_to(gpoints, b),
+                    mpoints,
+                    nat.args,
+                    nat.kwargs,
                 )
+            for what in ("guide", "model"):  # per-site sums: the names only
+                o[what] = {nm.site_from(k, b): v for k, v in o[what].items()}
+            o["values"] = nm.points_from(o["values"], b)
+            out[b] = o
         except Exception as e:
             res.errors[b] = describe_error(e)
     if res.errors:
@@ -291,6 +303,7 @@ def gradient_parity(
     k: float = 4.0,
     seed: int = 0,
     programs: Programs | None = None,
+    max_memory_mb: float = DEFAULT_MAX_MEMORY_MB,
 ) -> CheckResult:
     """The ELBO gradient at fixed params agrees between backends within Monte-Carlo error.
 
@@ -324,33 +337,51 @@ def gradient_parity(
     if not progs.params:
         res.status, res.summary = "n/a", "no params"
         return res
+    nm = progs.naming
+    compared = list(progs.params)
+    skipped: list[str] = []
+    if not nm.same_storage:  # e.g. AutoMultivariateNormal: Pyro stores scale x unit triangle
+        skipped = nm.own_params(compared, nm.canonical or "")
+        compared = [n for n in compared if n not in skipped]
+    if not compared:
+        res.status = "n/a"
+        res.summary = (
+            f"the {nm.kind}'s params are stored differently by the two frameworks, so their "
+            "gradients do not compare element by element (lockstep and the ELBO check cover it)"
+        )
+        return res
     out = {}
+    budget = check_memory(max_memory_mb, "gradient_parity")
+    # a gradient holds about three copies of a particle (values, cotangents, the sum)
+    chunk = chunk_size(3 * batch_size * progs.particle_bytes, budget, num_batches)
     for i, b in enumerate(progs.ok_backends):
         nat = progs.native(b)
         try:
-            with progs.hook():
-                out[b] = nat.mod.grad_batches(
+            with progs.hook(backend=b):
+                losses, grads = nat.mod.grad_batches(
                     nat.model,
                     nat.guide,
-                    progs.params,
+                    progs.params_for(b),
                     progs.constraints,
                     num_batches,
                     batch_size,
                     seed + 7919 * i,
                     nat.args,
                     nat.kwargs,
+                    chunk,
                 )
+            out[b] = (losses, nm.batched_from(grads, b))
         except Exception as e:
             res.errors[b] = describe_error(e)
     if res.errors:
         res.summary = "could not compute gradients"
         return res
     ba, bb = progs.ok_backends[:2]
-    n_el = sum(int(np.size(v)) for v in progs.params.values())
+    n_el = sum(int(np.size(progs.params[n])) for n in compared)
     z = max(k, NormalDist().inv_cdf(1 - 0.001 / (2 * max(n_el, 1))))
     ok, worst, rows = True, (None, 0.0), {}
     ratios, heavy = [], []
-    for name in progs.params:
+    for name in compared:
         ga = np.asarray(out[ba][1][name], np.float64)
         gb = np.asarray(out[bb][1][name], np.float64)
         ma, mb = ga.mean(0), gb.mean(0)
@@ -396,6 +427,12 @@ def gradient_parity(
         f"max |diff|/se = {fmt(worst[1], 2)} at {worst[0]!r} (limit {z:.2f}); "
         f"{num_batches}x{batch_size} particles"
     )
+    if skipped:
+        res.details["skipped"] = skipped
+        res.summary += (
+            f"; {', '.join(skipped)} not compared ({nm.kind} stores them differently in the "
+            "two frameworks)"
+        )
     if ratios:
         hi, lo = max(ratios), min(ratios)
         rmax = max(hi, 1 / lo)

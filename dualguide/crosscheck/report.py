@@ -93,6 +93,10 @@ class BackendRun:
     elbo_particles: int = 0
     elbo_nonfinite: int = 0
     error: str | None = None
+    #: per-particle standard deviation of the ELBO estimate
+    elbo_sd: float | None = None
+    #: the fit's own end-of-fit noise in the loss (see crosscheck's ELBO check)
+    fit_noise: float | None = None
 
     @property
     def wall_time(self) -> float | None:
@@ -144,6 +148,29 @@ class ParamComparison:
             return None
         m = np.max(np.abs(np.stack(np.broadcast_arrays(*vals))), axis=0) if vals else 0.0
         return float(np.max(self.abs_tol + self.rel_tol * m))
+
+    def limits(self) -> np.ndarray | None:
+        """Each element's allowed difference, ``abs + rel * max(|a|, |b|)``."""
+        vals = [np.asarray(v, dtype=float) for v in self.values.values()]
+        if not vals:
+            return None
+        m = np.max(np.abs(np.stack(np.broadcast_arrays(*vals))), axis=0)
+        return self.abs_tol + self.rel_tol * m
+
+    def worst(self) -> tuple[str, float, float] | None:
+        """``(label, |diff|, its limit)`` of the element furthest beyond (or nearest to) its
+        limit: the numbers a verdict line prints, so that the line follows from them."""
+        vals = [np.asarray(v, dtype=float) for v in self.values.values()]
+        if len(vals) < 2 or vals[0].shape != vals[1].shape:
+            return None
+        d = np.abs(vals[0] - vals[1])
+        d = np.where(np.isnan(d), np.inf, d)
+        lim = np.broadcast_to(self.limits(), d.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            excess = np.where(np.isinf(d), np.inf, d - lim)
+        i = np.unravel_index(int(np.argmax(excess)), d.shape) if d.size else ()
+        label = self.name + (f"[{','.join(map(str, i))}]" if d.ndim else "")
+        return label, float(d[i]), float(lim[i])
 
     def to_dict(self) -> dict:
         return plain(
@@ -204,7 +231,11 @@ class CrosscheckReport:
         out += [f"{b}: {r.error}" for b, r in self.runs.items() if r.error]
         for p in self.params:
             if p.ok is False:
-                out.append(f"param {p.name}: backends differ by {fmt(p.diff)} > {fmt(p.limit)}")
+                w = p.worst()
+                if w is None:
+                    out.append(f"param {p.name}: the backends' values have different shapes")
+                else:
+                    out.append(f"param {w[0]}: backends differ by {fmt(w[1])} > limit {fmt(w[2])}")
             if p.reference_ok is False:
                 out.append(f"param {p.name}: a fit is off the quadrature optimum")
         out += [f"{c.title}: {c.summary}" for c in self.checks.values() if c.ok is False]
@@ -237,6 +268,7 @@ class CrosscheckReport:
             verdict = _verdict(p.ok)
             if p.reference_ok is False:
                 verdict += " (off quadrature)"
+            lims = p.limits()
             if size <= 6:
                 for i, idx in enumerate(np.ndindex(*shape) if shape else [()]):
                     label = p.name + (f"[{','.join(map(str, idx))}]" if shape else "")
@@ -247,7 +279,10 @@ class CrosscheckReport:
                         for a, b in _pairs(bs)
                         if vals[a] is not None and vals[b] is not None
                     ]
-                    row += [fmt(max(d)) if d else "-", fmt(p.limit) if i == 0 else ""]
+                    lim = "-"
+                    if lims is not None and np.shape(lims) == tuple(shape):
+                        lim = fmt(np.asarray(lims)[idx])
+                    row += [fmt(max(d)) if d else "-", lim]
                     if has_ref:
                         row.append(fmt(ref[idx]) if ref is not None else "-")
                     row.append(verdict if i == 0 else "")
