@@ -70,7 +70,9 @@ def elbo_particles(
     with param_hook(params):
         gsites, msites = mod.inspect(m, g, args, kwargs, seed)
         chunk = chunk_size(particle_bytes((gsites, msites), args, kwargs), budget, num_particles)
-        vals = mod.elbo_particles(m, g, dict(params or {}), num_particles, seed, args, kwargs, chunk)
+        vals = mod.elbo_particles(
+            m, g, dict(params or {}), num_particles, seed, args, kwargs, chunk
+        )
     return np.asarray(vals, dtype=np.float64)
 
 
