@@ -32,10 +32,10 @@ Y_NORM = (1.0 + 0.5 * RNG.normal(size=N)).astype(np.float32)
 #: short fits: few steps, a few particles, a modest ELBO estimate (the limit grows with the
 #: estimate's standard error and the fits' noise, so these stay honest, only less sharp)
 FAST = dict(
-    num_steps=250,
+    num_steps=200,
     num_particles=4,
     optim=dg.optim.Adam(lr=0.05),
-    elbo_particles=1000,
+    elbo_particles=500,
     reference=None,
     tolerances={"abs": 0.5, "rel": 0.2},
     progress=False,
@@ -59,7 +59,10 @@ def location(y):
 def softmax_model(X, y):
     w = dg.sample("w", dist.Normal(ops.zeros((2, 3)), ops.ones((2, 3))).to_event(2))
     with dg.plate("data", X.shape[0]):
-        logits = ops.sum(X[..., :, None] * w[..., None, :, :], -2)
+        # einsum broadcasts the leading dims: safe under Pyro's vectorized particles, where
+        # w carries particle dims (X[:, :, None] * w[..., None, :, :] is not: it puts the
+        # particle dim outside the plates, and crosscheck reports the Pyro ELBO as wrong)
+        logits = ops.einsum("...d,...dk->...k", X, w)
         dg.sample("obs", dist.Categorical(logits=logits), obs=y)
 
 
@@ -130,7 +133,7 @@ def constant_offset(y):
 def test_planted_prior_scale_fails():
     guide = dg.autoguides.AutoNormal(wrong_prior_scale)
     r = dg.crosscheck(
-        wrong_prior_scale, guide, model_args=(Y_NORM,), checks=("logdensity",), **FAST
+        wrong_prior_scale, guide, model_args=(Y_NORM,), checks=("logdensity",), doctor=False, **FAST
     )
     assert not r.ok
     assert "logdensity" in _failed_checks(r), str(r)
@@ -142,7 +145,9 @@ def test_planted_constant_fails():
     """A constant moves no gradient and no optimum, only the density: the log-density
     parity and the ELBO check see it."""
     guide = dg.autoguides.AutoNormal(constant_offset)
-    r = dg.crosscheck(constant_offset, guide, model_args=(Y_NORM,), checks=("logdensity",), **FAST)
+    r = dg.crosscheck(
+        constant_offset, guide, model_args=(Y_NORM,), checks=("logdensity",), doctor=False, **FAST
+    )
     assert not r.ok
     failed = _failed_checks(r)
     assert "logdensity" in failed or "elbo" in failed, str(r)

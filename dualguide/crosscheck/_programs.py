@@ -183,8 +183,9 @@ def prepare(
     return progs
 
 
-def structure_differences(progs: Programs) -> list[str]:
-    """Differences in site names, distributions and shapes between the backends' traces."""
+def structure_differences(progs: Programs, parts: tuple = ("guide", "model")) -> list[str]:
+    """Differences in site names, distributions (canonical) and shapes between the backends'
+    traces of the programs named in ``parts``."""
     if len(progs.sites_by_backend) < 2:
         return []
     (na, (ga, ma)), (nb, (gb, mb)) = list(progs.sites_by_backend.items())[:2]
@@ -193,6 +194,8 @@ def structure_differences(progs: Programs) -> list[str]:
     gb, mb = nm.sites_from(gb, nb), nm.sites_from(mb, nb)
     out = []
     for what, sa, sb in (("guide", ga, gb), ("model", ma, mb)):
+        if what not in parts:
+            continue
         only_a = [n for n in sa if n not in sb]
         only_b = [n for n in sb if n not in sa]
         if only_a:
