@@ -40,8 +40,9 @@ class Naming:
     aux: dict[str, str] = field(default_factory=dict)
 
     @property
-    def kind(self) -> str | None:
-        return None if self.guide is None else self.guide.kind
+    def kind(self) -> str:
+        """The autoguide's name ("" without one)."""
+        return "" if self.guide is None else str(self.guide.kind)
 
     @property
     def active(self) -> bool:

@@ -154,17 +154,20 @@ def _elbo_estimates(
     return tails
 
 
-def _compare_params(report, fitted: dict, tol_default: dict, tol_per: dict) -> None:
-    """One :class:`ParamComparison` per fitted param, with its verdict against its tolerance."""
+def _compare_params(
+    report, fitted: dict, tol_default: dict, tol_per: dict, spread: dict | None = None
+) -> None:
+    """One :class:`ParamComparison` per fitted param, with its verdict against its tolerance
+    (widened by the seed spread where it was measured)."""
     names = list(dict.fromkeys([n for p in fitted.values() for n in p]))
     for n in names:
         tol = tol_per.get(n, tol_default)
         pc = ParamComparison(
             n, {b: np.asarray(p[n]) for b, p in fitted.items() if n in p}, tol["abs"], tol["rel"]
         )
-        vals = list(pc.values.values())
-        if len(vals) >= 2:
-            pc.diff, pc.ok = isclose_elementwise(vals[0], vals[1], tol["abs"], tol["rel"])
+        if spread and n in spread:
+            pc.spread = spread[n]
+        pc.judge()
         report.params.append(pc)
 
 
@@ -256,8 +259,9 @@ def _compare_with_reference(report, exact: dict) -> None:
         if pc.name not in exact:
             continue
         pc.reference = np.asarray(exact[pc.name])
+        extra = 0.0 if pc.spread is None else pc.spread_k * np.asarray(pc.spread, dtype=float)
         oks = [
-            isclose_elementwise(v, pc.reference, pc.abs_tol, pc.rel_tol)[1]
+            isclose_elementwise(v, pc.reference, pc.abs_tol, pc.rel_tol, extra)[1]
             for v in pc.values.values()
         ]
         pc.reference_ok = all(oks) if oks else None

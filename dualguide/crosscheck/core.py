@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import SpecError
 from ..optim import Optimizer, as_optimizer
+from . import _seeds
 from ._common import DEFAULT_MAX_MEMORY_MB, check_memory, describe_error, fmt
 from ._programs import BACKENDS, Programs, prepare
 from ._steps import (
@@ -169,6 +170,7 @@ def crosscheck(
     backends: tuple[str, ...] = BACKENDS,
     doctor: bool = True,
     max_memory_mb: float = DEFAULT_MAX_MEMORY_MB,
+    seeds: int = 1,
 ) -> CrosscheckReport:
     """Fit ``guide`` to ``model`` on NumPyro and on Pyro and report whether they agree.
 
@@ -184,6 +186,15 @@ def crosscheck(
       deterministic checks at the init params, each also callable alone;
     * ``reference``: ``"auto"`` (quadrature when the guide has at most two base numbers, else
       NUTS for small continuous models), ``"quadrature"``, ``"nuts"``, ``"all"`` or None.
+    * ``seeds``: fit each backend this many times (seeds ``seed ..``); the spread of the fits
+      on one backend widens each param's limit by ``4 sqrt(2) sd`` and the ELBO check's fit
+      noise (see ``docs/crosscheck.md``);
+    * ``max_memory_mb``: the memory budget of one vectorized piece of the many-particle
+      computations (ELBO estimate, guide draws, gradient batches).
+
+    The ELBO check allows each fit's end-of-fit noise (:func:`fit_noise`, from the tail of its
+    loss trace).  An autoguide's params are compared under NumPyro's names (Pyro's translated
+    with ``guide.translate``).
 
     A backend that fails (its framework cannot run the program, or its fit stops) is reported
     with its error; what the other backend computed stays in the report.  The doctor's cheap
@@ -211,6 +222,8 @@ def crosscheck(
     backends = _check_backends(backends)
     model_args = _check_inputs(model_args, elbo_particles)
     budget = check_memory(max_memory_mb, "crosscheck")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise SpecError(f"crosscheck: seeds must be an integer >= 1, got {seeds!r}")
     prob = _Problem(model, guide, model_args, model_kwargs, init_params, seed, on_nonfinite)
 
     say = _Status(progress)
@@ -229,6 +242,7 @@ def crosscheck(
         "reference": refs if isinstance(refs, str) else list(refs),
         "backends": list(backends),
         "max_memory_mb": budget,
+        "seeds": seeds,
     }
     report = _new_report(prob, progs, backends, settings)
     _check_tolerance_names(tol_per, progs)
@@ -251,7 +265,11 @@ def crosscheck(
     tails = _elbo_estimates(report, prob, fitted, elbo_particles, say, budget)
     # every comparison under one set of names (an autoguide names its params per framework)
     canon = {b: progs.naming.params_from(p, b) for b, p in fitted.items()}
-    _compare_params(report, canon, tol_default, tol_per)
+    spread = None
+    if seeds > 1 and canon:
+        extra = _seeds.extra_fits(report, prob, progs, fit_kw, seeds, say)
+        spread = _seeds.param_spread(canon, extra)
+    _compare_params(report, canon, tol_default, tol_per, spread)
     report.checks["elbo"] = _elbo_check(report, elbo_tolerance, tails)
     samples = _guide_samples(progs, fitted, seed, budget)
     report.data["samples"] = samples
@@ -407,6 +425,12 @@ def _elbo_check(report: CrosscheckReport, slack: float, tails: dict | None = Non
     for r in (a, b):
         if r.fit is not None:
             r.fit_noise = fit_noise(r.fit.losses)
+    # with seeds > 1: the spread of the fits' final losses over seeds, where it is larger
+    if a.fit is not None and len(a.fit.losses) >= 2 * TAIL_BLOCKS:
+        block = max(1, int(len(a.fit.losses) * TAIL_FRACTION) // TAIL_BLOCKS)
+        for bk, sd in _seeds.loss_spread(report, block).items():
+            r = report.runs[bk]
+            r.fit_noise = max(r.fit_noise or 0.0, sd)
     na, nb = (r.fit_noise or 0.0 for r in (a, b))
     se = math.sqrt(a.elbo_stderr**2 + b.elbo_stderr**2)
     noise = math.sqrt(na**2 + nb**2)
@@ -418,7 +442,12 @@ def _elbo_check(report: CrosscheckReport, slack: float, tails: dict | None = Non
         f"= {ELBO_K:g} x sqrt(se {fmt(se)}^2 + fit noise {fmt(noise)}^2) + {slack:g}"
     )
     if noise > 0:
-        summary += f" (fit noise from the loss tails: {a.backend} {fmt(na)}, {b.backend} {fmt(nb)})"
+        src = (
+            "the loss tails and the seed spread"
+            if report.data.get("seed_losses")
+            else "the loss tails"
+        )
+        summary += f" (fit noise from {src}: {a.backend} {fmt(na)}, {b.backend} {fmt(nb)})"
     lock = report.checks.get("lockstep")
     if lock is not None and lock.status == "pass" and not ok:
         summary += (

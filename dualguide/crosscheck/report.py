@@ -139,23 +139,47 @@ class ParamComparison:
     ok: bool | None = None
     reference: np.ndarray | None = None
     reference_ok: bool | None = None
+    #: per-element sd of the fits over seeds (``crosscheck(seeds=k)``), None without it
+    spread: np.ndarray | None = None
+    #: standard deviations of the spread a difference of two fits may take
+    spread_k: float = 4.0
 
     @property
     def limit(self) -> float | None:
-        """The largest difference allowed (elementwise ``abs + rel * max(|a|, |b|)``, max)."""
+        """The largest difference allowed (the largest of :meth:`limits`)."""
+        lims = self.limits()
+        return None if lims is None else float(np.max(lims))
+
+    def judge(self) -> None:
+        """Set ``diff`` (largest |a - b|) and ``ok`` (every element within its limit)."""
         vals = [np.asarray(v, dtype=float) for v in self.values.values()]
-        if not vals:
-            return None
-        m = np.max(np.abs(np.stack(np.broadcast_arrays(*vals))), axis=0) if vals else 0.0
-        return float(np.max(self.abs_tol + self.rel_tol * m))
+        if len(vals) < 2:
+            return
+        a, b = vals[:2]
+        if a.shape != b.shape:
+            self.diff, self.ok = math.inf, False
+            return
+        d = np.abs(a - b)
+        both_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
+        d = np.where(both_inf, 0.0, d)
+        lim = np.broadcast_to(self.limits(), d.shape)
+        self.diff = float(np.max(d)) if d.size else 0.0
+        self.ok = bool(np.all(d <= lim)) and not np.any(np.isnan(d))
 
     def limits(self) -> np.ndarray | None:
-        """Each element's allowed difference, ``abs + rel * max(|a|, |b|)``."""
+        """Each element's allowed difference, ``abs + rel * max(|a|, |b|)``, plus
+        ``spread_k * sqrt(2) * spread`` when the seed spread was measured."""
         vals = [np.asarray(v, dtype=float) for v in self.values.values()]
         if not vals:
             return None
-        m = np.max(np.abs(np.stack(np.broadcast_arrays(*vals))), axis=0)
-        return self.abs_tol + self.rel_tol * m
+        try:
+            m = np.max(np.abs(np.stack(np.broadcast_arrays(*vals))), axis=0)
+        except ValueError:  # the backends' values have different shapes
+            m = np.max(np.abs(vals[0]))
+        lim = self.abs_tol + self.rel_tol * m
+        if self.spread is not None and np.shape(self.spread) == np.shape(lim):
+            lim = lim + self.spread_k * math.sqrt(2.0) * np.asarray(self.spread, dtype=float)
+        return np.asarray(lim, dtype=float)
 
     def worst(self) -> tuple[str, float, float] | None:
         """``(label, |diff|, its limit)`` of the element furthest beyond (or nearest to) its
@@ -181,6 +205,7 @@ class ParamComparison:
                 "abs_tol": self.abs_tol,
                 "rel_tol": self.rel_tol,
                 "limit": self.limit,
+                "spread": None if self.spread is None else np.asarray(self.spread),
                 "ok": self.ok,
                 "reference": None if self.reference is None else np.asarray(self.reference),
                 "reference_ok": self.reference_ok,
@@ -455,8 +480,9 @@ def _text_table(head: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def isclose_elementwise(a, b, abs_tol: float, rel_tol: float) -> tuple[float, bool]:
-    """Largest |a - b| and whether every element is within ``abs + rel * max(|a|, |b|)``."""
+def isclose_elementwise(a, b, abs_tol: float, rel_tol: float, extra=0.0) -> tuple[float, bool]:
+    """Largest |a - b| and whether every element is within ``abs + rel * max(|a|, |b|)``
+    (``+ extra``, a number or an array of a's shape)."""
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     if a.shape != b.shape:
@@ -464,7 +490,7 @@ def isclose_elementwise(a, b, abs_tol: float, rel_tol: float) -> tuple[float, bo
     d = np.abs(a - b)
     both_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
     d = np.where(both_inf, 0.0, d)
-    lim = abs_tol + rel_tol * np.maximum(np.abs(a), np.abs(b))
+    lim = abs_tol + rel_tol * np.maximum(np.abs(a), np.abs(b)) + np.asarray(extra, dtype=float)
     lim = np.where(both_inf, 0.0, lim)
     ok = bool(np.all(d <= lim)) and not np.any(np.isnan(d))
     return (float(np.max(d)) if d.size else 0.0), ok
