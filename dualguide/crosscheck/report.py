@@ -122,6 +122,7 @@ class BackendRun:
                 "elbo_stderr": self.elbo_stderr,
                 "elbo_particles": self.elbo_particles,
                 "elbo_nonfinite": self.elbo_nonfinite,
+                "fit_noise": self.fit_noise,
                 "error": self.error,
             }
         )
