@@ -433,3 +433,40 @@ DIST_REQUIRED: dict[str, tuple[str, ...]] = {
     "Delta": ("v",),
     "MixtureSameFamily": ("mixture_distribution", "component_distribution"),
 }
+
+
+# Canonical distribution identity -----------------------------------------------------------------
+# (added for crosscheck: a site's distribution compared across frameworks by what it is, not by
+# the class that implements it)
+
+#: native class name -> the neutral distribution it is.  NumPyro implements some families as
+#: one class per parametrization (``Bernoulli(logits=...)`` is a ``BernoulliLogits``); Pyro has
+#: one class per family.  Verified against numpyro 0.22.0 and pyro-ppl 1.9.2.
+DIST_ALIASES: dict[str, str] = {
+    "BernoulliProbs": "Bernoulli",
+    "BernoulliLogits": "Bernoulli",
+    "CategoricalProbs": "Categorical",
+    "CategoricalLogits": "Categorical",
+    "MultinomialProbs": "Multinomial",
+    "MultinomialLogits": "Multinomial",
+    "BinomialProbs": "Binomial",
+    "BinomialLogits": "Binomial",
+    "GeometricProbs": "Geometric",
+    "GeometricLogits": "Geometric",
+}
+
+
+def canonical_dist(name: str | None) -> str | None:
+    """The neutral identity of a native distribution class name (itself if it has no alias).
+
+    >>> canonical_dist("BernoulliLogits"), canonical_dist("Bernoulli"), canonical_dist("Normal")
+    ('Bernoulli', 'Bernoulli', 'Normal')
+    """
+    if name is None:
+        return None
+    if name in DIST_ALIASES:
+        return DIST_ALIASES[name]
+    for neutral, row in DISTRIBUTIONS.items():
+        if name in (row.numpyro, row.pyro):
+            return neutral
+    return name

@@ -67,6 +67,19 @@ def add_parser(subparsers) -> None:
         help="draws of the final ELBO estimate (default 10000)",
     )
     p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="fits per backend (seeds SEED, SEED+1, ...): their spread widens the limits "
+        "(default 1)",
+    )
+    p.add_argument(
+        "--max-memory-mb",
+        type=float,
+        default=1024.0,
+        help="memory budget of one vectorized piece of the ELBO estimate (default 1024)",
+    )
+    p.add_argument(
         "--tol",
         action="append",
         default=[],
@@ -193,6 +206,8 @@ def run(args) -> int:
             model_kwargs,
             tolerances=_tolerances(args.tol),
             elbo_particles=args.elbo_particles,
+            seeds=args.seeds,
+            max_memory_mb=args.max_memory_mb,
             checks=_checks(args, ALL_CHECKS, DEFAULT_CHECKS),
             reference=None if args.reference == "none" else args.reference,
             progress=None,

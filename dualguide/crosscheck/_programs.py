@@ -18,9 +18,11 @@ import numpy as np
 
 from .. import _state
 from .._inputs import float_np
+from .._table import canonical_dist
 from ..render import render
 from ..trace import Site
-from ._common import BackendFailure, describe_error, param_hook
+from ._common import BackendFailure, describe_error, param_hook, particle_bytes
+from ._naming import Naming, build
 
 BACKENDS = ("numpyro", "pyro")
 
@@ -58,6 +60,8 @@ class Programs:
     sites_by_backend: dict[str, tuple] = field(default_factory=dict)
     natives: dict[str, Native] = field(default_factory=dict)
     errors: dict[str, BackendFailure] = field(default_factory=dict)
+    #: param and site names per backend (autoguides name theirs per framework)
+    naming: Naming = field(default_factory=Naming)
 
     # site classes -------------------------------------------------------------------------
     @property
@@ -98,9 +102,22 @@ class Programs:
     def native(self, name: str) -> Native:
         return self.natives[name]
 
-    def hook(self, params: dict | None = None):
-        """Param hook giving the programs ``params`` (default: the inspected values)."""
-        return param_hook(self.params if params is None else params)
+    def params_for(self, backend: str, params: dict | None = None) -> dict:
+        """``params`` (default: the inspected values; canonical names) in ``backend``'s names."""
+        return self.naming.params_to(self.params if params is None else params, backend)
+
+    def hook(self, params: dict | None = None, backend: str | None = None):
+        """Param hook giving the programs ``params`` (default: the inspected values), in
+        ``backend``'s names when given (canonical names otherwise)."""
+        p = self.params if params is None else params
+        return param_hook(p if backend is None else self.naming.params_to(p, backend))
+
+    @property
+    def particle_bytes(self) -> int:
+        """Estimated memory of one particle (see :func:`._common.particle_bytes`)."""
+        return particle_bytes(
+            (self.guide_sites, self.model_sites), self.model_args, self.model_kwargs
+        )
 
 
 def _native(name: str, model, guide, args, kwargs) -> Native:
@@ -132,6 +149,7 @@ def prepare(
     ``.constraints``.
     """
     progs = Programs(model, guide, tuple(model_args), dict(model_kwargs or {}))
+    canonical = None
     for name in backends:
         try:
             nat = _native(name, model, guide, model_args, model_kwargs)
@@ -147,6 +165,7 @@ def prepare(
             continue
         progs.sites_by_backend[name] = (gsites, msites)
         if not progs.guide_sites:
+            canonical = name
             progs.guide_sites, progs.model_sites = gsites, msites
             progs.constraints = dict(hook.constraints)
             vals = {}
@@ -155,16 +174,29 @@ def prepare(
                     if s.type == "param" and n not in vals:
                         vals[n] = np.asarray(s.value, dtype=float_np())
             progs.params = vals
+    try:
+        progs.naming = build(guide, progs.sites_by_backend, canonical, model_args, model_kwargs)
+    except Exception as e:  # the autoguide's latent layout: a backend that cannot trace it
+        for name in list(progs.sites_by_backend):
+            if name != canonical:
+                progs.errors[name] = BackendFailure(name, "laying out the autoguide's latents", e)
+        progs.naming = Naming(canonical=canonical)
     return progs
 
 
-def structure_differences(progs: Programs) -> list[str]:
-    """Differences in site names, distributions and shapes between the backends' traces."""
+def structure_differences(progs: Programs, parts: tuple = ("guide", "model")) -> list[str]:
+    """Differences in site names, distributions (canonical) and shapes between the backends'
+    traces of the programs named in ``parts``."""
     if len(progs.sites_by_backend) < 2:
         return []
     (na, (ga, ma)), (nb, (gb, mb)) = list(progs.sites_by_backend.items())[:2]
+    nm = progs.naming
+    ga, ma = nm.sites_from(ga, na), nm.sites_from(ma, na)
+    gb, mb = nm.sites_from(gb, nb), nm.sites_from(mb, nb)
     out = []
     for what, sa, sb in (("guide", ga, gb), ("model", ma, mb)):
+        if what not in parts:
+            continue
         only_a = [n for n in sa if n not in sb]
         only_b = [n for n in sb if n not in sa]
         if only_a:
@@ -182,7 +214,8 @@ def structure_differences(progs: Programs) -> list[str]:
             vb = None if b.value is None else np.shape(b.value)
             if va != vb:
                 out.append(f"{what} site {n!r}: shape {va} in {na}, {vb} in {nb}")
-            if a.type == "sample" and a.dist != b.dist and {a.dist, b.dist} != {"Unit"}:
+            da, db = canonical_dist(a.dist), canonical_dist(b.dist)
+            if a.type == "sample" and da != db and {da, db} != {"Unit"}:
                 out.append(f"{what} site {n!r}: {a.dist} in {na}, {b.dist} in {nb}")
     return out
 

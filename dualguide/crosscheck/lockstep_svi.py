@@ -20,6 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .._inputs import float_np
+from .._table import canonical_dist
 from ..optim import Optimizer, as_optimizer
 from ..trace import base_distribution
 from ._common import LOCKSTEP_FAMILIES, NotLockstepable, describe_error, fmt, site_seed
@@ -51,7 +52,7 @@ def _rel_dev(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _site_plan(progs: Programs, name: str) -> tuple[tuple, dict] | str:
     """(kinds, extra) for a base site, or the reason it cannot be driven."""
     site = progs.guide_sites[name]
-    fam = site.dist
+    fam = canonical_dist(site.dist)
     if fam not in LOCKSTEP_FAMILIES:
         return f"site {name!r}: {fam}"
     if fam == "StudentT":
@@ -161,6 +162,12 @@ def lockstep(
         res.summary = "needs both backends to run the programs"
         return res
     reasons = []
+    if progs.naming.active:
+        reasons.append(
+            f"{progs.naming.kind}: the frameworks' autoguides keep their params in their own "
+            "modules and name their latents differently, so lockstep cannot feed both the same "
+            "numbers (the ELBO check and the gradient parity cover it)"
+        )
     if progs.model_only:
         reasons.append(f"model latent(s) {', '.join(progs.model_only)} not in the guide")
     plans = {}

@@ -22,6 +22,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .._inputs import float_np
+from .._table import canonical_dist
 from ._common import describe_error, fmt
 from ._programs import Programs, prepare
 from .report import CheckResult
@@ -56,7 +57,7 @@ def quadrature_applicable(progs: Programs) -> str | None:
     if dim > QUADRATURE_MAX_DIM:
         return f"the guide's base latents have {dim} numbers (quadrature for at most {QUADRATURE_MAX_DIM})"
     for n in progs.base_sites:
-        fam = progs.guide_sites[n].dist
+        fam = canonical_dist(progs.guide_sites[n].dist)
         if fam not in _REAL_FAMILIES:
             return f"base site {n!r} ({fam}) is not on the real line"
     if not progs.params:
@@ -272,7 +273,7 @@ def nuts_reference(
         return res
     nat = progs.native("numpyro")
     for n in progs.model_latents:
-        if progs.model_sites[n].dist in ("Bernoulli", "Categorical"):
+        if canonical_dist(progs.model_sites[n].dist) in ("Bernoulli", "Categorical"):
             res.status, res.summary = "n/a", f"model latent {n!r} is discrete"
             return res
     model_params = {

@@ -93,6 +93,10 @@ class BackendRun:
     elbo_particles: int = 0
     elbo_nonfinite: int = 0
     error: str | None = None
+    #: per-particle standard deviation of the ELBO estimate
+    elbo_sd: float | None = None
+    #: the fit's own end-of-fit noise in the loss (see crosscheck's ELBO check)
+    fit_noise: float | None = None
 
     @property
     def wall_time(self) -> float | None:
@@ -118,6 +122,7 @@ class BackendRun:
                 "elbo_stderr": self.elbo_stderr,
                 "elbo_particles": self.elbo_particles,
                 "elbo_nonfinite": self.elbo_nonfinite,
+                "fit_noise": self.fit_noise,
                 "error": self.error,
             }
         )
@@ -135,15 +140,62 @@ class ParamComparison:
     ok: bool | None = None
     reference: np.ndarray | None = None
     reference_ok: bool | None = None
+    #: per-element sd of the fits over seeds (``crosscheck(seeds=k)``), None without it
+    spread: np.ndarray | None = None
+    #: standard deviations of the spread a difference of two fits may take
+    spread_k: float = 4.0
 
     @property
     def limit(self) -> float | None:
-        """The largest difference allowed (elementwise ``abs + rel * max(|a|, |b|)``, max)."""
+        """The largest difference allowed (the largest of :meth:`limits`)."""
+        lims = self.limits()
+        return None if lims is None else float(np.max(lims))
+
+    def judge(self) -> None:
+        """Set ``diff`` (largest |a - b|) and ``ok`` (every element within its limit)."""
+        vals = [np.asarray(v, dtype=float) for v in self.values.values()]
+        if len(vals) < 2:
+            return
+        a, b = vals[:2]
+        if a.shape != b.shape:
+            self.diff, self.ok = math.inf, False
+            return
+        d = np.abs(a - b)
+        both_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
+        d = np.where(both_inf, 0.0, d)
+        lim = np.broadcast_to(self.limits(), d.shape)
+        self.diff = float(np.max(d)) if d.size else 0.0
+        self.ok = bool(np.all(d <= lim)) and not np.any(np.isnan(d))
+
+    def limits(self) -> np.ndarray | None:
+        """Each element's allowed difference, ``abs + rel * max(|a|, |b|)``, plus
+        ``spread_k * sqrt(2) * spread`` when the seed spread was measured."""
         vals = [np.asarray(v, dtype=float) for v in self.values.values()]
         if not vals:
             return None
-        m = np.max(np.abs(np.stack(np.broadcast_arrays(*vals))), axis=0) if vals else 0.0
-        return float(np.max(self.abs_tol + self.rel_tol * m))
+        try:
+            m = np.max(np.abs(np.stack(np.broadcast_arrays(*vals))), axis=0)
+        except ValueError:  # the backends' values have different shapes
+            m = np.max(np.abs(vals[0]))
+        lim = self.abs_tol + self.rel_tol * m
+        if self.spread is not None and np.shape(self.spread) == np.shape(lim):
+            lim = lim + self.spread_k * math.sqrt(2.0) * np.asarray(self.spread, dtype=float)
+        return np.asarray(lim, dtype=float)
+
+    def worst(self) -> tuple[str, float, float] | None:
+        """``(label, |diff|, its limit)`` of the element furthest beyond (or nearest to) its
+        limit: the numbers a verdict line prints, so that the line follows from them."""
+        vals = [np.asarray(v, dtype=float) for v in self.values.values()]
+        if len(vals) < 2 or vals[0].shape != vals[1].shape:
+            return None
+        d = np.abs(vals[0] - vals[1])
+        d = np.where(np.isnan(d), np.inf, d)
+        lim = np.broadcast_to(self.limits(), d.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            excess = np.where(np.isinf(d), np.inf, d - lim)
+        i = np.unravel_index(int(np.argmax(excess)), d.shape) if d.size else ()
+        label = self.name + (f"[{','.join(map(str, i))}]" if d.ndim else "")
+        return label, float(d[i]), float(lim[i])
 
     def to_dict(self) -> dict:
         return plain(
@@ -154,6 +206,7 @@ class ParamComparison:
                 "abs_tol": self.abs_tol,
                 "rel_tol": self.rel_tol,
                 "limit": self.limit,
+                "spread": None if self.spread is None else np.asarray(self.spread),
                 "ok": self.ok,
                 "reference": None if self.reference is None else np.asarray(self.reference),
                 "reference_ok": self.reference_ok,
@@ -204,7 +257,11 @@ class CrosscheckReport:
         out += [f"{b}: {r.error}" for b, r in self.runs.items() if r.error]
         for p in self.params:
             if p.ok is False:
-                out.append(f"param {p.name}: backends differ by {fmt(p.diff)} > {fmt(p.limit)}")
+                w = p.worst()
+                if w is None:
+                    out.append(f"param {p.name}: the backends' values have different shapes")
+                else:
+                    out.append(f"param {w[0]}: backends differ by {fmt(w[1])} > limit {fmt(w[2])}")
             if p.reference_ok is False:
                 out.append(f"param {p.name}: a fit is off the quadrature optimum")
         out += [f"{c.title}: {c.summary}" for c in self.checks.values() if c.ok is False]
@@ -237,6 +294,7 @@ class CrosscheckReport:
             verdict = _verdict(p.ok)
             if p.reference_ok is False:
                 verdict += " (off quadrature)"
+            lims = p.limits()
             if size <= 6:
                 for i, idx in enumerate(np.ndindex(*shape) if shape else [()]):
                     label = p.name + (f"[{','.join(map(str, idx))}]" if shape else "")
@@ -247,7 +305,10 @@ class CrosscheckReport:
                         for a, b in _pairs(bs)
                         if vals[a] is not None and vals[b] is not None
                     ]
-                    row += [fmt(max(d)) if d else "-", fmt(p.limit) if i == 0 else ""]
+                    lim = "-"
+                    if lims is not None and np.shape(lims) == tuple(shape):
+                        lim = fmt(np.asarray(lims)[idx])
+                    row += [fmt(max(d)) if d else "-", lim]
                     if has_ref:
                         row.append(fmt(ref[idx]) if ref is not None else "-")
                     row.append(verdict if i == 0 else "")
@@ -420,8 +481,9 @@ def _text_table(head: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def isclose_elementwise(a, b, abs_tol: float, rel_tol: float) -> tuple[float, bool]:
-    """Largest |a - b| and whether every element is within ``abs + rel * max(|a|, |b|)``."""
+def isclose_elementwise(a, b, abs_tol: float, rel_tol: float, extra=0.0) -> tuple[float, bool]:
+    """Largest |a - b| and whether every element is within ``abs + rel * max(|a|, |b|)``
+    (``+ extra``, a number or an array of a's shape)."""
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     if a.shape != b.shape:
@@ -429,7 +491,7 @@ def isclose_elementwise(a, b, abs_tol: float, rel_tol: float) -> tuple[float, bo
     d = np.abs(a - b)
     both_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
     d = np.where(both_inf, 0.0, d)
-    lim = abs_tol + rel_tol * np.maximum(np.abs(a), np.abs(b))
+    lim = abs_tol + rel_tol * np.maximum(np.abs(a), np.abs(b)) + np.asarray(extra, dtype=float)
     lim = np.where(both_inf, 0.0, lim)
     ok = bool(np.all(d <= lim)) and not np.any(np.isnan(d))
     return (float(np.max(d)) if d.size else 0.0), ok

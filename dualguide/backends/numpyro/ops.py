@@ -9,7 +9,6 @@ import jax.scipy.special as jss
 import numpy as np
 
 from ... import _inputs
-
 from ...errors import SpecError
 
 F32 = jnp.float64 if _inputs.get_dtype() == "float64" else jnp.float32  # rebound by use_dtype

@@ -206,17 +206,23 @@ def elbo_particles(model, guide, params, n, seed, args, kwargs, chunk=4096, cons
     return np.concatenate(outs)
 
 
-def grad_batches(model, guide, params, constraints, num_batches, batch_size, seed, args, kwargs):
+def grad_batches(
+    model, guide, params, constraints, num_batches, batch_size, seed, args, kwargs, chunk=None
+):
     """Loss and gradient w.r.t. the (constrained) params from ``num_batches`` independent
-    native ``Trace_ELBO(num_particles=batch_size, vectorize_particles=True)`` estimates.
+    native ``Trace_ELBO(num_particles=batch_size, vectorize_particles=True)`` estimates
+    (one batch at a time: ``chunk`` is accepted for the common signature).
 
     The params enter as leaf tensors substituted for the param sites, so the gradient is with
-    respect to their constrained values (as on the NumPyro side)."""
+    respect to their constrained values (as on the NumPyro side).  A Pyro autoguide reads
+    its plain ``nn.Parameter`` s (e.g. ``AutoDiagonalNormal.loc``) from the module and
+    ignores what a ``param`` site returns: those leaves are put into the module instead."""
     losses = np.empty(num_batches, dtype=_inputs.float_np())
     leaves = {k: _t(v).requires_grad_(True) for k, v in params.items()}
     grads: dict[str, list] = {k: [] for k in leaves}
     with _scope({}, {}, seed):
         nest = _plate_nesting(model, guide, args, kwargs)
+        _module_leaves(guide, leaves)
         elbo = Trace_ELBO(
             num_particles=batch_size, vectorize_particles=True, max_plate_nesting=nest
         )
@@ -239,6 +245,22 @@ def grad_batches(model, guide, params, constraints, num_batches, batch_size, see
                     else _n(gk).copy()
                 )
     return losses, {k: np.stack(v) for k, v in grads.items()}
+
+
+def _module_leaves(guide, leaves: dict) -> None:
+    """Make the set-up module's plain ``nn.Parameter`` s named in ``leaves`` the leaves."""
+    if not isinstance(guide, torch.nn.Module):
+        return
+    for mod in guide.modules():
+        prefix = getattr(mod, "_pyro_name", None)
+        if prefix is None:
+            continue
+        for pname in list(mod._parameters):
+            full = f"{prefix}.{pname}" if prefix else pname
+            if full in leaves and not pname.endswith("_unconstrained"):
+                p = torch.nn.Parameter(leaves[full].detach().clone())
+                mod._parameters[pname] = p
+                leaves[full] = p
 
 
 # lockstep ----------------------------------------------------------------------------------
@@ -309,14 +331,18 @@ def lockstep_run(model, guide, u0, constraints, noise, opt, args, kwargs):
 
 
 # guide samples -----------------------------------------------------------------------------
-def sample_guide(guide, params, n, seed, args, kwargs, shapes=None, constraints=None):
-    """``n`` draws of every latent guide sample site: {site: (n, *shape)}."""
+def sample_guide(guide, params, n, seed, args, kwargs, shapes=None, constraints=None, chunk=None):
+    """``n`` draws of every latent guide sample site: {site: (n, *shape)} (``chunk`` at a time)."""
+    chunk = max(1, int(chunk or n))
+    parts: dict[str, list] = {}
     with _scope(params, constraints or {}, seed), torch.no_grad():
         nest = _plate_nesting(guide, guide, args, kwargs)
-        tr = poutine.trace(_vectorized(guide, n, -(nest + 1))).get_trace(*args, **kwargs)
-        out = {}
-        for k, v in _latent(tr).items():
-            shape = (shapes or {}).get(k)
-            a = _n(v)
-            out[k] = a.reshape((n,) + tuple(shape)) if shape is not None else a.reshape(n, -1)
-    return out
+        for i in range(0, n, chunk):
+            k = min(chunk, n - i)
+            tr = poutine.trace(_vectorized(guide, k, -(nest + 1))).get_trace(*args, **kwargs)
+            for name, v in _latent(tr).items():
+                shape = (shapes or {}).get(name)
+                a = _n(v)
+                a = a.reshape((k,) + tuple(shape)) if shape is not None else a.reshape(k, -1)
+                parts.setdefault(name, []).append(a)
+    return {name: np.concatenate(v) for name, v in parts.items()}

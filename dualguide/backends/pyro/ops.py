@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 
 from ... import _inputs
-
 from ...errors import SpecError
 
 F32 = torch.float64 if _inputs.get_dtype() == "float64" else torch.float32  # rebound by use_dtype

@@ -8,7 +8,6 @@ TorchScript step and its first, eager step) call it.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from pyro.optim import PyroOptim
 
