@@ -359,3 +359,35 @@ NUMPYRO_OPTIM_ARGS: dict[str, object] = {
 
 #: short module names the OPS spellings use -> the module they stand for
 NATIVE_MODULE_ALIASES: dict[str, str] = {"jnp": "jax.numpy"}
+
+
+# Effect handlers, reparameterizers, SVI (dualguide.handlers, dualguide.reparam, dualguide.svi) ---
+
+#: neutral handler -> (the numpyro.handlers class, the pyro.poutine function) it renders to.
+#: condition / substitute / do / replay render to subclasses that add dualguide's documented
+#: behaviour (docs/handlers.md); the others are the frameworks' own.
+HANDLERS: dict[str, tuple[str, str]] = {
+    "seed": ("seed", "seed"),
+    "trace": ("trace", "trace"),
+    "replay": ("replay", "replay"),
+    "condition": ("condition", "condition"),
+    "do": ("do", "do"),
+    "block": ("block", "block"),
+    "substitute": ("substitute", "substitute"),
+    "scale": ("scale", "scale"),
+    "mask": ("mask", "mask"),
+    "reparam": ("reparam", "reparam"),
+    "uncondition": ("uncondition", "uncondition"),
+}
+
+#: reparameterizers both frameworks have: neutral name -> (numpyro.infer.reparam class,
+#: pyro.infer.reparam class)
+REPARAMS: dict[str, tuple[str, str]] = {
+    "LocScaleReparam": ("LocScaleReparam", "LocScaleReparam"),
+}
+
+#: neutral ELBO -> (numpyro.infer class, pyro.infer class) of the SVI object (dualguide.svi)
+ELBOS: dict[str, tuple[str, str]] = {
+    "Trace_ELBO": ("Trace_ELBO", "Trace_ELBO"),
+    "TraceMeanField_ELBO": ("TraceMeanField_ELBO", "TraceMeanField_ELBO"),
+}

@@ -1,0 +1,90 @@
+"""NumPyro's side of :class:`dualguide.svi.SVI`: ``numpyro.infer.SVI`` with a jitted update kept in the object."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+import numpyro.infer as ni
+
+from ... import _state
+from ..._table import ELBOS
+
+log = logging.getLogger("dualguide")
+
+
+class NativeSVI:
+    """``numpyro.infer.SVI`` stepped one update at a time (``init`` on the first step)."""
+
+    def __init__(
+        self,
+        model: Callable,
+        guide: Callable,
+        optim: Any,
+        elbo: str,
+        num_particles: int,
+        init_params: dict,
+        rng_seed: int | None,
+    ) -> None:
+        loss = getattr(ni, ELBOS[elbo][0])(num_particles=num_particles)
+        self.svi = ni.SVI(model, guide, optim, loss)
+        self.state: Any = None
+        self.init_params = init_params
+        # unseeded: a seed from numpy's global RNG (dualguide's rule for unseeded runs)
+        self.rng_seed = int(np.random.randint(0, 2**31 - 1)) if rng_seed is None else rng_seed
+        self._update: Callable = jax.jit(self.svi.update)
+        self._evaluate: Callable = jax.jit(self.svi.evaluate)
+        self._get_params: Callable = jax.jit(self.svi.get_params)
+
+    def _init(self, args: tuple, kwargs: dict) -> None:
+        if self.state is None:
+            with _state.param_overrides(self.init_params):
+                self.state = self.svi.init(jax.random.PRNGKey(self.rng_seed), *args, **kwargs)
+
+    def _unjit(self, e: Exception) -> None:
+        log.info("SVI (numpyro): jit failed (%s); stepping without jit", e)
+        self._update, self._evaluate = self.svi.update, self.svi.evaluate
+        self._get_params = self.svi.get_params
+
+    def step(self, args: tuple, kwargs: dict) -> float:
+        self._init(args, kwargs)
+        try:
+            self.state, loss = self._update(self.state, *args, **kwargs)
+        except (TypeError, jax.errors.ConcretizationTypeError) as e:
+            self._unjit(e)
+            self.state, loss = self._update(self.state, *args, **kwargs)
+        return float(loss)
+
+    def evaluate_loss(self, args: tuple, kwargs: dict) -> float:
+        self._init(args, kwargs)
+        try:
+            return float(self._evaluate(self.state, *args, **kwargs))
+        except (TypeError, jax.errors.ConcretizationTypeError) as e:
+            self._unjit(e)
+            return float(self._evaluate(self.state, *args, **kwargs))
+
+    def params(self) -> dict[str, Any]:
+        """Constrained params (jax arrays) by name; empty before the first step."""
+        if self.state is None:
+            return {}
+        return dict(self._get_params(self.state))
+
+
+def make(
+    model: Callable,
+    guide: Callable,
+    optim: Any,
+    elbo: str,
+    num_particles: int,
+    init_params: dict,
+    rng_seed: int,
+) -> NativeSVI:
+    """The SVI object for rendered ``model`` / ``guide`` and the framework's ``optim``."""
+    return NativeSVI(model, guide, optim, elbo, num_particles, init_params, rng_seed)
+
+
+def clear_param_store() -> None:
+    """NumPyro keeps params in each SVI object's state: nothing global to clear."""
