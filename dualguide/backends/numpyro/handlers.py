@@ -282,7 +282,7 @@ def predictive(
     if parallel:
         try:
             out = jax.vmap(draw)(keys, samples)
-            return {k: np.asarray(v) for k, v in out.items()}
+            return {k: np.asarray(out[k]) for k in names}
         except (TypeError, jax.errors.ConcretizationTypeError) as e:
             log.info("Predictive (numpyro): parallel draws failed (%s); drawing one by one", e)
     try:
