@@ -1,0 +1,113 @@
+"""dg.infer.SVI: a user's own step loop on each framework's SVI, and the one param store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dualguide as dg
+from dualguide import distributions as dist
+from dualguide.errors import SpecError
+
+Y = np.array([0.5, 1.0, 2.0], dtype=np.float32)
+PREC = 1 / 4 + 3 / 0.25
+MEAN = (1.0 / 4 + Y.sum() / 0.25) / PREC
+
+
+def model(y):
+    x = dg.sample("x", dist.Normal(1.0, 2.0))
+    with dg.plate("data", 3):
+        dg.sample("y", dist.Normal(x, 0.5), obs=y)
+
+
+def guide(y):
+    m = dg.param("m", 0.0)
+    s = dg.param("s", 1.0, constraint=dg.constraints.positive)
+    dg.sample("x", dist.Normal(m, s))
+
+
+@pytest.fixture(autouse=True)
+def fresh_store():
+    dg.clear_param_store()
+    yield
+    dg.clear_param_store()
+
+
+def test_a_step_loop_reaches_the_conjugate_posterior(backend):
+    svi = dg.infer.SVI(
+        model,
+        guide,
+        dg.optim.ClippedAdam(lr=0.05, lrd=0.995),
+        loss=dg.infer.Trace_ELBO(num_particles=8),
+        backend=backend,
+        seed=0,
+    )
+    losses = [svi.step(Y) for _ in range(600)]
+    assert all(isinstance(v, float) for v in losses[:3])
+    p = svi.params
+    assert isinstance(p["m"], np.ndarray)
+    # the Gaussian guide's ELBO optimum is the exact posterior; 8 particles and lr decayed
+    # to 0.05 * 0.995**600 = 0.0025 leave about 0.01 of noise
+    assert float(p["m"]) == pytest.approx(MEAN, abs=0.05)
+    assert float(p["s"]) == pytest.approx(PREC**-0.5, abs=0.04)
+    store = dg.get_param_store()
+    assert sorted(store) == ["m", "s"] and float(store["m"]) == float(p["m"])
+    assert np.isfinite(svi.evaluate_loss(Y))
+
+
+def test_store_continues_and_clear_restarts(backend):
+    svi = dg.infer.SVI(model, guide, dg.optim.Adam(lr=0.1), backend=backend, seed=0)
+    for _ in range(30):
+        svi.step(Y)
+    m = float(dg.get_param_store()["m"])
+    assert m > 1.0  # moved from 0 towards 1.16
+    # a new SVI object starts from the stored values (Pyro's rule, on both backends)
+    svi2 = dg.infer.SVI(model, guide, dg.optim.Adam(lr=1e-6), backend=backend, seed=1)
+    svi2.step(Y)
+    assert float(svi2.params["m"]) == pytest.approx(m, abs=1e-4)
+    # clearing the store restarts every SVI object from the init values
+    dg.clear_param_store()
+    assert len(dg.get_param_store()) == 0
+    svi2.step(Y)
+    assert float(svi2.params["m"]) == pytest.approx(0.0, abs=1e-4)
+
+
+def test_same_first_loss_at_the_same_params(both):
+    """evaluate_loss before any step: Trace_ELBO at the init params, many particles."""
+    got = []
+    for b in both:
+        dg.clear_param_store()
+        svi = dg.infer.SVI(
+            model, guide, 0.01, loss=dg.infer.Trace_ELBO(num_particles=4000), backend=b, seed=0
+        )
+        got.append(svi.evaluate_loss(Y))
+    # 4000 particles: the loss's standard error here is about 0.15; 5 standard errors
+    assert got[0] == pytest.approx(got[1], abs=0.75)
+
+
+def test_a_handler_wrapped_model_in_the_loop(backend):
+    open_model = dg.handlers.condition(
+        lambda y: model(None), data={"y": Y}
+    )  # y observed by condition instead of obs=
+    svi = dg.infer.SVI(
+        open_model,
+        guide,
+        dg.optim.ClippedAdam(lr=0.05, lrd=0.995),
+        loss=dg.infer.Trace_ELBO(num_particles=8),
+        backend=backend,
+        seed=0,
+    )
+    for _ in range(600):
+        svi.step(None)
+    assert float(svi.params["m"]) == pytest.approx(MEAN, abs=0.05)
+
+
+def test_bad_input():
+    with pytest.raises(SpecError, match="Trace_ELBO"):
+        dg.infer.SVI(model, guide, 0.01, loss="elbo")
+    with pytest.raises(SpecError, match="num_particles"):
+        dg.infer.Trace_ELBO(num_particles=0)
+    with pytest.raises(SpecError, match="not a dualguide optimizer"):
+        dg.infer.SVI(model, guide, "adam")
+    with pytest.raises(KeyError, match="no param 'q'"):
+        dg.get_param_store()["q"]
