@@ -20,7 +20,7 @@ already includes ``scale`` and ``mask``.
 ...     dg.sample("y", dist.Normal(x, 1.0))
 >>> tr = dg.handlers.trace(dg.handlers.condition(model, data={"x": 0.5, "y": 1.0})).get_trace()
 >>> tr["x"].is_observed, round(tr.log_prob_sum(), 4)
-(True, -2.0439)
+(True, -2.0879)
 """
 
 from __future__ import annotations
