@@ -12,7 +12,8 @@ The rule (the same on both backends; docs/handlers.md):
   model*, ``Predictive(g, params=..., num_samples=n)``, gives the posterior samples of its
   latents (what autoguides' ``sample_posterior`` gives).
 - ``Predictive(model, num_samples=n)``: prior predictive.
-- ``return_sites=None`` returns the model's sample sites (factors excluded) that neither
+- ``return_sites=None`` returns the model's sample sites (factors and auxiliary sites
+  excluded) that neither
   ``posterior_samples`` nor the guide provides, and its deterministic sites; a list names
   any model or guide sites instead.
 - ``params``: constrained values by name (a dict or a ``FitResult``); None uses
@@ -140,7 +141,7 @@ class Predictive:
                 )
             return list(self.return_sites)
         fixed = set(self.samples or ()) | {
-            n for n, (t, obs, fac) in guide_sites.items() if t == "sample" and not obs and not fac
+            n for n, (t, obs, aux) in guide_sites.items() if t == "sample" and not obs
         }
         return [
             n

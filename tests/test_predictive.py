@@ -114,3 +114,12 @@ def test_bad_input_is_a_spec_error():
         Predictive(model, POST, num_samples=3)
     with pytest.raises(SpecError, match="'nope'"):
         Predictive(model, POST, return_sites=["nope"], backend="numpyro")()
+
+
+def test_an_autoguide_as_the_model_returns_the_latents_only(backend):
+    """Pyro's AutoNormal samples auxiliary "<site>_unconstrained" sites; they are not returned."""
+    g = dg.autoguides.AutoNormal(model)
+    out = Predictive(g, num_samples=10, seed=0, backend=backend)(Y)
+    assert list(out) == ["x"] and out["x"].shape == (10,)
+    out = Predictive(model, guide=g, num_samples=10, seed=0, backend=backend)(Y)
+    assert list(out) == ["ex", "y"] and out["y"].shape == (10, 3)

@@ -298,6 +298,9 @@ def _summary(tr: dict) -> dict[str, tuple[str, bool, bool]]:
     out = {}
     for name, s in tr.items():
         if s["type"] in ("sample", "deterministic"):
-            is_factor = s["type"] == "sample" and type(s["fn"]).__name__ == "Unit"
-            out[name] = (s["type"], bool(s.get("is_observed")), is_factor)
+            # factors and auxiliary sites (an autoguide's latent vector) are not returned
+            aux = s["type"] == "sample" and (
+                type(s["fn"]).__name__ == "Unit" or bool((s.get("infer") or {}).get("is_auxiliary"))
+            )
+            out[name] = (s["type"], bool(s.get("is_observed")), aux)
     return out

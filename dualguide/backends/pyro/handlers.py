@@ -62,13 +62,16 @@ class _Substitute(SubstituteMessenger):
         self._dg_seen.add(name)
         msg["value"] = self.data[name]
         msg["done"] = True
-        if hasattr(self, "_param_hits"):
-            self._param_hits.add(name)  # Pyro's own "did not find params" warning counts it
 
     def _pyro_param(self, msg) -> None:
         if msg["name"] in self.data:
             self._dg_seen.add(msg["name"])
         super()._pyro_param(msg)
+
+    def __exit__(self, *args, **kwargs) -> None:
+        # dualguide checks the names itself (samples included): silence Pyro's params-only check
+        self._param_hits = set(self.data)
+        return super().__exit__(*args, **kwargs)
 
 
 class _Do(DoMessenger):
@@ -255,9 +258,9 @@ def _summary(nodes: dict) -> dict[str, tuple[str, bool, bool]]:
             continue
         if s["infer"].get("_deterministic") or _reparameterized(s["fn"]):
             out[name] = ("deterministic", False, False)
-        else:
-            is_factor = type(s["fn"]).__name__ == "Unit"
-            out[name] = ("sample", bool(s["is_observed"]), is_factor)
+        else:  # factors and auxiliary sites (an autoguide's "<site>_unconstrained") are not returned
+            aux = type(s["fn"]).__name__ == "Unit" or bool(s["infer"].get("is_auxiliary"))
+            out[name] = ("sample", bool(s["is_observed"]), aux)
     return out
 
 
