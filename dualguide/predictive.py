@@ -48,9 +48,10 @@ __all__ = ["Predictive"]
 class Predictive:
     """Predictive draws of ``model`` (Pyro's and NumPyro's ``Predictive``), as numpy arrays.
 
-    ``parallel=True`` vectorizes the draws with ``jax.vmap`` on NumPyro (falling back to one
-    by one when the program cannot be vmapped); Pyro draws them one by one (the same
-    numbers as ``parallel=False``).  ``seed`` (int) makes every call draw the same numbers;
+    ``parallel=True`` vectorizes the draws: ``jax.vmap`` on NumPyro (the same numbers as
+    ``parallel=False``), Pyro's own ``Predictive(parallel=True)`` on Pyro (other draws of the
+    same distribution, reshaped to the same shapes); either falls back to one by one, logged,
+    when the program does not vectorize.  ``seed`` (int) makes every call draw the same numbers;
     None draws a seed from numpy's global RNG at each call.
 
     >>> import dualguide as dg

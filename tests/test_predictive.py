@@ -123,3 +123,25 @@ def test_an_autoguide_as_the_model_returns_the_latents_only(backend):
     assert list(out) == ["x"] and out["x"].shape == (10,)
     out = Predictive(model, guide=g, num_samples=10, seed=0, backend=backend)(Y)
     assert list(out) == ["ex", "y"] and out["y"].shape == (10, 3)
+
+
+def test_parallel_gives_the_sequential_shapes(backend):
+    """Pyro's vectorized Predictive leaves a plate dim on sites outside plates; not here."""
+    kw = {"posterior_samples": POST, "seed": 0, "backend": backend, "return_sites": ["ex", "y"]}
+    a = Predictive(model, parallel=True, **kw)()
+    b = Predictive(model, parallel=False, **kw)()
+    assert {k: v.shape for k, v in a.items()} == {k: v.shape for k, v in b.items()}
+    np.testing.assert_allclose(a["ex"], b["ex"], rtol=1e-6)  # a function of the samples
+
+
+def test_parallel_falls_back_when_the_program_does_not_vectorize(backend):
+    """A matmul against the sample dim breaks Pyro's vectorized plate: drawn one by one instead."""
+
+    def regression(X):
+        w = dg.sample("w", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
+        with dg.plate("d", 4):
+            dg.sample("y", dist.Normal(dg.ops.matmul(X, w), 0.5))
+
+    X = np.ones((4, 2), dtype=np.float32)
+    out = Predictive(regression, num_samples=7, parallel=True, seed=0, backend=backend)(X)
+    assert out["w"].shape == (7, 2) and out["y"].shape == (7, 4)

@@ -10,11 +10,13 @@ dualguide documents for both).  ``predictive`` is the backend half of
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pyro
+import pyro.infer as pi
 import pyro.infer.reparam as pr
 import torch
 from pyro import poutine
@@ -31,6 +33,8 @@ from ..._table import HANDLERS, REPARAMS
 from ...errors import SpecError
 from ...trace import Site, plain_site, sample_site
 from . import BACKEND
+
+log = logging.getLogger("dualguide")
 
 
 def _skip(msg) -> bool:
@@ -277,7 +281,9 @@ def predictive(
     """Draw ``len(seeds)`` predictive samples: ``{site: numpy array (num_samples, *shape)}``.
 
     Runs in a fresh param-store scope and an RNG fork (the global store and torch RNG are
-    left alone).  ``parallel`` draws the same samples one by one (see docs/handlers.md).
+    left alone).  ``parallel`` runs Pyro's own vectorized ``Predictive(parallel=True)``
+    (other draws than one by one, the same distribution), falling back to one by one when
+    the program does not vectorize.
     """
     samples = {k: BACKEND.to_array(np.asarray(v)) for k, v in (samples or {}).items()}
     store = pyro.get_param_store()
@@ -289,5 +295,34 @@ def predictive(
             m, g = _one(model, guide, fixed, int(seeds[i, 0]), int(seeds[i, 1]), args, kwargs)
             if i == 0:
                 names = select(_summary(m), _summary(g))
+                if parallel:
+                    shapes = {k: tuple((m[k] if k in m else g[k])["value"].shape) for k in names}
+                    out = _vectorized(model, guide, samples, shapes, seeds, args, kwargs)
+                    if out is not None:
+                        return out
             draws.append({k: BACKEND.to_numpy((m[k] if k in m else g[k])["value"]) for k in names})
     return {k: np.stack([d[k] for d in draws]) for k in names}
+
+
+def _vectorized(model, guide, samples, shapes, seeds, args, kwargs) -> dict | None:
+    """Pyro's ``Predictive(parallel=True)``, or None (logged) when the program does not vectorize.
+
+    Pyro leaves a singleton dim per plate level on sites outside the plates; each result
+    is reshaped to ``(num_samples, *the site's shape in one draw)``.
+    """
+    n = len(seeds)
+    torch.manual_seed(int(seeds[0, 0]))
+    try:
+        pred = pi.Predictive(
+            model,
+            posterior_samples=samples or None,
+            guide=guide,
+            num_samples=n,
+            return_sites=list(shapes),
+            parallel=True,
+        )
+        out = pred(*args, **kwargs)
+        return {k: BACKEND.to_numpy(out[k]).reshape((n, *shape)) for k, shape in shapes.items()}
+    except (RuntimeError, ValueError, IndexError, KeyError) as e:
+        log.info("Predictive (pyro): parallel draws failed (%s); drawing one by one", e)
+        return None
