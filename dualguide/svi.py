@@ -248,8 +248,14 @@ class SVI:
         return self._native
 
     def _args(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """numpy arrays and lists become float32 backend arrays; other arguments pass as they
+        are (a Python int stays an int, e.g. a plate size)."""
         b = self.backend
-        return tuple(b.to_array(a) for a in args), {k: b.to_array(v) for k, v in kwargs.items()}
+
+        def conv(x: Any) -> Any:
+            return b.to_array(x) if isinstance(x, (np.ndarray, list)) else x
+
+        return tuple(conv(a) for a in args), {k: conv(v) for k, v in kwargs.items()}
 
     def step(self, *args: Any, **kwargs: Any) -> float:
         """One update; returns the loss (negative ELBO estimate) before it, as a float."""

@@ -35,8 +35,8 @@ class NativeSVI:
         self.init_params = init_params
         # unseeded: a seed from numpy's global RNG (dualguide's rule for unseeded runs)
         self.rng_seed = int(np.random.randint(0, 2**31 - 1)) if rng_seed is None else rng_seed
-        self._update: Callable = jax.jit(self.svi.update)
-        self._evaluate: Callable = jax.jit(self.svi.evaluate)
+        self._jitted: dict = {}
+        self._jit = True
         self._get_params: Callable = jax.jit(self.svi.get_params)
 
     def _init(self, args: tuple, kwargs: dict) -> None:
@@ -44,27 +44,37 @@ class NativeSVI:
             with _state.param_overrides(self.init_params):
                 self.state = self.svi.init(jax.random.PRNGKey(self.rng_seed), *args, **kwargs)
 
-    def _unjit(self, e: Exception) -> None:
-        log.info("SVI (numpyro): jit failed (%s); stepping without jit", e)
-        self._update, self._evaluate = self.svi.update, self.svi.evaluate
-        self._get_params = self.svi.get_params
+    def _call(self, what: str, args: tuple, kwargs: dict) -> Any:
+        """``svi.update`` / ``svi.evaluate`` jitted, with Python ints, bools and strings static
+        (a plate size passed as an int stays an int); unjitted if jit fails."""
+        fn = getattr(self.svi, what)
+        if not self._jit:
+            return fn(self.state, *args, **kwargs)
+        static = (
+            tuple(i + 1 for i, a in enumerate(args) if isinstance(a, (int, str, bool))),
+            tuple(sorted(k for k, v in kwargs.items() if isinstance(v, (int, str, bool)))),
+        )
+        key = (what, static)
+        jitted = self._jitted.get(key)
+        if jitted is None:
+            jitted = self._jitted[key] = jax.jit(
+                fn, static_argnums=static[0], static_argnames=static[1]
+            )
+        try:
+            return jitted(self.state, *args, **kwargs)
+        except (TypeError, jax.errors.ConcretizationTypeError) as e:
+            log.info("SVI (numpyro): jit failed (%s); stepping without jit", e)
+            self._jit = False
+            return fn(self.state, *args, **kwargs)
 
     def step(self, args: tuple, kwargs: dict) -> float:
         self._init(args, kwargs)
-        try:
-            self.state, loss = self._update(self.state, *args, **kwargs)
-        except (TypeError, jax.errors.ConcretizationTypeError) as e:
-            self._unjit(e)
-            self.state, loss = self._update(self.state, *args, **kwargs)
+        self.state, loss = self._call("update", args, kwargs)
         return float(loss)
 
     def evaluate_loss(self, args: tuple, kwargs: dict) -> float:
         self._init(args, kwargs)
-        try:
-            return float(self._evaluate(self.state, *args, **kwargs))
-        except (TypeError, jax.errors.ConcretizationTypeError) as e:
-            self._unjit(e)
-            return float(self._evaluate(self.state, *args, **kwargs))
+        return float(self._call("evaluate", args, kwargs))
 
     def params(self) -> dict[str, Any]:
         """Constrained params (jax arrays) by name; empty before the first step."""
