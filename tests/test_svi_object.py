@@ -141,3 +141,16 @@ def test_int_arguments_stay_ints(backend):
     # posterior mean 5/6; lr 0.05 Adam with one particle jitters by about 0.05
     assert float(svi.params["m"]) == pytest.approx(5 / 6, abs=0.15)
     assert np.isfinite(svi.evaluate_loss(y, n=5))
+
+
+def test_an_autoguide_continues_from_the_store(backend):
+    g = dg.autoguides.AutoNormal(model)
+    svi = dg.infer.SVI(model, g, dg.optim.Adam(lr=0.1), backend=backend, seed=0)
+    for _ in range(30):
+        svi.step(Y)
+    before = dict(svi.params)
+    assert len(before) == 2  # loc and scale of x, in the framework's own names
+    svi2 = dg.infer.SVI(model, dg.autoguides.AutoNormal(model), 1e-6, backend=backend, seed=1)
+    svi2.step(Y)
+    for k, v in before.items():
+        np.testing.assert_allclose(svi2.params[k], v, atol=1e-4)

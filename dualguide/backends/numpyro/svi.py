@@ -10,7 +10,6 @@ import jax
 import numpy as np
 import numpyro.infer as ni
 
-from ... import _state
 from ..._table import ELBOS
 
 log = logging.getLogger("dualguide")
@@ -40,9 +39,16 @@ class NativeSVI:
         self._get_params: Callable = jax.jit(self.svi.get_params)
 
     def _init(self, args: tuple, kwargs: dict) -> None:
+        """``svi.init``; the program's params found in the store start from the stored values
+        (autoguides' native params too), the others from their init values."""
         if self.state is None:
-            with _state.param_overrides(self.init_params):
-                self.state = self.svi.init(jax.random.PRNGKey(self.rng_seed), *args, **kwargs)
+            key = jax.random.PRNGKey(self.rng_seed)
+            state = self.svi.init(key, *args, **kwargs)
+            names = set(self.svi.get_params(state))
+            given = {k: v for k, v in self.init_params.items() if k in names}
+            if given:
+                state = self.svi.init(key, *args, init_params=given, **kwargs)
+            self.state = state
 
     def _call(self, what: str, args: tuple, kwargs: dict) -> Any:
         """``svi.update`` / ``svi.evaluate`` jitted, with Python ints, bools and strings static
