@@ -53,6 +53,13 @@ def test_a_step_loop_reaches_the_conjugate_posterior(backend):
     store = dg.get_param_store()
     assert sorted(store) == ["m", "s"] and float(store["m"]) == float(p["m"])
     assert np.isfinite(svi.evaluate_loss(Y))
+    # the user's next line: posterior predictive draws with the fitted params (from the store)
+    pred = dg.infer.Predictive(model, guide=guide, num_samples=400, seed=0, backend=backend)
+    y_new = pred(None)["y"]
+    assert y_new.shape == (400, 3)
+    # exact: E y_new = posterior mean, sd sqrt(1/prec + 0.25) = 0.53; 400 draws give a
+    # standard error of 0.027, the fit itself is within 0.05
+    assert np.all(np.abs(y_new.mean(0) - MEAN) < 0.05 + 4 * 0.027)
 
 
 def test_store_continues_and_clear_restarts(backend):
