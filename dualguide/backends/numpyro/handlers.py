@@ -115,7 +115,7 @@ def _check_mask(name: str, mask_shape: tuple, batch_shape: tuple) -> None:
         )
 
 
-_SUBCLASSES = {"condition": _Condition, "substitute": _Substitute, "do": _Do, "mask": _Mask}
+_SUBCLASSES = {"condition": _Condition, "substitute": _Substitute, "do": _Do}
 
 
 def _native_reparam(r) -> Any:
@@ -128,6 +128,8 @@ def _native_trace(sites: dict) -> dict:
     """A neutral trace (``{name: Site}``) as the dict of messages ``numpyro.handlers.replay`` reads."""
     out = {}
     for name, s in sites.items():
+        if s.type != "sample":
+            continue
         value = None if s.value is None else jnp.asarray(s.value)
         out[name] = {
             "type": s.type,
