@@ -116,13 +116,24 @@ def test_bad_input_is_a_spec_error():
         Predictive(model, POST, return_sites=["nope"], backend="numpyro")()
 
 
-def test_an_autoguide_as_the_model_returns_the_latents_only(backend):
-    """Pyro's AutoNormal samples auxiliary "<site>_unconstrained" sites; they are not returned."""
-    g = dg.autoguides.AutoNormal(model)
+@pytest.mark.parametrize("kind", ["AutoNormal", "AutoDiagonalNormal", "AutoDelta"])
+def test_an_autoguide_as_the_model_returns_the_latents_only(backend, kind):
+    """The guide's posterior samples of the model's latents, constrained (what
+    ``sample_posterior`` gives); auxiliary sites (Pyro's "<site>_unconstrained", NumPyro's
+    "_auto_latent") are not returned."""
+
+    def scaled(y=None):
+        x = dg.sample("x", dist.Normal(1.0, 2.0))
+        s = dg.sample("s", dist.LogNormal(0.0, 1.0))
+        with dg.plate("data", 3):
+            dg.sample("y", dist.Normal(x, s), obs=y)
+
+    g = getattr(dg.autoguides, kind)(scaled)
     out = Predictive(g, num_samples=10, seed=0, backend=backend)(Y)
-    assert list(out) == ["x"] and out["x"].shape == (10,)
-    out = Predictive(model, guide=g, num_samples=10, seed=0, backend=backend)(Y)
-    assert list(out) == ["ex", "y"] and out["y"].shape == (10, 3)
+    assert sorted(out) == ["s", "x"] and out["x"].shape == (10,)
+    assert np.all(out["s"] > 0)
+    out = Predictive(scaled, guide=g, num_samples=10, seed=0, backend=backend)(Y)
+    assert list(out) == ["y"] and out["y"].shape == (10, 3)
 
 
 def test_parallel_gives_the_sequential_shapes(backend):
