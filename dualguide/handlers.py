@@ -61,6 +61,14 @@ class TraceSite(Site):
     ``log_prob`` is the elementwise log density *times* ``scale`` and zero where ``mask``
     is False (None: no scale / no mask).  ``site["value"]`` reads ``site.value``, as a
     NumPyro trace's dicts do.
+
+    >>> import dualguide as dg
+    >>> from dualguide import distributions as dist
+    >>> def model():
+    ...     dg.sample("y", dist.Normal(0.0, 1.0), obs=0.0)
+    >>> site = dg.handlers.trace(dg.handlers.scale(model, scale=2.0)).get_trace()["y"]
+    >>> float(site.scale), round(float(site["log_prob"]), 4)
+    (2.0, -1.8379)
     """
 
     scale: np.ndarray | None = None
@@ -78,6 +86,15 @@ class Trace(dict):
 
     ``backend`` names the backend that ran; a trace from either backend can be handed to
     :func:`replay` on either.
+
+    >>> import dualguide as dg
+    >>> from dualguide import distributions as dist
+    >>> def model():
+    ...     x = dg.sample("x", dist.Normal(0.0, 1.0))
+    ...     dg.sample("y", dist.Normal(x, 1.0), obs=0.0)
+    >>> tr = dg.handlers.trace(model).get_trace()
+    >>> tr.stochastic_nodes, tr.observation_nodes, tr["y"]["value"].dtype
+    (['x'], ['y'], dtype('float32'))
     """
 
     backend: str | None = None
@@ -272,6 +289,10 @@ class _Trace(Handler):
         into.backend = b.name
         for name, (site, sc, mk) in feat.trace_sites(native).items():
             fields = {f: getattr(site, f) for f in site.__dataclass_fields__}
+            for f in ("value", "log_prob"):  # floats leave as float32 on both backends
+                v = fields[f]
+                if isinstance(v, np.ndarray) and v.dtype == np.float64:
+                    fields[f] = v.astype(np.float32)
             into[name] = TraceSite(**fields, scale=sc, mask=mk)
         return into
 

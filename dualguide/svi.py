@@ -87,6 +87,14 @@ class ParamStore:
 
     The SVI objects register their params here (read lazily, so a step costs nothing
     extra); values set by hand (``store["m"] = 0.3``) become init values for the next SVI.
+
+    >>> import dualguide as dg
+    >>> dg.clear_param_store()
+    >>> store = dg.get_param_store()
+    >>> store["m"] = 0.3
+    >>> "m" in store, store.get_all_param_names(), float(store["m"])
+    (True, ['m'], 0.30000001192092896)
+    >>> dg.clear_param_store()
     """
 
     def __init__(self) -> None:
