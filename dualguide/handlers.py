@@ -230,6 +230,17 @@ def _arrays(b: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
     return tuple(conv(a) for a in args), {k: conv(v) for k, v in kwargs.items()}
 
 
+def _to_backend(b: Any, v: Any) -> Any:
+    """``v`` as an array of backend ``b``, also when it is the other framework's array."""
+    if isinstance(v, b.array_types):
+        return v
+    out = b.to_array(v)
+    if not isinstance(out, b.array_types) and hasattr(v, "__array__"):
+        v = v.detach() if hasattr(v, "detach") else v
+        out = b.to_array(np.asarray(v))
+    return out
+
+
 def _verb(kind: str) -> str:
     return {"condition": "conditioned", "do": "intervened on", "substitute": "substituted"}.get(
         kind, "used"
@@ -249,7 +260,7 @@ class _DataHandler(Handler):
         return {"data": _check_data(self.kind, params["data"])}
 
     def _native_params(self, b: Any) -> dict:
-        return {"data": {k: b.to_array(v) for k, v in self.params["data"].items()}}
+        return {"data": {k: _to_backend(b, v) for k, v in self.params["data"].items()}}
 
 
 class _Condition(_DataHandler):
@@ -369,7 +380,7 @@ class _Scale(Handler):
         return {"scale": s}
 
     def _native_params(self, b: Any) -> dict:
-        return {"scale": b.to_array(self.params["scale"])}
+        return {"scale": _to_backend(b, self.params["scale"])}
 
 
 class _Mask(Handler):

@@ -154,7 +154,8 @@ def _fitting_refs(stmt, aliases, framework, rev: Reverse) -> list[tuple[int, str
             q = qualname(n, aliases)
             if q is not None:
                 q = native_canonical(q)
-                if q not in rev.optimizers and any(
+                ported = rev.optimizers.keys() | rev.handlers.keys() | rev.reparams.keys()
+                if q not in ported and any(
                     q == p or q.startswith(p + ".") for p in FITTING[framework]
                 ):
                     out.append((n.lineno, q))
