@@ -38,6 +38,10 @@ _LAZY = {
     "load_params": ("dualguide.porting.params", "load_params"),
     "export": ("dualguide.porting.export", "export"),
     "autoguides": ("dualguide.autoguides", None),
+    "handlers": ("dualguide.handlers", None),
+    "reparam": ("dualguide.reparam", None),
+    "get_param_store": ("dualguide.svi", "get_param_store"),
+    "clear_param_store": ("dualguide.svi", "clear_param_store"),
 }
 
 

@@ -470,3 +470,35 @@ def canonical_dist(name: str | None) -> str | None:
         if name in (row.numpyro, row.pyro):
             return neutral
     return name
+
+
+# Effect handlers, reparameterizers, SVI (dualguide.handlers, dualguide.reparam, dualguide.svi) ---
+
+#: neutral handler -> (the numpyro.handlers class, the pyro.poutine function) it renders to.
+#: condition / substitute / do / replay render to subclasses that add dualguide's documented
+#: behaviour (docs/handlers.md); the others are the frameworks' own.
+HANDLERS: dict[str, tuple[str, str]] = {
+    "seed": ("seed", "seed"),
+    "trace": ("trace", "trace"),
+    "replay": ("replay", "replay"),
+    "condition": ("condition", "condition"),
+    "do": ("do", "do"),
+    "block": ("block", "block"),
+    "substitute": ("substitute", "substitute"),
+    "scale": ("scale", "scale"),
+    "mask": ("mask", "mask"),
+    "reparam": ("reparam", "reparam"),
+    "uncondition": ("uncondition", "uncondition"),
+}
+
+#: reparameterizers both frameworks have: neutral name -> (numpyro.infer.reparam class,
+#: pyro.infer.reparam class)
+REPARAMS: dict[str, tuple[str, str]] = {
+    "LocScaleReparam": ("LocScaleReparam", "LocScaleReparam"),
+}
+
+#: neutral ELBO -> (numpyro.infer class, pyro.infer class) of the SVI object (dualguide.svi)
+ELBOS: dict[str, tuple[str, str]] = {
+    "Trace_ELBO": ("Trace_ELBO", "Trace_ELBO"),
+    "TraceMeanField_ELBO": ("TraceMeanField_ELBO", "TraceMeanField_ELBO"),
+}

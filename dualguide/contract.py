@@ -72,6 +72,10 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     ),
     # the jacobian of a transformed latent's map (dualguide.transforms; the rest is neutral)
     "transforms": ("jacobian",),
+    # the framework's effect handlers behind dualguide.handlers (and dualguide.predictive)
+    "handlers": ("make", "run", "context", "trace_sites", "seen", "predictive"),
+    # the framework's own SVI behind dualguide.svi.SVI, and the param store it fills
+    "svi": ("make", "clear_param_store"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)

@@ -274,3 +274,24 @@ def _check_signature(fn, role: str, args, kwargs) -> None:
             f"and model_kwargs={dict(kwargs or {})!r:.60} ({e}); pass its data as "
             "model_args=(...) / model_kwargs={...}"
         ) from None
+
+
+#: the SVI object, Predictive and the reparameterizers, imported on first access
+_LAZY_INFER = {
+    "SVI": ("dualguide.svi", "SVI"),
+    "Trace_ELBO": ("dualguide.svi", "Trace_ELBO"),
+    "TraceMeanField_ELBO": ("dualguide.svi", "TraceMeanField_ELBO"),
+    "Predictive": ("dualguide.predictive", "Predictive"),
+    "reparam": ("dualguide.reparam", None),
+}
+
+
+def __getattr__(name: str) -> Any:
+    entry = _LAZY_INFER.get(name)
+    if entry is None:
+        raise AttributeError(f"module 'dualguide.infer' has no attribute {name!r}")
+    import importlib
+
+    mod, attr = entry
+    m = importlib.import_module(mod)
+    return m if attr is None else getattr(m, attr)

@@ -8,7 +8,7 @@ that are dropped, and torch methods with no neutral counterpart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import _table
 
@@ -193,6 +193,10 @@ class Reverse:
     ops: dict
     constants: dict
     optimizers: dict
+    #: native handler (``pyro.poutine.scale``) -> neutral ``dg.handlers`` name
+    handlers: dict = field(default_factory=dict)
+    #: native reparameterizer class -> neutral ``dualguide.reparam`` name
+    reparams: dict = field(default_factory=dict)
 
 
 def reverse_table(framework: str) -> Reverse:
@@ -209,4 +213,10 @@ def reverse_table(framework: str) -> Reverse:
     ops = {_expand(v[i]): k for k, v in _table.OPS.items()}
     ops.update(SYNONYMS[framework])
     optim = {v[i]: k for k, v in _table.NATIVE_OPTIMIZERS.items()}
-    return Reverse(prims, dists, cons, ops, CONSTANTS[framework], optim)
+    mod = "numpyro.handlers" if framework == "numpyro" else "pyro.poutine"
+    handlers = {f"{mod}.{v[i]}": k for k, v in _table.HANDLERS.items()}
+    rmod = "numpyro.infer.reparam" if framework == "numpyro" else "pyro.infer.reparam"
+    reparams = {f"{rmod}.{v[i]}": k for k, v in _table.REPARAMS.items()}
+    return Reverse(
+        prims, dists, cons, ops, CONSTANTS[framework], optim, handlers=handlers, reparams=reparams
+    )

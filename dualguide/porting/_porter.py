@@ -97,6 +97,10 @@ class Porter(Rewriter):
             return self.ns("ops") + "." + r.ops[q]
         if q in r.primitives:
             return self.ns("dg") + "." + r.primitives[q]
+        if q in r.handlers:
+            return self.ns("dg") + ".handlers." + r.handlers[q]
+        if q in r.reparams:
+            return self.ns("dg") + ".reparam." + r.reparams[q]
         self.problem(node, f"{q} has no neutral counterpart")
         return self.src.segment(node)
 
@@ -115,6 +119,10 @@ class Porter(Rewriter):
             return self.op(r.ops[q], node)
         if q in r.optimizers:
             return self.optimizer(r.optimizers[q], node)
+        if q in r.handlers:  # dg.handlers keeps Pyro's argument names (docs/handlers.md)
+            return self.call_text(node, self.ns("dg") + ".handlers." + r.handlers[q])
+        if q in r.reparams:
+            return self.call_text(node, self.ns("dg") + ".reparam." + r.reparams[q])
         if (
             q.rsplit(".", 1)[0]
             in ("numpyro.distributions.constraints", "torch.distributions.constraints")

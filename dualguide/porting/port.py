@@ -175,8 +175,9 @@ def _fitting_refs(stmt, aliases, framework, rev: Reverse) -> list[tuple[int, str
             q = qualname(n, aliases)
             if q is not None:
                 q = native_canonical(q)
+                ported = rev.optimizers.keys() | rev.handlers.keys() | rev.reparams.keys()
                 if (
-                    q not in rev.optimizers
+                    q not in ported
                     and not is_portable_fitting(q, framework)
                     and any(q == p or q.startswith(p + ".") for p in FITTING[framework])
                 ):

@@ -1,0 +1,80 @@
+"""Pyro's side of :class:`dualguide.svi.SVI`: ``pyro.infer.SVI`` with a ``pyro.optim`` optimizer.
+
+Params live in Pyro's global ``ParamStore``, as in any Pyro program.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pyro
+import pyro.infer as pi
+import torch
+from pyro import poutine
+
+from ... import _state
+from ..._table import ELBOS
+
+
+class NativeSVI:
+    """``pyro.infer.SVI``; the first step declares the params (init values from the store)."""
+
+    def __init__(
+        self,
+        model: Callable,
+        guide: Callable,
+        optim: Any,
+        elbo: str,
+        num_particles: int,
+        init_params: dict,
+        rng_seed: int | None,
+    ) -> None:
+        loss = getattr(pi, ELBOS[elbo][1])(
+            num_particles=num_particles, vectorize_particles=num_particles > 1
+        )
+        self.svi = pi.SVI(model, guide, optim, loss)
+        self.init_params = init_params
+        if rng_seed is not None:  # Pyro draws from torch's global RNG; a seed sets it
+            torch.manual_seed(rng_seed)
+        self._names: list[str] = []
+        self._started = False
+
+    def _first(self, run: Callable) -> float:
+        if self._started:
+            return run()
+        with _state.param_overrides(self.init_params), poutine.trace(param_only=True) as cap:
+            out = run()
+        self._names = [n for n, s in cap.trace.nodes.items() if s["type"] == "param"]
+        self._started = True
+        return out
+
+    def step(self, args: tuple, kwargs: dict) -> float:
+        return float(self._first(lambda: self.svi.step(*args, **kwargs)))
+
+    def evaluate_loss(self, args: tuple, kwargs: dict) -> float:
+        with torch.no_grad():
+            return float(self._first(lambda: self.svi.evaluate_loss(*args, **kwargs)))
+
+    def params(self) -> dict[str, Any]:
+        """Constrained params (tensors) of this program by name, read from Pyro's store."""
+        store = pyro.get_param_store()
+        return {n: store[n].detach() for n in self._names if n in store}
+
+
+def make(
+    model: Callable,
+    guide: Callable,
+    optim: Any,
+    elbo: str,
+    num_particles: int,
+    init_params: dict,
+    rng_seed: int,
+) -> NativeSVI:
+    """The SVI object for rendered ``model`` / ``guide`` and the framework's ``optim``."""
+    return NativeSVI(model, guide, optim, elbo, num_particles, init_params, rng_seed)
+
+
+def clear_param_store() -> None:
+    """``pyro.clear_param_store()``."""
+    pyro.clear_param_store()

@@ -1,0 +1,163 @@
+"""dg.infer.SVI: a user's own step loop on each framework's SVI, and the one param store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dualguide as dg
+from dualguide import distributions as dist
+from dualguide.errors import SpecError
+
+Y = np.array([0.5, 1.0, 2.0], dtype=np.float32)
+PREC = 1 / 4 + 3 / 0.25
+MEAN = (1.0 / 4 + Y.sum() / 0.25) / PREC
+
+
+def model(y):
+    x = dg.sample("x", dist.Normal(1.0, 2.0))
+    with dg.plate("data", 3):
+        dg.sample("y", dist.Normal(x, 0.5), obs=y)
+
+
+def guide(y):
+    m = dg.param("m", 0.0)
+    s = dg.param("s", 1.0, constraint=dg.constraints.positive)
+    dg.sample("x", dist.Normal(m, s))
+
+
+@pytest.fixture(autouse=True)
+def fresh_store():
+    dg.clear_param_store()
+    yield
+    dg.clear_param_store()
+
+
+def test_a_step_loop_reaches_the_conjugate_posterior(backend):
+    svi = dg.infer.SVI(
+        model,
+        guide,
+        dg.optim.ClippedAdam(lr=0.05, lrd=0.995),
+        loss=dg.infer.Trace_ELBO(num_particles=8),
+        backend=backend,
+        seed=0,
+    )
+    losses = [svi.step(Y) for _ in range(600)]
+    assert all(isinstance(v, float) for v in losses[:3])
+    p = svi.params
+    assert isinstance(p["m"], np.ndarray)
+    # the Gaussian guide's ELBO optimum is the exact posterior; 8 particles and lr decayed
+    # to 0.05 * 0.995**600 = 0.0025 leave about 0.01 of noise
+    assert float(p["m"]) == pytest.approx(MEAN, abs=0.05)
+    assert float(p["s"]) == pytest.approx(PREC**-0.5, abs=0.04)
+    store = dg.get_param_store()
+    assert sorted(store) == ["m", "s"] and float(store["m"]) == float(p["m"])
+    assert np.isfinite(svi.evaluate_loss(Y))
+    # the user's next line: posterior predictive draws with the fitted params (from the store)
+    pred = dg.infer.Predictive(model, guide=guide, num_samples=400, seed=0, backend=backend)
+    y_new = pred(None)["y"]
+    assert y_new.shape == (400, 3)
+    # exact: E y_new = posterior mean, sd sqrt(1/prec + 0.25) = 0.53; 400 draws give a
+    # standard error of 0.027, the fit itself is within 0.05
+    assert np.all(np.abs(y_new.mean(0) - MEAN) < 0.05 + 4 * 0.027)
+
+
+def test_store_continues_and_clear_restarts(backend):
+    svi = dg.infer.SVI(model, guide, dg.optim.Adam(lr=0.1), backend=backend, seed=0)
+    for _ in range(30):
+        svi.step(Y)
+    m = float(dg.get_param_store()["m"])
+    assert m > 1.0  # moved from 0 towards 1.16
+    # a new SVI object starts from the stored values (Pyro's rule, on both backends)
+    svi2 = dg.infer.SVI(model, guide, dg.optim.Adam(lr=1e-6), backend=backend, seed=1)
+    svi2.step(Y)
+    assert float(svi2.params["m"]) == pytest.approx(m, abs=1e-4)
+    # clearing the store restarts every SVI object from the init values
+    dg.clear_param_store()
+    assert len(dg.get_param_store()) == 0
+    svi2.step(Y)
+    assert float(svi2.params["m"]) == pytest.approx(0.0, abs=1e-4)
+
+
+def exact_loss(m: float, s: float) -> float:
+    """-ELBO of q = N(m, s) for x ~ N(1, 2), y_i ~ N(x, 0.5): E_q[-log p(x, y)] - H(q)."""
+    c = 0.5 * np.log(2 * np.pi)
+    prior = -0.5 * (s**2 + (m - 1.0) ** 2) / 4.0 - np.log(2.0) - c
+    lik = sum(-0.5 * ((y - m) ** 2 + s**2) / 0.25 - np.log(0.5) - c for y in Y)
+    entropy = 0.5 * np.log(2 * np.pi * np.e * s**2)
+    return float(-(prior + lik + entropy))
+
+
+def test_evaluate_loss_is_the_exact_elbo_at_the_init_params(both):
+    """evaluate_loss before any step: Trace_ELBO at m = 0, s = 1 on both backends."""
+    want = exact_loss(0.0, 1.0)
+    assert want == pytest.approx(17.63, abs=0.01)  # checked by Monte Carlo (200000 draws)
+    for b in both:
+        dg.clear_param_store()
+        svi = dg.infer.SVI(
+            model, guide, 0.01, loss=dg.infer.Trace_ELBO(num_particles=20000), backend=b, seed=0
+        )
+        # the per-particle loss has sd 16.4 here (it is quadratic in x); 20000 particles
+        # give a standard error of 0.12; 5 standard errors
+        assert svi.evaluate_loss(Y) == pytest.approx(want, abs=0.6)
+
+
+def test_a_handler_wrapped_model_in_the_loop(backend):
+    open_model = dg.handlers.condition(
+        lambda y: model(None), data={"y": Y}
+    )  # y observed by condition instead of obs=
+    svi = dg.infer.SVI(
+        open_model,
+        guide,
+        dg.optim.ClippedAdam(lr=0.05, lrd=0.995),
+        loss=dg.infer.Trace_ELBO(num_particles=8),
+        backend=backend,
+        seed=0,
+    )
+    for _ in range(600):
+        svi.step(None)
+    assert float(svi.params["m"]) == pytest.approx(MEAN, abs=0.05)
+
+
+def test_bad_input():
+    with pytest.raises(SpecError, match="Trace_ELBO"):
+        dg.infer.SVI(model, guide, 0.01, loss="elbo")
+    with pytest.raises(SpecError, match="num_particles"):
+        dg.infer.Trace_ELBO(num_particles=0)
+    with pytest.raises(SpecError, match="not a dualguide optimizer"):
+        dg.infer.SVI(model, guide, "adam")
+    with pytest.raises(KeyError, match="no param 'q'"):
+        dg.get_param_store()["q"]
+
+
+def test_int_arguments_stay_ints(backend):
+    """A plate size passed to step() as a Python int (NumPyro: a static argument of the jit)."""
+
+    def sized(y, n):
+        x = dg.sample("x", dist.Normal(0.0, 1.0))
+        with dg.plate("d", n):
+            dg.sample("y", dist.Normal(x, 1.0), obs=y)
+
+    def sized_guide(y, n):
+        dg.sample("x", dist.Normal(dg.param("m", 0.0), 1.0))
+
+    svi = dg.infer.SVI(sized, sized_guide, 0.05, backend=backend, seed=0)
+    y = np.ones(5, dtype=np.float32)
+    for _ in range(300):
+        svi.step(y, 5)
+    # posterior mean 5/6; lr 0.05 Adam with one particle jitters by about 0.05
+    assert float(svi.params["m"]) == pytest.approx(5 / 6, abs=0.15)
+    assert np.isfinite(svi.evaluate_loss(y, n=5))
+
+
+def test_an_autoguide_continues_from_the_store(backend):
+    g = dg.autoguides.AutoNormal(model)
+    svi = dg.infer.SVI(model, g, dg.optim.Adam(lr=0.1), backend=backend, seed=0)
+    for _ in range(30):
+        svi.step(Y)
+    before = dict(svi.params)
+    assert len(before) == 2  # loc and scale of x, in the framework's own names
+    svi2 = dg.infer.SVI(model, dg.autoguides.AutoNormal(model), 1e-6, backend=backend, seed=1)
+    svi2.step(Y)
+    for k, v in before.items():
+        np.testing.assert_allclose(svi2.params[k], v, atol=1e-4)
