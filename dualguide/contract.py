@@ -72,6 +72,9 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     ),
     # the jacobian of a transformed latent's map (dualguide.transforms; the rest is neutral)
     "transforms": ("jacobian",),
+    # neutral transforms, biject_to and user-defined distributions (dualguide.dist_transforms,
+    # dualguide.distributions.Distribution)
+    "dists": ("transform", "biject_to", "user_class"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)

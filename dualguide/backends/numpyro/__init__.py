@@ -21,6 +21,7 @@ from ...errors import DualGuideError, SpecError, dist_arg_error, no_sampler_erro
 from ...optim import Optimizer
 from ...trace import Site, no_sampler_name, plain_site, sample_site
 from .mixture import MixtureSameFamily as _Mixture
+from .zeroinflated import ZeroInflatedPoisson as _ZIP
 from .ops import Ops
 
 log = logging.getLogger("dualguide")
@@ -141,16 +142,21 @@ class NumPyroBackend:
         spec = _table.DISTRIBUTIONS[name]
         cls = _OVERRIDES.get(name) or getattr(nd, spec.numpyro)
         rename, cargs = spec.rename, spec.constraint_args
-        if not rename and not cargs:
+        if not rename and not cargs and not spec.transform_args:
             return cls
         conv = self.constraint
+        if spec.transform_args:  # neutral transforms -> numpyro's (issue 12)
+            from ...dist_transforms import to_native
+
+            conv = lambda t: to_native(t, "numpyro")  # noqa: E731
+            cargs = spec.transform_args
 
         def build(*args, **kwargs):
             if rename:
                 kwargs = {rename.get(k, k): v for k, v in kwargs.items()}
             if cargs:
-                args = tuple(conv(a) if hasattr(a, "_native") else a for a in args)
-                kwargs = {k: conv(v) if hasattr(v, "_native") else v for k, v in kwargs.items()}
+                args = tuple(conv(a) if _neutral_arg(a) else a for a in args)
+                kwargs = {k: conv(v) if _neutral_arg(v) else v for k, v in kwargs.items()}
             return cls(*args, **kwargs)
 
         build.__name__ = name
@@ -217,6 +223,13 @@ class NumPyroBackend:
         return out
 
 
+def _neutral_arg(a) -> bool:
+    """Whether ``a`` is a neutral constraint or transform (or a list holding transforms)."""
+    if isinstance(a, (list, tuple)):
+        return any(hasattr(x, "_native") for x in a)
+    return hasattr(a, "_native")
+
+
 def _checked_init(name, value, constraint):
     arr = _to_f32(value, f"param {name!r} init value")
     if arr.dtype == jnp.bool_:
@@ -254,5 +267,6 @@ def _bad_fn(name, fn, backend):
 
 #: neutral names whose numpyro class dualguide replaces
 _OVERRIDES: dict[str, type] = {"MixtureSameFamily": _Mixture}  # issue 3: pathwise mixture
+_OVERRIDES["ZeroInflatedPoisson"] = _ZIP  # issue 12: Pyro's argument order and gate_logits
 
 BACKEND = NumPyroBackend()

@@ -184,13 +184,29 @@ class PyroBackend:
         spec = _table.DISTRIBUTIONS[name]
         cls = _OVERRIDES.get(name) or masked(getattr(pd, spec.pyro))
         cargs = spec.constraint_args
-        if not cargs:
-            return cls
         conv = self.constraint
+        if spec.transform_args:  # neutral transforms -> pyro's (issue 12)
+            from ...dist_transforms import to_native
+
+            conv = lambda t: to_native(t, "pyro")  # noqa: E731
+            cargs = spec.transform_args
+        if not cargs:
+            if name in _FLOAT_ARGS_OK:
+                return cls
+
+            def build_floats(*args, **kwargs):
+                # Python floats as tensors: some pyro classes (ZeroInflatedPoisson's gate,
+                # GammaPoisson, ...) take only tensors where torch's take numbers too
+                args = tuple(_t(a) for a in args)
+                kwargs = {k: _t(v) for k, v in kwargs.items()}
+                return cls(*args, **kwargs)
+
+            build_floats.__name__ = name
+            return build_floats
 
         def build(*args, **kwargs):
-            args = tuple(conv(a) if hasattr(a, "_native") else a for a in args)
-            kwargs = {k: conv(v) if hasattr(v, "_native") else v for k, v in kwargs.items()}
+            args = tuple(conv(a) if _neutral_arg(a) else a for a in args)
+            kwargs = {k: conv(v) if _neutral_arg(v) else v for k, v in kwargs.items()}
             return cls(*args, **kwargs)
 
         build.__name__ = name
@@ -281,6 +297,22 @@ def _jit_safety(caught) -> None:
                 f"{w.filename}:{w.lineno} turns a tensor into a Python value, which a trace "
                 "would freeze"
             )
+
+
+#: the distributions dualguide had before issue 12: their pyro classes take Python floats
+_FLOAT_ARGS_OK = frozenset(list(_table.DISTRIBUTIONS)[:18])
+
+
+def _t(a):
+    """A Python float as a tensor of the default dtype; anything else as it is."""
+    return torch.tensor(a) if type(a) is float else a
+
+
+def _neutral_arg(a) -> bool:
+    """Whether ``a`` is a neutral constraint or transform (or a list holding transforms)."""
+    if isinstance(a, (list, tuple)):
+        return any(hasattr(x, "_native") for x in a)
+    return hasattr(a, "_native")
 
 
 def _checked_init(name, value, constraint):
