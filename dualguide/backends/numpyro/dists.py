@@ -14,6 +14,7 @@ from numpyro.distributions import constraints as nc
 from ... import _table
 from ...constraints import Constraint
 from ...dist_transforms import Transform, to_native
+from ...errors import SpecError
 
 
 class TanhTransform(nt.Transform):
@@ -51,7 +52,7 @@ def _constraint(c: Any) -> Any:
 def transform(t: Transform) -> Any:
     """The numpyro transform for neutral transform ``t``."""
     if t.name == "biject_to":
-        out = nt.biject_to(_constraint(t.args[0]))
+        out = biject_to(t.args[0])
         return out.inv if t.inverted else out
     spec = _table.TRANSFORMS[t.name]
     args = to_native(t.args, "numpyro")
@@ -71,7 +72,13 @@ def transform(t: Transform) -> Any:
 
 def biject_to(constraint: Any) -> Any:
     """The numpyro bijection onto ``constraint`` (neutral or numpyro)."""
-    return nt.biject_to(_constraint(constraint))
+    c = _constraint(constraint)
+    try:
+        return nt.biject_to(c)
+    except (NotImplementedError, KeyError):
+        raise SpecError(
+            f"biject_to({constraint!r}): NumPyro has no bijection onto this constraint"
+        ) from None
 
 
 # user-defined distributions ---------------------------------------------------------------

@@ -61,19 +61,35 @@ class _SupportMasked:
         pass
 
     def log_prob(self, value):
-        lp = super().log_prob(value)
+        _unvalidated_bases(self)
         support = self.support
         if support is tc.real or (
             isinstance(support, tc.independent) and support.base_constraint is tc.real
         ):
-            return lp
+            return super().log_prob(value)
         ok = support.check(value)
+        if support.is_discrete and ok.shape == value.shape:
+            # an out-of-range index would fail inside log_prob (OrderedLogistic); 0 is in
+            # every discrete support of torch, and its log_prob is masked below
+            value = torch.where(ok, value, torch.zeros_like(value))
+        lp = super().log_prob(value)
         return torch.where(ok, lp, lp.new_full((), _NEG_INF))
 
     def to_event(self, reinterpreted_batch_ndims=None):
         d = super().to_event(reinterpreted_batch_ndims)
         d._validate_args = False  # the base already masks; Independent must not raise
         return d
+
+
+def _unvalidated_bases(d) -> None:
+    """Stop the base distributions inside ``d`` (a TransformedDistribution such as LogNormal,
+    a wrapper such as Independent) from raising on the out-of-support values they are passed;
+    ``d`` itself masks those to -inf."""
+    for attr in ("base_dist", "_dirichlet"):  # torch's Beta keeps a Dirichlet
+        base = getattr(d, attr, None)
+        while base is not None and getattr(base, "_validate_args", False):
+            base._validate_args = False
+            base = getattr(base, "base_dist", None)
 
 
 _MASKED: dict = {}

@@ -12,6 +12,7 @@ import torch
 from ... import _table
 from ...constraints import Constraint
 from ...dist_transforms import Transform, to_native
+from ...errors import SpecError
 
 
 def _constraint(c: Any) -> Any:
@@ -25,7 +26,7 @@ def _constraint(c: Any) -> Any:
 def transform(t: Transform) -> Any:
     """The pyro transform for neutral transform ``t``."""
     if t.name == "biject_to":
-        out = pt.biject_to(_constraint(t.args[0]))
+        out = biject_to(t.args[0])
         return out.inv if t.inverted else out
     spec = _table.TRANSFORMS[t.name]
     args = to_native(t.args, "pyro")
@@ -37,7 +38,15 @@ def transform(t: Transform) -> Any:
 
 def biject_to(constraint: Any) -> Any:
     """The pyro bijection onto ``constraint`` (neutral or torch)."""
-    return pt.biject_to(_constraint(constraint))
+    c = _constraint(constraint)
+    if type(c).__name__ == "MixtureSameFamilyConstraint":  # the component's support
+        c = c.base_constraint
+    try:
+        return pt.biject_to(c)
+    except (NotImplementedError, KeyError):
+        raise SpecError(
+            f"biject_to({constraint!r}): Pyro has no bijection onto this constraint"
+        ) from None
 
 
 # user-defined distributions ---------------------------------------------------------------

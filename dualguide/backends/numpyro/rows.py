@@ -1,0 +1,29 @@
+"""NumPyro classes for the table rows where NumPyro's own class differs from Pyro's.
+
+* ``ZeroInflatedPoisson``: Pyro's ``(rate, *, gate=None, gate_logits=None)``; NumPyro's own
+  class takes ``(gate, rate)`` in that order and no ``gate_logits``.
+* ``ProjectedNormal``: NumPyro's ``log_prob`` is finite off the sphere; here it is -inf there,
+  as for every other dualguide distribution.
+
+Plain numpyro code (the export inlines it).
+"""
+
+import jax.numpy as jnp
+import numpyro.distributions as dist
+
+
+class ZeroInflatedPoisson:
+    """``ZeroInflatedPoisson(rate, gate=...)`` or ``(rate, gate_logits=...)``, as in Pyro."""
+
+    def __new__(cls, rate, *, gate=None, gate_logits=None, validate_args=None):
+        return dist.ZeroInflatedDistribution(
+            dist.Poisson(rate), gate=gate, gate_logits=gate_logits, validate_args=validate_args
+        )
+
+
+class ProjectedNormal(dist.ProjectedNormal):
+    """NumPyro's ProjectedNormal with log_prob -inf for values off the unit sphere."""
+
+    def log_prob(self, value):
+        lp = super().log_prob(value)
+        return jnp.where(self.support.check(value), lp, -jnp.inf)
