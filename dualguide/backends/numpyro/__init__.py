@@ -21,6 +21,8 @@ from ...errors import DualGuideError, SpecError, dist_arg_error, no_sampler_erro
 from ...optim import Optimizer
 from ...trace import Site, no_sampler_name, plain_site, sample_site
 from .mixture import MixtureSameFamily as _Mixture
+from .rows import BetaBinomial as _BetaBinomial
+from .rows import Binomial as _Binomial
 from .rows import ProjectedNormal as _ProjectedNormal
 from .rows import ZeroInflatedPoisson as _ZIP
 from .ops import Ops
@@ -270,5 +272,7 @@ def _bad_fn(name, fn, backend):
 _OVERRIDES: dict[str, type] = {"MixtureSameFamily": _Mixture}  # issue 3: pathwise mixture
 _OVERRIDES["ZeroInflatedPoisson"] = _ZIP  # issue 12: Pyro's argument order and gate_logits
 _OVERRIDES["ProjectedNormal"] = _ProjectedNormal  # issue 12: -inf off the sphere
+_OVERRIDES["Binomial"] = _Binomial  # issue 12: float total_count samples
+_OVERRIDES["BetaBinomial"] = _BetaBinomial
 
 BACKEND = NumPyroBackend()

@@ -27,3 +27,25 @@ class ProjectedNormal(dist.ProjectedNormal):
     def log_prob(self, value):
         lp = super().log_prob(value)
         return jnp.where(self.support.check(value), lp, -jnp.inf)
+
+
+def _int_count(n):
+    """A float ``total_count`` as int32: NumPyro's binomial sampler indexes a table with it."""
+    n = jnp.asarray(n)
+    return n.astype(jnp.int32) if jnp.issubdtype(n.dtype, jnp.floating) else n
+
+
+class Binomial:
+    """NumPyro's Binomial, also sampling when ``total_count`` is a float (as in Pyro)."""
+
+    def __new__(cls, total_count=1, probs=None, logits=None, *, validate_args=None):
+        return dist.Binomial(_int_count(total_count), probs, logits, validate_args=validate_args)
+
+
+class BetaBinomial:
+    """NumPyro's BetaBinomial, also sampling when ``total_count`` is a float (as in Pyro)."""
+
+    def __new__(cls, concentration1, concentration0, total_count=1, *, validate_args=None):
+        return dist.BetaBinomial(
+            concentration1, concentration0, _int_count(total_count), validate_args=validate_args
+        )
