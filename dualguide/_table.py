@@ -487,7 +487,6 @@ TRANSFORMS: dict[str, Trans] = {
     "TanhTransform": Trans(None, "TanhTransform"),
     "SoftplusTransform": Trans("SoftplusTransform", "SoftplusTransform"),
     "PowerTransform": Trans("PowerTransform", "PowerTransform", ("exponent",)),
-    "AbsTransform": Trans("AbsTransform", "AbsTransform"),
     "LowerCholeskyAffine": Trans(
         "LowerCholeskyAffine", "LowerCholeskyAffine", ("loc", "scale_tril")
     ),
@@ -504,9 +503,6 @@ TRANSFORMS: dict[str, Trans] = {
     ),
     "CholeskyTransform": Trans("CholeskyTransform", "CholeskyTransform"),
     "OrderedTransform": Trans("OrderedTransform", "OrderedTransform"),
-    "SoftplusLowerCholeskyTransform": Trans(
-        "SoftplusLowerCholeskyTransform", "SoftplusLowerCholeskyTransform"
-    ),
     "DiscreteCosineTransform": Trans(
         "DiscreteCosineTransform", "DiscreteCosineTransform", ("dim", "smooth")
     ),

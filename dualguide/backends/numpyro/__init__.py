@@ -23,6 +23,7 @@ from ...trace import Site, no_sampler_name, plain_site, sample_site
 from .mixture import MixtureSameFamily as _Mixture
 from .rows import BetaBinomial as _BetaBinomial
 from .rows import Binomial as _Binomial
+from .rows import MultivariateStudentT as _MultivariateStudentT
 from .rows import ProjectedNormal as _ProjectedNormal
 from .rows import ZeroInflatedPoisson as _ZIP
 from .ops import Ops
@@ -274,5 +275,6 @@ _OVERRIDES["ZeroInflatedPoisson"] = _ZIP  # issue 12: Pyro's argument order and 
 _OVERRIDES["ProjectedNormal"] = _ProjectedNormal  # issue 12: -inf off the sphere
 _OVERRIDES["Binomial"] = _Binomial  # issue 12: float total_count samples
 _OVERRIDES["BetaBinomial"] = _BetaBinomial
+_OVERRIDES["MultivariateStudentT"] = _MultivariateStudentT  # issue 12: one chi2 per element
 
 BACKEND = NumPyroBackend()

@@ -56,7 +56,11 @@ def transform(t: Transform) -> Any:
         return out.inv if t.inverted else out
     spec = _table.TRANSFORMS[t.name]
     args = to_native(t.args, "numpyro")
-    kwargs = {spec.rename.get(k, k): to_native(v, "numpyro") for k, v in t.kwargs.items()}
+    kwargs = {k: to_native(v, "numpyro") for k, v in t.kwargs.items()}
+    if spec.rename:  # NumPyro's own keywords (and argument order): pass all by keyword
+        kwargs.update(zip(spec.args, args))
+        args = ()
+        kwargs = {spec.rename.get(k, k): v for k, v in kwargs.items()}
     if t.name == "AffineTransform":
         named = dict(zip(spec.args, args), **kwargs)
         event_dim = named.pop("event_dim", 0)

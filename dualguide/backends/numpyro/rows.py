@@ -49,3 +49,19 @@ class BetaBinomial:
         return dist.BetaBinomial(
             concentration1, concentration0, _int_count(total_count), validate_args=validate_args
         )
+
+
+class MultivariateStudentT(dist.MultivariateStudentT):
+    """NumPyro's MultivariateStudentT with ``df`` broadcast to the whole batch shape.
+
+    NumPyro 0.22 only prepends size-1 dims to a scalar ``df``, so its chi-square draw is
+    shared by every batch element (batch draws are then dependent); Pyro broadcasts it.
+    """
+
+    def __init__(self, df, loc=0.0, scale_tril=None, *, validate_args=None):
+        batch = jnp.broadcast_shapes(
+            jnp.shape(df), jnp.shape(loc)[:-1], jnp.shape(scale_tril)[:-2]
+        )
+        super().__init__(
+            jnp.broadcast_to(df, batch), loc, scale_tril, validate_args=validate_args
+        )

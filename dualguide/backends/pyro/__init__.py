@@ -75,6 +75,12 @@ class _SupportMasked:
         lp = super().log_prob(value)
         return torch.where(ok, lp, lp.new_full((), _NEG_INF))
 
+    def expand(self, batch_shape, _instance=None):
+        try:
+            return super().expand(batch_shape, _instance)
+        except NotImplementedError:  # pyro's LKJ cannot expand itself
+            return pd.ExpandedDistribution(self, torch.Size(batch_shape))
+
     def to_event(self, reinterpreted_batch_ndims=None):
         d = super().to_event(reinterpreted_batch_ndims)
         d._validate_args = False  # the base already masks; Independent must not raise
