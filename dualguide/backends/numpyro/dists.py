@@ -122,6 +122,15 @@ class _Adapter:
             raise NotImplementedError(f"{type(self).__name__} has no rsample")
         return self.sample(key, sample_shape)
 
+    def log_prob(self, value):
+        """The user's log_prob, -inf outside the support (as for every dualguide distribution)."""
+        lp = super().log_prob(value)  # type: ignore[misc]
+        support = self.support  # type: ignore[attr-defined]
+        if support is nc.real:
+            return lp
+        ok = support.check(value)
+        return jnp.where(ok, lp, -jnp.inf)
+
     def tree_flatten(self):
         raise NotImplementedError("user-defined distributions are not pytrees")
 
