@@ -73,15 +73,15 @@ def _probe(name: str) -> str:
             rs[b] = bool(d.has_rsample) and _table.DISTRIBUTIONS[name].samplable
             ok = set()
             for meth, call in (
-                ("mean", lambda: d.mean),
-                ("variance", lambda: d.variance),
-                ("entropy", lambda: d.entropy()),
-                ("cdf", lambda: d.cdf(x)),
-                ("icdf", lambda: d.icdf(dg.ops.full(tuple(x.shape), 0.3))),
-                ("enumerate_support", lambda: d.enumerate_support(False)),
+                ("mean", lambda d, x: d.mean),
+                ("variance", lambda d, x: d.variance),
+                ("entropy", lambda d, x: d.entropy()),
+                ("cdf", lambda d, x: d.cdf(x)),
+                ("icdf", lambda d, x: d.icdf(dg.ops.full(tuple(x.shape), 0.3))),
+                ("enumerate_support", lambda d, x: d.enumerate_support(False)),
             ):
                 try:
-                    call()
+                    call(d, x)
                     ok.add(meth)
                 except Exception:
                     pass

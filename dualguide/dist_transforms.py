@@ -56,7 +56,9 @@ class Transform:
         self._native: dict = {}
 
     def __repr__(self) -> str:
-        parts = [_short(a) for a in self.args] + [f"{k}={_short(v)}" for k, v in self.kwargs.items()]
+        parts = [_short(a) for a in self.args] + [
+            f"{k}={_short(v)}" for k, v in self.kwargs.items()
+        ]
         s = f"{self.name}({', '.join(parts)})"
         return f"{s}.inv" if self.inverted else s
 

@@ -113,9 +113,7 @@ def test_used_in_a_fit(backend, backend_state):
         s = dg.param("s", 1.0, constraint=constraints.positive)
         dg.sample("z", Shifted(m, s))
 
-    r = dg.fit(
-        model, guide, backend=backend, optim=0.03, num_steps=1500, num_particles=16, seed=0
-    )
+    r = dg.fit(model, guide, backend=backend, optim=0.03, num_steps=1500, num_particles=16, seed=0)
     # 16 particles, lr 0.03: the last iterate wanders about +-0.07 around the optimum (measured
     # over seeds and step counts for the built-in Normal guide too), so 0.12 holds for any seed
     assert abs(float(r.params["m"]) - 1.0) < 0.12

@@ -21,12 +21,12 @@ from ...errors import DualGuideError, SpecError, dist_arg_error, no_sampler_erro
 from ...optim import Optimizer
 from ...trace import Site, no_sampler_name, plain_site, sample_site
 from .mixture import MixtureSameFamily as _Mixture
+from .ops import Ops
 from .rows import BetaBinomial as _BetaBinomial
 from .rows import Binomial as _Binomial
 from .rows import MultivariateStudentT as _MultivariateStudentT
 from .rows import ProjectedNormal as _ProjectedNormal
 from .rows import ZeroInflatedPoisson as _ZIP
-from .ops import Ops
 
 log = logging.getLogger("dualguide")
 
@@ -152,7 +152,7 @@ class NumPyroBackend:
         if spec.transform_args:  # neutral transforms -> numpyro's (issue 12)
             from ...dist_transforms import to_native
 
-            conv = lambda t: to_native(t, "numpyro")  # noqa: E731
+            conv = lambda t: to_native(t, "numpyro")
             cargs = spec.transform_args
 
         def build(*args, **kwargs):

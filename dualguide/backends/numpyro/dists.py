@@ -115,17 +115,17 @@ class _Adapter:
         )
 
     def sample(self, key, sample_shape=()):
-        return super().sample(_Key(key), tuple(sample_shape))  # type: ignore[misc]
+        return super().sample(_Key(key), tuple(sample_shape))
 
     def rsample(self, key, sample_shape=()):
-        if not self.has_rsample:  # type: ignore[attr-defined]
+        if not self.has_rsample:
             raise NotImplementedError(f"{type(self).__name__} has no rsample")
         return self.sample(key, sample_shape)
 
     def log_prob(self, value):
         """The user's log_prob, -inf outside the support (as for every dualguide distribution)."""
-        lp = super().log_prob(value)  # type: ignore[misc]
-        support = self.support  # type: ignore[attr-defined]
+        lp = super().log_prob(value)
+        support = self.support
         if support is nc.real:
             return lp
         ok = support.check(value)

@@ -59,9 +59,5 @@ class MultivariateStudentT(dist.MultivariateStudentT):
     """
 
     def __init__(self, df, loc=0.0, scale_tril=None, *, validate_args=None):
-        batch = jnp.broadcast_shapes(
-            jnp.shape(df), jnp.shape(loc)[:-1], jnp.shape(scale_tril)[:-2]
-        )
-        super().__init__(
-            jnp.broadcast_to(df, batch), loc, scale_tril, validate_args=validate_args
-        )
+        batch = jnp.broadcast_shapes(jnp.shape(df), jnp.shape(loc)[:-1], jnp.shape(scale_tril)[:-2])
+        super().__init__(jnp.broadcast_to(df, batch), loc, scale_tril, validate_args=validate_args)

@@ -210,7 +210,7 @@ class PyroBackend:
         if spec.transform_args:  # neutral transforms -> pyro's (issue 12)
             from ...dist_transforms import to_native
 
-            conv = lambda t: to_native(t, "pyro")  # noqa: E731
+            conv = lambda t: to_native(t, "pyro")
             cargs = spec.transform_args
         if not cargs:
             if name in _FLOAT_ARGS_OK:

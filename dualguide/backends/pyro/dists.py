@@ -72,13 +72,13 @@ class _Adapter:
         )
 
     def rsample(self, sample_shape=torch.Size()):
-        if not self.has_rsample:  # type: ignore[attr-defined]
+        if not self.has_rsample:
             raise NotImplementedError(f"{type(self).__name__} has no rsample")
-        return super().sample(_Torch(), tuple(sample_shape))  # type: ignore[misc]
+        return super().sample(_Torch(), tuple(sample_shape))
 
     def sample(self, sample_shape=torch.Size()):
         with torch.no_grad():
-            return super().sample(_Torch(), tuple(sample_shape))  # type: ignore[misc]
+            return super().sample(_Torch(), tuple(sample_shape))
 
 
 def user_class(cls: type) -> type:
