@@ -43,6 +43,8 @@ class Dist:
     constraint_args: tuple = ()
     #: the neutral positional argument names, for porting and error messages
     args: tuple = ()
+    #: arguments that are neutral transforms (``dualguide.dist_transforms``) or lists of them
+    transform_args: tuple = ()
 
 
 DISTRIBUTIONS: dict[str, Dist] = {
@@ -78,6 +80,102 @@ DISTRIBUTIONS: dict[str, Dist] = {
         "MixtureSameFamily",
         rename={"mixture_distribution": "mixing_distribution"},
         args=("mixture_distribution", "component_distribution"),
+    ),
+    # issue 12: every distribution Pyro 1.9 and NumPyro 0.22 share with the same meaning.
+    # NumPyro's split classes (BinomialProbs/Logits, ...) are behind the one name its factory
+    # function takes; tests/test_dist_parity.py checks every row on both backends.
+    "Poisson": Dist("Poisson", "Poisson", args=("rate",)),
+    "Binomial": Dist("Binomial", "Binomial", args=("total_count", "probs", "logits")),
+    "Multinomial": Dist("Multinomial", "Multinomial", args=("total_count", "probs", "logits")),
+    "NegativeBinomial": Dist(
+        "NegativeBinomial", "NegativeBinomial", args=("total_count", "probs", "logits")
+    ),
+    "GammaPoisson": Dist("GammaPoisson", "GammaPoisson", args=("concentration", "rate")),
+    "Geometric": Dist("Geometric", "Geometric", args=("probs", "logits")),
+    "BetaBinomial": Dist(
+        "BetaBinomial", "BetaBinomial", args=("concentration1", "concentration0", "total_count")
+    ),
+    "DirichletMultinomial": Dist(
+        "DirichletMultinomial", "DirichletMultinomial", args=("concentration", "total_count")
+    ),
+    "ZeroInflatedPoisson": Dist(
+        "ZeroInflatedPoisson", "ZeroInflatedPoisson", args=("rate", "gate", "gate_logits")
+    ),
+    "ZeroInflatedDistribution": Dist(
+        "ZeroInflatedDistribution",
+        "ZeroInflatedDistribution",
+        args=("base_dist", "gate", "gate_logits"),
+    ),
+    "OrderedLogistic": Dist("OrderedLogistic", "OrderedLogistic", args=("predictor", "cutpoints")),
+    "InverseGamma": Dist("InverseGamma", "InverseGamma", args=("concentration", "rate")),
+    "Weibull": Dist("Weibull", "Weibull", args=("scale", "concentration")),
+    "Gumbel": Dist("Gumbel", "Gumbel", args=("loc", "scale")),
+    "Logistic": Dist("Logistic", "Logistic", args=("loc", "scale")),
+    "Pareto": Dist("Pareto", "Pareto", args=("scale", "alpha")),
+    "Chi2": Dist("Chi2", "Chi2", args=("df",)),
+    "VonMises": Dist("VonMises", "VonMises", args=("loc", "concentration")),
+    "Kumaraswamy": Dist("Kumaraswamy", "Kumaraswamy", args=("concentration1", "concentration0")),
+    "AsymmetricLaplace": Dist(
+        "AsymmetricLaplace", "AsymmetricLaplace", args=("loc", "scale", "asymmetry")
+    ),
+    "SoftLaplace": Dist("SoftLaplace", "SoftLaplace", args=("loc", "scale")),
+    "RelaxedBernoulli": Dist(
+        "RelaxedBernoulli", "RelaxedBernoulli", args=("temperature", "probs", "logits")
+    ),
+    "LowRankMultivariateNormal": Dist(
+        "LowRankMultivariateNormal",
+        "LowRankMultivariateNormal",
+        args=("loc", "cov_factor", "cov_diag"),
+    ),
+    "MultivariateStudentT": Dist(
+        "MultivariateStudentT", "MultivariateStudentT", args=("df", "loc", "scale_tril")
+    ),
+    "LKJ": Dist("LKJ", "LKJ", rename={"dim": "dimension"}, args=("dim", "concentration")),
+    "LKJCholesky": Dist(
+        "LKJCholesky", "LKJCholesky", rename={"dim": "dimension"}, args=("dim", "concentration")
+    ),
+    "Wishart": Dist(
+        "Wishart",
+        "Wishart",
+        rename={
+            "df": "concentration",
+            "covariance_matrix": "scale_matrix",
+            "precision_matrix": "rate_matrix",
+        },
+        args=("df", "covariance_matrix", "precision_matrix", "scale_tril"),
+    ),
+    "ProjectedNormal": Dist("ProjectedNormal", "ProjectedNormal", args=("concentration",)),
+    "SineBivariateVonMises": Dist(
+        "SineBivariateVonMises",
+        "SineBivariateVonMises",
+        args=(
+            "phi_loc",
+            "psi_loc",
+            "phi_concentration",
+            "psi_concentration",
+            "correlation",
+            "weighted_correlation",
+        ),
+    ),
+    "SineSkewed": Dist("SineSkewed", "SineSkewed", args=("base_dist", "skewness")),
+    "FoldedDistribution": Dist("FoldedDistribution", "FoldedDistribution", args=("base_dist",)),
+    "Independent": Dist(
+        "Independent",
+        "Independent",
+        rename={"base_distribution": "base_dist"},
+        args=("base_distribution", "reinterpreted_batch_ndims"),
+    ),
+    "ExpandedDistribution": Dist(
+        "ExpandedDistribution", "ExpandedDistribution", args=("base_dist", "batch_shape")
+    ),
+    "MaskedDistribution": Dist(
+        "MaskedDistribution", "MaskedDistribution", args=("base_dist", "mask")
+    ),
+    "TransformedDistribution": Dist(
+        "TransformedDistribution",
+        "TransformedDistribution",
+        transform_args=("transforms",),
+        args=("base_distribution", "transforms"),
     ),
 }
 
@@ -501,4 +599,64 @@ REPARAMS: dict[str, tuple[str, str]] = {
 ELBOS: dict[str, tuple[str, str]] = {
     "Trace_ELBO": ("Trace_ELBO", "Trace_ELBO"),
     "TraceMeanField_ELBO": ("TraceMeanField_ELBO", "TraceMeanField_ELBO"),
+
+
+# Transforms (issue 12) -------------------------------------------------------------------------
+# (dualguide.dist_transforms builds neutral transforms from these rows; each backend's dists.py
+# renders them; the support matrix and tests/test_dist_parity.py read them)
+
+
+@dataclass(frozen=True)
+class Trans:
+    """One transform's class names in ``numpyro.distributions.transforms`` and
+    ``pyro.distributions.transforms`` (None: that framework has no such class, and the
+    backend's ``dists.py`` builds the same map itself)."""
+
+    numpyro: str | None
+    pyro: str | None
+    #: the neutral argument names (Pyro's)
+    args: tuple = ()
+    #: neutral keyword -> numpyro keyword
+    rename: dict = field(default_factory=dict)
+
+
+#: neutral transform (Pyro's name) -> its classes.  Only transforms whose forward map, inverse
+#: and log|det J| agree in both frameworks (checked by tests/test_dist_parity.py).
+TRANSFORMS: dict[str, Trans] = {
+    "AffineTransform": Trans("AffineTransform", "AffineTransform", ("loc", "scale", "event_dim")),
+    "ExpTransform": Trans("ExpTransform", "ExpTransform"),
+    "SigmoidTransform": Trans("SigmoidTransform", "SigmoidTransform"),
+    "TanhTransform": Trans(None, "TanhTransform"),
+    "SoftplusTransform": Trans("SoftplusTransform", "SoftplusTransform"),
+    "PowerTransform": Trans("PowerTransform", "PowerTransform", ("exponent",)),
+    "LowerCholeskyAffine": Trans(
+        "LowerCholeskyAffine", "LowerCholeskyAffine", ("loc", "scale_tril")
+    ),
+    "ComposeTransform": Trans("ComposeTransform", "ComposeTransform", ("parts",)),
+    "IndependentTransform": Trans(
+        "IndependentTransform",
+        "IndependentTransform",
+        ("base_transform", "reinterpreted_batch_ndims"),
+    ),
+    "StickBreakingTransform": Trans("StickBreakingTransform", "StickBreakingTransform"),
+    "CorrCholeskyTransform": Trans("CorrCholeskyTransform", "CorrCholeskyTransform"),
+    "CorrMatrixCholeskyTransform": Trans(
+        "CorrMatrixCholeskyTransform", "CorrMatrixCholeskyTransform"
+    ),
+    "CholeskyTransform": Trans("CholeskyTransform", "CholeskyTransform"),
+    "OrderedTransform": Trans("OrderedTransform", "OrderedTransform"),
+    "DiscreteCosineTransform": Trans(
+        "DiscreteCosineTransform", "DiscreteCosineTransform", ("dim", "smooth")
+    ),
+    "HaarTransform": Trans("HaarTransform", "HaarTransform", ("dim", "flip")),
+    "SimplexToOrderedTransform": Trans(
+        "SimplexToOrderedTransform", "SimplexToOrderedTransform", ("anchor_point",)
+    ),
+    "Permute": Trans("PermuteTransform", "Permute", ("permutation",)),
+    "ReshapeTransform": Trans(
+        "ReshapeTransform",
+        "ReshapeTransform",
+        ("in_shape", "out_shape"),
+        rename={"in_shape": "inverse_shape", "out_shape": "forward_shape"},
+    ),
 }

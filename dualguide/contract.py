@@ -76,6 +76,9 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     "handlers": ("make", "run", "context", "trace_sites", "seen", "predictive"),
     # the framework's own SVI behind dualguide.svi.SVI, and the param store it fills
     "svi": ("make", "clear_param_store"),
+    # neutral transforms, biject_to and user-defined distributions (dualguide.dist_transforms,
+    # dualguide.distributions.Distribution)
+    "dists": ("transform", "biject_to", "user_class"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from . import _state
 from . import constraints as constraints
+from . import dist_transforms as transforms
+from ._dist_base import Distribution
 from ._table import DISTRIBUTIONS
+from .dist_transforms import biject_to
 
-__all__ = [*DISTRIBUTIONS, "constraints"]
+__all__ = [*DISTRIBUTIONS, "constraints", "transforms", "biject_to", "Distribution"]
 
 
 class _Neutral:
@@ -75,6 +78,41 @@ MultivariateNormal = globals()["MultivariateNormal"]
 Dirichlet = globals()["Dirichlet"]
 Delta = globals()["Delta"]
 MixtureSameFamily = globals()["MixtureSameFamily"]
+Poisson = globals()["Poisson"]
+Binomial = globals()["Binomial"]
+Multinomial = globals()["Multinomial"]
+NegativeBinomial = globals()["NegativeBinomial"]
+GammaPoisson = globals()["GammaPoisson"]
+Geometric = globals()["Geometric"]
+BetaBinomial = globals()["BetaBinomial"]
+DirichletMultinomial = globals()["DirichletMultinomial"]
+ZeroInflatedPoisson = globals()["ZeroInflatedPoisson"]
+ZeroInflatedDistribution = globals()["ZeroInflatedDistribution"]
+OrderedLogistic = globals()["OrderedLogistic"]
+InverseGamma = globals()["InverseGamma"]
+Weibull = globals()["Weibull"]
+Gumbel = globals()["Gumbel"]
+Logistic = globals()["Logistic"]
+Pareto = globals()["Pareto"]
+Chi2 = globals()["Chi2"]
+VonMises = globals()["VonMises"]
+Kumaraswamy = globals()["Kumaraswamy"]
+AsymmetricLaplace = globals()["AsymmetricLaplace"]
+SoftLaplace = globals()["SoftLaplace"]
+RelaxedBernoulli = globals()["RelaxedBernoulli"]
+LowRankMultivariateNormal = globals()["LowRankMultivariateNormal"]
+MultivariateStudentT = globals()["MultivariateStudentT"]
+LKJ = globals()["LKJ"]
+LKJCholesky = globals()["LKJCholesky"]
+Wishart = globals()["Wishart"]
+ProjectedNormal = globals()["ProjectedNormal"]
+SineBivariateVonMises = globals()["SineBivariateVonMises"]
+SineSkewed = globals()["SineSkewed"]
+FoldedDistribution = globals()["FoldedDistribution"]
+Independent = globals()["Independent"]
+ExpandedDistribution = globals()["ExpandedDistribution"]
+MaskedDistribution = globals()["MaskedDistribution"]
+TransformedDistribution = globals()["TransformedDistribution"]
 
 
 def __getattr__(name: str):

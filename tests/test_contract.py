@@ -32,6 +32,8 @@ KERNEL = {
     "dualguide._progress",
     "dualguide.constraints",
     "dualguide.contract",
+    "dualguide.dist_transforms",
+    "dualguide._dist_base",
     "dualguide.distributions",
     "dualguide.errors",
     "dualguide.ops",

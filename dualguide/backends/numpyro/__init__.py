@@ -26,6 +26,11 @@ from ...optim import Optimizer
 from ...trace import Site, no_sampler_name, plain_site, sample_site
 from .mixture import MixtureSameFamily as _Mixture
 from .ops import Ops
+from .rows import BetaBinomial as _BetaBinomial
+from .rows import Binomial as _Binomial
+from .rows import MultivariateStudentT as _MultivariateStudentT
+from .rows import ProjectedNormal as _ProjectedNormal
+from .rows import ZeroInflatedPoisson as _ZIP
 
 log = logging.getLogger("dualguide")
 
@@ -190,16 +195,21 @@ class NumPyroBackend:
         spec = _table.DISTRIBUTIONS[name]
         cls = _OVERRIDES.get(name) or getattr(nd, spec.numpyro)
         rename, cargs = spec.rename, spec.constraint_args
-        if not rename and not cargs:
+        if not rename and not cargs and not spec.transform_args:
             return cls
         conv = self.constraint
+        if spec.transform_args:  # neutral transforms -> numpyro's (issue 12)
+            from ...dist_transforms import to_native
+
+            conv = lambda t: to_native(t, "numpyro")
+            cargs = spec.transform_args
 
         def build(*args, **kwargs):
             if rename:
                 kwargs = {rename.get(k, k): v for k, v in kwargs.items()}
             if cargs:
-                args = tuple(conv(a) if hasattr(a, "_native") else a for a in args)
-                kwargs = {k: conv(v) if hasattr(v, "_native") else v for k, v in kwargs.items()}
+                args = tuple(conv(a) if _neutral_arg(a) else a for a in args)
+                kwargs = {k: conv(v) if _neutral_arg(v) else v for k, v in kwargs.items()}
             return cls(*args, **kwargs)
 
         build.__name__ = name
@@ -273,6 +283,13 @@ def _rebind_f32(f) -> None:
             setattr(mod, "F32", f)  # noqa: B010  (a module attribute, rebound)
 
 
+def _neutral_arg(a) -> bool:
+    """Whether ``a`` is a neutral constraint or transform (or a list holding transforms)."""
+    if isinstance(a, (list, tuple)):
+        return any(hasattr(x, "_native") for x in a)
+    return hasattr(a, "_native")
+
+
 def _checked_init(name, value, constraint):
     if isinstance(value, jax.Array) and value.dtype != jnp.bool_:
         arr = value if value.dtype == F32 else value.astype(F32)
@@ -306,5 +323,10 @@ def _bad_fn(name, fn, backend):
 
 #: neutral names whose numpyro class dualguide replaces
 _OVERRIDES: dict[str, type] = {"MixtureSameFamily": _Mixture}  # issue 3: pathwise mixture
+_OVERRIDES["ZeroInflatedPoisson"] = _ZIP  # issue 12: Pyro's argument order and gate_logits
+_OVERRIDES["ProjectedNormal"] = _ProjectedNormal  # issue 12: -inf off the sphere
+_OVERRIDES["Binomial"] = _Binomial  # issue 12: float total_count samples
+_OVERRIDES["BetaBinomial"] = _BetaBinomial
+_OVERRIDES["MultivariateStudentT"] = _MultivariateStudentT  # issue 12: one chi2 per element
 
 BACKEND = NumPyroBackend()

@@ -108,19 +108,41 @@ class _SupportMasked:
         pass
 
     def log_prob(self, value):
-        lp = super().log_prob(value)
+        _unvalidated_bases(self)
         support = self.support
         if support is tc.real or (
             isinstance(support, tc.independent) and support.base_constraint is tc.real
         ):
-            return lp
+            return super().log_prob(value)
         ok = support.check(value)
+        if support.is_discrete and ok.shape == value.shape:
+            # an out-of-range index would fail inside log_prob (OrderedLogistic); 0 is in
+            # every discrete support of torch, and its log_prob is masked below
+            value = torch.where(ok, value, torch.zeros_like(value))
+        lp = super().log_prob(value)
         return torch.where(ok, lp, lp.new_full((), _NEG_INF))
+
+    def expand(self, batch_shape, _instance=None):
+        try:
+            return super().expand(batch_shape, _instance)
+        except NotImplementedError:  # pyro's LKJ cannot expand itself
+            return pd.ExpandedDistribution(self, torch.Size(batch_shape))
 
     def to_event(self, reinterpreted_batch_ndims=None):
         d = super().to_event(reinterpreted_batch_ndims)
         d._validate_args = False  # the base already masks; Independent must not raise
         return d
+
+
+def _unvalidated_bases(d) -> None:
+    """Stop the base distributions inside ``d`` (a TransformedDistribution such as LogNormal,
+    a wrapper such as Independent) from raising on the out-of-support values they are passed;
+    ``d`` itself masks those to -inf."""
+    for attr in ("base_dist", "_dirichlet"):  # torch's Beta keeps a Dirichlet
+        base = getattr(d, attr, None)
+        while base is not None and getattr(base, "_validate_args", False):
+            base._validate_args = False
+            base = getattr(base, "base_dist", None)
 
 
 _MASKED: dict = {}
@@ -248,13 +270,29 @@ class PyroBackend:
         spec = _table.DISTRIBUTIONS[name]
         cls = _OVERRIDES.get(name) or masked(getattr(pd, spec.pyro))
         cargs = spec.constraint_args
-        if not cargs:
-            return cls
         conv = self.constraint
+        if spec.transform_args:  # neutral transforms -> pyro's (issue 12)
+            from ...dist_transforms import to_native
+
+            conv = lambda t: to_native(t, "pyro")
+            cargs = spec.transform_args
+        if not cargs:
+            if name in _FLOAT_ARGS_OK:
+                return cls
+
+            def build_floats(*args, **kwargs):
+                # Python floats as tensors: some pyro classes (ZeroInflatedPoisson's gate,
+                # GammaPoisson, ...) take only tensors where torch's take numbers too
+                args = tuple(_t(a) for a in args)
+                kwargs = {k: _t(v) for k, v in kwargs.items()}
+                return cls(*args, **kwargs)
+
+            build_floats.__name__ = name
+            return build_floats
 
         def build(*args, **kwargs):
-            args = tuple(conv(a) if hasattr(a, "_native") else a for a in args)
-            kwargs = {k: conv(v) if hasattr(v, "_native") else v for k, v in kwargs.items()}
+            args = tuple(conv(a) if _neutral_arg(a) else a for a in args)
+            kwargs = {k: conv(v) if _neutral_arg(v) else v for k, v in kwargs.items()}
             return cls(*args, **kwargs)
 
         build.__name__ = name
@@ -366,6 +404,22 @@ def _rebind_f32(f) -> None:
     for mod_name, mod in list(sys.modules.items()):
         if mod is not None and mod_name.startswith(__name__) and "F32" in vars(mod):
             setattr(mod, "F32", f)  # noqa: B010  (a module attribute, rebound)
+
+
+#: the distributions dualguide had before issue 12: their pyro classes take Python floats
+_FLOAT_ARGS_OK = frozenset(list(_table.DISTRIBUTIONS)[:18])
+
+
+def _t(a):
+    """A Python float as a tensor of the default dtype; anything else as it is."""
+    return torch.tensor(a) if type(a) is float else a
+
+
+def _neutral_arg(a) -> bool:
+    """Whether ``a`` is a neutral constraint or transform (or a list holding transforms)."""
+    if isinstance(a, (list, tuple)):
+        return any(hasattr(x, "_native") for x in a)
+    return hasattr(a, "_native")
 
 
 def _checked_init(name, value, constraint):

@@ -1,0 +1,97 @@
+"""Pyro's side of dualguide's distributions: neutral transforms, ``biject_to``, and the
+native subclass of a user-defined neutral distribution (``dualguide.distributions.Distribution``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyro.distributions as pd
+import pyro.distributions.transforms as pt
+import torch
+
+from ... import _table
+from ...constraints import Constraint
+from ...dist_transforms import Transform, to_native
+from ...errors import SpecError
+
+
+def _constraint(c: Any) -> Any:
+    if isinstance(c, Constraint):
+        from . import BACKEND
+
+        return BACKEND.constraint(c)
+    return c
+
+
+def transform(t: Transform) -> Any:
+    """The pyro transform for neutral transform ``t``."""
+    if t.name == "biject_to":
+        out = biject_to(t.args[0])
+        return out.inv if t.inverted else out
+    spec = _table.TRANSFORMS[t.name]
+    args = to_native(t.args, "pyro")
+    kwargs = {k: to_native(v, "pyro") for k, v in t.kwargs.items()}
+    assert spec.pyro is not None
+    out = getattr(pt, spec.pyro)(*args, **kwargs)
+    return out.inv if t.inverted else out
+
+
+def biject_to(constraint: Any) -> Any:
+    """The pyro bijection onto ``constraint`` (neutral or torch)."""
+    c = _constraint(constraint)
+    if type(c).__name__ == "MixtureSameFamilyConstraint":  # the component's support
+        c = c.base_constraint
+    try:
+        return pt.biject_to(c)
+    except (NotImplementedError, KeyError):
+        raise SpecError(
+            f"biject_to({constraint!r}): Pyro has no bijection onto this constraint"
+        ) from None
+
+
+# user-defined distributions ---------------------------------------------------------------
+class _Torch:
+    """A neutral random source over torch's global generator."""
+
+    def normal(self, shape=()):
+        return torch.randn(tuple(shape))
+
+    def uniform(self, shape=()):
+        return torch.rand(tuple(shape))
+
+
+class _Adapter:
+    """Between a user's neutral class and pyro's TorchDistribution in the native class's MRO."""
+
+    def _dg_native_init(self, batch_shape, event_shape, validate_args):
+        pd.TorchDistribution.__init__(
+            self,
+            batch_shape=torch.Size(batch_shape),
+            event_shape=torch.Size(event_shape),
+            validate_args=validate_args,
+        )
+
+    def rsample(self, sample_shape=torch.Size()):
+        if not self.has_rsample:
+            raise NotImplementedError(f"{type(self).__name__} has no rsample")
+        return super().sample(_Torch(), tuple(sample_shape))
+
+    def sample(self, sample_shape=torch.Size()):
+        with torch.no_grad():
+            return super().sample(_Torch(), tuple(sample_shape))
+
+
+def user_class(cls: type) -> type:
+    """The pyro subclass of user-defined neutral distribution class ``cls`` (out-of-support
+    values get log_prob -inf, as for every dualguide distribution on Pyro)."""
+    from . import _SupportMasked
+
+    meta = type(f"{cls.__name__}Meta", (type(cls), type(pd.TorchDistribution)), {})
+    ns: dict[str, Any] = {
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+        "_dg_backend": "pyro",
+        "arg_constraints": {k: _constraint(v) for k, v in cls.arg_constraints.items()},  # type: ignore[attr-defined]
+        "support": _constraint(cls.support),  # type: ignore[attr-defined]
+    }
+    return meta(cls.__name__, (_Adapter, _SupportMasked, cls, pd.TorchDistribution), ns)
