@@ -599,6 +599,7 @@ REPARAMS: dict[str, tuple[str, str]] = {
 ELBOS: dict[str, tuple[str, str]] = {
     "Trace_ELBO": ("Trace_ELBO", "Trace_ELBO"),
     "TraceMeanField_ELBO": ("TraceMeanField_ELBO", "TraceMeanField_ELBO"),
+}
 
 
 # Transforms (issue 12) -------------------------------------------------------------------------
