@@ -135,7 +135,11 @@ class Ops:
         return jnp.arange(start, stop, step)
 
     # the array surface (issue 12) ----------------------------------------------------------
-    power = staticmethod(jnp.power)
+
+    @staticmethod
+    def power(x1, x2):
+        return jnp.power(*(x if isinstance(x, (int, float)) else _asarray(x) for x in (x1, x2)))
+
     moveaxis = staticmethod(jnp.moveaxis)
     full_like = staticmethod(jnp.full_like)
     logit = staticmethod(jss.logit)

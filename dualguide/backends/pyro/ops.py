@@ -295,7 +295,10 @@ class Ops:
     # the array surface (issue 12) ----------------------------------------------------------
     @staticmethod
     def power(x1, x2):
-        return torch.pow(_s(x1), _s(x2)) if isinstance(x1, torch.Tensor) else torch.pow(x1, _t(x2))
+        x1, x2 = _s(x1), _s(x2)  # numbers stay numbers (torch.pow takes one on either side)
+        if not isinstance(x1, torch.Tensor) and not isinstance(x2, torch.Tensor):
+            x1 = _t(x1)
+        return torch.pow(x1, x2)
 
     @staticmethod
     def cumprod(x, axis):
