@@ -75,7 +75,7 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     # the framework's effect handlers behind dualguide.handlers (and dualguide.predictive)
     "handlers": ("make", "run", "context", "trace_sites", "seen", "predictive"),
     # the framework's own SVI behind dualguide.svi.SVI, and the param store it fills
-    "svi": ("make", "clear_param_store"),
+    "svi": ("make", "clear_param_store", "set_rng_seed"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)
