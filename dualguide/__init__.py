@@ -42,6 +42,7 @@ _LAZY = {
     "reparam": ("dualguide.reparam", None),
     "get_param_store": ("dualguide.svi", "get_param_store"),
     "clear_param_store": ("dualguide.svi", "clear_param_store"),
+    "set_rng_seed": ("dualguide.svi", "set_rng_seed"),
 }
 
 

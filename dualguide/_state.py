@@ -363,3 +363,9 @@ def using_param_hook(hook: Callable | None) -> Iterator[Any]:
         yield hook
     finally:
         param_hook = prev
+
+
+#: ``stored_param(name)`` -> the constrained value in dualguide's param store, or None; set by
+#: :mod:`dualguide.svi` when it is imported.  ``param(name)`` without an init value outside a
+#: program reads it on NumPyro, which keeps no global store (Pyro's ``param`` reads its own).
+stored_param: Callable[[str], Any] | None = None

@@ -75,7 +75,7 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     # the framework's effect handlers behind dualguide.handlers (and dualguide.predictive)
     "handlers": ("make", "run", "context", "trace_sites", "seen", "predictive"),
     # the framework's own SVI behind dualguide.svi.SVI, and the param store it fills
-    "svi": ("make", "clear_param_store"),
+    "svi": ("make", "clear_param_store", "set_rng_seed"),
     # neutral transforms, biject_to and user-defined distributions (dualguide.dist_transforms,
     # dualguide.distributions.Distribution)
     "dists": ("transform", "biject_to", "user_class"),

@@ -46,7 +46,14 @@ def param(
     hook = _state.param_hook
     if hook is not None:
         init_value = hook(name, init_value, constraint, event_dim)
-    return _state.current().param(name, init_value, constraint, event_dim)
+    b = _state.current()
+    value = b.param(name, init_value, constraint, event_dim)
+    if value is None and init_value is None and _state.stored_param is not None:
+        # dg.param(name) outside a program (NumPyro has no global store): the fitted value
+        stored = _state.stored_param(name)
+        if stored is not None:
+            return b.to_array(stored)
+    return value
 
 
 def sample(name: str, fn, obs=None, *, infer: dict | None = None, **kwargs):

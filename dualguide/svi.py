@@ -44,6 +44,7 @@ __all__ = [
     "Trace_ELBO",
     "clear_param_store",
     "get_param_store",
+    "set_rng_seed",
 ]
 
 
@@ -164,6 +165,14 @@ class ParamStore:
 _STORE = ParamStore()
 
 
+def _stored(name: str) -> np.ndarray | None:
+    values = _STORE.as_dict()
+    return values.get(name)
+
+
+_state.stored_param = _stored
+
+
 def get_param_store() -> ParamStore:
     """dualguide's param store (constrained numpy values by name), filled by :class:`SVI`.
 
@@ -184,6 +193,24 @@ def clear_param_store() -> None:
     _STORE.clear()
     for name in list(_state._loaded):
         _state.feature(name, "svi").clear_param_store()
+
+
+def set_rng_seed(seed: int) -> None:
+    """Seed the global RNGs dualguide's unseeded runs draw from, on both backends (Pyro's
+    ``pyro.set_rng_seed``): numpy's and Python's, and torch's when Pyro is loaded.  Unseeded
+    NumPyro runs (handlers, SVI, Predictive) take their key from numpy's global RNG.
+
+    >>> import dualguide as dg
+    >>> dg.set_rng_seed(0)
+    """
+    import random
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SpecError(f"set_rng_seed: seed must be an int >= 0, got {seed!r}")
+    np.random.seed(seed)
+    random.seed(seed)
+    for name in list(_state._loaded):
+        _state.feature(name, "svi").set_rng_seed(seed)
 
 
 # -- SVI ---------------------------------------------------------------------------------------------

@@ -260,3 +260,15 @@ def test_a_conditioned_model_fits(on):
     # learning rate leave a few hundredths of noise
     assert float(r.params["m"]) == pytest.approx(mean, abs=0.05)
     assert float(r.params["s"]) == pytest.approx(prec**-0.5, abs=0.05)
+
+
+def test_the_docs_example_runs_and_prints_what_the_page_says(on, capsys):
+    """docs/handlers.md: the first python block, on each backend."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "handlers.md").read_text()
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    printed = doc.split("prints (on either backend)\n\n```\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "docs/handlers.md", "exec"), {"__name__": "docs_handlers"})
+    assert capsys.readouterr().out == printed
+    dg.clear_param_store()

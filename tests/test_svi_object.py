@@ -161,3 +161,19 @@ def test_an_autoguide_continues_from_the_store(backend):
     svi2.step(Y)
     for k, v in before.items():
         np.testing.assert_allclose(svi2.params[k], v, atol=1e-4)
+
+
+def test_set_rng_seed_repeats_and_param_reads_the_store(backend, backend_state):
+    dg.set_backend(backend)
+
+    def run():
+        dg.clear_param_store()
+        dg.set_rng_seed(3)
+        svi = dg.infer.SVI(model, guide, 0.05)  # unseeded: the global RNGs
+        return [svi.step(Y) for _ in range(3)]
+
+    assert run() == run()
+    # pyro.param("m") after a loop: the fitted value, on both backends
+    assert dg.param("m").item() == pytest.approx(float(dg.get_param_store()["m"]))
+    with pytest.raises(SpecError, match="seed"):
+        dg.set_rng_seed(-1)

@@ -135,6 +135,23 @@ FITTING = {
         "torch.no_grad",
     ),
 }
+#: fitting APIs that are ported, not dropped: native -> the dualguide name (``dg.<name>``).
+#: Pyro's stateful SVI loop maps onto dg.infer.SVI (docs/handlers.md); NumPyro's functional
+#: SVI (init / update / run) and its ``Predictive(rng_key, ...)`` call have no rows.
+PORTED_FITTING: dict[str, dict[str, str]] = {
+    "numpyro": {},
+    "pyro": {
+        "pyro.infer.SVI": "infer.SVI",
+        "pyro.infer.Trace_ELBO": "infer.Trace_ELBO",
+        "pyro.infer.JitTrace_ELBO": "infer.Trace_ELBO",
+        "pyro.infer.TraceMeanField_ELBO": "infer.TraceMeanField_ELBO",
+        "pyro.infer.Predictive": "infer.Predictive",
+        "pyro.clear_param_store": "clear_param_store",
+        "pyro.get_param_store": "get_param_store",
+        "pyro.set_rng_seed": "set_rng_seed",
+        "torch.manual_seed": "set_rng_seed",
+    },
+}
 #: torch tensor methods with no jax counterpart of the same meaning
 TORCH_ONLY_METHODS = {
     "view",
@@ -197,6 +214,8 @@ class Reverse:
     handlers: dict = field(default_factory=dict)
     #: native reparameterizer class -> neutral ``dualguide.reparam`` name
     reparams: dict = field(default_factory=dict)
+    #: ported fitting API (``pyro.infer.SVI``) -> ``dg.<name>`` (PORTED_FITTING)
+    fitting: dict = field(default_factory=dict)
 
 
 def reverse_table(framework: str) -> Reverse:
@@ -218,5 +237,13 @@ def reverse_table(framework: str) -> Reverse:
     rmod = "numpyro.infer.reparam" if framework == "numpyro" else "pyro.infer.reparam"
     reparams = {f"{rmod}.{v[i]}": k for k, v in _table.REPARAMS.items()}
     return Reverse(
-        prims, dists, cons, ops, CONSTANTS[framework], optim, handlers=handlers, reparams=reparams
+        prims,
+        dists,
+        cons,
+        ops,
+        CONSTANTS[framework],
+        optim,
+        handlers=handlers,
+        reparams=reparams,
+        fitting=dict(PORTED_FITTING[framework]),
     )

@@ -101,6 +101,8 @@ class Porter(Rewriter):
             return self.ns("dg") + ".handlers." + r.handlers[q]
         if q in r.reparams:
             return self.ns("dg") + ".reparam." + r.reparams[q]
+        if q in r.fitting:
+            return self.ns("dg") + "." + r.fitting[q]
         self.problem(node, f"{q} has no neutral counterpart")
         return self.src.segment(node)
 
@@ -123,6 +125,8 @@ class Porter(Rewriter):
             return self.call_text(node, self.ns("dg") + ".handlers." + r.handlers[q])
         if q in r.reparams:
             return self.call_text(node, self.ns("dg") + ".reparam." + r.reparams[q])
+        if q in r.fitting:  # Pyro's SVI loop on dg.infer.SVI: the same arguments
+            return self.call_text(node, self.ns("dg") + "." + r.fitting[q])
         if (
             q.rsplit(".", 1)[0]
             in ("numpyro.distributions.constraints", "torch.distributions.constraints")

@@ -175,7 +175,12 @@ def _fitting_refs(stmt, aliases, framework, rev: Reverse) -> list[tuple[int, str
             q = qualname(n, aliases)
             if q is not None:
                 q = native_canonical(q)
-                ported = rev.optimizers.keys() | rev.handlers.keys() | rev.reparams.keys()
+                ported = (
+                    rev.optimizers.keys()
+                    | rev.handlers.keys()
+                    | rev.reparams.keys()
+                    | rev.fitting.keys()
+                )
                 if (
                     q not in ported
                     and not is_portable_fitting(q, framework)
@@ -241,6 +246,9 @@ def read_native(path: Path) -> NativeFile:
                 continue
             nf.user_imports.append(s)
             continue
+        if is_main_guard(s) and fw == "pyro":
+            nf.stmts.append(s)  # ported like the rest: Pyro's SVI loop runs on dg.infer.SVI
+            continue
         if is_main_guard(s):
             nf.hoisted += [t for t in s.body if _makes_autoguide(t, nf)]  # type: ignore[attr-defined]
             nf.notes.append(
@@ -260,12 +268,25 @@ def drop_fitting(nf: NativeFile) -> list[ast.stmt]:
     dropped: dict[int, str] = {}
     for s in nf.stmts:
         refs = _fitting_refs(s, nf.aliases, nf.framework, nf.rev)
-        if refs and not nf.calls_primitive(s):
+        # a program (it calls primitives) is kept; a __main__ block only if all of it ports
+        if refs and (is_main_guard(s) or not nf.calls_primitive(s)):
             dropped[id(s)] = refs[0][1]
-    drop_dependents(nf.stmts, dropped, lambda s, name: name, spare=nf.calls_primitive)
+
+    def spare(s: ast.stmt) -> bool:
+        return not is_main_guard(s) and nf.calls_primitive(s)
+
+    drop_dependents(nf.stmts, dropped, lambda s, name: name, spare=spare)
     kept = []
     for s in nf.stmts:
-        if id(s) in dropped:
+        if id(s) in dropped and is_main_guard(s):
+            nf.notes.append(
+                (
+                    s.lineno,
+                    f"dropped the __main__ block (fitting code: uses {dropped[id(s)]}); "
+                    "fit the ported program with dg.fit(model, guide, ...) or dg.infer.SVI",
+                )
+            )
+        elif id(s) in dropped:
             names = ", ".join(sorted(bound_names(s))) or "a statement"
             nf.notes.append(
                 (
@@ -282,6 +303,8 @@ def drop_fitting(nf: NativeFile) -> list[ast.stmt]:
 def note_optimizers(nf: NativeFile, kept: list[ast.stmt]) -> None:
     """A native optimizer is ported (dg.optim takes the same settings): say how to use it."""
     for s in kept:
+        if is_main_guard(s):  # a ported SVI loop uses it there
+            continue
         for n in ast.walk(s):
             if isinstance(n, ast.Call):
                 q = qualname(n.func, nf.aliases)

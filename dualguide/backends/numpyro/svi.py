@@ -104,3 +104,7 @@ def make(
 
 def clear_param_store() -> None:
     """NumPyro keeps params in each SVI object's state: nothing global to clear."""
+
+
+def set_rng_seed(seed: int) -> None:
+    """NumPyro has no global RNG: unseeded runs take their key from numpy's (seeded neutrally)."""

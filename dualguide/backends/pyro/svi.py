@@ -78,3 +78,8 @@ def make(
 def clear_param_store() -> None:
     """``pyro.clear_param_store()``."""
     pyro.clear_param_store()
+
+
+def set_rng_seed(seed: int) -> None:
+    """``pyro.set_rng_seed`` (torch, numpy and random)."""
+    pyro.set_rng_seed(seed)
