@@ -321,8 +321,12 @@ def _jit_safety(caught) -> None:
             )
 
 
-#: the distributions dualguide had before issue 12: their pyro classes take Python floats
-_FLOAT_ARGS_OK = frozenset(list(_table.DISTRIBUTIONS)[:18])
+#: distributions whose pyro classes take Python floats as they are (the others get tensors)
+_FLOAT_ARGS_OK = frozenset(
+    "Normal Cauchy StudentT Laplace LogNormal HalfNormal HalfCauchy Gamma Beta Exponential "
+    "Uniform ImproperUniform Bernoulli Categorical MultivariateNormal Dirichlet Delta "
+    "MixtureSameFamily".split()
+)
 
 
 def _t(a):
