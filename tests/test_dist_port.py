@@ -54,3 +54,7 @@ def test_transformed_distribution_exports(tmp_path):
         native = out.read_text()
         assert "dist.transforms.AffineTransform(1.0, 2.0), dist.transforms.ExpTransform()" in native
         compile(native, str(out), "exec")
+    # and NumPyro's transform classes port back to the neutral ones
+    r = port(tmp_path / "td_numpyro.py")
+    assert r.verified, r.report()
+    assert "dist.transforms.AffineTransform(1.0, 2.0), dist.transforms.ExpTransform()" in r.source

@@ -8,7 +8,7 @@ that are dropped, and torch methods with no neutral counterpart.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import _table
 
@@ -147,6 +147,8 @@ class Reverse:
     ops: dict
     constants: dict
     optimizers: dict
+    #: native transform class (and biject_to) -> neutral transform name (issue 12)
+    transforms: dict = field(default_factory=dict)
 
 
 def reverse_table(framework: str) -> Reverse:
@@ -163,4 +165,16 @@ def reverse_table(framework: str) -> Reverse:
     ops = {_expand(v[i]): k for k, v in _table.OPS.items()}
     ops.update(SYNONYMS[framework])
     optim = {v[i]: k for k, v in _table.NATIVE_OPTIMIZERS.items()}
-    return Reverse(prims, dists, cons, ops, CONSTANTS[framework], optim)
+    if framework == "numpyro":
+        trans = {f"numpyro.distributions.transforms.{t.numpyro}": n for n, t in _TR if t.numpyro}
+        trans["numpyro.distributions.transforms.biject_to"] = "biject_to"
+    else:
+        trans = {}
+        for mod in ("pyro.distributions.transforms", "torch.distributions.transforms"):
+            trans.update({f"{mod}.{t.pyro}": n for n, t in _TR if t.pyro})
+            trans[f"{mod}.biject_to"] = "biject_to"
+        trans["torch.distributions.biject_to"] = "biject_to"
+    return Reverse(prims, dists, cons, ops, CONSTANTS[framework], optim, trans)
+
+
+_TR = list(_table.TRANSFORMS.items())
