@@ -14,5 +14,5 @@ def guide():
         x = numpyro.sample("x", dist.Normal(loc, 1.0))
     y = lax.fori_loop(0, 3, lambda i, v: v + 1.0, x)
     noise = jax.random.normal(numpyro.prng_key(), (3,))
-    numpyro.sample("n", dist.Poisson(jnp.exp(y + noise)))
+    numpyro.sample("n", dist.Gompertz(jnp.exp(y + noise)))
     numpyro.sample("z", dist.Normal(0.0, 1.0), sample_shape=(3,))
