@@ -68,7 +68,10 @@ def test_unknown_distribution_without_a_close_name():
     with pytest.raises(UnknownNameError) as ei:
         dist.Zipf  # noqa: B018
     msg = str(ei.value)
-    assert "has no distribution 'Zipf' (known: AsymmetricLaplace, Bernoulli," in msg and "did you mean" not in msg
+    assert (
+        "has no distribution 'Zipf' (known: AsymmetricLaplace, Bernoulli," in msg
+        and "did you mean" not in msg
+    )
     assert "add a row to DISTRIBUTIONS in dualguide/_table.py" in msg
 
 
