@@ -33,3 +33,28 @@ def test_shared_distributions_export_to_pyro(tmp_path):
     assert "masked(dist.LKJCholesky)(dim=2, concentration=w)" in native
     assert "masked(dist.Wishart)(df=4.0, scale_tril=chol)" in native
     compile(native, str(exported), "exec")
+
+
+def test_transformed_distribution_exports(tmp_path):
+    """Neutral transforms export as the framework's transform classes (table-driven)."""
+    src = tmp_path / "td.py"
+    src.write_text(
+        "import dualguide as dg\n"
+        "from dualguide import constraints\n"
+        "from dualguide import distributions as dist\n\n\n"
+        "def guide():\n"
+        '    m = dg.param("m", 0.0)\n'
+        '    s = dg.param("s", 0.5, constraint=constraints.positive)\n'
+        "    t = [dist.transforms.AffineTransform(1.0, 2.0), dist.transforms.ExpTransform()]\n"
+        '    dg.sample("x", dist.TransformedDistribution(dist.Normal(m, s), t))\n'
+    )
+    for b in ("numpyro", "pyro"):
+        out = tmp_path / f"td_{b}.py"
+        dg.export(src, backend=b, out=out)
+        native = out.read_text()
+        assert "dist.transforms.AffineTransform(1.0, 2.0), dist.transforms.ExpTransform()" in native
+        compile(native, str(out), "exec")
+    # and NumPyro's transform classes port back to the neutral ones
+    r = port(tmp_path / "td_numpyro.py")
+    assert r.verified, r.report()
+    assert "dist.transforms.AffineTransform(1.0, 2.0), dist.transforms.ExpTransform()" in r.source

@@ -170,6 +170,8 @@ class Exporter(Rewriter):
                 return self.dist(name, node)
             if kind == "op":
                 return self.op(name, node)
+            if kind == "transform":
+                return self.dist_transform(name, node)
             if kind == "transformed":
                 return self.transformed(node)
             if kind == "bijection":
@@ -406,6 +408,35 @@ class Exporter(Rewriter):
                 elif k.arg in spec.rename:
                     ov[id(k)] = f"{spec.rename[k.arg]}={self.emit(k.value)}"
         return self.call_text(node, func, ov)
+
+    def dist_transform(self, name: str, node: ast.Call) -> str:
+        """A neutral transform (``dist.transforms.X(...)``, ``dist.biject_to(c)``) as the
+        framework's class, from the rows of ``_table.TRANSFORMS``."""
+        if name == "biject_to":
+            return self.call_text(node, self.use("dist.transforms.biject_to"))
+        spec = _table.TRANSFORMS[name]
+        native = spec.numpyro if self.i == 0 else spec.pyro
+        if native is None or (
+            self.backend == "numpyro"
+            and name == "AffineTransform"
+            and (len(node.args) > 2 or any(k.arg == "event_dim" for k in node.keywords))
+        ):
+            self.problem(
+                node,
+                f"dist.transforms.{name}(...) has no {self.backend} class to export to "
+                "(dualguide builds it at run time); fit the neutral program instead",
+            )
+            return self.src.segment(node)
+        ov = {}
+        if self.backend == "numpyro" and spec.rename:
+            if node.args:
+                self.problem(
+                    node, f"dist.transforms.{name}: pass its arguments by keyword to export it"
+                )
+            for k in node.keywords:
+                if k.arg in spec.rename:
+                    ov[id(k)] = f"{spec.rename[k.arg]}={self.emit(k.value)}"
+        return self.call_text(node, self.use("dist.transforms." + native), ov)
 
     # ops ---------------------------------------------------------------------------------
     def op(self, name: str, node: ast.Call) -> str:

@@ -216,6 +216,8 @@ class Reverse:
     reparams: dict = field(default_factory=dict)
     #: ported fitting API (``pyro.infer.SVI``) -> ``dg.<name>`` (PORTED_FITTING)
     fitting: dict = field(default_factory=dict)
+    #: native transform class (and biject_to) -> neutral transform name (issue 12)
+    transforms: dict = field(default_factory=dict)
 
 
 def reverse_table(framework: str) -> Reverse:
@@ -232,6 +234,15 @@ def reverse_table(framework: str) -> Reverse:
     ops = {_expand(v[i]): k for k, v in _table.OPS.items()}
     ops.update(SYNONYMS[framework])
     optim = {v[i]: k for k, v in _table.NATIVE_OPTIMIZERS.items()}
+    if framework == "numpyro":
+        trans = {f"numpyro.distributions.transforms.{t.numpyro}": n for n, t in _TR if t.numpyro}
+        trans["numpyro.distributions.transforms.biject_to"] = "biject_to"
+    else:
+        trans = {}
+        for mod in ("pyro.distributions.transforms", "torch.distributions.transforms"):
+            trans.update({f"{mod}.{t.pyro}": n for n, t in _TR if t.pyro})
+            trans[f"{mod}.biject_to"] = "biject_to"
+        trans["torch.distributions.biject_to"] = "biject_to"
     mod = "numpyro.handlers" if framework == "numpyro" else "pyro.poutine"
     handlers = {f"{mod}.{v[i]}": k for k, v in _table.HANDLERS.items()}
     rmod = "numpyro.infer.reparam" if framework == "numpyro" else "pyro.infer.reparam"
@@ -246,4 +257,8 @@ def reverse_table(framework: str) -> Reverse:
         handlers=handlers,
         reparams=reparams,
         fitting=dict(PORTED_FITTING[framework]),
+        transforms=trans,
     )
+
+
+_TR = list(_table.TRANSFORMS.items())

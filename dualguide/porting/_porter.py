@@ -127,6 +127,8 @@ class Porter(Rewriter):
             return self.call_text(node, self.ns("dg") + ".reparam." + r.reparams[q])
         if q in r.fitting:  # Pyro's SVI loop on dg.infer.SVI: the same arguments
             return self.call_text(node, self.ns("dg") + "." + r.fitting[q])
+        if q in r.transforms:
+            return self.transform(r.transforms[q], node)
         if (
             q.rsplit(".", 1)[0]
             in ("numpyro.distributions.constraints", "torch.distributions.constraints")
@@ -135,6 +137,21 @@ class Porter(Rewriter):
             return None  # a constraint factory: the name rule renames it
         self.problem(node, f"{q} has no neutral counterpart")
         return self.src.segment(node)
+
+    def transform(self, name: str, node: ast.Call) -> str:
+        """A native transform class (or ``biject_to``) as the neutral one (Pyro's keywords)."""
+        if name == "biject_to":
+            return self.call_text(node, self.ns("dist") + ".biject_to")
+        spec = _table.TRANSFORMS[name]
+        ov = {}
+        if self.fw == "numpyro" and spec.rename:
+            back = {v: k for k, v in spec.rename.items()}
+            if node.args:
+                self.problem(node, f"{name}: pass its arguments by keyword to port it")
+            for k in node.keywords:
+                if k.arg in back:
+                    ov[id(k)] = f"{back[k.arg]}={self.emit(k.value)}"
+        return self.call_text(node, self.ns("dist") + ".transforms." + name, ov)
 
     # primitives -------------------------------------------------------------------------
     def primitive(self, name: str, node: ast.Call) -> str:

@@ -162,6 +162,11 @@ def classify(q: str) -> tuple[str, str] | None:
             return "op", parts[2]
         if parts[2] in OP_CONSTANTS:
             return "const", parts[2]
+    if len(parts) == 4 and parts[1:3] == ["distributions", "transforms"]:
+        if parts[3] in _table.TRANSFORMS or parts[3] == "biject_to":
+            return "transform", parts[3]  # issue 12: neutral transforms
+    if q == "dualguide.distributions.biject_to":
+        return "transform", "biject_to"
     if q in ("dualguide.transformed",):
         return "transformed", "transformed"
     if len(parts) == 3 and parts[1] == "bijections":

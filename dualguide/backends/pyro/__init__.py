@@ -406,8 +406,12 @@ def _rebind_f32(f) -> None:
             setattr(mod, "F32", f)  # noqa: B010  (a module attribute, rebound)
 
 
-#: the distributions dualguide had before issue 12: their pyro classes take Python floats
-_FLOAT_ARGS_OK = frozenset(list(_table.DISTRIBUTIONS)[:18])
+#: distributions whose pyro classes take Python floats as they are (the others get tensors)
+_FLOAT_ARGS_OK = frozenset(
+    "Normal Cauchy StudentT Laplace LogNormal HalfNormal HalfCauchy Gamma Beta Exponential "
+    "Uniform ImproperUniform Bernoulli Categorical MultivariateNormal Dirichlet Delta "
+    "MixtureSameFamily".split()
+)
 
 
 def _t(a):
