@@ -428,3 +428,14 @@ def test_deterministic_and_factor_values(backend):
     assert s["n"].value.dtype.kind == "i" and s["n"].value == 3
     assert s["f"].value.dtype == np.float32 and s["v"].value.dtype == np.float32
     np.testing.assert_array_equal(s["v"].value, [1.0, 2.0])
+
+
+def test_every_distribution_row_states_its_required_arguments():
+    """A row added to DISTRIBUTIONS without a DIST_REQUIRED entry would let ``dist.X()`` behave
+    as each framework defaults (NumPyro has defaults where Pyro requires arguments)."""
+    from dualguide._table import DISTRIBUTIONS
+
+    assert sorted(set(DISTRIBUTIONS) - set(DIST_REQUIRED)) == []
+    for name, groups in DIST_REQUIRED.items():
+        for group in groups:
+            assert set(group.split("|")) <= set(DISTRIBUTIONS[name].args), name
