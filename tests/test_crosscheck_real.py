@@ -181,6 +181,10 @@ def _assert_consistent(report) -> None:
         m = re.search(r"differ by (\S+) > limit (\S+)", line)
         if m:
             assert float(m.group(1)) > float(m.group(2)), line
+    g = report.checks.get("gradient")
+    if g is not None and g.status in ("pass", "fail"):
+        zmax, op, z = re.search(r"/se = (\S+) at .* \((<=|>) limit (\S+);", g.summary).groups()
+        assert (float(zmax) <= float(z)) == (op == "<=") == (g.status == "pass"), g.summary
     c = report.checks.get("elbo")
     if c is not None and c.status in ("pass", "fail"):
         d, op, lim = re.search(r"= (\S+) (<=|>) limit (\S+)", c.summary).groups()
