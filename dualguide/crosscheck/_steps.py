@@ -106,7 +106,7 @@ def _run_fits(report, prob: _Problem, progs, backends, fit_kw: dict, say) -> dic
                     num_steps=fit_kw["num_steps"],
                     num_particles=fit_kw["num_particles"],
                     seed=prob.seed,
-                    init_params=prob.init_params,
+                    init_params=_init_params(prob, progs, b),
                     on_nonfinite=prob.on_nonfinite,
                     progress=fit_kw["progress"],
                     jit=fit_kw["jit"],
@@ -118,6 +118,18 @@ def _run_fits(report, prob: _Problem, progs, backends, fit_kw: dict, say) -> dic
         except Exception as e:
             run.error = f"fit failed: {describe_error(e)}"
     return {b: r.fit.params for b, r in report.runs.items() if r.fit is not None}
+
+
+def _init_params(prob: _Problem, progs, backend: str) -> dict | None:
+    """The fit's ``init_params``: the user's, or for an autoguide the canonical backend's
+    init values in ``backend``'s names, so that both fits start from the same numbers (the
+    frameworks' autoguides initialize some params differently, e.g. the low-rank factor)."""
+    nm = progs.naming
+    if prob.init_params is not None or not nm.active or backend == nm.canonical:
+        return prob.init_params
+    p = progs.params_for(backend)
+    own = set(nm.own_params(list(p), backend))
+    return {k: v for k, v in p.items() if k in own} or None
 
 
 def _elbo_estimates(
