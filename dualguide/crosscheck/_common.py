@@ -122,8 +122,9 @@ DEFAULT_MAX_MEMORY_MB = 1024
 #: float32 numbers a particle holds per number of its traces and inputs: each site's value and
 #: log density, the intermediates the program computes from its data (``X * w`` is one copy of
 #: ``X`` per particle), the framework's own copies (broadcasts, reductions, vmap/plate buffers).
-#: 8 copies of 4 bytes errs on the safe side: measured peaks of the ELBO estimate stayed below
-#: it on the logistic-regression and plate models of tests/test_crosscheck_real.py.
+#: 8 copies of 4 bytes errs on the safe side: a logistic regression on 5,000 x 10 data, 200
+#: particles in one piece, grew the peak resident memory by 42 MB on Pyro and 69 MB on NumPyro
+#: (compilation included) where this estimate says 397 MB.
 _COPIES = 8
 _BYTES = 4
 

@@ -181,7 +181,28 @@ def prepare(
             if name != canonical:
                 progs.errors[name] = BackendFailure(name, "laying out the autoguide's latents", e)
         progs.naming = Naming(canonical=canonical)
+    _same_autoguide_params(progs)
     return progs
+
+
+def _same_autoguide_params(progs: Programs) -> None:
+    """Give every backend's native autoguide the canonical backend's param values.
+
+    The frameworks' autoguides initialize some params differently (the low-rank factor: zero
+    in NumPyro, random in Pyro); a Pyro autoguide keeps its values in its module, where the
+    param hook no longer reaches once it is set up.  The checks compare at one set of params."""
+    nm = progs.naming
+    if not nm.active:
+        return
+    for name, nat in progs.natives.items():
+        if name == nm.canonical or name in progs.errors:
+            continue
+        own = set(nm.own_params(list(progs.params_for(name)), name))
+        p = {k: v for k, v in progs.params_for(name).items() if k in own}
+        try:
+            _state.feature(name, "autoguides").load(nat.guide, p, nat.args, nat.kwargs)
+        except Exception as e:
+            progs.errors[name] = BackendFailure(name, "setting the autoguide's params", e)
 
 
 def structure_differences(progs: Programs, parts: tuple = ("guide", "model")) -> list[str]:

@@ -11,11 +11,10 @@ the ELBO check's fit noise.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from ..errors import FitError
+from ._steps import fit_one
 
 #: standard deviations of the seed spread allowed between the two backends' fits
 SPREAD_K = 4.0
@@ -24,10 +23,6 @@ SPREAD_K = 4.0
 def extra_fits(report, prob, progs, fit_kw: dict, seeds: int, say) -> dict[str, list[dict]]:
     """Fits with seeds ``seed + 1 .. seed + seeds - 1`` per backend that fitted:
     ``{backend: [canonical params, ...]}``; their losses go to ``report.data["seed_losses"]``."""
-    import dualguide as dg
-
-    from ._steps import _fit_check_kw
-
     out: dict[str, list[dict]] = {}
     losses: dict[str, list] = {}
     for b, run in report.runs.items():
@@ -37,26 +32,7 @@ def extra_fits(report, prob, progs, fit_kw: dict, seeds: int, say) -> dict[str, 
         for s in range(1, seeds):
             say(f"fitting on {b} with seed {prob.seed + s} (seed spread) ...")
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter(
-                        "ignore", category=getattr(dg.errors, "CheckWarning", Warning)
-                    )
-                    r = dg.fit(
-                        prob.model,
-                        prob.guide,
-                        backend=b,
-                        model_args=prob.model_args,
-                        model_kwargs=prob.model_kwargs,
-                        optim=fit_kw["optim"],
-                        num_steps=fit_kw["num_steps"],
-                        num_particles=fit_kw["num_particles"],
-                        seed=prob.seed + s,
-                        init_params=prob.init_params,
-                        on_nonfinite=prob.on_nonfinite,
-                        progress=False,
-                        jit=fit_kw["jit"],
-                        **_fit_check_kw(),
-                    )
+                r = fit_one(prob, progs, b, fit_kw, prob.seed + s, False)
             except FitError:
                 continue  # a seed that stops is left out of the spread
             out[b].append(progs.naming.params_from(r.params, b))

@@ -84,40 +84,55 @@ def _run_fits(report, prob: _Problem, progs, backends, fit_kw: dict, say) -> dic
 
     A fit that stops keeps its last params (and its error); one that fails only its error.
     """
-    import dualguide as dg
-
     for b in backends:
         run = report.runs[b]
         if b in progs.errors:
             continue
         say(f"fitting on {b} ...")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter(
-                    "ignore", category=getattr(dg.errors, "CheckWarning", Warning)
-                )
-                run.fit = dg.fit(
-                    prob.model,
-                    prob.guide,
-                    backend=b,
-                    model_args=prob.model_args,
-                    model_kwargs=prob.model_kwargs,
-                    optim=fit_kw["optim"],
-                    num_steps=fit_kw["num_steps"],
-                    num_particles=fit_kw["num_particles"],
-                    seed=prob.seed,
-                    init_params=prob.init_params,
-                    on_nonfinite=prob.on_nonfinite,
-                    progress=fit_kw["progress"],
-                    jit=fit_kw["jit"],
-                    **_fit_check_kw(),
-                )
+            run.fit = fit_one(prob, progs, b, fit_kw, prob.seed, fit_kw["progress"])
         except FitError as e:
             run.fit = e.result
             run.error = f"fit stopped: {describe_error(e)}"
         except Exception as e:
             run.error = f"fit failed: {describe_error(e)}"
     return {b: r.fit.params for b, r in report.runs.items() if r.fit is not None}
+
+
+def fit_one(prob: _Problem, progs, backend: str, fit_kw: dict, seed: int, progress):
+    """One ``dualguide.fit`` of the problem on ``backend`` with crosscheck's settings."""
+    import dualguide as dg
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=getattr(dg.errors, "CheckWarning", Warning))
+        return dg.fit(
+            prob.model,
+            prob.guide,
+            backend=backend,
+            model_args=prob.model_args,
+            model_kwargs=prob.model_kwargs,
+            optim=fit_kw["optim"],
+            num_steps=fit_kw["num_steps"],
+            num_particles=fit_kw["num_particles"],
+            seed=seed,
+            init_params=_init_params(prob, progs, backend),
+            on_nonfinite=prob.on_nonfinite,
+            progress=progress,
+            jit=fit_kw["jit"],
+            **_fit_check_kw(),
+        )
+
+
+def _init_params(prob: _Problem, progs, backend: str) -> dict | None:
+    """The fit's ``init_params``: the user's, or for an autoguide the canonical backend's
+    init values in ``backend``'s names, so that both fits start from the same numbers (the
+    frameworks' autoguides initialize some params differently, e.g. the low-rank factor)."""
+    nm = progs.naming
+    if prob.init_params is not None or not nm.active or backend == nm.canonical:
+        return prob.init_params
+    p = progs.params_for(backend)
+    own = set(nm.own_params(list(p), backend))
+    return {k: v for k, v in p.items() if k in own} or None
 
 
 def _elbo_estimates(
