@@ -175,8 +175,9 @@ class ParticleELBO(JitTrace_ELBO):
             poutine.replay(model, trace=guide_trace)(*args, **kwargs)
         self._initialized = True
 
-    def _vmap(self, fn, traced: bool = False):
-        """``fn()`` (a tensor ``[loss, surrogate]``) for each particle, under ``vmap``, averaged.
+    def _vmap(self, fn, traced: bool = False, mean: bool = True):
+        """``fn()`` (a tensor ``[loss, surrogate]``) for each particle, under ``vmap``, averaged
+        over the particles (``mean=False``: one row per particle).
 
         ``traced``: ``fn`` only calls the traced particle, whose graph already draws out of
         place and validates nothing (the fast loop's steps)."""
@@ -188,7 +189,7 @@ class ParticleELBO(JitTrace_ELBO):
             else:
                 with pyro.validation_enabled(False), _OutOfPlaceDraws():
                     out = batched(torch.zeros(self.num_particles))
-        return out.mean(0)
+        return out.mean(0) if mean else out
 
     def _looped(self, model, guide, args, kwargs):
         loss: Any = 0.0
