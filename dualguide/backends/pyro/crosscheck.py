@@ -189,29 +189,18 @@ def model_logdensity(model, params, points, args, kwargs, constraints=None):
 
 # ELBO and gradients ------------------------------------------------------------------------
 def elbo_particles(model, guide, params, n, seed, args, kwargs, chunk=4096, constraints=None):
-    """``n`` single-particle ELBO values: log p - log q per particle.
-
-    The particles follow the fit's rule (``docs/particles.md``): the program never sees a
-    particle dimension (one particle of Pyro's ``Trace_ELBO``, vmapped; one after another
-    where vmap cannot run it) and each particle draws its own minibatch."""
-    from .particles import ParticleELBO, _particle
-
+    """``n`` single-particle ELBO values: log p - log q per vectorized particle."""
     outs = []
     with _scope(params, constraints or {}, seed), torch.no_grad():
+        nest = _plate_nesting(model, guide, args, kwargs)
         for i in range(0, n, chunk):
             k = min(chunk, n - i)
-            elbo = ParticleELBO(k, jit=False)
-            if k == 1:
-                outs.append(_n(-_particle(model, guide, args, kwargs)[0]).reshape(1))
-                continue
-            elbo._init_params(model, guide, args, kwargs)
-            rng = torch.get_rng_state()
-            try:
-                vals = elbo._vmap(lambda: -_particle(model, guide, args, kwargs)[0], mean=False)
-            except Exception:
-                torch.set_rng_state(rng)
-                vals = torch.stack([-_particle(model, guide, args, kwargs)[0] for _ in range(k)])
-            outs.append(_n(vals))
+            gtr = poutine.trace(_vectorized(guide, k, -(nest + 1))).get_trace(*args, **kwargs)
+            mtr = poutine.trace(
+                poutine.replay(_vectorized(model, k, -(nest + 1)), trace=gtr)
+            ).get_trace(*args, **kwargs)
+            lp = _per_particle(mtr, k, nest) - _per_particle(gtr, k, nest)
+            outs.append(_n(lp))
     return np.concatenate(outs)
 
 
