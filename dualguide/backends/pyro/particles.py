@@ -109,6 +109,8 @@ class _OutOfPlaceDraws:
     only the returned tensor); outside a ``vmap`` the fills are torch's own.  (A
     ``TorchFunctionMode`` would do the same without touching ``torch.Tensor``, but under
     ``torch.jit.trace`` it breaks ``Tensor.size``.)
+    The methods are replaced on ``torch.Tensor`` for the duration of the block, process-wide:
+    another thread drawing inside its own ``vmap`` meanwhile would get the out-of-place draws too.
     """
 
     def __init__(self, always: bool = False) -> None:
@@ -175,9 +177,9 @@ class ParticleELBO(JitTrace_ELBO):
             poutine.replay(model, trace=guide_trace)(*args, **kwargs)
         self._initialized = True
 
-    def _vmap(self, fn, traced: bool = False, mean: bool = True):
+    def _vmap(self, fn, traced: bool = False):
         """``fn()`` (a tensor ``[loss, surrogate]``) for each particle, under ``vmap``, averaged
-        over the particles (``mean=False``: one row per particle).
+        over the particles.
 
         ``traced``: ``fn`` only calls the traced particle, whose graph already draws out of
         place and validates nothing (the fast loop's steps)."""
@@ -189,7 +191,7 @@ class ParticleELBO(JitTrace_ELBO):
             else:
                 with pyro.validation_enabled(False), _OutOfPlaceDraws():
                     out = batched(torch.zeros(self.num_particles))
-        return out.mean(0) if mean else out
+        return out.mean(0)
 
     def _looped(self, model, guide, args, kwargs):
         loss: Any = 0.0
