@@ -137,7 +137,7 @@ class _VmapFlatELBO(torch.nn.Module):
 
     def forward(self, flat):
         parts = [x.reshape(s) for x, s in zip(flat.split(self.sizes), self.shapes)]
-        return self.elbo._vmap(lambda: self.traced(*parts, *self.args))
+        return self.elbo._vmap(lambda: self.traced(*parts, *self.args), traced=True)
 
 
 class _JitLoop:
@@ -163,6 +163,7 @@ class _JitLoop:
         hyper = (float(b1), float(b2), float(opt.eps), float(clip or 0.0), clip is not None)
         if getattr(elbo, "vmap_particles", 0):
             # the particles are vmapped around the traced particle: the step runs in Python
+            _simplify(traced.graph)
             self.step_mod = _Step(_VmapFlatELBO(elbo, traced, sizes, shapes, tuple(args)), *hyper)
         else:
             rng = torch.get_rng_state()  # tracing runs the ELBO once: keep its draws out

@@ -109,6 +109,8 @@ class _OutOfPlaceDraws:
     only the returned tensor); outside a ``vmap`` the fills are torch's own.  (A
     ``TorchFunctionMode`` would do the same without touching ``torch.Tensor``, but under
     ``torch.jit.trace`` it breaks ``Tensor.size``.)
+    The methods are replaced on ``torch.Tensor`` for the duration of the block, process-wide:
+    another thread drawing inside its own ``vmap`` meanwhile would get the out-of-place draws too.
     """
 
     def __init__(self, always: bool = False) -> None:
@@ -175,18 +177,20 @@ class ParticleELBO(JitTrace_ELBO):
             poutine.replay(model, trace=guide_trace)(*args, **kwargs)
         self._initialized = True
 
-    def _vmap(self, fn):
-        """``fn()`` (a tensor ``[loss, surrogate]``) for each particle, under ``vmap``."""
-        with (
-            pyro.validation_enabled(False),
-            _OutOfPlaceDraws(),
-            torch.jit.optimized_execution(
-                False  # the profiling executor's rewritten graphs do not run under vmap
-            ),
-        ):
-            out = torch.func.vmap(lambda _: fn(), randomness="different")(
-                torch.zeros(self.num_particles)
-            )
+    def _vmap(self, fn, traced: bool = False):
+        """``fn()`` (a tensor ``[loss, surrogate]``) for each particle, under ``vmap``, averaged
+        over the particles.
+
+        ``traced``: ``fn`` only calls the traced particle, whose graph already draws out of
+        place and validates nothing (the fast loop's steps)."""
+        # the profiling executor's rewritten graphs do not run under vmap
+        with torch.jit.optimized_execution(False):
+            batched = torch.func.vmap(lambda _: fn(), randomness="different")
+            if traced:
+                out = batched(torch.zeros(self.num_particles))
+            else:
+                with pyro.validation_enabled(False), _OutOfPlaceDraws():
+                    out = batched(torch.zeros(self.num_particles))
         return out.mean(0)
 
     def _looped(self, model, guide, args, kwargs):
