@@ -4,7 +4,9 @@ lockstep SVI from supplied noise and guide samples.
 Same interface as ``dualguide.backends.numpyro.crosscheck``.  Everything runs in a fresh
 param-store scope and a torch RNG fork, so the user's global Pyro state is left alone.
 Particles are vectorized with a plate at dim ``-(max_plate_nesting + 1)``, as Pyro's own
-``Trace_ELBO(vectorize_particles=True)`` does.
+``Trace_ELBO(vectorize_particles=True)`` does; a model that cannot broadcast over that
+dimension runs its particles one after another (the model never sees a particle dimension,
+as in a fit).
 """
 
 from __future__ import annotations
@@ -191,19 +193,52 @@ def model_logdensity(model, params, points, args, kwargs, constraints=None):
 
 # ELBO and gradients ------------------------------------------------------------------------
 def elbo_particles(model, guide, params, n, seed, args, kwargs, chunk=4096, constraints=None):
-    """``n`` single-particle ELBO values: log p - log q per vectorized particle."""
+    """``n`` single-particle ELBO values: log p - log q per particle.
+
+    Particles are vectorized with a plate; a model that cannot broadcast over that extra
+    dimension (e.g. ``X @ w`` with a drawn ``w``: dualguide's particle rule is that the model
+    never sees a particle dimension) is run one particle at a time instead."""
     outs = []
     with _scope(params, constraints or {}, seed), torch.no_grad():
         nest = _plate_nesting(model, guide, args, kwargs)
+        vectorized = True
         for i in range(0, n, chunk):
             k = min(chunk, n - i)
-            gtr = poutine.trace(_vectorized(guide, k, -(nest + 1))).get_trace(*args, **kwargs)
-            mtr = poutine.trace(
-                poutine.replay(_vectorized(model, k, -(nest + 1)), trace=gtr)
-            ).get_trace(*args, **kwargs)
-            lp = _per_particle(mtr, k, nest) - _per_particle(gtr, k, nest)
-            outs.append(_n(lp))
+            if vectorized:
+                try:
+                    outs.append(_vectorized_chunk(model, guide, k, nest, args, kwargs))
+                    continue
+                except Exception:  # the model does not broadcast over particles
+                    vectorized = False
+            outs.append(_looped_chunk(model, guide, k, args, kwargs))
     return np.concatenate(outs)
+
+
+def _vectorized_chunk(model, guide, k, nest, args, kwargs) -> np.ndarray:
+    gtr = poutine.trace(_vectorized(guide, k, -(nest + 1))).get_trace(*args, **kwargs)
+    mtr = poutine.trace(poutine.replay(_vectorized(model, k, -(nest + 1)), trace=gtr)).get_trace(
+        *args, **kwargs
+    )
+    return _n(_per_particle(mtr, k, nest) - _per_particle(gtr, k, nest))
+
+
+def _looped_chunk(model, guide, k, args, kwargs) -> np.ndarray:
+    out = np.empty(k, dtype=_inputs.float_np())
+    for j in range(k):
+        gtr = poutine.trace(guide).get_trace(*args, **kwargs)
+        mtr = poutine.trace(poutine.replay(model, trace=gtr)).get_trace(*args, **kwargs)
+        out[j] = _log_density(mtr) - _log_density(gtr)
+    return out
+
+
+def _log_density(tr) -> float:
+    """Sum of every sample site's log density (scale and mask applied), one particle."""
+    tr.compute_log_prob(site_filter=lambda _name, site: not _is_subsample(site))
+    return sum(
+        float(s["log_prob"].sum())
+        for s in tr.nodes.values()
+        if s["type"] == "sample" and not _is_subsample(s)
+    )
 
 
 def grad_batches(
@@ -232,7 +267,15 @@ def grad_batches(
         for b in range(num_batches):
             with warnings.catch_warnings():  # model and guide each use only some of the params
                 warnings.filterwarnings("ignore", message="pyro.module data did not find params")
-                loss = elbo.differentiable_loss(m, g, *args, **kwargs)
+                try:
+                    loss = elbo.differentiable_loss(m, g, *args, **kwargs)
+                except Exception:
+                    if not elbo.vectorize_particles:
+                        raise
+                    # the model does not broadcast over particles (it never sees a particle
+                    # dimension in a fit): the particles one after another
+                    elbo = Trace_ELBO(num_particles=batch_size, max_plate_nesting=nest)
+                    loss = elbo.differentiable_loss(m, g, *args, **kwargs)
             if loss.requires_grad:
                 gs = torch.autograd.grad(loss, [leaves[k] for k in names], allow_unused=True)
             else:  # no param reaches the loss
