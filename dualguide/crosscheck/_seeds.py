@@ -55,6 +55,7 @@ def extra_fits(report, prob, progs, fit_kw: dict, seeds: int, say) -> dict[str, 
                         on_nonfinite=prob.on_nonfinite,
                         progress=False,
                         jit=fit_kw["jit"],
+                        loss=fit_kw.get("loss", "Trace_ELBO"),
                         **_fit_check_kw(),
                     )
             except FitError:

@@ -110,6 +110,7 @@ def _run_fits(report, prob: _Problem, progs, backends, fit_kw: dict, say) -> dic
                     on_nonfinite=prob.on_nonfinite,
                     progress=fit_kw["progress"],
                     jit=fit_kw["jit"],
+                    loss=fit_kw.get("loss", "Trace_ELBO"),
                     **_fit_check_kw(),
                 )
         except FitError as e:

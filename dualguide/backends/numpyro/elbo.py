@@ -40,7 +40,22 @@ def fit(
     elbo = getattr(ni, ELBOS[loss][0])(num_particles=num_particles, **options)
     svi = ni.SVI(model, guide, backend.optimizer(opt), elbo)
     state = svi.init(jax.random.PRNGKey(seed), *args, **kwargs)
-    update = jax.jit(svi.update) if jit else svi.update
+
+    def step(state: Any, *a: Any, **k: Any) -> tuple[Any, Any, Any, Any]:
+        new, value = svi.update(state, *a, **k)
+        grads_ok = jnp.all(
+            jnp.asarray(
+                [
+                    jnp.all(jnp.isfinite(leaf))
+                    for leaf in jax.tree_util.tree_leaves(new.optim_state)
+                    if jnp.issubdtype(leaf.dtype, jnp.floating)
+                ]
+                or [True]
+            )
+        )
+        return new, value, jnp.isfinite(value), grads_ok
+
+    update = jax.jit(step) if jit else step
     skip = on_nonfinite == "skip"
     losses = np.full(num_steps, np.nan, dtype=_inputs.float_np())
     skipped: list[int] = []
@@ -48,18 +63,12 @@ def fit(
     bar = Progress(num_steps, "numpyro", progress)
     try:
         for i in range(num_steps):
-            new, value = update(state, *args, **kwargs)
+            new, value, loss_ok, grads_ok = update(state, *args, **kwargs)
             lv = float(value)
             losses[i] = lv
-            ok = np.isfinite(lv)
+            ok = bool(loss_ok) and bool(grads_ok)
             if not ok:
-                what = "loss"
-            elif not all(
-                bool(jnp.all(jnp.isfinite(leaf)))
-                for leaf in jax.tree_util.tree_leaves(new.optim_state)
-                if jnp.issubdtype(leaf.dtype, jnp.floating)
-            ):
-                ok, what = False, "gradient"
+                what = "loss" if not bool(loss_ok) else "gradient"
             done = i + 1
             if ok:
                 state = new

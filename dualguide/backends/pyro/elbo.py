@@ -3,13 +3,17 @@ driven as ``pyro.infer.SVI.step`` does (``loss_and_grads`` then the optimizer), 
 param-store scope and RNG fork, with dualguide's non-finite rules.
 
 Particles are not vectorized (``vectorize_particles=False``): each particle runs the program
-once, so the model never sees a particle dimension -- the same estimator as NumPyro's vmap."""
+once, so the model never sees a particle dimension -- the same estimator as NumPyro's vmap.
+With ``jit`` the first step tries Pyro's ``Jit<name>`` (JitTraceMeanField_ELBO,
+JitTraceGraph_ELBO; RenyiELBO has none) and falls back to the plain class, logging why, when
+the program cannot be traced safely (as ``fit`` does for JitTrace_ELBO)."""
 
 from __future__ import annotations
 
 import logging
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -24,6 +28,9 @@ from ..._progress import Progress
 from ..._table import ELBOS
 from ...contract import FitOutput
 from ...errors import SpecError
+from . import _jit_safety
+
+log = logging.getLogger("dualguide")
 
 
 def fit(
@@ -56,15 +63,39 @@ def fit(
     pyro_log.setLevel(max(prev_level, logging.WARNING))
     with store.scope(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        elbo = getattr(pi, ELBOS[loss][1])(
-            num_particles=num_particles, vectorize_particles=False, **options
-        )
+        name = ELBOS[loss][1]
+        if jit and hasattr(pi, "Jit" + name):
+            name = "Jit" + name
+        elbo = _make(name, num_particles, options)
         optim = backend.optimizer(opt)
+
+        # the data are fixed for the whole fit: bound here, they are constants of a jit trace
+        def m() -> Any:
+            return model(*args, **kwargs)
+
+        def g() -> Any:
+            return guide(*args, **kwargs)
+
         last: dict[str, np.ndarray] = {}
         try:
             for i in range(num_steps):
                 with poutine.trace(param_only=True) as cap:
-                    value = float(elbo.loss_and_grads(model, guide, *args, **kwargs))
+                    if i == 0 and name != ELBOS[loss][1]:
+                        try:
+                            with warnings.catch_warnings(record=True) as caught:
+                                warnings.simplefilter("always", torch.jit.TracerWarning)
+                                value = float(elbo.loss_and_grads(m, g))
+                            _jit_safety(caught)
+                        except Exception as e:
+                            reason = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+                            log.info("fit (pyro): %s failed (%s); using %s", name, reason, loss)
+                            store.clear()
+                            torch.manual_seed(seed)
+                            name = ELBOS[loss][1]
+                            elbo = _make(name, num_particles, options)
+                            value = float(elbo.loss_and_grads(m, g))
+                    else:
+                        value = float(elbo.loss_and_grads(m, g))
                 params = list(
                     {
                         id(p): p
@@ -102,12 +133,16 @@ def fit(
         losses=losses[: done + (1 if stopped_at is not None else 0)],
         steps_done=done,
         wall_time=time.perf_counter() - t0,
-        elbo=ELBOS[loss][1] + _extra(options),
+        elbo=name + _extra(options),
         skipped=skipped,
         stopped_at=stopped_at,
         message=message,
         what=what or "loss",
     )
+
+
+def _make(name: str, num_particles: int, options: dict) -> Any:
+    return getattr(pi, name)(num_particles=num_particles, vectorize_particles=False, **options)
 
 
 def _extra(options: dict) -> str:
