@@ -178,14 +178,14 @@ def fit(
         )
     _check_signature(model, "model", model_args, model_kwargs)
     _check_signature(guide, "guide", model_args, model_kwargs)
-    if check:
-        from .doctor import fit_checks
-
-        fit_checks(model, guide, b, model_args, model_kwargs, init_params, seed, on_nonfinite)
     if loss_obj.name != "Trace_ELBO":
         from .elbo import check_program
 
         check_program(loss_obj, model, guide, b, tuple(model_args), model_kwargs)
+    if check:
+        from .doctor import fit_checks
+
+        fit_checks(model, guide, b, model_args, model_kwargs, init_params, seed, on_nonfinite)
     m, g = render(model, b), render(guide, b)
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
