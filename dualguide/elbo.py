@@ -84,8 +84,8 @@ def check_program(
     from .trace import trace
 
     b = _state.resolve(backend)
-    guide_sites = trace(guide, *args, backend=b, **(kwargs or {}))
-    model_sites = trace(model, *args, backend=b, **(kwargs or {}))
+    guide_sites = trace(guide, *args, backend=b.name, **(kwargs or {}))
+    model_sites = trace(model, *args, backend=b.name, **(kwargs or {}))
     for role, sites in (("guide", guide_sites), ("model", model_sites)):
         for s in sites.values():
             if s.type != "sample":

@@ -102,9 +102,7 @@ def make(
 ) -> NativeSVI:
     """The SVI object for rendered ``model`` / ``guide`` and the framework's ``optim``
     (``elbo_options``: the estimator's other arguments, e.g. RenyiELBO's ``alpha``)."""
-    return NativeSVI(
-        model, guide, optim, elbo, num_particles, init_params, rng_seed, elbo_options
-    )
+    return NativeSVI(model, guide, optim, elbo, num_particles, init_params, rng_seed, elbo_options)
 
 
 def clear_param_store() -> None:

@@ -96,12 +96,11 @@ def fit(
                             value = float(elbo.loss_and_grads(m, g))
                     else:
                         value = float(elbo.loss_and_grads(m, g))
-                params = list(
-                    {
-                        id(p): p
-                        for p in (s["value"].unconstrained() for s in cap.trace.nodes.values())
-                    }.values()
-                )
+                found: dict[int, Any] = {}
+                for site in cap.trace.nodes.values():
+                    p = site["value"].unconstrained()  # type: ignore[union-attr]
+                    found[id(p)] = p
+                params = list(found.values())
                 if i == 0:
                     last = _snapshot(store)
                 losses[i] = value
