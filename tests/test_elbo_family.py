@@ -166,3 +166,22 @@ def test_tracegraph_refuses_baselines(backend):
 
     with pytest.raises(SpecError, match="'p' in the guide asks for a baseline"):
         dg.fit(bb_model, guide, backend=backend, model_args=(FLIPS,), loss="TraceGraph_ELBO")
+
+
+# -- the crosscheck names the estimator on each side -------------------------------------------
+def test_crosscheck_reports_the_estimator(both):
+    report = dg.crosscheck(
+        nn_model,
+        nn_guide,
+        (Y,),
+        optim=dg.optim.Adam(lr=0.05),
+        num_steps=50,
+        loss=dg.infer.RenyiELBO(alpha=0.5, num_particles=2),
+        checks=(),
+        reference=None,
+        elbo_particles=200,
+        doctor=False,
+        tolerances=1.0,  # 50 steps: only the plumbing is under test here
+    )
+    assert [report.runs[b].fit.elbo for b in both] == ["RenyiELBO(alpha=0.5)"] * 2
+    assert "RenyiELBO(alpha=0.5)" in str(report)
