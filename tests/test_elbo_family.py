@@ -185,3 +185,35 @@ def test_crosscheck_reports_the_estimator(both):
     )
     assert [report.runs[b].fit.elbo for b in both] == ["RenyiELBO(alpha=0.5)"] * 2
     assert "RenyiELBO(alpha=0.5)" in str(report)
+
+
+# -- dualguide's fit rules hold for the other estimators -------------------------------------------
+def u_model():
+    dg.sample("x", dist.Uniform(0.0, 1.0))
+
+
+def u_guide():
+    dg.sample("x", dist.Normal(dg.param("m", 0.5), 1.0))  # ~60% of draws fall outside (0, 1)
+
+
+def test_nonfinite_steps_stop_or_skip(backend):
+    loss = dg.infer.TraceGraph_ELBO()
+    with pytest.raises(dg.FitError) as ei:
+        dg.fit(u_model, u_guide, backend=backend, num_steps=20, loss=loss, check=False)
+    assert ei.value.result.stopped_at is not None and "m" in ei.value.result.params
+    r = dg.fit(
+        u_model, u_guide, backend=backend, num_steps=20, loss=loss, on_nonfinite="skip", check=False
+    )
+    assert r.num_steps == 20 and r.skipped_steps and np.isfinite(r.params["m"])
+
+
+def test_the_doctor_accepts_a_score_function_guide(backend):
+    r = dg.fit(
+        bb_model,
+        bb_guide,
+        backend=backend,
+        model_args=(FLIPS,),
+        num_steps=3,
+        loss="TraceGraph_ELBO",
+    )
+    assert r.num_steps == 3 and r.losses.shape == (3,)
