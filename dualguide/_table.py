@@ -635,6 +635,9 @@ REPARAMS: dict[str, tuple[str, str]] = {
 ELBOS: dict[str, tuple[str, str]] = {
     "Trace_ELBO": ("Trace_ELBO", "Trace_ELBO"),
     "TraceMeanField_ELBO": ("TraceMeanField_ELBO", "TraceMeanField_ELBO"),
+    # issue 14 (docs/elbo.md): no baselines on either side (NumPyro's has none)
+    "TraceGraph_ELBO": ("TraceGraph_ELBO", "TraceGraph_ELBO"),
+    "RenyiELBO": ("RenyiELBO", "RenyiELBO"),
 }
 
 

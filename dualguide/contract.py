@@ -79,6 +79,8 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     # neutral transforms, biject_to and user-defined distributions (dualguide.dist_transforms,
     # dualguide.distributions.Distribution)
     "dists": ("transform", "biject_to", "user_class"),
+    # fit with the ELBOs other than Trace_ELBO (dualguide.elbo; the framework's own estimator)
+    "elbo": ("fit", "has_rsample_"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)

@@ -93,7 +93,7 @@ def fit(
     progress: bool | None = None,
     jit: bool = True,
     check: bool = True,
-    loss: str = "Trace_ELBO",
+    loss: Any = "Trace_ELBO",
     dtype: str | None = None,
 ) -> FitResult:
     """Fit ``guide`` to ``model`` with the native SVI and ``Trace_ELBO`` of ``backend``.
@@ -123,8 +123,10 @@ def fit(
     warnings are issued as :class:`~dualguide.errors.CheckWarning`.  Pass
     ``check=False`` to skip them.
 
-    ``loss`` is ``"Trace_ELBO"`` (the one ELBO both backends run the same; another name is a
-    :class:`~dualguide.errors.SpecError`).  ``dtype="float64"`` runs this fit in float64 on
+    ``loss`` is an ELBO of :mod:`dualguide.infer` (``Trace_ELBO`` default,
+    ``TraceMeanField_ELBO``, ``TraceGraph_ELBO``, ``RenyiELBO(alpha)``) or its name; each runs the
+    framework's own estimator (``docs/elbo.md``) and ``result.elbo`` names the one that ran.  A
+    loss object carries its own ``num_particles``.  ``dtype="float64"`` runs this fit in float64 on
     either backend (as ``with dg.use_dtype("float64"):`` around it); None keeps the current
     dtype (:func:`dualguide.get_dtype`).
 
@@ -140,7 +142,9 @@ def fit(
     >>> round(float(r.params["s"]), 1)
     2.0
     """
-    _inputs.check_loss(loss)
+    from .elbo import as_loss
+
+    loss_obj = as_loss(loss, num_particles)
     if dtype is not None:
         with _inputs.use_dtype(dtype):
             return fit(
@@ -158,11 +162,12 @@ def fit(
                 progress=progress,
                 jit=jit,
                 check=check,
+                loss=loss,
             )
     b = _state.resolve(backend)
     opt = as_optimizer(optim)
     num_steps = _check_int("num_steps", num_steps, 1)
-    num_particles = _check_int("num_particles", num_particles, 1)
+    num_particles = _check_int("num_particles", loss_obj.num_particles, 1)
     seed = _check_int("seed", seed, 0)
     if on_nonfinite not in ("stop", "skip"):
         raise SpecError(f"fit: on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
@@ -173,6 +178,10 @@ def fit(
         )
     _check_signature(model, "model", model_args, model_kwargs)
     _check_signature(guide, "guide", model_args, model_kwargs)
+    if loss_obj.name != "Trace_ELBO":
+        from .elbo import check_program
+
+        check_program(loss_obj, model, guide, b, tuple(model_args), model_kwargs)
     if check:
         from .doctor import fit_checks
 
@@ -181,19 +190,37 @@ def fit(
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
     with _state.param_overrides(init_params) as hook:
-        out: FitOutput = b.fit(
-            m,
-            g,
-            args,
-            kwargs,
-            opt,
-            num_steps=num_steps,
-            num_particles=num_particles,
-            seed=seed,
-            on_nonfinite=on_nonfinite,
-            progress=progress,
-            jit=jit,
-        )
+        if loss_obj.name == "Trace_ELBO":
+            out: FitOutput = b.fit(
+                m,
+                g,
+                args,
+                kwargs,
+                opt,
+                num_steps=num_steps,
+                num_particles=num_particles,
+                seed=seed,
+                on_nonfinite=on_nonfinite,
+                progress=progress,
+                jit=jit,
+            )
+        else:  # the framework's own estimator (docs/elbo.md)
+            out = _state.feature(b, "elbo").fit(
+                b,
+                m,
+                g,
+                args,
+                kwargs,
+                opt,
+                loss=loss_obj.name,
+                options=loss_obj.options,
+                num_steps=num_steps,
+                num_particles=num_particles,
+                seed=seed,
+                on_nonfinite=on_nonfinite,
+                progress=progress,
+                jit=jit,
+            )
     unknown = sorted(set(hook.overrides) - set(hook.constraints))
     if unknown:
         raise SpecError(
@@ -281,6 +308,9 @@ _LAZY_INFER = {
     "SVI": ("dualguide.svi", "SVI"),
     "Trace_ELBO": ("dualguide.svi", "Trace_ELBO"),
     "TraceMeanField_ELBO": ("dualguide.svi", "TraceMeanField_ELBO"),
+    "TraceGraph_ELBO": ("dualguide.svi", "TraceGraph_ELBO"),
+    "RenyiELBO": ("dualguide.svi", "RenyiELBO"),
+    "has_rsample_": ("dualguide.elbo", "has_rsample_"),
     "Predictive": ("dualguide.predictive", "Predictive"),
     "reparam": ("dualguide.reparam", None),
 }

@@ -40,6 +40,8 @@ from .optim import Optimizer, as_optimizer
 __all__ = [
     "SVI",
     "ParamStore",
+    "RenyiELBO",
+    "TraceGraph_ELBO",
     "TraceMeanField_ELBO",
     "Trace_ELBO",
     "clear_param_store",
@@ -72,14 +74,64 @@ class Trace_ELBO:
             )
         self.num_particles = num_particles
 
+    @property
+    def options(self) -> dict[str, Any]:
+        """The native constructor's arguments besides ``num_particles`` (RenyiELBO's alpha)."""
+        return {}
+
     def __repr__(self) -> str:
-        return f"{self.name}(num_particles={self.num_particles})"
+        extra = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"{self.name}(num_particles={self.num_particles}{extra})"
 
 
 class TraceMeanField_ELBO(Trace_ELBO):
-    """``TraceMeanField_ELBO`` of both frameworks (analytic KL where both have it)."""
+    """``TraceMeanField_ELBO`` of both frameworks (analytic KL where both have it).
+
+    >>> TraceMeanField_ELBO()
+    TraceMeanField_ELBO(num_particles=1)
+    """
 
     name = "TraceMeanField_ELBO"
+
+
+class TraceGraph_ELBO(Trace_ELBO):
+    """``TraceGraph_ELBO`` of both frameworks: score-function gradients for guide sites
+    without ``rsample``, Rao-Blackwellized by the dependency structure; **no baselines**
+    (NumPyro has none, so a site's ``infer={"baseline": ...}`` is refused on both; see
+    ``docs/elbo.md``).
+
+    >>> TraceGraph_ELBO(num_particles=4)
+    TraceGraph_ELBO(num_particles=4)
+    """
+
+    name = "TraceGraph_ELBO"
+
+
+class RenyiELBO(Trace_ELBO):
+    """``RenyiELBO(alpha, num_particles)`` of both frameworks: the Renyi alpha-divergence bound
+    (``alpha=0``: the importance-weighted bound, which tends to log Z as particles grow).
+
+    ``alpha`` must not be 1 (that is :class:`Trace_ELBO`).  Guide sites without ``rsample`` are
+    refused (Pyro raises, NumPyro silently drops their score term: ``docs/elbo.md``).
+
+    >>> RenyiELBO(alpha=0.5, num_particles=8)
+    RenyiELBO(num_particles=8, alpha=0.5)
+    """
+
+    name = "RenyiELBO"
+
+    def __init__(self, alpha: float = 0.0, num_particles: int = 2, **pyro_options: Any) -> None:
+        super().__init__(num_particles=num_particles)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha == 1:
+            raise SpecError(
+                f"RenyiELBO: alpha must be a number other than 1 (alpha=1 is Trace_ELBO), "
+                f"got {alpha!r}"
+            )
+        self.alpha = float(alpha)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"alpha": self.alpha}
 
 
 # -- the param store ------------------------------------------------------------------------------
@@ -218,7 +270,8 @@ class SVI:
     """Stochastic variational inference, one ``step`` at a time, on the backend's own SVI.
 
     ``optim`` is a :mod:`dualguide.optim` optimizer (or a number: Adam with that lr);
-    ``loss`` a :class:`Trace_ELBO` (default) or :class:`TraceMeanField_ELBO`.  ``backend``
+    ``loss`` a :class:`Trace_ELBO` (default), :class:`TraceMeanField_ELBO`,
+    :class:`TraceGraph_ELBO` or :class:`RenyiELBO` (or its name).  ``backend``
     defaults to the active one.  ``seed``: NumPyro's init key, or on Pyro
     ``torch.manual_seed``; None draws NumPyro's key from numpy's global RNG and leaves
     Pyro on torch's global RNG.
@@ -242,7 +295,7 @@ class SVI:
         model: Callable,
         guide: Callable,
         optim: Optimizer | float | None,
-        loss: Trace_ELBO | None = None,
+        loss: Trace_ELBO | str | None = None,
         *,
         backend: str | None = None,
         seed: int | None = None,
@@ -251,10 +304,14 @@ class SVI:
             raise SpecError("SVI: model and guide must be functions (or dualguide autoguides)")
         if loss is None:
             loss = Trace_ELBO()
+        if isinstance(loss, str):
+            from .elbo import as_loss
+
+            loss = as_loss(loss, 1, where="SVI")
         if not isinstance(loss, Trace_ELBO):
             raise SpecError(
-                f"SVI: loss must be dg.infer.Trace_ELBO(...) or dg.infer.TraceMeanField_ELBO(...), "
-                f"got {loss!r}"
+                f"SVI: loss must be dg.infer.Trace_ELBO(...), TraceMeanField_ELBO(...), "
+                f"TraceGraph_ELBO(...) or RenyiELBO(...), got {loss!r}"
             )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
             raise SpecError(f"SVI: seed must be an int >= 0 or None, got {seed!r}")
@@ -276,6 +333,7 @@ class SVI:
                 self.loss.num_particles,
                 _STORE.as_dict(),
                 self.seed,
+                self.loss.options,
             )
             self._generation = _STORE.generation
             _STORE._register(id(self), b, self._native.params)
@@ -291,8 +349,17 @@ class SVI:
 
         return tuple(conv(a) for a in args), {k: conv(v) for k, v in kwargs.items()}
 
+    def _checked(self, args: tuple, kwargs: dict) -> None:
+        """The estimator's refusals (docs/elbo.md), checked once on the first call."""
+        if not getattr(self, "_program_checked", False) and self.loss.name != "Trace_ELBO":
+            from .elbo import check_program
+
+            check_program(self.loss, self.model, self.guide, self.backend, args, kwargs, "SVI")
+        self._program_checked = True
+
     def step(self, *args: Any, **kwargs: Any) -> float:
         """One update; returns the loss (negative ELBO estimate) before it, as a float."""
+        self._checked(args, kwargs)
         native = self._get()
         a, k = self._args(args, kwargs)
         with _state.use_backend(self.backend.name):
@@ -300,6 +367,7 @@ class SVI:
 
     def evaluate_loss(self, *args: Any, **kwargs: Any) -> float:
         """The loss at the current params, without updating them."""
+        self._checked(args, kwargs)
         native = self._get()
         a, k = self._args(args, kwargs)
         with _state.use_backend(self.backend.name):

@@ -352,11 +352,11 @@ def test_fit_with_an_unknown_loss(backend):
         dg.sample("x", dist.Normal(dg.param("m", 0.0), 1.0))
 
     with pytest.raises(SpecError) as ei:
-        dg.fit(model, guide, backend=backend, num_steps=2, loss="TraceGraph_ELBO")
+        dg.fit(model, guide, backend=backend, num_steps=2, loss="Trace_ELBOO")
     assert str(ei.value) == (
-        "fit: loss 'TraceGraph_ELBO' is not supported; dualguide fits with 'Trace_ELBO' on both "
-        "backends (Pyro's JitTrace_ELBO is used automatically when the program allows it): drop "
-        "loss= or pass loss='Trace_ELBO'"
+        "fit: loss 'Trace_ELBOO' is not one of 'Trace_ELBO', 'TraceMeanField_ELBO', "
+        "'TraceGraph_ELBO', 'RenyiELBO'; pass one of these names or its object, e.g. "
+        "loss=dg.infer.RenyiELBO(alpha=0)"
     )
     assert dg.fit(model, guide, backend=backend, num_steps=2, loss="Trace_ELBO").num_steps == 2
 

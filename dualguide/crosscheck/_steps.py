@@ -119,6 +119,7 @@ def fit_one(prob: _Problem, progs, backend: str, fit_kw: dict, seed: int, progre
             on_nonfinite=prob.on_nonfinite,
             progress=progress,
             jit=fit_kw["jit"],
+            loss=fit_kw.get("loss", "Trace_ELBO"),
             **_fit_check_kw(),
         )
 

@@ -171,6 +171,7 @@ def crosscheck(
     doctor: bool = True,
     max_memory_mb: float = DEFAULT_MAX_MEMORY_MB,
     seeds: int = 1,
+    loss: Any = "Trace_ELBO",
 ) -> CrosscheckReport:
     """Fit ``guide`` to ``model`` on NumPyro and on Pyro and report whether they agree.
 
@@ -191,6 +192,11 @@ def crosscheck(
       noise (see ``docs/crosscheck.md``);
     * ``max_memory_mb``: the memory budget of one vectorized piece of the many-particle
       computations (ELBO estimate, guide draws, gradient batches).
+
+    * ``loss``: the estimator of the fits (an ELBO of :mod:`dualguide.infer` or its name,
+      ``docs/elbo.md``; a loss object brings its own ``num_particles``); the report's
+      ``estimator`` row names what ran on each side.  The gradient and lockstep checks and the
+      many-particle ELBO estimate stay ``Trace_ELBO``'s.
 
     The ELBO check allows each fit's end-of-fit noise (:func:`fit_noise`, from the tail of its
     loss trace).  An autoguide's params are compared under NumPyro's names (Pyro's translated
@@ -216,6 +222,10 @@ def crosscheck(
     ...
     """
     opt = as_optimizer(optim)
+    if not isinstance(loss, str):
+        from ..elbo import as_loss
+
+        num_particles = as_loss(loss, 1, where="crosscheck").num_particles
     checks = _parse_checks(checks)
     refs = _parse_reference(reference)
     tol_default, tol_per = _parse_tolerances(tolerances)
@@ -243,6 +253,7 @@ def crosscheck(
         "backends": list(backends),
         "max_memory_mb": budget,
         "seeds": seeds,
+        "loss": loss if isinstance(loss, str) else repr(loss),
     }
     report = _new_report(prob, progs, backends, settings)
     _check_tolerance_names(tol_per, progs)
@@ -260,6 +271,7 @@ def crosscheck(
         "num_particles": num_particles,
         "progress": progress,
         "jit": jit,
+        "loss": loss,
     }
     fitted = _run_fits(report, prob, progs, backends, fit_kw, say)
     tails = _elbo_estimates(report, prob, fitted, elbo_particles, say, budget)

@@ -27,8 +27,9 @@ class NativeSVI:
         num_particles: int,
         init_params: dict,
         rng_seed: int | None,
+        elbo_options: dict | None = None,
     ) -> None:
-        loss = getattr(ni, ELBOS[elbo][0])(num_particles=num_particles)
+        loss = getattr(ni, ELBOS[elbo][0])(num_particles=num_particles, **(elbo_options or {}))
         self.svi = ni.SVI(model, guide, optim, loss)
         self.state: Any = None
         self.init_params = init_params
@@ -97,9 +98,11 @@ def make(
     num_particles: int,
     init_params: dict,
     rng_seed: int,
+    elbo_options: dict | None = None,
 ) -> NativeSVI:
-    """The SVI object for rendered ``model`` / ``guide`` and the framework's ``optim``."""
-    return NativeSVI(model, guide, optim, elbo, num_particles, init_params, rng_seed)
+    """The SVI object for rendered ``model`` / ``guide`` and the framework's ``optim``
+    (``elbo_options``: the estimator's other arguments, e.g. RenyiELBO's ``alpha``)."""
+    return NativeSVI(model, guide, optim, elbo, num_particles, init_params, rng_seed, elbo_options)
 
 
 def clear_param_store() -> None:

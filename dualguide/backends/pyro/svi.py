@@ -29,9 +29,12 @@ class NativeSVI:
         num_particles: int,
         init_params: dict,
         rng_seed: int | None,
+        elbo_options: dict | None = None,
     ) -> None:
         loss = getattr(pi, ELBOS[elbo][1])(
-            num_particles=num_particles, vectorize_particles=num_particles > 1
+            num_particles=num_particles,
+            vectorize_particles=num_particles > 1,
+            **(elbo_options or {}),
         )
         self.svi = pi.SVI(model, guide, optim, loss)
         self.init_params = init_params
@@ -70,9 +73,11 @@ def make(
     num_particles: int,
     init_params: dict,
     rng_seed: int,
+    elbo_options: dict | None = None,
 ) -> NativeSVI:
-    """The SVI object for rendered ``model`` / ``guide`` and the framework's ``optim``."""
-    return NativeSVI(model, guide, optim, elbo, num_particles, init_params, rng_seed)
+    """The SVI object for rendered ``model`` / ``guide`` and the framework's ``optim``
+    (``elbo_options``: the estimator's other arguments, e.g. RenyiELBO's ``alpha``)."""
+    return NativeSVI(model, guide, optim, elbo, num_particles, init_params, rng_seed, elbo_options)
 
 
 def clear_param_store() -> None:

@@ -1,0 +1,161 @@
+"""Pyro's side of :mod:`dualguide.elbo`: the native estimator of a row of ``_table.ELBOS``
+driven as ``pyro.infer.SVI.step`` does (``loss_and_grads`` then the optimizer), in a fresh
+param-store scope and RNG fork, with dualguide's non-finite rules.
+
+Particles are not vectorized (``vectorize_particles=False``): each particle runs the program
+once, so the model never sees a particle dimension -- the same estimator as NumPyro's vmap.
+With ``jit`` the first step tries Pyro's ``Jit<name>`` (JitTraceMeanField_ELBO,
+JitTraceGraph_ELBO; RenyiELBO has none) and falls back to the plain class, logging why, when
+the program cannot be traced safely (as ``fit`` does for JitTrace_ELBO)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import pyro
+import pyro.infer as pi
+import torch
+from pyro import poutine
+from pyro.infer.util import zero_grads
+
+from ... import _inputs
+from ..._progress import Progress
+from ..._table import ELBOS
+from ...contract import FitOutput
+from ...errors import SpecError
+from . import _jit_safety
+
+log = logging.getLogger("dualguide")
+
+
+def fit(
+    backend: Any,
+    model: Any,
+    guide: Any,
+    args: tuple,
+    kwargs: dict,
+    opt: Any,
+    *,
+    loss: str,
+    options: dict,
+    num_steps: int,
+    num_particles: int,
+    seed: int,
+    on_nonfinite: str,
+    progress: bool | None,
+    jit: bool,
+) -> FitOutput:
+    """Fit with ``pyro.infer.<ELBOS[loss][1]>(num_particles, **options)``."""
+    t0 = time.perf_counter()
+    store = pyro.get_param_store()
+    skip = on_nonfinite == "skip"
+    losses = np.full(num_steps, np.nan, dtype=_inputs.float_np())
+    skipped: list[int] = []
+    stopped_at, what, message, done = None, "", "", 0
+    bar = Progress(num_steps, "pyro", progress)
+    pyro_log = logging.getLogger("pyro")
+    prev_level = pyro_log.level
+    pyro_log.setLevel(max(prev_level, logging.WARNING))
+    with store.scope(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        name = ELBOS[loss][1]
+        if jit and hasattr(pi, "Jit" + name):
+            name = "Jit" + name
+        elbo = _make(name, num_particles, options)
+        optim = backend.optimizer(opt)
+
+        # the data are fixed for the whole fit: bound here, they are constants of a jit trace
+        def m() -> Any:
+            return model(*args, **kwargs)
+
+        def g() -> Any:
+            return guide(*args, **kwargs)
+
+        last: dict[str, np.ndarray] = {}
+        try:
+            for i in range(num_steps):
+                with poutine.trace(param_only=True) as cap:
+                    if i == 0 and name != ELBOS[loss][1]:
+                        try:
+                            with warnings.catch_warnings(record=True) as caught:
+                                warnings.simplefilter("always", torch.jit.TracerWarning)
+                                value = float(elbo.loss_and_grads(m, g))
+                            _jit_safety(caught)
+                        except Exception as e:
+                            reason = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+                            log.info("fit (pyro): %s failed (%s); using %s", name, reason, loss)
+                            store.clear()
+                            torch.manual_seed(seed)
+                            name = ELBOS[loss][1]
+                            elbo = _make(name, num_particles, options)
+                            value = float(elbo.loss_and_grads(m, g))
+                    else:
+                        value = float(elbo.loss_and_grads(m, g))
+                found: dict[int, Any] = {}
+                for site in cap.trace.nodes.values():
+                    p = site["value"].unconstrained()  # type: ignore[union-attr]
+                    found[id(p)] = p
+                params = list(found.values())
+                if i == 0:
+                    last = _snapshot(store)
+                losses[i] = value
+                ok = math.isfinite(value)
+                if not ok:
+                    what = "loss"
+                elif not all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params):
+                    ok, what = False, "gradient"
+                done = i + 1
+                if ok:
+                    optim(params)
+                    zero_grads(params)
+                    last = _snapshot(store)
+                else:
+                    zero_grads(params)
+                    if skip:
+                        skipped.append(i)
+                    else:
+                        stopped_at, done = i, i
+                        break
+                bar.update(1, value)
+        except KeyboardInterrupt:
+            message = f"interrupted after {done} steps"
+        finally:
+            bar.close()
+            pyro_log.setLevel(prev_level)
+    return FitOutput(
+        params=last,
+        losses=losses[: done + (1 if stopped_at is not None else 0)],
+        steps_done=done,
+        wall_time=time.perf_counter() - t0,
+        elbo=name + _extra(options),
+        skipped=skipped,
+        stopped_at=stopped_at,
+        message=message,
+        what=what or "loss",
+    )
+
+
+def _make(name: str, num_particles: int, options: dict) -> Any:
+    return getattr(pi, name)(num_particles=num_particles, vectorize_particles=False, **options)
+
+
+def _extra(options: dict) -> str:
+    extra = ", ".join(f"{k}={v!r}" for k, v in options.items())
+    return f"({extra})" if extra else ""
+
+
+def _snapshot(store: Any) -> dict[str, np.ndarray]:
+    """The store's constrained values as numpy arrays."""
+    return {k: store[k].detach().cpu().numpy().copy() for k in store.keys()}
+
+
+def has_rsample_(d: Any, value: bool) -> Any:
+    """``d.has_rsample_(value)`` (Pyro's own)."""
+    if value and not d.has_rsample:
+        raise SpecError(f"has_rsample_(True): {type(d).__name__} has no reparameterized sampler")
+    return d.has_rsample_(value)

@@ -1,0 +1,143 @@
+"""The ELBO family in :func:`dualguide.fit` and :class:`dualguide.infer.SVI` (issue 14).
+
+``fit(..., loss=...)`` takes a loss object (``dg.infer.TraceMeanField_ELBO()``,
+``dg.infer.TraceGraph_ELBO()``, ``dg.infer.RenyiELBO(alpha=0, num_particles=8)``) or its name.
+``Trace_ELBO`` keeps dualguide's compiled loops; every other estimator is the framework's own
+class (a row of ``_table.ELBOS``) stepped by the backend's ``elbo`` feature with dualguide's
+optimizer, seed and non-finite rules.  Where the frameworks differ, one behaviour is kept or the
+program is refused with a :class:`~dualguide.errors.SpecError` (``docs/elbo.md``):
+
+- ``TraceGraph_ELBO``: no baselines (NumPyro's has none), so ``infer={"baseline": ...}`` on a
+  site is refused on both backends;
+- ``RenyiELBO``: guide sites without ``rsample`` are refused (Pyro raises, NumPyro would drop
+  their score-function term), and so are scaled sites such as subsampled plates (the
+  frameworks scale them differently inside the log-sum-exp).
+
+:func:`has_rsample_` is Pyro's ``Distribution.has_rsample_`` on both backends: with ``False``
+a guide site is sampled without a pathwise gradient, so ``TraceGraph_ELBO`` uses its
+score-function estimator.
+
+>>> import dualguide as dg
+>>> as_loss("RenyiELBO", 4)
+RenyiELBO(num_particles=4, alpha=0.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import _state
+from ._table import ELBOS
+from .errors import SpecError
+from .svi import Trace_ELBO
+
+__all__ = ["as_loss", "check_program", "has_rsample_"]
+
+
+def as_loss(loss: Any, num_particles: int, *, where: str = "fit") -> Trace_ELBO:
+    """The loss object for ``loss`` (an ELBO object or its name) with ``num_particles``.
+
+    A name takes ``num_particles`` (``"RenyiELBO"``: ``alpha=0``); an object keeps its own, and
+    ``num_particles`` other than 1 that disagrees with it is an error.
+
+    >>> as_loss("TraceGraph_ELBO", 2)
+    TraceGraph_ELBO(num_particles=2)
+    """
+    from . import svi
+
+    if isinstance(loss, str):
+        name = "Trace_ELBO" if loss == "JitTrace_ELBO" else loss
+        name = name.replace("Jit", "", 1) if name.startswith("Jit") else name
+        if name not in ELBOS:
+            raise SpecError(
+                f"{where}: loss {loss!r} is not one of {', '.join(map(repr, ELBOS))}; pass one "
+                "of these names or its object, e.g. loss=dg.infer.RenyiELBO(alpha=0)"
+            )
+        cls = getattr(svi, name)
+        return cls(num_particles=num_particles)
+    if isinstance(loss, Trace_ELBO):
+        if num_particles != 1 and num_particles != loss.num_particles:
+            raise SpecError(
+                f"{where}: num_particles={num_particles} disagrees with loss={loss!r}; give the "
+                "number of particles once, in the loss object"
+            )
+        return loss
+    raise SpecError(
+        f"{where}: loss must be a name ({', '.join(map(repr, ELBOS))}) or a dg.infer ELBO "
+        f"object, got {loss!r}"
+    )
+
+
+def check_program(
+    loss: Trace_ELBO,
+    model: Callable,
+    guide: Callable,
+    backend: Any,
+    args: tuple,
+    kwargs: dict | None,
+    where: str = "fit",
+) -> None:
+    """Refuse, naming the site, what ``loss`` would estimate differently on the two frameworks."""
+    if loss.name not in ("TraceGraph_ELBO", "RenyiELBO"):
+        return
+    from .trace import trace
+
+    b = _state.resolve(backend)
+    guide_sites = trace(guide, *args, backend=b.name, **(kwargs or {}))
+    model_sites = trace(model, *args, backend=b.name, **(kwargs or {}))
+    for role, sites in (("guide", guide_sites), ("model", model_sites)):
+        for s in sites.values():
+            if s.type != "sample":
+                continue
+            if "baseline" in (s.infer or {}):
+                raise SpecError(
+                    f"{where}: site {s.name!r} in the {role} asks for a baseline "
+                    f"(infer={{'baseline': ...}}); NumPyro's TraceGraph_ELBO has no baselines, so "
+                    "dualguide runs TraceGraph_ELBO without them on both backends: drop the "
+                    "'baseline' key (docs/elbo.md)"
+                )
+    if loss.name != "RenyiELBO":
+        return
+    for s in guide_sites.values():
+        if s.is_latent and s.has_rsample is False:
+            raise SpecError(
+                f"{where}: RenyiELBO needs reparameterized guide sites, but {s.name!r} "
+                f"({s.dist}) has no rsample; Pyro's RenyiELBO refuses it and NumPyro's would "
+                "drop its score-function term. Use TraceGraph_ELBO for it, or a "
+                "reparameterized distribution (docs/elbo.md)"
+            )
+    for s in model_sites.values():
+        scale = (s.native or {}).get("scale") if isinstance(s.native, dict) else None
+        if s.type == "sample" and scale is not None and _as_float(scale) != 1.0:
+            raise SpecError(
+                f"{where}: RenyiELBO with the scaled site {s.name!r} (a subsampled plate or "
+                "handlers.scale): NumPyro and Pyro apply the scale differently inside the "
+                "log-sum-exp, so dualguide refuses it; use the full plate or Trace_ELBO"
+            )
+
+
+def _as_float(x: Any) -> float:
+    try:
+        import numpy as np
+
+        return float(np.mean(np.asarray(getattr(x, "detach", lambda: x)())))
+    except Exception:
+        return float("nan")
+
+
+def has_rsample_(d: Any, value: bool = False) -> Any:
+    """Pyro's ``d.has_rsample_(value)`` on either backend: with ``False`` the site is sampled
+    without a pathwise gradient (score-function estimators, e.g. ``TraceGraph_ELBO``).
+
+    Returns ``d`` (call it inside a model or guide on the backend that runs it).
+
+    >>> import dualguide as dg
+    >>> from dualguide import distributions as dist
+    >>> with dg.use_backend("numpyro"):
+    ...     has_rsample_(dist.Beta(2.0, 3.0), False).has_rsample
+    False
+    """
+    if value is not True and value is not False:
+        raise SpecError(f"has_rsample_: value must be True or False, got {value!r}")
+    return _state.feature(_state.current(), "elbo").has_rsample_(d, value)
