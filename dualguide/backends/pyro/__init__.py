@@ -64,6 +64,11 @@ def _obs(name, fn, obs):
         except NotImplementedError:
             discrete = False
         obs = torch.tensor(_inputs.obs(obs, name, discrete))
+    elif torch.jit.is_tracing():
+        # under JitTrace_ELBO's trace, sizes are traced tensors: reading them as Python ints
+        # would cost the JIT (a TracerWarning makes the fit fall back to Trace_ELBO); the
+        # checks below already ran on the fit's first, eager, step
+        return obs if obs.dtype == F32 else obs.to(F32)
     else:
         err = _inputs.obs_shape_error(name, obs.shape)
         if err is not None:
