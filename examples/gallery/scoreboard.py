@@ -9,7 +9,7 @@ Per model this script
    verified by tracing? which constructs blocked it -- the port's error lines);
 2. runs :func:`dualguide.crosscheck` on the neutral program ported from NumPyro (or from Pyro
    when only that one ports) with the model's ``SETTINGS`` (the verdict, steps/s per backend);
-3. runs both native originals in their own frameworks (a subprocess each, same settings) and
+3. runs both native originals in their own frameworks (same settings) and
    compares their fitted params with dualguide's fits on the same backend (NumPyro original vs
    dualguide on NumPyro, Pyro original vs dualguide on Pyro);
 4. the same port + a short crosscheck at the CI settings (:data:`CI`), whose statuses
@@ -31,7 +31,6 @@ import argparse
 import ast
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -190,34 +189,28 @@ def run_crosscheck(mod, st: dict, *, ci: bool):
     )
 
 
-_NATIVE_DRIVER = """
-import importlib.util, json, sys
-spec = importlib.util.spec_from_file_location("gallery_native", sys.argv[1])
-mod = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(mod)
-mod.SETTINGS.update(json.loads(sys.argv[2]))
-print("GALLERY-RESULT " + json.dumps(mod.run()))
-"""
+def run_native(name: str, fw: str, st: dict) -> dict:
+    """Run a native original's own SVI loop (its ``run()``) with the settings ``st``.
 
+    It runs in this process (the frameworks are imported once for the whole gallery); the
+    file is loaded as a fresh module each time and its ``SETTINGS`` are overridden.
+    Returns ``{"params", "steps_per_second", ...}`` or ``{"error": ...}``.
+    """
+    import importlib.util
 
-def run_native(name: str, fw: str, st: dict, timeout: float = 1800) -> dict:
-    """Run a native original's own SVI loop in a subprocess; {"params", "steps_per_second"}."""
-    over = {k: st[k] for k in ("steps", "particles", "lr")}
+    path = HERE / name / FILES[fw]
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _NATIVE_DRIVER, str(HERE / name / FILES[fw]), json.dumps(over)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=ROOT,
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    for line in proc.stdout.splitlines()[::-1]:
-        if line.startswith("GALLERY-RESULT "):
-            return json.loads(line[len("GALLERY-RESULT ") :])
-    tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-    return {"error": tail[:300]}
+        spec = importlib.util.spec_from_file_location(f"gallery_{name}_{fw}", path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mod.SETTINGS.update({k: st[k] for k in ("steps", "particles", "lr")})
+        return json.loads(json.dumps(mod.run()))
+    except BaseException as e:  # the original's own failure is a finding, not a crash
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        msg = str(e).strip().splitlines()
+        return {"error": f"{type(e).__name__}: {msg[-1][:300] if msg else ''}"}
 
 
 def compare(native: dict, fit_params: dict | None) -> str:

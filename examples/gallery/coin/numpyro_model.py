@@ -37,9 +37,7 @@ def guide(data):
 
 
 def run(seed=0):
-    svi = SVI(
-        model, guide, Adam(SETTINGS["lr"]), Trace_ELBO(num_particles=SETTINGS["particles"])
-    )
+    svi = SVI(model, guide, Adam(SETTINGS["lr"]), Trace_ELBO(num_particles=SETTINGS["particles"]))
     t0 = time.perf_counter()
     result = svi.run(random.PRNGKey(seed), SETTINGS["steps"], data, progress_bar=False)
     wall = time.perf_counter() - t0
