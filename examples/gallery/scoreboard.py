@@ -136,8 +136,43 @@ class ModelResult:
 # -- the steps ------------------------------------------------------------------------------
 
 
+def _call_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ast.unparse(node)
+
+
+def svi_parts(path: Path) -> tuple[str, str, str]:
+    """(model, guide, objective) of the ``SVI(...)`` call in a native file's ``run()``."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and _call_name(node.func) == "SVI":
+            loss = node.args[3] if len(node.args) > 3 else None
+            for kw in node.keywords:
+                if kw.arg == "loss":
+                    loss = kw.value
+            return (
+                _call_name(node.args[0]),
+                _call_name(node.args[1]),
+                "Trace_ELBO" if loss is None else _call_name(loss),
+            )
+    raise ValueError(f"{path}: no SVI(...) call")
+
+
+#: objectives the neutral program is fitted with (dg.fit / dg.crosscheck)
+NEUTRAL_OBJECTIVES = ("Trace_ELBO",)
+
+
 def port_one(name: str, fw: str, out: Path) -> tuple[PortStatus, Any]:
-    """Port one native file; return its status and the loaded neutral module (or None)."""
+    """Port one native file; return its status and the loaded neutral module (or None).
+
+    "ok": ported, verified by tracing, and the ported file defines the model and guide the
+    original fits with an objective dualguide fits.  "incomplete": ported, but the port dropped
+    the model or guide the original's ``SVI`` uses (e.g. made by a handler or an autoguide with
+    no neutral counterpart), or the original's objective is not one dualguide fits -- the
+    neutral program is then not the original's program and is not cross-checked.
+    """
     from dualguide._files import load_file
     from dualguide.porting.port import PortError, port
 
@@ -157,14 +192,17 @@ def port_one(name: str, fw: str, out: Path) -> tuple[PortStatus, Any]:
         mod = load_file(str(out))
     except Exception as e:
         return PortStatus("error", [f"the ported file does not load: {e}"], r.source), None
-    return PortStatus(status, lines, r.source), mod
-
-
-def _guide_of(mod):
-    for attr in ("guide", "auto_guide"):
-        if hasattr(mod, attr):
-            return getattr(mod, attr)
-    raise AttributeError("the ported program has no `guide`")
+    model, guide, objective = svi_parts(src)
+    dropped = [n for n in (model, guide) if not hasattr(mod, n)]
+    if dropped or objective not in NEUTRAL_OBJECTIVES:
+        status = "incomplete"
+        for n in dropped:
+            why = [m for _ln, m in r.notes if m.startswith(f"dropped {n} ")]
+            lines.append(why[0] if why else f"the ported file has no {n}")
+        if objective not in NEUTRAL_OBJECTIVES:
+            lines.append(f"objective {objective}: dropped with the fitting code (no neutral one)")
+    mod.GALLERY_MODEL, mod.GALLERY_GUIDE = model, guide
+    return PortStatus(status, lines, r.source), mod if status != "incomplete" else None
 
 
 def run_crosscheck(mod, st: dict, *, ci: bool):
@@ -174,8 +212,8 @@ def run_crosscheck(mod, st: dict, *, ci: bool):
     steps = CI["steps"] if ci else st["steps"]
     particles = CI["particles"] if ci else st["particles"]
     return dg.crosscheck(
-        mod.model,
-        _guide_of(mod),
+        getattr(mod, mod.GALLERY_MODEL),
+        getattr(mod, mod.GALLERY_GUIDE),
         getattr(mod, "MODEL_ARGS", ()),
         getattr(mod, "MODEL_KWARGS", {}),
         optim=dg.optim.Adam(lr=st["lr"]),
@@ -224,8 +262,12 @@ def compare(native: dict, fit_params: dict | None) -> str:
         if k not in fit_params:
             missing.append(k)
             continue
-        a = np.asarray(v, np.float64)
-        b = np.asarray(fit_params[k], np.float64)
+        try:
+            a = np.asarray(v, np.float64)
+            b = np.asarray(fit_params[k], np.float64)
+        except (TypeError, ValueError):  # a network's nested params: not compared
+            missing.append(k)
+            continue
         if a.shape != b.shape:
             bad.append(f"{k} shape {a.shape} vs {b.shape}")
             continue
@@ -291,7 +333,12 @@ def _sps(x: float | None) -> str:
 
 
 def _yes(p: PortStatus) -> str:
-    return {"ok": "yes", "unverified": "unverified", "error": "**no**"}.get(p.status, "-")
+    return {
+        "ok": "yes",
+        "unverified": "unverified",
+        "incomplete": "**incomplete**",
+        "error": "**no**",
+    }.get(p.status, "-")
 
 
 def missing_text(r: ModelResult) -> str:

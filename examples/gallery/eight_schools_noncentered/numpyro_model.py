@@ -2,7 +2,7 @@
 
 Follows the eight schools model of NumPyro's "Getting Started" page (and Pyro's
 ``examples/eight_schools``): mu ~ Normal(0, 5), tau ~ HalfCauchy(5), theta ~ Normal(mu, tau)
-per school, non-centered with ``reparam`` and ``LocScaleReparam(centered=0)``; the eight schools' published effects and standard errors.
+per school, non-centered with ``reparam`` and ``LocScaleReparam(centered=0.0)``; the eight schools' published effects and standard errors.
 """
 
 import json
@@ -35,7 +35,7 @@ def model(sigma, y=None):
         numpyro.sample("obs", dist.Normal(theta, sigma), obs=y)
 
 
-reparam_model = reparam(model, config={"theta": LocScaleReparam(centered=0)})
+reparam_model = reparam(model, config={"theta": LocScaleReparam(centered=0.0)})
 guide = AutoNormal(reparam_model, init_loc_fn=init_to_median)
 
 

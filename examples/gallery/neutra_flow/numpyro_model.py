@@ -33,7 +33,8 @@ def run(seed=0):
     t0 = time.perf_counter()
     result = svi.run(random.PRNGKey(seed), SETTINGS["steps"], progress_bar=False)
     wall = time.perf_counter() - t0
-    out = {"params": {k: np.asarray(v).tolist() for k, v in result.params.items()}}
+    tolist = lambda a: np.asarray(a).tolist()
+    out = {"params": {k: jax.tree_util.tree_map(tolist, v) for k, v in result.params.items()}}
     out["steps_per_second"] = SETTINGS["steps"] / wall
     return out
 

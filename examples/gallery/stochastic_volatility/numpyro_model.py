@@ -1,8 +1,10 @@
-"""Stochastic volatility with a Gaussian random walk, in plain NumPyro.
+"""Stochastic volatility: a Gaussian random walk for the log-volatility, in plain NumPyro.
 
 Follows NumPyro's ``examples/stochastic_volatility.py`` (after Stan's and PyMC's): log-volatility
-s ~ GaussianRandomWalk(sigma), returns ~ StudentT(nu, 0, exp(s)); ``AutoNormal``; 40 synthetic
-returns instead of the S&P 500 series.
+s is a Gaussian random walk with step size sigma, returns ~ StudentT(nu, 0, exp(s));
+``AutoNormal``; 40 synthetic returns instead of the S&P 500 series.  The walk is written as the
+cumulative sum of its Normal(0, sigma) increments (non-centered), because NumPyro's
+``GaussianRandomWalk`` has no Pyro counterpart: both versions use the same construct.
 """
 
 import json
@@ -29,7 +31,8 @@ returns = jnp.array(r_np, dtype=jnp.float32)
 
 def model(returns):
     step_size = numpyro.sample("sigma", dist.Exponential(10.0))
-    s = numpyro.sample("s", dist.GaussianRandomWalk(scale=step_size, num_steps=returns.shape[0]))
+    steps = numpyro.sample("steps", dist.Normal(jnp.zeros(returns.shape[0]), 1.0).to_event(1))
+    s = jnp.cumsum(step_size * steps, -1)
     nu = numpyro.sample("nu", dist.Exponential(0.1))
     numpyro.sample("r", dist.StudentT(nu, 0.0, jnp.exp(s)).to_event(1), obs=returns)
 

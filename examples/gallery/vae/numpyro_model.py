@@ -8,6 +8,7 @@ Follows Pyro's "Variational Autoencoders" tutorial and NumPyro's ``examples/vae.
 import json
 import time
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -53,7 +54,8 @@ def run(seed=0):
     t0 = time.perf_counter()
     result = svi.run(random.PRNGKey(seed), SETTINGS["steps"], images, progress_bar=False)
     wall = time.perf_counter() - t0
-    out = {"params": {k: np.asarray(v).tolist() for k, v in result.params.items()}}
+    tolist = lambda a: np.asarray(a).tolist()
+    out = {"params": {k: jax.tree_util.tree_map(tolist, v) for k, v in result.params.items()}}
     out["steps_per_second"] = SETTINGS["steps"] / wall
     return out
 
