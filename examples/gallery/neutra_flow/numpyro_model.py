@@ -8,6 +8,7 @@ and Pyro's ``AutoIAFNormal`` documentation, small: x1 ~ Normal(0, 1), x2 ~ Norma
 import json
 import time
 
+import jax
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
