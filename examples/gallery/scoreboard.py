@@ -146,12 +146,22 @@ def _call_name(node: ast.expr) -> str:
 
 def svi_parts(path: Path) -> tuple[str, str, str]:
     """(model, guide, objective) of the ``SVI(...)`` call in a native file's ``run()``."""
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    assigned = {
+        t.id: node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    for node in ast.walk(tree):
         if isinstance(node, ast.Call) and _call_name(node.func) == "SVI":
             loss = node.args[3] if len(node.args) > 3 else None
             for kw in node.keywords:
                 if kw.arg == "loss":
                     loss = kw.value
+            if isinstance(loss, ast.Name) and loss.id in assigned:  # elbo = Trace_ELBO(...)
+                loss = assigned[loss.id]
             return (
                 _call_name(node.args[0]),
                 _call_name(node.args[1]),
@@ -457,7 +467,6 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     names = [n for n in a.models.split(",") if n] or models()
     DOCS.joinpath("gallery").mkdir(parents=True, exist_ok=True)
-    old = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
     results_file = DOCS / "gallery" / "results.json"
     stored = json.loads(results_file.read_text()) if results_file.exists() else {}
     with tempfile.TemporaryDirectory() as d:
@@ -470,21 +479,31 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             stored[n] = asdict(r)
             write_page(r)
+            finish(stored, [n], reduced=a.reduced, native=not a.no_native)
             print(
                 f"{n:<24} numpyro {r.port['numpyro'].status:<10} pyro "
                 f"{r.port['pyro'].status:<10} crosscheck {r.crosscheck:<7} "
                 f"ci {r.ci_crosscheck:<7} {r.agreement}  ({time.perf_counter() - t0:.0f} s)",
                 flush=True,
             )
-    # the scoreboard lists every model whose results are stored (a subset run updates its rows)
-    results_file.write_text(json.dumps(stored, indent=1, default=str), encoding="utf-8")
+    print(headline([_from_dict(stored[n]) for n in models() if n in stored]))
+    return 0
+
+
+def finish(stored: dict, done: list[str], *, reduced: bool, native: bool) -> None:
+    """Write results.json, the scoreboard, expected.json (for ``done``) and the README line.
+
+    Called after every model, so an interrupted run keeps what it finished; the scoreboard
+    lists every model whose results are stored (a subset run updates its rows)."""
+    (DOCS / "gallery" / "results.json").write_text(
+        json.dumps(stored, indent=1, default=str), encoding="utf-8"
+    )
     results = [_from_dict(stored[n]) for n in models() if n in stored]
-    write_scoreboard(results, reduced=a.reduced, native=not a.no_native)
-    old.update(expected_of([r for r in results if r.name in names]))
+    write_scoreboard(results, reduced=reduced, native=native)
+    old = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
+    old.update(expected_of([r for r in results if r.name in done]))
     EXPECTED.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     update_readme(headline(results))
-    print(headline(results))
-    return 0
 
 
 def update_readme(figure: str) -> None:
