@@ -58,7 +58,9 @@ def test_no_regression(name, tmp_path):
     for fw in SB.FILES:
         status, mods[fw] = SB.port_one(name, fw, tmp_path / f"{fw}_neutral.py")
         if want[f"port_{fw}"] == "ok":
-            assert status.status == "ok", f"{name}: port of {SB.FILES[fw]} regressed: {status.lines}"
+            assert status.status == "ok", (
+                f"{name}: port of {SB.FILES[fw]} regressed: {status.lines}"
+            )
     if want["ci_crosscheck"] != "ok":
         return
     mod = mods[want["ci_crosscheck_from"]]
