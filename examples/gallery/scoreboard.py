@@ -426,8 +426,9 @@ def write_page(r: ModelResult) -> None:
         "| | NumPyro file | Pyro file |",
         "|---|---|---|",
         f"| ported | {_yes(r.port['numpyro'])} | {_yes(r.port['pyro'])} |",
-        f"| original agrees with dualguide | {r.agreement.get('numpyro', '-')} | "
-        f"{r.agreement.get('pyro', '-')} |",
+        "| original agrees with dualguide | "
+        + " | ".join(r.agreement.get(b, "-").replace("|", "\\|") for b in FILES)
+        + " |",
         "",
         f"Crosscheck (of the program ported from {r.crosscheck_from or '-'}): **{r.crosscheck}**",
     ]
@@ -464,11 +465,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reduced", action="store_true", help="1/10 of each model's steps")
     p.add_argument("--models", default="", help="comma-separated subset (default: all)")
     p.add_argument("--no-native", action="store_true", help="skip the native originals")
+    p.add_argument(
+        "--rewrite", action="store_true", help="only rewrite the pages from the stored results"
+    )
     a = p.parse_args(argv)
     names = [n for n in a.models.split(",") if n] or models()
     DOCS.joinpath("gallery").mkdir(parents=True, exist_ok=True)
     results_file = DOCS / "gallery" / "results.json"
     stored = json.loads(results_file.read_text()) if results_file.exists() else {}
+    if a.rewrite:
+        for n in names:
+            if n in stored:
+                write_page(_from_dict(stored[n]))
+        finish(stored, [], reduced=a.reduced, native=not a.no_native)
+        return 0
     with tempfile.TemporaryDirectory() as d:
         for n in names:
             t0 = time.perf_counter()
