@@ -57,6 +57,8 @@ ABS, REL = 0.05, 0.05
 ORDER = [
     "coin",
     "linreg_hand",
+    "linreg_autodiagonal",
+    "logreg_hand",
     "logreg_autonormal",
     "poisson_glm",
     "negbin_glm",
