@@ -3,8 +3,9 @@
 ``examples/gallery/expected.json`` is written by the regeneration command
 (``python examples/gallery/scoreboard.py``): per model, the status of ``port`` on each native
 version and the verdict of a short crosscheck of the ported program at the CI settings
-(``scoreboard.CI``: 60 steps, 2 particles, a 200-particle ELBO; deterministic for the fixed
-seed, so the verdict is reproducible, not a statistical claim).  A model recorded as porting
+(``scoreboard.CI``: 60 steps, 2 particles; ``scoreboard.ci_verdict``: both backends fit without
+error and the deterministic checks -- log-density and gradient parity -- pass; fitted params
+are not compared after so few steps).  A model recorded as porting
 ("ok") must keep porting, and one whose CI crosscheck was "ok" must keep passing it.  A model
 that improves does not fail; regenerate the scoreboard to record it.  The full comparison
 with the native originals runs only in the regeneration command.
@@ -66,4 +67,5 @@ def test_no_regression(name, tmp_path):
     mod = mods[want["ci_crosscheck_from"]]
     assert mod is not None, f"{name}: the ported program to cross-check is gone"
     report = SB.run_crosscheck(mod, SB.settings(name), ci=True)
-    assert report.ok, f"{name}: the CI crosscheck regressed:\n{report}"
+    verdict, failures = SB.ci_verdict(report)
+    assert verdict == "ok", f"{name}: the CI crosscheck regressed: {failures}"
