@@ -369,6 +369,17 @@ def _yes(p: PortStatus) -> str:
     }.get(p.status, "-")
 
 
+def _agreement(r: ModelResult, b: str) -> str:
+    """The agreement cell: the comparison, or why there is none."""
+    got = r.agreement.get(b)
+    if got is None:
+        return "not run"
+    nat = r.native.get(b, {})
+    if got == "-" and nat and "error" not in nat:
+        return "original ran; no dualguide fit to compare"
+    return got
+
+
 def missing_text(r: ModelResult) -> str:
     out = []
     for fw in FILES:
@@ -416,9 +427,7 @@ def write_scoreboard(results: list[ModelResult], *, reduced: bool, native: bool)
         for b in FILES:
             nat = r.native.get(b, {}).get("steps_per_second")
             sps.append(_sps(r.steps_per_second.get(b)) + (f" ({_sps(nat)})" if nat else ""))
-        agree = [
-            r.agreement.get(b, "not run" if not native else "-").replace("|", "\\|") for b in FILES
-        ]
+        agree = [_agreement(r, b).replace("|", "\\|") for b in FILES]
         lines.append(
             f"| [{r.name}](gallery/{r.name}.md) | {_yes(r.port['numpyro'])} | "
             f"{_yes(r.port['pyro'])} | {r.crosscheck} | {agree[0]} | {agree[1]} | "
@@ -445,7 +454,7 @@ def write_page(r: ModelResult) -> None:
         "|---|---|---|",
         f"| ported | {_yes(r.port['numpyro'])} | {_yes(r.port['pyro'])} |",
         "| original agrees with dualguide | "
-        + " | ".join(r.agreement.get(b, "-").replace("|", "\\|") for b in FILES)
+        + " | ".join(_agreement(r, b).replace("|", "\\|") for b in FILES)
         + " |",
         "",
         f"Crosscheck (of the program ported from {r.crosscheck_from or '-'}): **{r.crosscheck}**",
