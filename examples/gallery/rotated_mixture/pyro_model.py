@@ -1,6 +1,6 @@
 """The rotated mixture (examples/rotated_mixture.py), in plain Pyro.
 
-dualguide's second seed problem, written natively: improper flat priors on x, y and the target
+Follows dualguide's second seed problem, written natively: improper flat priors on x, y and the target
 as a ``factor``; the guide draws u1 from an equal-weight Normal mixture (``MixtureSameFamily``)
 and u2 from a Cauchy as auxiliary sites, maps them to (x, y) with the inverse of the seed's map
 as ``Delta`` sites and adds log|det| = log sin(2 theta) as the Delta's ``log_density``.

@@ -1,6 +1,6 @@
 """The seed Gaussian (examples/seed_gaussian.py, the ``nofactor`` model), in plain Pyro.
 
-dualguide's own seed problem, written natively: x ~ Normal(0, 1), y ~ Normal(0, 2) and a
+Follows dualguide's own seed problem, written natively: x ~ Normal(0, 1), y ~ Normal(0, 2) and a
 guide that learns the two scales ``sig1_q``, ``sig2_q`` (exact answer: 1 and 2).
 """
 
