@@ -1,0 +1,587 @@
+"""The gallery's parity scoreboard: port, cross-check and compare every gallery model.
+
+Each model lives in ``examples/gallery/<name>/`` as two native programs written by us,
+``numpyro_model.py`` and ``pyro_model.py``, with a module-level ``SETTINGS`` dict (steps,
+particles, lr) that both use and a ``run(seed)`` function holding the file's own SVI loop.
+Per model this script
+
+1. runs :func:`dualguide.porting.port.port` on each native version (ported automatically?
+   verified by tracing? which constructs blocked it -- the port's error lines);
+2. runs :func:`dualguide.crosscheck` on the neutral program ported from NumPyro (or from Pyro
+   when only that one ports) with the model's ``SETTINGS`` (the verdict, steps/s per backend);
+3. runs both native originals in their own frameworks (same settings) and
+   compares their fitted params with dualguide's fits on the same backend (NumPyro original vs
+   dualguide on NumPyro, Pyro original vs dualguide on Pyro);
+4. the same port + a short crosscheck at the CI settings (:data:`CI`), whose statuses
+   ``tests/test_gallery.py`` holds the gallery to (``examples/gallery/expected.json``).
+
+It writes ``docs/gallery.md`` (the scoreboard), ``docs/gallery/<name>.md`` (a page per model
+with its crosscheck plot and the neutral program) and ``examples/gallery/expected.json``::
+
+    python examples/gallery/scoreboard.py                  # full settings (CPU-heavy)
+    python examples/gallery/scoreboard.py --reduced        # a quick look (1/10 of the steps)
+    python examples/gallery/scoreboard.py --models coin,linreg_hand
+
+The library never imports this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+DOCS = ROOT / "docs"
+EXPECTED = HERE / "expected.json"
+FILES = {"numpyro": "numpyro_model.py", "pyro": "pyro_model.py"}
+#: the CI's reduced settings: enough to run every check once, not to converge
+CI = {"steps": 60, "particles": 2, "elbo_particles": 200}
+#: native original vs dualguide on the same backend: |a - b| <= ABS + REL |b| (two SVI runs
+#: with different random streams; the models' SETTINGS converge to well within this)
+ABS, REL = 0.05, 0.05
+
+
+#: the scoreboard's order (models not listed follow, alphabetically)
+ORDER = [
+    "coin",
+    "linreg_hand",
+    "linreg_autodiagonal",
+    "logreg_hand",
+    "logreg_autonormal",
+    "poisson_glm",
+    "negbin_glm",
+    "eight_schools_centered",
+    "eight_schools_noncentered",
+    "radon_subsample",
+    "seed_gaussian",
+    "rotated_mixture",
+    "stochastic_volatility",
+    "lkj_covariance",
+    "ar1",
+    "gp_classification",
+    "predictive_check",
+    "gmm_enum",
+    "hmm_markov",
+    "topic_model",
+    "vae",
+    "bnn",
+    "neutra_flow",
+    "tracegraph_beta",
+    "renyi_elbo",
+]
+
+
+def models() -> list[str]:
+    """The gallery's model directories, in the scoreboard's order (:data:`ORDER`)."""
+    names = [p.name for p in HERE.iterdir() if (p / FILES["numpyro"]).exists()]
+    return sorted(names, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+
+
+def settings(name: str) -> dict:
+    """The model's ``SETTINGS`` dict, read from the NumPyro file without importing it."""
+    tree = ast.parse((HERE / name / FILES["numpyro"]).read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "SETTINGS" for t in node.targets
+        ):
+            return dict(ast.literal_eval(node.value))
+    raise ValueError(f"{name}: {FILES['numpyro']} has no module-level SETTINGS dict")
+
+
+def docstring(name: str, fw: str) -> str:
+    """The first paragraph of a native file's docstring (what it follows)."""
+    tree = ast.parse((HERE / name / FILES[fw]).read_text(encoding="utf-8"))
+    doc = ast.get_docstring(tree) or ""
+    return " ".join(doc.split("\n\n")[1].split()) if "\n\n" in doc else doc
+
+
+@dataclass
+class PortStatus:
+    """One native file through ``port``: "ok" (ported and verified), "unverified" or "error"."""
+
+    status: str = "-"
+    lines: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+@dataclass
+class ModelResult:
+    name: str
+    port: dict[str, PortStatus] = field(default_factory=dict)
+    crosscheck: str = "-"  # ok / FAILED / error / -
+    crosscheck_from: str = ""
+    crosscheck_failures: list[str] = field(default_factory=list)
+    ci_crosscheck: str = "-"
+    steps_per_second: dict[str, float | None] = field(default_factory=dict)
+    native: dict[str, dict] = field(default_factory=dict)
+    agreement: dict[str, str] = field(default_factory=dict)  # per backend: ok / FAIL (why)
+    plot: str | None = None
+
+    @property
+    def headline(self) -> bool:
+        """Ported (and verified) from both native versions and cross-checked OK."""
+        return all(self.port[f].status == "ok" for f in FILES) and self.crosscheck == "ok"
+
+
+# -- the steps ------------------------------------------------------------------------------
+
+
+def _call_name(node: ast.expr) -> str:
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return node.id if isinstance(node, ast.Name) else ast.unparse(node)
+
+
+def svi_parts(path: Path) -> tuple[str, str, str]:
+    """(model, guide, objective) of the ``SVI(...)`` call in a native file's ``run()``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    assigned = {
+        t.id: node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _call_name(node.func) == "SVI":
+            loss = node.args[3] if len(node.args) > 3 else None
+            for kw in node.keywords:
+                if kw.arg == "loss":
+                    loss = kw.value
+            if isinstance(loss, ast.Name) and loss.id in assigned:  # elbo = Trace_ELBO(...)
+                loss = assigned[loss.id]
+            return (
+                _call_name(node.args[0]),
+                _call_name(node.args[1]),
+                "Trace_ELBO" if loss is None else _call_name(loss),
+            )
+    raise ValueError(f"{path}: no SVI(...) call")
+
+
+#: objectives the neutral program is fitted with (dg.fit / dg.crosscheck)
+NEUTRAL_OBJECTIVES = ("Trace_ELBO",)
+
+
+def port_one(name: str, fw: str, out: Path) -> tuple[PortStatus, Any]:
+    """Port one native file; return its status and the loaded neutral module (or None).
+
+    "ok": ported, verified by tracing, and the ported file defines the model and guide the
+    original fits with an objective dualguide fits.  "incomplete": ported, but the port dropped
+    the model or guide the original's ``SVI`` uses (e.g. made by a handler or an autoguide with
+    no neutral counterpart), or the original's objective is not one dualguide fits -- the
+    neutral program is then not the original's program and is not cross-checked.
+    """
+    from dualguide._files import load_file
+    from dualguide.porting.port import PortError, port
+
+    src = HERE / name / FILES[fw]
+    try:
+        r = port(src, out=out)
+    except PortError as e:
+        lines = [f"line {ln}: {msg}" for _p, ln, msg in e.problems] or [str(e)]
+        return PortStatus("error", lines, e.result.source if e.result else ""), None
+    except Exception as e:  # a crash of the porter is a finding too
+        return PortStatus("error", [f"{type(e).__name__}: {e}"]), None
+    status = "ok" if r.verified else "unverified"
+    lines = [] if r.verified else [ln for ln in r.report().splitlines()[1:] if "FAILED" in ln]
+    if r.untraced:
+        lines.append("not traced: " + ", ".join(r.untraced))
+    try:
+        mod = load_file(str(out))
+    except Exception as e:
+        return PortStatus("error", [f"the ported file does not load: {e}"], r.source), None
+    model, guide, objective = svi_parts(src)
+    dropped = [n for n in (model, guide) if not hasattr(mod, n)]
+    if dropped or objective not in NEUTRAL_OBJECTIVES:
+        status = "incomplete"
+        for n in dropped:
+            why = [m for _ln, m in r.notes if m.startswith(f"dropped {n} ")]
+            lines.append(why[0] if why else f"the ported file has no {n}")
+        if objective not in NEUTRAL_OBJECTIVES:
+            lines.append(f"objective {objective}: dropped with the fitting code (no neutral one)")
+    mod.GALLERY_MODEL, mod.GALLERY_GUIDE = model, guide
+    return PortStatus(status, lines, r.source), mod if status != "incomplete" else None
+
+
+def run_crosscheck(mod, st: dict, *, ci: bool):
+    """``dg.crosscheck`` of a ported module at the model's settings (or the CI's)."""
+    import dualguide as dg
+
+    steps = CI["steps"] if ci else st["steps"]
+    particles = CI["particles"] if ci else st["particles"]
+    return dg.crosscheck(
+        getattr(mod, mod.GALLERY_MODEL),
+        getattr(mod, mod.GALLERY_GUIDE),
+        getattr(mod, "MODEL_ARGS", ()),
+        getattr(mod, "MODEL_KWARGS", {}),
+        optim=dg.optim.Adam(lr=st["lr"]),
+        num_steps=steps,
+        num_particles=particles,
+        checks=("logdensity", "gradient"),
+        reference=None,
+        elbo_particles=CI["elbo_particles"] if ci else st.get("elbo_particles", 2000),
+        tolerances=None if ci else st.get("tolerances"),
+        progress=False,
+    )
+
+
+def ci_verdict(report) -> tuple[str, list[str]]:
+    """The CI's verdict on a short crosscheck: both backends fit without error, and the
+    deterministic checks (doctor, log-density and gradient parity) pass.  The fitted params
+    and ELBOs are not compared: after :data:`CI` steps they differ by the two random streams.
+    """
+    bad = list(report.errors) + [f"{b}: {r.error}" for b, r in report.runs.items() if r.error]
+    bad += [
+        f"{c.title}: {c.summary}" for k, c in report.checks.items() if k != "elbo" and c.ok is False
+    ]
+    return ("ok" if not bad else "FAILED"), bad
+
+
+def run_native(name: str, fw: str, st: dict) -> dict:
+    """Run a native original's own SVI loop (its ``run()``) with the settings ``st``.
+
+    It runs in this process (the frameworks are imported once for the whole gallery); the
+    file is loaded as a fresh module each time and its ``SETTINGS`` are overridden.
+    Returns ``{"params", "steps_per_second", ...}`` or ``{"error": ...}``.
+    """
+    import importlib.util
+
+    path = HERE / name / FILES[fw]
+    try:
+        spec = importlib.util.spec_from_file_location(f"gallery_{name}_{fw}", path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        mod.SETTINGS.update({k: st[k] for k in ("steps", "particles", "lr")})
+        return json.loads(json.dumps(mod.run()))
+    except BaseException as e:  # the original's own failure is a finding, not a crash
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        msg = str(e).strip().splitlines()
+        return {"error": f"{type(e).__name__}: {msg[-1][:300] if msg else ''}"}
+
+
+def compare(native: dict, fit_params: dict | None) -> str:
+    """``ok (max |diff| x)`` or ``FAIL ...`` for a native original's params vs dualguide's."""
+    if "error" in native:
+        return "original failed: " + native["error"]
+    if fit_params is None:
+        return "-"
+    worst, bad, missing = 0.0, [], []
+    for k, v in native["params"].items():
+        if k not in fit_params:
+            missing.append(k)
+            continue
+        try:
+            a = np.asarray(v, np.float64)
+            b = np.asarray(fit_params[k], np.float64)
+        except (TypeError, ValueError):  # a network's nested params: not compared
+            missing.append(k)
+            continue
+        if a.shape != b.shape:
+            bad.append(f"{k} shape {a.shape} vs {b.shape}")
+            continue
+        d = np.abs(a - b)
+        worst = max(worst, float(d.max()) if d.size else 0.0)
+        if np.any(d > ABS + REL * np.abs(b)):
+            bad.append(k)
+    if missing:
+        return "FAIL: params not in dualguide's fit: " + ", ".join(missing[:4])
+    if bad:
+        return f"FAIL: {', '.join(bad[:4])} differ (max |diff| {worst:.3g})"
+    return f"ok (max |diff| {worst:.3g})"
+
+
+def ci_crosscheck(mod, name: str) -> str:
+    """ "ok" / "FAILED" / "error": the CI's crosscheck of a ported module (:func:`ci_verdict`)."""
+    try:
+        return ci_verdict(run_crosscheck(mod, settings(name), ci=True))[0]
+    except Exception:
+        return "error"
+
+
+def score(name: str, *, reduced: bool, native: bool, workdir: Path) -> ModelResult:
+    """Everything about one model (see the module docstring)."""
+    st = settings(name)
+    if reduced:
+        st = {**st, "steps": max(st["steps"] // 10, 50)}
+    res = ModelResult(name)
+    mods: dict[str, Any] = {}
+    for fw in FILES:
+        res.port[fw], mods[fw] = port_one(name, fw, workdir / f"{name}_{fw}_neutral.py")
+    fw = next((f for f in FILES if mods[f] is not None), None)
+    report = None
+    if fw is not None:
+        res.crosscheck_from = fw
+        try:
+            report = run_crosscheck(mods[fw], st, ci=False)
+            res.crosscheck = "ok" if report.ok else "FAILED"
+            res.crosscheck_failures = list(report.failures)
+            for b, run in report.runs.items():
+                res.steps_per_second[b] = run.steps_per_second
+            DOCS.joinpath("gallery").mkdir(parents=True, exist_ok=True)
+            try:
+                report.plot(str(DOCS / "gallery" / f"{name}.png"))
+                res.plot = f"{name}.png"
+            except Exception as e:
+                res.crosscheck_failures.append(f"plot: {e}")
+        except Exception as e:
+            res.crosscheck = "error"
+            res.crosscheck_failures = [f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"]
+        res.ci_crosscheck = ci_crosscheck(mods[fw], name)
+    if native:
+        for b in FILES:
+            res.native[b] = run_native(name, b, st)
+            fit = None
+            if report is not None and b in report.runs and report.runs[b].fit is not None:
+                fit = {k: np.asarray(v) for k, v in report.runs[b].fit.params.items()}
+            res.agreement[b] = compare(res.native[b], fit)
+    return res
+
+
+# -- writing --------------------------------------------------------------------------------
+
+
+def _sps(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.0f}"
+
+
+def _yes(p: PortStatus) -> str:
+    return {
+        "ok": "yes",
+        "unverified": "unverified",
+        "incomplete": "**incomplete**",
+        "error": "**no**",
+    }.get(p.status, "-")
+
+
+def _agreement(r: ModelResult, b: str) -> str:
+    """The agreement cell: the comparison, or why there is none."""
+    got = r.agreement.get(b)
+    if got is None:
+        return "not run"
+    nat = r.native.get(b, {})
+    if got == "-" and nat and "error" not in nat:
+        return "original ran; no dualguide fit to compare"
+    return got
+
+
+def missing_text(r: ModelResult) -> str:
+    out = []
+    for fw in FILES:
+        for ln in r.port[fw].lines[:3]:
+            out.append(f"{fw}: {ln}")
+        if len(r.port[fw].lines) > 3:
+            out.append(f"{fw}: ... {len(r.port[fw].lines) - 3} more")
+    if r.crosscheck in ("FAILED", "error"):
+        out += [f"crosscheck: {f}" for f in r.crosscheck_failures[:2]]
+    return "; ".join(out).replace("|", "\\|").replace("\n", " ") or "-"
+
+
+def headline(results: list[ModelResult]) -> str:
+    n = sum(r.headline for r in results)
+    return f"{n} of {len(results)} models port and cross-check on both backends"
+
+
+def write_scoreboard(results: list[ModelResult], *, reduced: bool, native: bool) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    lines = [
+        "# The gallery: parity scoreboard",
+        "",
+        "Generated by `python examples/gallery/scoreboard.py`"
+        + (" --reduced (1/10 of each model's steps)" if reduced else " (full settings)")
+        + f" on {when}; do not edit by hand.",
+        "",
+        f"**{headline(results)}.**",
+        "",
+        "Each model is written twice by us, natively in NumPyro and natively in Pyro "
+        "(`examples/gallery/<name>/`). *Ported* = `dualguide.porting.port.port` rewrote the "
+        "native file to the neutral API and its verification (tracing on both backends, site by "
+        "site against the original) passed. *Crosscheck* = `dg.crosscheck` of the ported "
+        "neutral program (fits on both backends, log-density and gradient parity, ELBO). "
+        "*Agrees with originals* = each native original, run in its own framework with the same "
+        "settings, against dualguide's fit on that backend "
+        f"(|diff| <= {ABS} + {REL} |value| per param). Steps/s: dualguide's fit loop on each "
+        "backend (native originals in parentheses).",
+        "",
+        "*CI crosscheck* = the short crosscheck `tests/test_gallery.py` runs "
+        f"({CI['steps']} steps, {CI['particles']} particles): both backends fit and the "
+        "log-density and gradient parity checks pass.",
+        "",
+        "| model | ported from NumPyro | ported from Pyro | crosscheck | CI crosscheck | agrees "
+        "with NumPyro original | agrees with Pyro original | steps/s NumPyro | steps/s Pyro | "
+        "missing |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        sps = []
+        for b in FILES:
+            nat = r.native.get(b, {}).get("steps_per_second")
+            sps.append(_sps(r.steps_per_second.get(b)) + (f" ({_sps(nat)})" if nat else ""))
+        agree = [_agreement(r, b).replace("|", "\\|") for b in FILES]
+        lines.append(
+            f"| [{r.name}](gallery/{r.name}.md) | {_yes(r.port['numpyro'])} | "
+            f"{_yes(r.port['pyro'])} | {r.crosscheck} | {r.ci_crosscheck} | {agree[0]} | "
+            f"{agree[1]} | "
+            f"{sps[0]} | {sps[1]} | {missing_text(r)} |"
+        )
+    lines += ["", "Regenerate at full settings: `python examples/gallery/scoreboard.py`.", ""]
+    text = "\n".join(lines)
+    (DOCS / "gallery.md").write_text(text, encoding="utf-8")
+    return text
+
+
+def write_page(r: ModelResult) -> None:
+    st = settings(r.name)
+    lines = [
+        f"# Gallery: {r.name}",
+        "",
+        f"NumPyro version: {docstring(r.name, 'numpyro')}",
+        "",
+        f"Pyro version: {docstring(r.name, 'pyro')}",
+        "",
+        f"Settings: {st['steps']} steps, {st['particles']} particles, Adam(lr={st['lr']}).",
+        "",
+        "| | NumPyro file | Pyro file |",
+        "|---|---|---|",
+        f"| ported | {_yes(r.port['numpyro'])} | {_yes(r.port['pyro'])} |",
+        "| original agrees with dualguide | "
+        + " | ".join(_agreement(r, b).replace("|", "\\|") for b in FILES)
+        + " |",
+        "",
+        f"Crosscheck (of the program ported from {r.crosscheck_from or '-'}): **{r.crosscheck}**",
+    ]
+    lines += [f"- {f}" for f in r.crosscheck_failures]
+    for fw in FILES:
+        if r.port[fw].lines:
+            lines += ["", f"What the port of `{FILES[fw]}` reported:", ""]
+            lines += [f"- {ln}" for ln in r.port[fw].lines]
+    if r.plot:
+        lines += ["", f"![crosscheck plot]({r.plot})"]
+    fw = r.crosscheck_from or "numpyro"
+    if r.port[fw].source:
+        lines += ["", f"The neutral program (ported from `{FILES[fw]}`):", "", "```python"]
+        lines += [r.port[fw].source.rstrip(), "```"]
+    lines.append("")
+    (DOCS / "gallery" / f"{r.name}.md").write_text("\n".join(lines), encoding="utf-8")
+
+
+def expected_of(results: list[ModelResult]) -> dict:
+    """The statuses CI holds the gallery to (see tests/test_gallery.py)."""
+    return {
+        r.name: {
+            "port_numpyro": r.port["numpyro"].status,
+            "port_pyro": r.port["pyro"].status,
+            "ci_crosscheck": r.ci_crosscheck,
+            "ci_crosscheck_from": r.crosscheck_from,
+        }
+        for r in results
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--reduced", action="store_true", help="1/10 of each model's steps")
+    p.add_argument("--models", default="", help="comma-separated subset (default: all)")
+    p.add_argument("--no-native", action="store_true", help="skip the native originals")
+    p.add_argument(
+        "--rewrite", action="store_true", help="only rewrite the pages from the stored results"
+    )
+    p.add_argument(
+        "--ci-only", action="store_true", help="only the ports and the CI crosscheck (as CI)"
+    )
+    a = p.parse_args(argv)
+    names = [n for n in a.models.split(",") if n] or models()
+    DOCS.joinpath("gallery").mkdir(parents=True, exist_ok=True)
+    results_file = DOCS / "gallery" / "results.json"
+    stored = json.loads(results_file.read_text()) if results_file.exists() else {}
+    if a.ci_only:  # what tests/test_gallery.py runs: the ports and the CI crosscheck
+        with tempfile.TemporaryDirectory() as d:
+            for n in names:
+                r = _from_dict(stored[n]) if n in stored else ModelResult(n)
+                mods = {}
+                for fw in FILES:
+                    r.port[fw], mods[fw] = port_one(n, fw, Path(d) / f"{n}_{fw}_neutral.py")
+                fw = next((f for f in FILES if mods[f] is not None), None)
+                r.crosscheck_from = fw or ""
+                r.ci_crosscheck = "-" if fw is None else ci_crosscheck(mods[fw], n)
+                stored[n] = asdict(r)
+                print(f"{n:<26} ci {r.ci_crosscheck}", flush=True)
+                finish(stored, [n], reduced=a.reduced, native=not a.no_native)
+        return 0
+    if a.rewrite:
+        for n in names:
+            if n in stored:
+                write_page(_from_dict(stored[n]))
+        finish(stored, [], reduced=a.reduced, native=not a.no_native)
+        return 0
+    with tempfile.TemporaryDirectory() as d:
+        for n in names:
+            t0 = time.perf_counter()
+            try:
+                r = score(n, reduced=a.reduced, native=not a.no_native, workdir=Path(d))
+            except Exception:
+                traceback.print_exc()
+                continue
+            stored[n] = asdict(r)
+            write_page(r)
+            finish(stored, [n], reduced=a.reduced, native=not a.no_native)
+            print(
+                f"{n:<24} numpyro {r.port['numpyro'].status:<10} pyro "
+                f"{r.port['pyro'].status:<10} crosscheck {r.crosscheck:<7} "
+                f"ci {r.ci_crosscheck:<7} {r.agreement}  ({time.perf_counter() - t0:.0f} s)",
+                flush=True,
+            )
+    print(headline([_from_dict(stored[n]) for n in models() if n in stored]))
+    return 0
+
+
+def finish(stored: dict, done: list[str], *, reduced: bool, native: bool) -> None:
+    """Write results.json, the scoreboard, expected.json (for ``done``) and the README line.
+
+    Called after every model, so an interrupted run keeps what it finished; the scoreboard
+    lists every model whose results are stored (a subset run updates its rows)."""
+    (DOCS / "gallery" / "results.json").write_text(
+        json.dumps(stored, indent=1, default=str), encoding="utf-8"
+    )
+    results = [_from_dict(stored[n]) for n in models() if n in stored]
+    write_scoreboard(results, reduced=reduced, native=native)
+    old = json.loads(EXPECTED.read_text()) if EXPECTED.exists() else {}
+    old.update(expected_of([r for r in results if r.name in done]))
+    EXPECTED.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    update_readme(headline(results))
+
+
+def update_readme(figure: str) -> None:
+    """Rewrite the README's gallery line (the one that starts with ``Gallery:``)."""
+    readme = ROOT / "README.md"
+    lines = readme.read_text(encoding="utf-8").splitlines(keepends=True)
+    for i, ln in enumerate(lines):
+        if ln.startswith("Gallery: "):
+            lines[i] = f"Gallery: {figure} (the scoreboard: [docs/gallery.md](docs/gallery.md)).\n"
+    readme.write_text("".join(lines), encoding="utf-8")
+
+
+def _from_dict(d: dict) -> ModelResult:
+    d = dict(d)
+    d["port"] = {k: PortStatus(**v) for k, v in d["port"].items()}
+    return ModelResult(**d)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONPATH", str(ROOT))
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The gallery must not regress (issue 16): per model, what the scoreboard recorded still holds.
+
+``examples/gallery/expected.json`` is written by the regeneration command
+(``python examples/gallery/scoreboard.py``): per model, the status of ``port`` on each native
+version and the verdict of a short crosscheck of the ported program at the CI settings
+(``scoreboard.CI``: 60 steps, 2 particles; ``scoreboard.ci_verdict``: both backends fit without
+error and the deterministic checks -- log-density and gradient parity -- pass; fitted params
+are not compared after so few steps).  A model recorded as porting
+("ok") must keep porting, and one whose CI crosscheck was "ok" must keep passing it.  A model
+that improves does not fail; regenerate the scoreboard to record it.  The full comparison
+with the native originals runs only in the regeneration command.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+GALLERY = Path(__file__).resolve().parent.parent / "examples" / "gallery"
+EXPECTED = json.loads((GALLERY / "expected.json").read_text(encoding="utf-8"))
+
+pytestmark = pytest.mark.gallery
+
+
+def _scoreboard():
+    spec = importlib.util.spec_from_file_location("gallery_scoreboard", GALLERY / "scoreboard.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # its dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+SB = _scoreboard()
+
+
+def test_every_model_is_written_twice_and_recorded():
+    names = SB.models()
+    assert len(names) >= 20
+    assert sorted(names) == sorted(EXPECTED), "regenerate: python examples/gallery/scoreboard.py"
+    for n in names:
+        st = SB.settings(n)
+        assert {"steps", "particles", "lr"} <= set(st), n
+        for fw in SB.FILES:
+            tree = ast.parse((GALLERY / n / SB.FILES[fw]).read_text(encoding="utf-8"))
+            doc = ast.get_docstring(tree) or ""
+            assert "Follows" in doc, f"{n}/{SB.FILES[fw]}: say which tutorial/example it follows"
+            assert any(isinstance(s, ast.FunctionDef) and s.name == "run" for s in tree.body)
+            SB.svi_parts(GALLERY / n / SB.FILES[fw])  # the SVI call the scoreboard reads
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_no_regression(name, tmp_path):
+    want = EXPECTED[name]
+    mods = {}
+    for fw in SB.FILES:
+        status, mods[fw] = SB.port_one(name, fw, tmp_path / f"{fw}_neutral.py")
+        if want[f"port_{fw}"] == "ok":
+            assert status.status == "ok", (
+                f"{name}: port of {SB.FILES[fw]} regressed: {status.lines}"
+            )
+    if want["ci_crosscheck"] != "ok":
+        return
+    mod = mods[want["ci_crosscheck_from"]]
+    assert mod is not None, f"{name}: the ported program to cross-check is gone"
+    report = SB.run_crosscheck(mod, SB.settings(name), ci=True)
+    verdict, failures = SB.ci_verdict(report)
+    assert verdict == "ok", f"{name}: the CI crosscheck regressed: {failures}"
