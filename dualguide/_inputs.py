@@ -59,6 +59,8 @@ _FRAMEWORK_ROOTS = {"numpyro": ("jax", "jaxlib"), "pyro": ("torch",)}
 
 #: distribution arguments that are shapes or counts of dims, never converted to float arrays
 SHAPE_ARGS = frozenset({"batch_shape", "event_shape", "event_dim", "sample_shape"})
+#: distribution arguments that are masks: kept boolean
+MASK_ARGS = frozenset({"mask"})
 
 
 # -- the float dtype ---------------------------------------------------------------------------
@@ -355,6 +357,10 @@ def dist_params(
     def conv(an: str, v: Any) -> Any:
         if an in SHAPE_ARGS:
             return v
+        if an in MASK_ARGS:  # a mask stays boolean (a Python bool, or a bool array)
+            if isinstance(v, bool) or not _is_data(v, native):
+                return v
+            return wrap(as_numpy(v, f"dist.{name}: {an}").astype(bool))
         out = dist_param(v, native, f"dist.{name}: {an}")
         return wrap(out) if isinstance(out, np.ndarray) else out
 

@@ -144,6 +144,7 @@ def fit(
     """
     from .elbo import as_loss
 
+    _check_int("num_particles", num_particles, 1)
     loss_obj = as_loss(loss, num_particles)
     if dtype is not None:
         with _inputs.use_dtype(dtype):

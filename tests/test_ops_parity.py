@@ -415,7 +415,7 @@ def test_exported_ops_port_back_to_the_same_values(case_module, backend, tmp_pat
         kept.append(k)
     path = tmp_path / f"native_cases_{backend}.py"
     path.write_text("\n".join(sorted(heads)) + "\n\n\n" + "\n\n".join(bodies))
-    text, framework, _notes, _fns, problems = port_source(path)
+    text, framework, _notes, _fns, problems, _margs = port_source(path)
     assert framework == backend and not problems, problems
     assert ("jnp" if backend == "numpyro" else "torch") not in text
     ns: dict = {}
