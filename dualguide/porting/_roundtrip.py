@@ -98,16 +98,21 @@ class FilePorter(Porter):
         self.data_level = False
         #: whether the ported code uses ``np``
         self.uses_numpy = False
+        #: True inside a top-level function that is not a model or guide (fitting, printing)
+        self.host_level = False
+        #: which statements call primitives (set by ``port``)
+        self.calls_primitive = lambda stmt: True
 
     def emit_statement(self, stmt: ast.stmt) -> str:
-        """A top-level statement; data statements make numpy arrays."""
-        self.data_level = not isinstance(
-            stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-        )
+        """A top-level statement; data statements make numpy arrays, and functions that are
+        not models or guides read results the numpy way."""
+        defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
+        self.data_level = not isinstance(stmt, defs)
+        self.host_level = isinstance(stmt, defs[:2]) and not self.calls_primitive(stmt)
         try:
             return self.emit(stmt)
         finally:
-            self.data_level = False
+            self.data_level = self.host_level = False
 
     def emit_data(self, node: ast.expr) -> str:
         """An expression evaluated at import time (data)."""
@@ -135,21 +140,23 @@ class FilePorter(Porter):
         return super().call(node)
 
     def method(self, node: ast.Call) -> str | None:
-        if not self.data_level:
+        if not (self.data_level or self.host_level):
             return super().method(node)
-        # top-level data is numpy: torch's conversion methods get numpy's spelling, and
-        # numpy's own methods (``.astype``, ``.reshape``) stay as written
+        # top-level data and results read outside the model are numpy: torch's conversion
+        # methods get numpy's spelling; numpy's own methods (``.astype``) stay as written
         assert isinstance(node.func, ast.Attribute)
-        owner = self.emit(node.func.value)
         if self.fw == "pyro" and not node.args and not node.keywords:
             name = node.func.attr
             if name in ("numpy", "detach", "cpu"):
-                return owner
+                return self.emit(node.func.value)
             if name in TORCH_CASTS:
-                return f"{owner}.astype(np.{TORCH_CASTS[name]})"
+                self.uses_numpy = True
+                return f"{self.emit(node.func.value)}.astype(np.{TORCH_CASTS[name]})"
             if name == "clone":
-                return f"{owner}.copy()"
-        return self.splice(node)
+                return f"{self.emit(node.func.value)}.copy()"
+        if self.data_level:
+            return self.splice(node)
+        return super().method(node)
 
     def op(self, name: str, node: ast.Call) -> str:
         if not (self.data_level and name in DATA_CONSTRUCTORS):

@@ -393,6 +393,7 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
     nf = read_native(path)
     kept = drop_fitting(nf)
     porter = FilePorter(nf.src, nf.framework, nf.aliases, nf.module_names)
+    porter.calls_primitive = nf.calls_primitive
     note_optimizers(nf, kept)
     pieces = statement_chunks(nf.src, kept, porter.emit_statement)
     hoisted = [porter.emit_statement(s) for s in nf.hoisted]
