@@ -438,21 +438,6 @@ def duplicate_error(name: str, new: str, old: str) -> SpecError:
     )
 
 
-# -- fit's loss ----------------------------------------------------------------------------------------
-LOSSES = ("Trace_ELBO",)
-
-
-def check_loss(loss: Any) -> str:
-    """``fit(loss=...)``: the one ELBO dualguide runs the same on both backends."""
-    if isinstance(loss, str) and loss in ("Trace_ELBO", "JitTrace_ELBO"):
-        return "Trace_ELBO"
-    raise SpecError(
-        f"fit: loss {loss!r} is not supported; dualguide fits with 'Trace_ELBO' on both backends "
-        "(Pyro's JitTrace_ELBO is used automatically when the program allows it): drop loss= or "
-        "pass loss='Trace_ELBO'"
-    )
-
-
 def param_shape_clash(name: str, first: tuple, again: tuple) -> SpecError:
     """The error for one param name declared with two shapes (e.g. in the model and the guide)."""
     return SpecError(
