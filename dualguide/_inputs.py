@@ -438,6 +438,21 @@ def duplicate_error(name: str, new: str, old: str) -> SpecError:
     )
 
 
+def check_mask(name: str, mask_shape: tuple, batch_shape: tuple) -> None:
+    """``handlers.mask``: the mask must broadcast to the site's batch shape (``batch_shape``,
+    with the enclosing plates' sizes), the one rule of both backends."""
+    try:
+        fits = tuple(np.broadcast_shapes(mask_shape, batch_shape)) == tuple(batch_shape)
+    except ValueError:
+        fits = False
+    if not fits:
+        raise SpecError(
+            f"handlers.mask: a mask of shape {mask_shape} does not fit site {name!r}, whose "
+            f"batch shape is {tuple(batch_shape)}; a mask must broadcast to the site's batch "
+            "shape (put the site in the plate the mask belongs to, or mask it separately)"
+        )
+
+
 def param_shape_clash(name: str, first: tuple, again: tuple) -> SpecError:
     """The error for one param name declared with two shapes (e.g. in the model and the guide)."""
     return SpecError(

@@ -22,8 +22,8 @@ from numpyro import handlers as nh
 from numpyro.primitives import _PYRO_STACK
 from numpyro.primitives import plate as _Plate
 
+from ... import _inputs
 from ..._table import HANDLERS, REPARAMS
-from ...errors import SpecError
 from ...trace import Site, plain_site, sample_site
 
 log = logging.getLogger("dualguide")
@@ -102,17 +102,7 @@ def _with_plates(batch_shape: tuple) -> tuple:
 
 
 def _check_mask(name: str, mask_shape: tuple, batch_shape: tuple) -> None:
-    batch_shape = _with_plates(batch_shape)
-    try:
-        fits = tuple(np.broadcast_shapes(mask_shape, batch_shape)) == batch_shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise SpecError(
-            f"handlers.mask: a mask of shape {mask_shape} does not fit site {name!r}, whose "
-            f"batch shape is {batch_shape}; a mask must broadcast to the site's batch shape "
-            "(put the site in the plate the mask belongs to, or mask it separately)"
-        )
+    _inputs.check_mask(name, mask_shape, _with_plates(batch_shape))
 
 
 _SUBCLASSES = {"condition": _Condition, "substitute": _Substitute, "do": _Do}

@@ -29,8 +29,8 @@ from pyro.poutine.runtime import _PYRO_STACK
 from pyro.poutine.substitute_messenger import SubstituteMessenger
 from pyro.poutine.trace_messenger import TraceMessenger
 
+from ... import _inputs
 from ..._table import HANDLERS, REPARAMS
-from ...errors import SpecError
 from ...trace import Site, plain_site, sample_site
 from . import BACKEND
 
@@ -113,17 +113,7 @@ def _with_plates(batch_shape: tuple) -> tuple:
 
 
 def _check_mask(name: str, mask_shape: tuple, batch_shape: tuple) -> None:
-    batch_shape = _with_plates(batch_shape)
-    try:
-        fits = tuple(np.broadcast_shapes(mask_shape, batch_shape)) == batch_shape
-    except ValueError:
-        fits = False
-    if not fits:
-        raise SpecError(
-            f"handlers.mask: a mask of shape {mask_shape} does not fit site {name!r}, whose "
-            f"batch shape is {batch_shape}; a mask must broadcast to the site's batch shape "
-            "(put the site in the plate the mask belongs to, or mask it separately)"
-        )
+    _inputs.check_mask(name, mask_shape, _with_plates(batch_shape))
 
 
 _SUBCLASSES = {"condition": _Condition, "substitute": _Substitute, "do": _Do}
