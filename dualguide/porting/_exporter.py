@@ -364,6 +364,8 @@ class Exporter(Rewriter):
         native = self.use("dist." + (spec.numpyro if self.i == 0 else spec.pyro))
         override = self.override(name)
         if override is not None:
+            if self.backend == "pyro":  # the inlined class builds on _SupportMasked
+                self.dist_needs_mask_helper()
             return override
         if self.backend == "pyro" and name not in REAL_SUPPORT:
             self.needs.helper("masked")
