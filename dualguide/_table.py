@@ -296,6 +296,14 @@ OPS: dict[str, tuple[str, str]] = {
     "logical_or": ("jnp.logical_or", "torch.logical_or"),
     "diagonal": ("jnp.linalg.diagonal", "torch.linalg.diagonal"),
     "tensordot": ("jnp.tensordot", "torch.tensordot"),
+    "sort": ("jnp.sort", "torch.sort"),  # torch's returns (values, indices): .values
+    "argsort": ("jnp.argsort", "torch.argsort"),
+    "take": ("jnp.take", "torch.index_select"),  # axis=None: torch.take
+    "flip": ("jnp.flip", "torch.flip"),
+    "roll": ("jnp.roll", "torch.roll"),
+    "vecdot": ("jnp.vecdot", "torch.linalg.vecdot"),
+    "kron": ("jnp.kron", "torch.kron"),
+    "searchsorted": ("jnp.searchsorted", "torch.searchsorted"),
     # the neutral random source for param inits: ops.random.normal(key, shape)
     "random.normal": ("jax.random.normal", "torch.randn"),
     "random.uniform": ("jax.random.uniform", "torch.rand"),

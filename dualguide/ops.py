@@ -321,9 +321,17 @@ def arange(start, stop=None, step=1):
     return _state.current().ops.arange(start, stop, step)
 
 
-def eye(n):
-    """float32 identity matrix of size ``n``."""
-    return _state.current().ops.eye(n)
+def eye(n, m=None, k=0):
+    """float32 ``n`` x ``m`` matrix (``m`` defaults to ``n``) with ones on diagonal ``k``
+    (above the main diagonal when positive), as numpy.eye and the array API.
+
+    >>> import dualguide as dg
+    >>> from dualguide import ops
+    >>> with dg.use_backend("pyro"):
+    ...     ops.to_numpy(ops.eye(2, 3, k=1)).tolist()
+    [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    return _state.current().ops.eye(int(n), int(n) if m is None else int(m), int(k))
 
 
 def asarray(x):
@@ -596,6 +604,90 @@ def tensordot(x1, x2, axes=2):
     """Sum of products over the last ``axes`` axes of ``x1`` and the first of ``x2`` (or the
     pair of axis lists ``axes``), as numpy.tensordot."""
     return _b(x1).ops.tensordot(x1, x2, axes)
+
+
+def sort(x, axis=-1, *, descending=False, dim=None):
+    """``x`` sorted along ``axis`` (default the last), ascending unless ``descending``; a
+    stable sort, as the array API (torch's ``.values`` of ``torch.sort``).
+
+    >>> import dualguide as dg
+    >>> from dualguide import ops
+    >>> with dg.use_backend("numpyro"):
+    ...     ops.to_numpy(ops.sort(ops.asarray([3.0, 1.0, 2.0]))).tolist()
+    [1.0, 2.0, 3.0]
+    """
+    return _b(x).ops.sort(x, _axis(axis if dim is None else None, dim), bool(descending))
+
+
+def argsort(x, axis=-1, *, descending=False, dim=None):
+    """Indices that sort ``x`` along ``axis`` (a stable sort: ties keep their order, as the
+    array API; torch's own default is not stable)."""
+    return _b(x).ops.argsort(x, _axis(axis if dim is None else None, dim), bool(descending))
+
+
+def take(x, indices, axis=None, *, dim=None):
+    """Elements of ``x`` at the 1-D integer ``indices`` along ``axis`` (array API ``take``;
+    ``axis=None``: of the flattened array, then ``indices`` may have any shape, as numpy).
+
+    >>> import dualguide as dg
+    >>> from dualguide import ops
+    >>> with dg.use_backend("pyro"):
+    ...     x = ops.asarray([[1.0, 2.0], [3.0, 4.0]])
+    ...     ops.to_numpy(ops.take(x, ops.asarray([1, 1, 0]), axis=1)).tolist()
+    [[2.0, 2.0, 1.0], [4.0, 4.0, 3.0]]
+    """
+    ax = _axis(axis, dim)
+    if ax is not None and len(tuple(getattr(indices, "shape", ()))) != 1:
+        from .errors import SpecError
+
+        raise SpecError(
+            f"ops.take: with axis={ax} the indices must be 1-D (the array API's take), not of "
+            f"shape {tuple(getattr(indices, 'shape', ()))}; use ops.take_along_axis or "
+            "index with x[..., idx]"
+        )
+    return _b(x).ops.take(x, indices, ax)
+
+
+def flip(x, axis=None, *, dim=None):
+    """``x`` with the order of elements reversed along ``axis`` (an int or tuple; every axis
+    when None)."""
+    ax = _axis(axis, dim)
+    return _b(x).ops.flip(x, None if ax is None else (ax if isinstance(ax, tuple) else (ax,)))
+
+
+def roll(x, shift, axis=None, *, dim=None):
+    """``x`` shifted by ``shift`` places along ``axis`` with wrap-around (flattened and
+    restored when None), as numpy.roll; ``shift`` and ``axis`` may be tuples."""
+    return _b(x).ops.roll(x, shift, _axis(axis, dim))
+
+
+def vecdot(x1, x2, *, axis=-1, dim=None):
+    """Dot product of real vectors along ``axis`` (the others broadcast), as the array API
+    ``vecdot`` (``torch.linalg.vecdot``)."""
+    return _b(x2 if _num(x1) else x1).ops.vecdot(x1, x2, _axis(axis if dim is None else None, dim))
+
+
+def kron(x1, x2):
+    """Kronecker product of two arrays, as numpy.kron."""
+    return _b(x1).ops.kron(x1, x2)
+
+
+def searchsorted(x1, x2, *, side="left"):
+    """Indices where the values ``x2`` would be inserted into the sorted 1-D ``x1`` to keep
+    it sorted (``side="left"``: before equal values; ``"right"``: after), as the array API.
+
+    >>> import dualguide as dg
+    >>> from dualguide import ops
+    >>> with dg.use_backend("numpyro"):
+    ...     e = ops.asarray([0.0, 1.0, 2.0])
+    ...     ops.to_numpy(ops.searchsorted(e, ops.asarray([1.0, 1.5]), side="right")).tolist()
+    [2, 2]
+    """
+    if side not in ("left", "right"):
+        from .errors import SpecError
+
+        raise SpecError(f"ops.searchsorted: side={side!r}; give 'left' or 'right'")
+    return _b(x1).ops.searchsorted(x1, x2, side)
 
 
 class _Random:

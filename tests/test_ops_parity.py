@@ -39,6 +39,8 @@ INPUTS = {
     "tri": np.array([[2.0, 0.0, 0.0], [0.5, 1.5, 0.0], [-0.3, 0.4, 1.2]], dtype=np.float32),
     "b": np.array([[1.0, 0.0], [2.0, 1.0], [-1.0, 0.5]], dtype=np.float32),
     "idx": np.array([[2], [0]]),
+    "i1": np.array([2, 0, 2]),  # 1-D indices (take)
+    "e": np.array([-1.0, 0.0, 0.5, 2.0], dtype=np.float32),  # sorted edges (searchsorted)
 }
 
 #: op -> [(neutral expression over INPUTS, numpy reference taking the same names)]
@@ -111,7 +113,11 @@ CASES: dict[str, list[tuple[str, object]]] = {
     "ones_like": [("ops.ones_like(x) * x", lambda x: x)],
     "full": [("ops.full((2, 3), 0.5) * x", lambda x: 0.5 * x)],
     "arange": [("ops.arange(0, 3) + x", lambda x: np.arange(3) + x)],
-    "eye": [("ops.eye(3) * a", lambda a: np.eye(3) * a)],
+    "eye": [
+        ("ops.eye(3) * a", lambda a: np.eye(3) * a),
+        ("ops.eye(2, 3, k=1) * x", lambda x: np.eye(2, 3, 1) * x),
+        ("ops.eye(3, k=-1) * a", lambda a: np.eye(3, k=-1) * a),
+    ],
     "asarray": [("ops.asarray([1.0, 2.0, 3.0]) * v", lambda v: np.array([1.0, 2, 3]) * v)],
     "isfinite": [("ops.isfinite(ops.log(x))", lambda x: np.isfinite(np.log(np.abs(x))) & (x > 0))],
     "det": [("ops.det(a)", lambda a: np.linalg.det(a))],
@@ -198,6 +204,38 @@ CASES: dict[str, list[tuple[str, object]]] = {
         ("ops.tensordot(x, p, 2)", lambda x, p: np.tensordot(x, p, 2)),
         ("ops.tensordot(x, a, axes=1)", lambda x, a: np.tensordot(x, a, 1)),
     ],
+    "sort": [
+        ("ops.sort(x)", lambda x: np.sort(x, -1)),
+        ("ops.sort(x, axis=0, descending=True)", lambda x: -np.sort(-x, 0)),
+    ],
+    "argsort": [
+        ("ops.argsort(x)", lambda x: np.argsort(x, -1, kind="stable")),
+        ("ops.argsort(x, dim=0, descending=True)", lambda x: np.argsort(-x, 0, kind="stable")),
+        # ties keep their order (a stable sort, the array API's)
+        ("ops.argsort(ops.floor(x * 0.4))", lambda x: np.argsort(np.floor(x * 0.4), kind="stable")),
+    ],
+    "take": [
+        ("ops.take(x, i1, axis=1)", lambda x, i1: np.take(x, i1, axis=1)),
+        ("ops.take(x, idx)", lambda x, idx: np.take(x, idx)),
+    ],
+    "flip": [
+        ("ops.flip(x, axis=1)", lambda x: np.flip(x, 1)),
+        ("ops.flip(x)", lambda x: np.flip(x)),
+        ("ops.flip(x, (0, -1))", lambda x: np.flip(x, (0, -1))),
+    ],
+    "roll": [
+        ("ops.roll(x, 1, axis=1)", lambda x: np.roll(x, 1, 1)),
+        ("ops.roll(x, -2)", lambda x: np.roll(x, -2)),
+    ],
+    "vecdot": [
+        ("ops.vecdot(x, p)", lambda x, p: (x * p).sum(-1)),
+        ("ops.vecdot(x, p, axis=0)", lambda x, p: (x * p).sum(0)),
+    ],
+    "kron": [("ops.kron(x, b)", lambda x, b: np.kron(x, b))],
+    "searchsorted": [
+        ("ops.searchsorted(e, x)", lambda e, x: np.searchsorted(e, x)),
+        ("ops.searchsorted(e, v, side='right')", lambda e, v: np.searchsorted(e, v, "right")),
+    ],
 }
 #: op rows with no value case here, and why
 NO_VALUE_CASE = {
@@ -220,6 +258,8 @@ NO_GRADIENT = {
     "logical_not",
     "logical_and",
     "logical_or",
+    "argsort",
+    "searchsorted",
 }
 
 FLAT = [(op, i, expr, ref) for op, cases in CASES.items() for i, (expr, ref) in enumerate(cases)]
@@ -343,6 +383,9 @@ ROUTING = {
     "broadcast_arrays",
     "stack",
     "concatenate",
+    "take",
+    "flip",
+    "roll",
 }
 #: one gradient case per op (the first), to keep the file fast
 GRAD_CASES = [c for c in FLAT if c[0] not in NO_GRADIENT | ROUTING and c[1] == 0]
@@ -588,6 +631,16 @@ def test_astype_unknown_dtype(backend):
         ops.astype(ops.asarray(X), "float16")
 
 
+def test_take_with_an_axis_needs_1d_indices(backend):
+    with dg.use_backend(backend), pytest.raises(SpecError, match="ops.take: with axis=1"):
+        ops.take(ops.asarray(X), ops.asarray(INPUTS["idx"]), axis=1)
+
+
+def test_searchsorted_unknown_side(backend):
+    with dg.use_backend(backend), pytest.raises(SpecError, match="ops.searchsorted: side="):
+        ops.searchsorted(ops.asarray(INPUTS["e"]), ops.asarray(X), side="middle")
+
+
 def test_squeeze_of_a_long_axis_is_one_clear_error(backend):
     with dg.use_backend(backend), pytest.raises(SpecError, match="ops.squeeze: axis 1"):
         ops.squeeze(ops.asarray(X), 1)
@@ -719,3 +772,37 @@ def test_torch_var_and_std_port_with_torch_correction(tmp_path):
     assert "b = ops.std(w, dim=0, correction=0)" in r.source
     assert "c = ops.std(w, 0, keepdims=True, correction=1)[0]" in r.source
     assert r.verified, r.report()  # the ported guide's sites equal the original's
+
+
+def test_torch_sort_take_and_flip_port(tmp_path):
+    """torch.sort's (values, indices), index_select's argument order and flip/roll's dims
+    keywords port to the neutral ops; a bare torch.sort is refused with its line."""
+    from dualguide.porting.port import PortError, port
+
+    f = tmp_path / "sort_guide.py"
+    f.write_text(
+        "import torch\nimport pyro\nimport pyro.distributions as dist\n\n\n"
+        "def guide():\n"
+        "    w = pyro.param('w', torch.tensor([0.5, -1.0, 2.5]))\n"
+        "    a = torch.sort(w, descending=True).values\n"
+        "    b = torch.sort(w, dim=0)[0]\n"
+        "    c = torch.index_select(w, 0, torch.argsort(w, stable=True))\n"
+        "    d = torch.flip(w, dims=(0,)) + torch.roll(w, shifts=1, dims=0)\n"
+        "    pyro.sample('z', dist.Normal(a + b + c + d, 1.0).to_event(1))\n"
+    )
+    r = port(f)
+    assert "a = ops.sort(w, descending=True)" in r.source
+    assert "b = ops.sort(w, dim=0)" in r.source
+    assert "c = ops.take(w, ops.argsort(w), axis=0)" in r.source
+    assert "ops.flip(w, axis=(0,)) + ops.roll(w, shift=1, axis=0)" in r.source
+    assert r.verified, r.report()
+    g = tmp_path / "bare_sort.py"
+    g.write_text(
+        "import torch\nimport pyro\nimport pyro.distributions as dist\n\n\n"
+        "def guide():\n"
+        "    w = pyro.param('w', torch.tensor([0.5, -1.0, 2.5]))\n"
+        "    s, i = torch.sort(w)\n"
+        "    pyro.sample('z', dist.Normal(s, 1.0).to_event(1))\n"
+    )
+    with pytest.raises(PortError, match=r"returns \(values, indices\)"):
+        port(g)

@@ -364,6 +364,8 @@ class Exporter(Rewriter):
         native = self.use("dist." + (spec.numpyro if self.i == 0 else spec.pyro))
         override = self.override(name)
         if override is not None:
+            if self.backend == "pyro":  # the inlined class builds on _SupportMasked
+                self.dist_needs_mask_helper()
             return override
         if self.backend == "pyro" and name not in REAL_SUPPORT:
             self.needs.helper("masked")
@@ -606,6 +608,8 @@ class Exporter(Rewriter):
                 f"({native}({a_t}, {b_t}[..., None], upper={up})[..., 0] "
                 f"if {b_t}.dim() == 1 else {native}({a_t}, {b_t}, upper={up}))"
             )
+        if name in ("sort", "take", "flip", "eye"):
+            return self.op_pyro_shaped(name, node, native, b, v)
         if name == "transpose" and "axes" not in b:
             self.problem(
                 node, "ops.transpose(x) without axes cannot be exported to torch; give axes"
@@ -630,6 +634,40 @@ class Exporter(Rewriter):
         if any(t == "" for t in ov.values()):
             return self._rebuild(native, node, b, drop=("endpoint",), overrides=ov)
         return self.call_text(node, native, ov, append)
+
+    def op_pyro_shaped(self, name: str, node: ast.Call, native: str, b: dict, v: dict) -> str:
+        """The ops whose torch call differs in shape from the neutral one (issue 12)."""
+        x = self.emit(v["x"]) if "x" in v else ""
+        axis = v.get("dim", v.get("axis"))
+        no_axis = axis is None or (isinstance(axis, ast.Constant) and axis.value is None)
+        if name == "sort":  # torch.sort returns (values, indices)
+            items = [x] + ([] if no_axis else [f"dim={self.emit(axis)}"])
+            if "descending" in v:
+                items.append(f"descending={self.emit(v['descending'])}")
+            return f"{native}({', '.join(items)}).values"
+        if name == "take":  # torch.take reads the flattened array, index_select one axis
+            idx = self.emit(v["indices"])
+            if no_axis:
+                return f"{self.use('torch.take')}({x}, {idx})"
+            return f"{native}({x}, {self.emit(axis)}, {idx})"
+        if name == "flip":  # torch.flip takes a tuple of dims, no None
+            if no_axis:
+                return f"{native}({x}, tuple(range({x}.ndim)))"
+            if isinstance(axis, ast.Tuple):
+                return f"{native}({x}, {self.emit(axis)})"
+            a = self.emit(axis)
+            if isinstance(axis, (ast.Constant, ast.UnaryOp)):
+                return f"{native}({x}, ({a},))"
+            return f"{native}({x}, {a} if isinstance({a}, tuple) else ({a},))"
+        # eye(n, m=None, k=0): torch.eye has no diagonal offset
+        n = self.emit(v["n"])
+        m = n if v.get("m") is None or _is_none(v["m"]) else self.emit(v["m"])
+        k = v.get("k")
+        if k is None or (isinstance(k, ast.Constant) and k.value == 0):
+            return f"{native}({n}, {m})" if "m" in v else f"{native}({n})"
+        kt = self.emit(k)
+        ones = f"{self.use('torch.ones')}({n}, {m})"
+        return f"{self.use('torch.tril')}({self.use('torch.triu')}({ones}, {kt}), {kt})"
 
     def random_pyro(self, name: str, native: str, v: dict) -> str:
         """``ops.random.normal(key, shape)`` -> ``torch.randn(shape)``: torch's generator."""
@@ -667,3 +705,7 @@ class Exporter(Rewriter):
     def bijection(self, name: str, node: ast.Call) -> str:
         self.problem(node, f"dualguide.bijections.{name} cannot be exported by this version")
         return self.src.segment(node)
+
+
+def _is_none(node) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None

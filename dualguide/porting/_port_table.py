@@ -51,6 +51,7 @@ SYNONYMS = {
         "torch.digamma": "digamma",
         "torch.nn.functional.softmax": "softmax",
         "torch.nn.functional.log_softmax": "log_softmax",
+        "torch.take": "take",
     },
 }
 #: native constants -> neutral ops constant
@@ -87,6 +88,8 @@ TORCH_KEYWORDS = {
     "tril": {"diagonal": "k"},
     "triu": {"diagonal": "k"},
     "tensordot": {"dims": "axes"},
+    "flip": {"dims": "axis"},
+    "roll": {"shifts": "shift", "dims": "axis"},
 }
 #: torch tensor methods that convert the dtype -> the neutral dtype name
 TORCH_DTYPE_METHODS = {

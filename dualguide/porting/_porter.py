@@ -40,6 +40,8 @@ class Porter(Rewriter):
         self.dtypes = dtype_names(framework)
         #: the name of the key while a param init is written (ops.random needs it), else None
         self.init_key: str | None = None
+        #: torch.sort calls whose values are taken (``.values`` or ``[0]``)
+        self.sort_values: set[int] = set()
 
     def q(self, node) -> str | None:
         q = qualname(node, self.aliases)
@@ -78,11 +80,33 @@ class Porter(Rewriter):
             return self.src.segment(node)
         if isinstance(node, ast.Call):
             return self.call(node)
+        sort = self.sort_of(node)
+        if sort is not None:  # torch.sort(x).values, torch.sort(x)[0]: ops.sort(x)
+            self.sort_values.add(id(sort))
+            return self.emit(sort)
         if isinstance(node, (ast.Attribute, ast.Name)):
             q = self.q(node)
             if q is None:
                 return None
             return self.name(node, q)
+        return None
+
+    def sort_of(self, node) -> ast.Call | None:
+        """The ``torch.sort(...)`` call of ``torch.sort(...).values`` or ``torch.sort(...)[0]``."""
+        if self.fw != "pyro":
+            return None
+        if isinstance(node, ast.Attribute) and node.attr == "values":
+            call = node.value
+        elif (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.slice, ast.Constant)
+            and node.slice.value == 0
+        ):
+            call = node.value
+        else:
+            return None
+        if isinstance(call, ast.Call) and self.rev.ops.get(self.q(call.func) or "") == "sort":
+            return call
         return None
 
     def name(self, node, q: str) -> str:
@@ -299,6 +323,10 @@ class Porter(Rewriter):
         ov = self.strip_dtype(node, {}, what)
         if name == "astype" and len(node.args) == 2:
             ov[id(node.args[1])] = self.dtype_text(node.args[1])
+        if name in ("sort", "argsort"):
+            for k in node.keywords:
+                if k.arg == "stable":
+                    ov[id(k)] = ""  # the neutral sort is stable (the array API's)
         if self.fw == "numpyro":
             for k in node.keywords:
                 if name in ("var", "std") and k.arg == "ddof":
@@ -325,6 +353,24 @@ class Porter(Rewriter):
                 self.problem(node, "logsumexp(b=..., return_sign=...) has no neutral counterpart")
             return self._call(node, func, ov)
         # torch
+        if name == "sort" and id(node) not in self.sort_values:
+            self.problem(
+                node,
+                f"{what}(x) returns (values, indices); take {what}(x).values (neutral "
+                "ops.sort) or use torch.argsort (neutral ops.argsort)",
+            )
+        if name == "take" and self.q(node.func) == "torch.index_select":
+            b = {k.arg: k.value for k in node.keywords if k.arg}
+            b.update(zip(("input", "dim", "index"), node.args))
+            if set(b) != {"input", "dim", "index"}:
+                self.problem(node, f"{what}: give input, dim and index")
+                return self.src.segment(node)
+            x, d, i = (self.emit(b[k]) for k in ("input", "dim", "index"))
+            return f"{func}({x}, {i}, axis={d})"
+        if name == "searchsorted" and any(k.arg in ("right", "sorter") for k in node.keywords):
+            self.problem(node, f"{what}(right=, sorter=): give side='left' or side='right'")
+        if name == "eye" and len(node.args) > 1:
+            return self._call(node, func, ov)
         if name in REDUCTIONS:
             if (
                 name in ("max", "min")

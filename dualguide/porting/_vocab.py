@@ -84,6 +84,11 @@ TORCH_KEYWORDS = {
     "tril": {"k": "diagonal"},
     "triu": {"k": "diagonal"},
     "tensordot": {"axes": "dims"},
+    "sort": {"axis": "dim"},
+    "argsort": {"axis": "dim"},
+    "vecdot": {"axis": "dim"},
+    "flip": {"axis": "dims", "dim": "dims"},
+    "roll": {"shift": "shifts", "axis": "dims", "dim": "dims"},
 }
 #: op -> (argument, default) that torch requires and the neutral op defaults
 TORCH_DEFAULTS = {
@@ -91,6 +96,7 @@ TORCH_DEFAULTS = {
     "log_softmax": ("axis", "-1"),
     "var": ("correction", "0"),  # torch's default is 1
     "std": ("correction", "0"),
+    "argsort": ("stable", "True"),  # the array API's sort is stable; torch's default is not
 }
 #: ops whose ``keepdims`` jax takes only as a keyword (jnp.sum's 3rd argument is dtype)
 KEEPDIMS_KEYWORD = {

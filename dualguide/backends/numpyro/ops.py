@@ -125,8 +125,8 @@ class Ops:
         return jnp.full(shape, fill_value, dtype=F32)
 
     @staticmethod
-    def eye(n):
-        return jnp.eye(n, dtype=F32)
+    def eye(n, m, k):
+        return jnp.eye(n, m, k, dtype=F32)
 
     @staticmethod
     def arange(start, stop, step):
@@ -236,6 +236,36 @@ class Ops:
     @staticmethod
     def tensordot(x1, x2, axes):
         return jnp.tensordot(x1, x2, axes)
+
+    @staticmethod
+    def sort(x, axis, descending):
+        return jnp.sort(x, axis=axis, descending=descending)
+
+    @staticmethod
+    def argsort(x, axis, descending):
+        return jnp.argsort(x, axis=axis, descending=descending)
+
+    @staticmethod
+    def take(x, indices, axis):
+        return jnp.take(x, indices, axis=axis)
+
+    @staticmethod
+    def flip(x, axis):
+        return jnp.flip(x, axis=axis)
+
+    @staticmethod
+    def roll(x, shift, axis):
+        return jnp.roll(x, shift, axis=axis)
+
+    @staticmethod
+    def vecdot(x1, x2, axis):
+        return jnp.vecdot(_asarray(x1), _asarray(x2), axis=axis)
+
+    kron = staticmethod(jnp.kron)
+
+    @staticmethod
+    def searchsorted(x1, x2, side):
+        return jnp.searchsorted(x1, x2, side=side)
 
     class random:
         """``ops.random`` on jax: ``key`` is a PRNG key (or an int seed)."""

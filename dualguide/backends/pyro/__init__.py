@@ -472,3 +472,6 @@ BACKEND = PyroBackend()
 from .mixture import MixtureSameFamily as _Mixture  # noqa: E402  (issue 3: pathwise mixture)
 
 _OVERRIDES["MixtureSameFamily"] = _Mixture
+from .lkj import LKJCholesky as _LKJCholesky  # noqa: E402  (issue 12: traces under torch.jit)
+
+_OVERRIDES["LKJCholesky"] = _LKJCholesky

@@ -262,8 +262,10 @@ class Ops:
         return torch.ones_like(_t(x))
 
     @staticmethod
-    def eye(n):
-        return torch.eye(n, dtype=F32)
+    def eye(n, m, k):
+        if k == 0:
+            return torch.eye(n, m, dtype=F32)
+        return torch.ones(n, m, dtype=F32).triu(k).tril(k)  # torch.eye has no diagonal offset
 
     @staticmethod
     def arange(start, stop, step):
@@ -459,6 +461,41 @@ class Ops:
     @staticmethod
     def tensordot(x1, x2, axes):
         return torch.tensordot(_t(x1), _t(x2), axes)
+
+    @staticmethod
+    def sort(x, axis, descending):
+        return torch.sort(_t(x), dim=axis, descending=descending, stable=True).values
+
+    @staticmethod
+    def argsort(x, axis, descending):
+        return torch.argsort(_t(x), dim=axis, descending=descending, stable=True)
+
+    @staticmethod
+    def take(x, indices, axis):
+        if axis is None:
+            return torch.take(_t(x), _t(indices))
+        return torch.index_select(_t(x), axis, _t(indices))
+
+    @staticmethod
+    def flip(x, axis):
+        x = _t(x)
+        return torch.flip(x, tuple(range(x.dim())) if axis is None else axis)
+
+    @staticmethod
+    def roll(x, shift, axis):
+        return torch.roll(_t(x), shift, axis)
+
+    @staticmethod
+    def vecdot(x1, x2, axis):
+        return torch.linalg.vecdot(_t(x1), _t(x2), dim=axis)
+
+    @staticmethod
+    def kron(x1, x2):
+        return torch.kron(_t(x1), _t(x2))
+
+    @staticmethod
+    def searchsorted(x1, x2, side):
+        return torch.searchsorted(_t(x1), _t(x2), side=side)
 
     class random:
         """``ops.random`` on torch: draws from torch's global generator (a :class:`TorchKey`)
