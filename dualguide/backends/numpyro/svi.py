@@ -80,8 +80,14 @@ class NativeSVI:
         return float(loss)
 
     def evaluate_loss(self, args: tuple, kwargs: dict) -> float:
+        """Pyro's rule (docs/handlers.md): each call draws fresh noise.  NumPyro's ``evaluate``
+        uses the noise of the next ``update`` and leaves the key as it is; here the state's key
+        then advances as an ``update`` advances it, so the next call (an evaluation or a step)
+        draws new noise, as if the evaluation had used one step's draws from the stream."""
         self._init(args, kwargs)
-        return float(self._call("evaluate", args, kwargs))
+        loss = float(self._call("evaluate", args, kwargs))
+        self.state = self.state._replace(rng_key=jax.random.split(self.state.rng_key)[0])
+        return loss
 
     def params(self) -> dict[str, Any]:
         """Constrained params (jax arrays) by name; empty before the first step."""
