@@ -74,6 +74,10 @@ class NativeSVI:
             self._jit = False
             return fn(self.state, *args, **kwargs)
 
+    def init(self, args: tuple, kwargs: dict) -> None:
+        """Create the state (and so the params) without a step."""
+        self._init(args, kwargs)
+
     def step(self, args: tuple, kwargs: dict) -> float:
         self._init(args, kwargs)
         self.state, loss = self._call("update", args, kwargs)

@@ -61,6 +61,23 @@ class NativeSVI:
         self._started = True
         return out
 
+    def init(self, args: tuple, kwargs: dict) -> None:
+        """Create the params without a step: the guide, then the model on its draws, run once
+        in an RNG fork (so the steps draw what they would have drawn without it)."""
+        if self._started:
+            return
+        with (
+            torch.random.fork_rng(devices=[]),
+            _state.param_overrides(self.init_params),
+            poutine.trace(param_only=True) as cap,
+        ):
+            guide_trace = poutine.trace(self.svi.guide).get_trace(*args, **kwargs)
+            poutine.replay(self.svi.model, trace=guide_trace)(*args, **kwargs)
+        self._names = list(
+            dict.fromkeys(n for n, s in cap.trace.nodes.items() if s["type"] == "param")
+        )
+        self._started = True
+
     def step(self, args: tuple, kwargs: dict) -> float:
         return float(self._first(lambda: self.svi.step(*args, **kwargs)))
 
