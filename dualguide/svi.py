@@ -167,7 +167,7 @@ class ParamStore:
         out = dict(self._values)
         for b, read in self._sources.values():
             for k, v in read().items():
-                out[k] = np.asarray(b.to_numpy(v))
+                out[k] = np.array(b.to_numpy(v), copy=True)  # not a view of a live param
         return out
 
     def _register(self, key: int, backend: Any, read: Callable[[], dict]) -> None:
@@ -329,7 +329,9 @@ class SVI:
         self._generation = -1
         self._steps = 0
 
-    def _get(self) -> Any:
+    def _get(self, fresh: bool = False) -> Any:
+        """The native SVI object, made again after :func:`clear_param_store`; ``fresh``: from
+        the init values, not the store's (:meth:`init`)."""
         if self._native is None or self._generation != _STORE.generation:
             b = self.backend
             feat = _state.feature(b, "svi")
@@ -339,7 +341,7 @@ class SVI:
                 b.optimizer(self.optim),
                 self.loss.name,
                 self.loss.num_particles,
-                _STORE.as_dict(),
+                {} if fresh else _STORE.as_dict(),
                 self.seed,
                 self.loss.options,
             )
@@ -389,13 +391,16 @@ class SVI:
         if self._native is None:
             return {}
         b = self.backend
-        return {k: np.asarray(b.to_numpy(v)) for k, v in self._native.params().items()}
+        # copies: Pyro's optimizer updates its params in place, a view would change later
+        return {k: np.array(b.to_numpy(v), copy=True) for k, v in self._native.params().items()}
 
     # -- NumPyro's functional spelling ------------------------------------------------------
     def init(self, rng_key: Any, *args: Any, **kwargs: Any) -> SVIState:
-        """Start again from the store's values (else the init values) with seed ``rng_key``
-        and create the params; returns the state that :meth:`update` takes (NumPyro's
-        ``svi.init``).  ``rng_key``: an int seed, as :func:`PRNGKey` makes it.
+        """Start again from the program's init values with seed ``rng_key`` and create the
+        params; returns the state that :meth:`update` takes (NumPyro's ``svi.init``: unlike a
+        first :meth:`step`, which continues from the values in the param store as Pyro's SVI
+        does, ``init`` restarts, as NumPyro's does; the store then holds the new values).
+        ``rng_key``: an int seed, as :func:`PRNGKey` makes it.
 
         >>> import dualguide as dg
         >>> from dualguide import distributions as dist
@@ -413,10 +418,10 @@ class SVI:
         self._native = None
         self._steps = 0
         self._checked(args, kwargs)
-        native = self._get()
+        native = self._get(fresh=True)
         a, k = self._args(args, kwargs)
         with _state.use_backend(self.backend.name):
-            native.init(a, k)
+            native.init(a, k, fresh=True)
         return self._state()
 
     def _state(self) -> SVIState:
@@ -481,7 +486,8 @@ class SVI:
         init_state: SVIState | None = None,
         **kwargs: Any,
     ) -> SVIRunResult:
-        """``num_steps`` updates from :meth:`init` (or ``init_state``): an
+        """``num_steps`` updates from :meth:`init` (so from the init values, as NumPyro's
+        ``svi.run``) or from ``init_state``: an
         :class:`SVIRunResult` with ``params`` (numpy), ``state`` and ``losses`` (a numpy array)
         (NumPyro's ``svi.run``; ``progress_bar``, ``stable_update`` and
         ``forward_mode_differentiation`` are accepted and ignored).

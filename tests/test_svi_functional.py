@@ -120,3 +120,19 @@ def test_a_stale_state_or_a_key_is_a_spec_error(backend):
         svi.update({"params": {}}, Y)
     with pytest.raises(SpecError, match="num_steps"):
         svi.run(0, 0, Y)
+
+
+def test_init_restarts_from_the_init_values_step_continues(backend):
+    """NumPyro's init / run restart from the init values; Pyro's step on a new object
+    continues from the param store (each spelling keeps its framework's meaning)."""
+    svi = make(backend)
+    res = svi.run(0, 100, Y)
+    m = float(res.params["m"])
+    assert m > 0.5
+    state = svi.init(1, Y)
+    assert float(svi.get_params(state)["m"]) == 0.0  # restarted
+    assert float(dg.get_param_store()["m"]) == 0.0
+    m2 = float(svi.run(0, 100, Y).params["m"])
+    other = dg.infer.SVI(model, guide, dg.optim.Adam(lr=1e-6), backend=backend, seed=0)
+    other.step(Y)
+    assert float(other.params["m"]) == pytest.approx(m2, abs=1e-4)  # continued from the store

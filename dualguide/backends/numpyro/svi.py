@@ -74,8 +74,9 @@ class NativeSVI:
             self._jit = False
             return fn(self.state, *args, **kwargs)
 
-    def init(self, args: tuple, kwargs: dict) -> None:
-        """Create the state (and so the params) without a step."""
+    def init(self, args: tuple, kwargs: dict, fresh: bool = False) -> None:
+        """Create the state (and so the params) without a step (``fresh``: the object was
+        made without store values, so ``svi.init`` starts from the init values)."""
         self._init(args, kwargs)
 
     def step(self, args: tuple, kwargs: dict) -> float:

@@ -61,11 +61,9 @@ class NativeSVI:
         self._started = True
         return out
 
-    def init(self, args: tuple, kwargs: dict) -> None:
-        """Create the params without a step: the guide, then the model on its draws, run once
-        in an RNG fork (so the steps draw what they would have drawn without it)."""
-        if self._started:
-            return
+    def _run_once(self, args: tuple, kwargs: dict) -> list[str]:
+        """The guide, then the model on its draws, once in an RNG fork (so the steps draw what
+        they would have drawn without it); the names of the params they declare."""
         with (
             torch.random.fork_rng(devices=[]),
             _state.param_overrides(self.init_params),
@@ -73,9 +71,20 @@ class NativeSVI:
         ):
             guide_trace = poutine.trace(self.svi.guide).get_trace(*args, **kwargs)
             poutine.replay(self.svi.model, trace=guide_trace)(*args, **kwargs)
-        self._names = list(
-            dict.fromkeys(n for n, s in cap.trace.nodes.items() if s["type"] == "param")
-        )
+        return list(dict.fromkeys(n for n, s in cap.trace.nodes.items() if s["type"] == "param"))
+
+    def init(self, args: tuple, kwargs: dict, fresh: bool = False) -> None:
+        """Create the params without a step; ``fresh``: from their init values (the program's
+        params already in Pyro's store are removed first, as NumPyro's ``svi.init`` ignores
+        earlier runs)."""
+        if self._started:
+            return
+        if fresh:
+            store = pyro.get_param_store()
+            for name in self._run_once(args, kwargs):
+                if name in store:
+                    del store[name]
+        self._names = self._run_once(args, kwargs)
         self._started = True
 
     def step(self, args: tuple, kwargs: dict) -> float:
