@@ -311,6 +311,13 @@ _LAZY_INFER = {
     "TraceMeanField_ELBO": ("dualguide.svi", "TraceMeanField_ELBO"),
     "TraceGraph_ELBO": ("dualguide.svi", "TraceGraph_ELBO"),
     "RenyiELBO": ("dualguide.svi", "RenyiELBO"),
+    # NumPyro's functional fitting code, ported (docs/handlers.md)
+    "SVIState": ("dualguide.svi", "SVIState"),
+    "SVIRunResult": ("dualguide.svi", "SVIRunResult"),
+    "PRNGKey": ("dualguide.svi", "PRNGKey"),
+    "scan": ("dualguide.svi", "scan"),
+    "fori_loop": ("dualguide.svi", "fori_loop"),
+    "jit": ("dualguide.svi", "jit"),
     "has_rsample_": ("dualguide.elbo", "has_rsample_"),
     "Predictive": ("dualguide.predictive", "Predictive"),
     "reparam": ("dualguide.reparam", None),

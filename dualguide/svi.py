@@ -29,7 +29,8 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -38,14 +39,20 @@ from .errors import SpecError
 from .optim import Optimizer, as_optimizer
 
 __all__ = [
+    "PRNGKey",
     "SVI",
+    "SVIRunResult",
+    "SVIState",
     "ParamStore",
     "RenyiELBO",
     "TraceGraph_ELBO",
     "TraceMeanField_ELBO",
     "Trace_ELBO",
     "clear_param_store",
+    "fori_loop",
     "get_param_store",
+    "jit",
+    "scan",
     "set_rng_seed",
 ]
 
@@ -160,7 +167,7 @@ class ParamStore:
         out = dict(self._values)
         for b, read in self._sources.values():
             for k, v in read().items():
-                out[k] = np.asarray(b.to_numpy(v))
+                out[k] = np.array(b.to_numpy(v), copy=True)  # not a view of a live param
         return out
 
     def _register(self, key: int, backend: Any, read: Callable[[], dict]) -> None:
@@ -320,8 +327,11 @@ class SVI:
         self.backend = _state.resolve(backend)
         self._native: Any = None
         self._generation = -1
+        self._steps = 0
 
-    def _get(self) -> Any:
+    def _get(self, fresh: bool = False) -> Any:
+        """The native SVI object, made again after :func:`clear_param_store`; ``fresh``: from
+        the init values, not the store's (:meth:`init`)."""
         if self._native is None or self._generation != _STORE.generation:
             b = self.backend
             feat = _state.feature(b, "svi")
@@ -331,7 +341,7 @@ class SVI:
                 b.optimizer(self.optim),
                 self.loss.name,
                 self.loss.num_particles,
-                _STORE.as_dict(),
+                {} if fresh else _STORE.as_dict(),
                 self.seed,
                 self.loss.options,
             )
@@ -363,7 +373,9 @@ class SVI:
         native = self._get()
         a, k = self._args(args, kwargs)
         with _state.use_backend(self.backend.name):
-            return native.step(a, k)
+            loss = native.step(a, k)
+        self._steps += 1
+        return loss
 
     def evaluate_loss(self, *args: Any, **kwargs: Any) -> float:
         """The loss at the current params, without updating them."""
@@ -379,8 +391,242 @@ class SVI:
         if self._native is None:
             return {}
         b = self.backend
-        return {k: np.asarray(b.to_numpy(v)) for k, v in self._native.params().items()}
+        # copies: Pyro's optimizer updates its params in place, a view would change later
+        return {k: np.array(b.to_numpy(v), copy=True) for k, v in self._native.params().items()}
 
-    def get_params(self) -> dict[str, np.ndarray]:
-        """The same as :attr:`params` (NumPyro's spelling)."""
+    # -- NumPyro's functional spelling ------------------------------------------------------
+    def init(self, rng_key: Any, *args: Any, **kwargs: Any) -> SVIState:
+        """Start again from the program's init values with seed ``rng_key`` and create the
+        params; returns the state that :meth:`update` takes (NumPyro's ``svi.init``: unlike a
+        first :meth:`step`, which continues from the values in the param store as Pyro's SVI
+        does, ``init`` restarts, as NumPyro's does; the store then holds the new values).
+        ``rng_key``: an int seed, as :func:`PRNGKey` makes it.
+
+        >>> import dualguide as dg
+        >>> from dualguide import distributions as dist
+        >>> def model():
+        ...     dg.sample("x", dist.Normal(0.0, 1.0))
+        >>> def guide():
+        ...     dg.sample("x", dist.Normal(dg.param("m", 0.5), 1.0))
+        >>> dg.clear_param_store()
+        >>> svi = dg.infer.SVI(model, guide, 0.01)
+        >>> state = svi.init(dg.infer.PRNGKey(0))
+        >>> float(svi.get_params(state)["m"])
+        0.5
+        """
+        self.seed = _as_seed(rng_key, "SVI.init")
+        self._native = None
+        self._steps = 0
+        self._checked(args, kwargs)
+        native = self._get(fresh=True)
+        a, k = self._args(args, kwargs)
+        with _state.use_backend(self.backend.name):
+            native.init(a, k, fresh=True)
+        return self._state()
+
+    def _state(self) -> SVIState:
+        return SVIState(self, self._steps, _STORE.generation)
+
+    def _latest(self, state: Any, what: str) -> None:
+        if not isinstance(state, SVIState) or state.svi is not self:
+            raise SpecError(
+                f"SVI.{what}: expected the state that this SVI object's init/update returned, "
+                f"got {type(state).__name__}; start with state = svi.init(rng_key, *args)"
+            )
+        if state.step != self._steps or state.generation != _STORE.generation:
+            raise SpecError(
+                f"SVI.{what}: this state (step {state.step}) is not the SVI object's latest "
+                f"(step {self._steps}{', param store cleared since' if state.generation != _STORE.generation else ''}): "
+                "dualguide's SVI keeps one state, as Pyro's param store does; pass the state "
+                "the last update returned"
+            )
+
+    def update(self, state: SVIState, *args: Any, **kwargs: Any) -> tuple[SVIState, float]:
+        """One step from ``state`` (the latest one): ``(new_state, loss)`` (NumPyro's
+        ``svi.update``; ``loss`` a float, the loss before the step).
+
+        >>> import dualguide as dg
+        >>> from dualguide import distributions as dist
+        >>> def model():
+        ...     dg.sample("x", dist.Normal(0.0, 1.0))
+        >>> def guide():
+        ...     dg.sample("x", dist.Normal(dg.param("m", 0.5), 1.0))
+        >>> dg.clear_param_store()
+        >>> svi = dg.infer.SVI(model, guide, 0.01)
+        >>> state = svi.init(0)
+        >>> state, loss = svi.update(state)
+        >>> state.step, isinstance(loss, float)
+        (1, True)
+        """
+        self._latest(state, "update")
+        loss = self.step(*args, **kwargs)
+        return self._state(), loss
+
+    def evaluate(self, state: SVIState, *args: Any, **kwargs: Any) -> float:
+        """:meth:`evaluate_loss` at ``state`` (NumPyro's ``svi.evaluate``; fresh noise at each
+        call, as Pyro's ``evaluate_loss``: docs/handlers.md)."""
+        self._latest(state, "evaluate")
+        return self.evaluate_loss(*args, **kwargs)
+
+    def get_params(self, state: SVIState | None = None) -> dict[str, np.ndarray]:
+        """The constrained params as numpy arrays: :attr:`params` (NumPyro's
+        ``svi.get_params(state)``; ``state``, if given, must be the latest one)."""
+        if state is not None:
+            self._latest(state, "get_params")
         return self.params
+
+    def run(
+        self,
+        rng_key: Any,
+        num_steps: int,
+        *args: Any,
+        progress_bar: bool = True,
+        stable_update: bool = False,
+        forward_mode_differentiation: bool = False,
+        init_state: SVIState | None = None,
+        **kwargs: Any,
+    ) -> SVIRunResult:
+        """``num_steps`` updates from :meth:`init` (so from the init values, as NumPyro's
+        ``svi.run``) or from ``init_state``: an
+        :class:`SVIRunResult` with ``params`` (numpy), ``state`` and ``losses`` (a numpy array)
+        (NumPyro's ``svi.run``; ``progress_bar``, ``stable_update`` and
+        ``forward_mode_differentiation`` are accepted and ignored).
+
+        >>> import dualguide as dg
+        >>> from dualguide import distributions as dist
+        >>> def model():
+        ...     dg.sample("x", dist.Normal(0.0, 1.0))
+        >>> def guide():
+        ...     dg.sample("x", dist.Normal(dg.param("m", 0.5), 1.0))
+        >>> dg.clear_param_store()
+        >>> res = dg.infer.SVI(model, guide, 0.01).run(dg.infer.PRNGKey(0), 20)
+        >>> res.losses.shape, sorted(res.params)
+        ((20,), ['m'])
+        """
+        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+            raise SpecError(f"SVI.run: num_steps must be an int >= 1, got {num_steps!r}")
+        state = self.init(rng_key, *args, **kwargs) if init_state is None else init_state
+        losses = np.empty(num_steps, dtype=np.float32)
+        for i in range(num_steps):
+            state, losses[i] = self.update(state, *args, **kwargs)
+        return SVIRunResult(self.get_params(state), state, losses)
+
+
+@dataclass(frozen=True)
+class SVIState:
+    """A handle on an :class:`SVI` object's state after ``step`` updates (what NumPyro's
+    ``svi.init`` / ``svi.update`` return).  The object keeps one state (as Pyro's param store
+    does): only the latest handle can be passed on, an older one is a ``SpecError``.
+
+    >>> import dualguide as dg
+    >>> from dualguide import distributions as dist
+    >>> def guide():
+    ...     dg.sample("x", dist.Normal(dg.param("m", 0.5), 1.0))
+    >>> dg.clear_param_store()
+    >>> dg.infer.SVI(lambda: dg.sample("x", dist.Normal(0.0, 1.0)), guide, 0.01).init(0).step
+    0
+    """
+
+    svi: SVI
+    step: int
+    generation: int
+
+    def __repr__(self) -> str:
+        return f"SVIState(step={self.step})"
+
+
+class SVIRunResult(NamedTuple):
+    """What :meth:`SVI.run` returns (NumPyro's ``SVIRunResult``): constrained ``params``
+    (numpy), the final ``state`` and the ``losses`` (a numpy array, one per step).
+
+    >>> SVIRunResult({}, None, np.zeros(2)).losses.shape
+    (2,)
+    """
+
+    params: dict[str, np.ndarray]
+    state: Any
+    losses: np.ndarray
+
+
+def _as_seed(rng_key: Any, what: str) -> int:
+    if isinstance(rng_key, (bool, np.bool_)) or not isinstance(rng_key, (int, np.integer)):
+        raise SpecError(
+            f"{what}: rng_key must be an int seed (dg.infer.PRNGKey(n) is n), got "
+            f"{type(rng_key).__name__}; dualguide has no key splitting: give each run its own seed"
+        )
+    if rng_key < 0:
+        raise SpecError(f"{what}: rng_key must be an int >= 0, got {rng_key!r}")
+    return int(rng_key)
+
+
+def PRNGKey(seed: int) -> int:
+    """NumPyro's ``jax.random.PRNGKey(seed)`` as dualguide spells it: the key is the int seed
+    itself (``SVI.init`` / ``SVI.run`` take it).
+
+    >>> PRNGKey(3)
+    3
+    """
+    return _as_seed(seed, "PRNGKey")
+
+
+def jit(fn: Callable | None = None, *args: Any, **kwargs: Any) -> Any:
+    """``jax.jit`` for ported fitting code: returns ``fn`` as it is (the SVI object compiles
+    its own update on each backend).
+
+    >>> jit(abs)(-2)
+    2
+    """
+    if fn is None:
+        return lambda f: f
+    return fn
+
+
+def _stack(ys: list) -> Any:
+    """A list of per-step outputs (trees of tuples, lists and dicts) stacked leaf by leaf."""
+    first = ys[0]
+    if first is None:
+        return None
+    if isinstance(first, tuple):
+        return tuple(_stack([y[i] for y in ys]) for i in range(len(first)))
+    if isinstance(first, list):
+        return [_stack([y[i] for y in ys]) for i in range(len(first))]
+    if isinstance(first, dict):
+        return {k: _stack([y[k] for y in ys]) for k in first}
+    return np.stack([np.asarray(y) for y in ys])
+
+
+def scan(
+    f: Callable, init: Any, xs: Any = None, length: int | None = None, **options: Any
+) -> tuple[Any, Any]:
+    """``jax.lax.scan`` for ported fitting code, as a Python loop: ``carry, y = f(carry, x)``
+    for each ``x`` of ``xs`` (or ``length`` times with ``x=None``); returns ``(carry, ys)``
+    with the ``ys`` stacked as numpy arrays.  Where NumPyro scans ``svi.update``, the
+    neutral loop steps the SVI object.
+
+    >>> scan(lambda c, x: (c + x, c * x), 0, [1, 2, 3])
+    (6, array([0, 2, 9]))
+    """
+    if xs is None:
+        if length is None:
+            raise SpecError("scan: give xs or length")
+        items: list = [None] * int(length)
+    else:
+        items = list(xs)
+    carry, ys = init, []
+    for x in items:
+        carry, y = f(carry, x)
+        ys.append(y)
+    return carry, (_stack(ys) if ys else None)
+
+
+def fori_loop(lower: int, upper: int, body_fun: Callable, init_val: Any, **options: Any) -> Any:
+    """``jax.lax.fori_loop`` for ported fitting code, as a Python loop:
+    ``val = body_fun(i, val)`` for ``i`` in ``range(lower, upper)``.
+
+    >>> fori_loop(0, 4, lambda i, v: v + i, 0)
+    6
+    """
+    val = init_val
+    for i in range(int(lower), int(upper)):
+        val = body_fun(i, val)
+    return val

@@ -139,10 +139,22 @@ FITTING = {
     ),
 }
 #: fitting APIs that are ported, not dropped: native -> the dualguide name (``dg.<name>``).
-#: Pyro's stateful SVI loop maps onto dg.infer.SVI (docs/handlers.md); NumPyro's functional
-#: SVI (init / update / run) and its ``Predictive(rng_key, ...)`` call have no rows.
+#: Pyro's stateful SVI loop and NumPyro's functional one (init / update / run, in a Python
+#: loop or lax.scan / fori_loop) both map onto dg.infer.SVI (docs/handlers.md); a key is its
+#: int seed (dg.infer.PRNGKey).  NumPyro's ``Predictive(rng_key, ...)`` call has no row.
 PORTED_FITTING: dict[str, dict[str, str]] = {
-    "numpyro": {},
+    "numpyro": {
+        "numpyro.infer.SVI": "infer.SVI",
+        "numpyro.infer.svi.SVI": "infer.SVI",
+        "numpyro.infer.Trace_ELBO": "infer.Trace_ELBO",
+        "numpyro.infer.TraceMeanField_ELBO": "infer.TraceMeanField_ELBO",
+        "numpyro.infer.TraceGraph_ELBO": "infer.TraceGraph_ELBO",
+        "numpyro.infer.RenyiELBO": "infer.RenyiELBO",
+        "jax.random.PRNGKey": "infer.PRNGKey",
+        "jax.jit": "infer.jit",
+        "jax.lax.scan": "infer.scan",
+        "jax.lax.fori_loop": "infer.fori_loop",
+    },
     "pyro": {
         "pyro.infer.SVI": "infer.SVI",
         "pyro.infer.Trace_ELBO": "infer.Trace_ELBO",

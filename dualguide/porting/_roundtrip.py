@@ -64,6 +64,8 @@ SVI_METHODS = {
     "numpyro": {"run": 2, "init": 1, "update": 1, "evaluate": 1},
     "pyro": {"step": 0, "evaluate_loss": 0},
 }
+#: jax loops that port as Python loops (dg.infer.scan / fori_loop) in fitting code only
+HOST_LOOPS = ("jax.lax.scan", "jax.lax.fori_loop")
 #: keywords of those methods that belong to SVI, not to the model
 SVI_KEYWORDS = {"progress_bar", "stable_update", "forward_mode_differentiation", "init_state"}
 
@@ -137,6 +139,14 @@ class FilePorter(Porter):
             ag = autoguide_class(q, self.fw)
             if ag is not None:
                 return self.autoguide(ag, node)
+            if q in HOST_LOOPS and not (self.data_level or self.host_level):
+                # dg.infer.scan is a Python loop over numpy results: fitting code only
+                self.problem(
+                    node,
+                    f"{q} inside a model or guide has no neutral counterpart (a Python loop "
+                    "over the steps ports; dg.infer.scan is for fitting code)",
+                )
+                return self.src.segment(node)
         return super().call(node)
 
     def method(self, node: ast.Call) -> str | None:

@@ -16,8 +16,10 @@ using the table of correspondences (:mod:`dualguide._table`) in reverse:
 * param inits: ``torch.tensor(1.0)`` / ``jnp.array(1.0)`` -> ``1.0``; a NumPyro init
   callable's unused ``rng_key`` argument is dropped (the neutral one takes none).
 
-Fitting code (``SVI``, ``svi.run``, the ``__main__`` block) is dropped with a
-note -- fit the ported program with :func:`dualguide.fit`.  Constructs with no
+Fitting code that ports (Pyro's ``SVI`` loop; NumPyro's ``svi.init`` / ``svi.update`` /
+``svi.run`` with ``jax.random.PRNGKey``, ``lax.scan`` / ``lax.fori_loop``; both on
+``dg.infer.SVI``) is kept, the ``__main__`` block included; other fitting code is dropped
+with a note -- fit the ported program with :func:`dualguide.fit`.  Constructs with no
 neutral counterpart (``numpyro.handlers``, ``jax.lax``, ``jax.random``, ``pyro.poutine``,
 ``sample_shape=``, unknown distributions...) are listed with their line numbers
 in a :class:`PortError`.  The result is then verified: every ported function
@@ -246,19 +248,8 @@ def read_native(path: Path) -> NativeFile:
                 continue
             nf.user_imports.append(s)
             continue
-        if is_main_guard(s) and fw == "pyro":
-            nf.stmts.append(s)  # ported like the rest: Pyro's SVI loop runs on dg.infer.SVI
-            continue
-        if is_main_guard(s):
-            nf.hoisted += [t for t in s.body if _makes_autoguide(t, nf)]  # type: ignore[attr-defined]
-            nf.notes.append(
-                (
-                    s.lineno,
-                    "dropped the __main__ block (fitting code): fit the ported "
-                    "program with dg.fit(model, guide, ...)",
-                )
-            )
-            continue
+        # a __main__ block is ported like the rest (Pyro's SVI loop and NumPyro's functional
+        # one run on dg.infer.SVI); drop_fitting drops it when something in it does not port
         nf.stmts.append(s)
     return nf
 
@@ -278,6 +269,9 @@ def drop_fitting(nf: NativeFile) -> list[ast.stmt]:
     drop_dependents(nf.stmts, dropped, lambda s, name: name, spare=spare)
     kept = []
     for s in nf.stmts:
+        if id(s) in dropped and is_main_guard(s) and nf.framework == "numpyro":
+            # a guide made there is kept at the top level
+            nf.hoisted += [t for t in s.body if _makes_autoguide(t, nf)]  # type: ignore[attr-defined]
         if id(s) in dropped and is_main_guard(s):
             nf.notes.append(
                 (
@@ -298,6 +292,31 @@ def drop_fitting(nf: NativeFile) -> list[ast.stmt]:
         else:
             kept.append(s)
     return kept
+
+
+def drop_main_that_does_not_port(nf: NativeFile, kept: list[ast.stmt]) -> list[ast.stmt]:
+    """A ``__main__`` block is kept only if all of it ports: one that the rewriter cannot port
+    (a call with no neutral counterpart) is dropped with a note instead of failing the file."""
+    out = []
+    for s in kept:
+        if is_main_guard(s):
+            trial = FilePorter(nf.src, nf.framework, nf.aliases, nf.module_names)
+            trial.calls_primitive = nf.calls_primitive
+            trial.emit_statement(s)
+            if trial.problems:
+                _f, ln, msg = trial.problems[0]
+                nf.notes.append(
+                    (
+                        s.lineno,
+                        f"dropped the __main__ block (line {ln}: {msg}); fit the ported "
+                        "program with dg.fit(model, guide, ...) or dg.infer.SVI",
+                    )
+                )
+                if nf.framework == "numpyro":  # a guide made there is kept at the top level
+                    nf.hoisted += [t for t in s.body if _makes_autoguide(t, nf)]  # type: ignore[attr-defined]
+                continue
+        out.append(s)
+    return out
 
 
 def note_optimizers(nf: NativeFile, kept: list[ast.stmt]) -> None:
@@ -391,7 +410,7 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
     if not path.is_file():
         raise PortError(f"{path}: no such file")
     nf = read_native(path)
-    kept = drop_fitting(nf)
+    kept = drop_main_that_does_not_port(nf, drop_fitting(nf))
     porter = FilePorter(nf.src, nf.framework, nf.aliases, nf.module_names)
     porter.calls_primitive = nf.calls_primitive
     note_optimizers(nf, kept)

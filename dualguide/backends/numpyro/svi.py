@@ -74,14 +74,25 @@ class NativeSVI:
             self._jit = False
             return fn(self.state, *args, **kwargs)
 
+    def init(self, args: tuple, kwargs: dict, fresh: bool = False) -> None:
+        """Create the state (and so the params) without a step (``fresh``: the object was
+        made without store values, so ``svi.init`` starts from the init values)."""
+        self._init(args, kwargs)
+
     def step(self, args: tuple, kwargs: dict) -> float:
         self._init(args, kwargs)
         self.state, loss = self._call("update", args, kwargs)
         return float(loss)
 
     def evaluate_loss(self, args: tuple, kwargs: dict) -> float:
+        """Pyro's rule (docs/handlers.md): each call draws fresh noise.  NumPyro's ``evaluate``
+        uses the noise of the next ``update`` and leaves the key as it is; here the state's key
+        then advances as an ``update`` advances it, so the next call (an evaluation or a step)
+        draws new noise, as if the evaluation had used one step's draws from the stream."""
         self._init(args, kwargs)
-        return float(self._call("evaluate", args, kwargs))
+        loss = float(self._call("evaluate", args, kwargs))
+        self.state = self.state._replace(rng_key=jax.random.split(self.state.rng_key)[0])
+        return loss
 
     def params(self) -> dict[str, Any]:
         """Constrained params (jax arrays) by name; empty before the first step."""

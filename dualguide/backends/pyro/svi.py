@@ -1,6 +1,10 @@
 """Pyro's side of :class:`dualguide.svi.SVI`: ``pyro.infer.SVI`` with a ``pyro.optim`` optimizer.
 
-Params live in Pyro's global ``ParamStore``, as in any Pyro program.
+Params live in Pyro's global ``ParamStore``, as in any Pyro program.  Particles follow
+``dg.fit``'s rule (``docs/particles.md``): ``Trace_ELBO`` is :class:`.particles.ParticleELBO`
+(one particle of Pyro's ``Trace_ELBO`` under ``torch.func.vmap``, each particle with its own
+draws and its own minibatch), the other estimators run their particles one by one
+(``vectorize_particles=False``); the model never sees a particle dimension.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pyro import poutine
 
 from ... import _state
 from ..._table import ELBOS
+from .particles import ParticleELBO
 
 
 class NativeSVI:
@@ -31,11 +36,15 @@ class NativeSVI:
         rng_seed: int | None,
         elbo_options: dict | None = None,
     ) -> None:
-        loss = getattr(pi, ELBOS[elbo][1])(
-            num_particles=num_particles,
-            vectorize_particles=num_particles > 1,
-            **(elbo_options or {}),
-        )
+        loss: Any
+        if elbo == "Trace_ELBO":  # NumPyro's vmap semantics, as in dg.fit (docs/particles.md)
+            loss = ParticleELBO(num_particles, jit=False)
+        else:
+            loss = getattr(pi, ELBOS[elbo][1])(
+                num_particles=num_particles,
+                vectorize_particles=False,
+                **(elbo_options or {}),
+            )
         self.svi = pi.SVI(model, guide, optim, loss)
         self.init_params = init_params
         if rng_seed is not None:  # Pyro draws from torch's global RNG; a seed sets it
@@ -51,6 +60,32 @@ class NativeSVI:
         self._names = [n for n, s in cap.trace.nodes.items() if s["type"] == "param"]
         self._started = True
         return out
+
+    def _run_once(self, args: tuple, kwargs: dict) -> list[str]:
+        """The guide, then the model on its draws, once in an RNG fork (so the steps draw what
+        they would have drawn without it); the names of the params they declare."""
+        with (
+            torch.random.fork_rng(devices=[]),
+            _state.param_overrides(self.init_params),
+            poutine.trace(param_only=True) as cap,
+        ):
+            guide_trace = poutine.trace(self.svi.guide).get_trace(*args, **kwargs)
+            poutine.replay(self.svi.model, trace=guide_trace)(*args, **kwargs)
+        return list(dict.fromkeys(n for n, s in cap.trace.nodes.items() if s["type"] == "param"))
+
+    def init(self, args: tuple, kwargs: dict, fresh: bool = False) -> None:
+        """Create the params without a step; ``fresh``: from their init values (the program's
+        params already in Pyro's store are removed first, as NumPyro's ``svi.init`` ignores
+        earlier runs)."""
+        if self._started:
+            return
+        if fresh:
+            store = pyro.get_param_store()
+            for name in self._run_once(args, kwargs):
+                if name in store:
+                    del store[name]
+        self._names = self._run_once(args, kwargs)
+        self._started = True
 
     def step(self, args: tuple, kwargs: dict) -> float:
         return float(self._first(lambda: self.svi.step(*args, **kwargs)))
