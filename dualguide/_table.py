@@ -638,6 +638,8 @@ ELBOS: dict[str, tuple[str, str]] = {
     # issue 14 (docs/elbo.md): no baselines on either side (NumPyro's has none)
     "TraceGraph_ELBO": ("TraceGraph_ELBO", "TraceGraph_ELBO"),
     "RenyiELBO": ("RenyiELBO", "RenyiELBO"),
+    # issue 14: discrete latents summed out exactly (docs/elbo.md); max_plate_nesting required
+    "TraceEnum_ELBO": ("TraceEnum_ELBO", "TraceEnum_ELBO"),
 }
 
 

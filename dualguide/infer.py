@@ -312,6 +312,9 @@ _LAZY_INFER = {
     "TraceGraph_ELBO": ("dualguide.svi", "TraceGraph_ELBO"),
     "RenyiELBO": ("dualguide.svi", "RenyiELBO"),
     "has_rsample_": ("dualguide.elbo", "has_rsample_"),
+    "TraceEnum_ELBO": ("dualguide.elbo", "TraceEnum_ELBO"),
+    "config_enumerate": ("dualguide.enum", "config_enumerate"),
+    "infer_discrete": ("dualguide.enum", "infer_discrete"),
     "Predictive": ("dualguide.predictive", "Predictive"),
     "reparam": ("dualguide.reparam", None),
 }
