@@ -83,7 +83,8 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     "elbo": ("fit", "has_rsample_"),
     # discrete latents by enumeration (dualguide.enum): the framework's config_enumerate,
     # markov, infer_discrete and Vindex; ``check`` raises when the framework cannot enumerate
-    "enum": ("config_enumerate", "markov", "infer_discrete", "vindex", "check"),
+    # (``loss_values``: single-particle TraceEnum_ELBO values for dualguide.crosscheck)
+    "enum": ("config_enumerate", "markov", "infer_discrete", "vindex", "check", "loss_values"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)

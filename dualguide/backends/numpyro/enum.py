@@ -68,3 +68,32 @@ def vindex(tensor: Any, args: tuple) -> Any:
 def check() -> None:
     """Raise :class:`~dualguide.errors.BackendError` when enumeration cannot run (no funsor)."""
     _funsor()
+
+
+def loss_values(
+    model: Callable,
+    guide: Callable,
+    params: dict,
+    n: int,
+    seed: int,
+    args: tuple,
+    kwargs: dict,
+    max_plate_nesting: int,
+) -> np.ndarray:
+    """``n`` single-particle values of ``-TraceEnum_ELBO.loss`` at the constrained ``params``
+    (the enumerated sites summed out), one jitted evaluation per key."""
+    import jax.numpy as jnp
+    from numpyro.infer import TraceEnum_ELBO
+
+    _funsor()
+    elbo = TraceEnum_ELBO(num_particles=1, max_plate_nesting=max_plate_nesting)
+    p = {k: jnp.asarray(v) for k, v in params.items()}
+    # set an autoguide up outside jit (its first call runs the model)
+    nh.substitute(nh.seed(guide, jax.random.PRNGKey(0)), data=p)(*args, **kwargs)
+
+    @jax.jit
+    def one(key: Any) -> Any:
+        return -elbo.loss(key, p, model, guide, *args, **kwargs)
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), n)
+    return np.asarray([float(one(k)) for k in keys], dtype=np.float64)

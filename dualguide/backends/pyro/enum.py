@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pyro
 import pyro.infer as pi
+import torch
 from pyro.ops.indexing import vindex as _vindex
 
 
@@ -33,3 +35,26 @@ def vindex(tensor: Any, args: tuple) -> Any:
 
 def check() -> None:
     """Pyro's enumeration needs nothing beyond Pyro."""
+
+
+def loss_values(
+    model: Callable,
+    guide: Callable,
+    params: dict,
+    n: int,
+    seed: int,
+    args: tuple,
+    kwargs: dict,
+    max_plate_nesting: int,
+) -> np.ndarray:
+    """``n`` single-particle values of ``-TraceEnum_ELBO.loss`` (the enumerated sites summed
+    out), in a fresh param store (the programs declare their params from the param hook,
+    which the neutral side sets to ``params``) and an RNG fork seeded with ``seed``."""
+    elbo = pi.TraceEnum_ELBO(num_particles=1, max_plate_nesting=max_plate_nesting)
+    out = np.empty(n, dtype=np.float64)
+    store = pyro.get_param_store()
+    with store.scope(), torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        for i in range(n):
+            out[i] = -float(elbo.loss(model, guide, *args, **kwargs))
+    return out
