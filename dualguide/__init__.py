@@ -43,6 +43,9 @@ _LAZY = {
     "get_param_store": ("dualguide.svi", "get_param_store"),
     "clear_param_store": ("dualguide.svi", "clear_param_store"),
     "set_rng_seed": ("dualguide.svi", "set_rng_seed"),
+    "config_enumerate": ("dualguide.enum", "config_enumerate"),
+    "markov": ("dualguide.enum", "markov"),
+    "infer_discrete": ("dualguide.enum", "infer_discrete"),
 }
 
 

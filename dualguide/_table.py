@@ -646,6 +646,37 @@ ELBOS: dict[str, tuple[str, str]] = {
     # issue 14 (docs/elbo.md): no baselines on either side (NumPyro's has none)
     "TraceGraph_ELBO": ("TraceGraph_ELBO", "TraceGraph_ELBO"),
     "RenyiELBO": ("RenyiELBO", "RenyiELBO"),
+    # issue 14: discrete latents summed out exactly (docs/elbo.md); max_plate_nesting required
+    "TraceEnum_ELBO": ("TraceEnum_ELBO", "TraceEnum_ELBO"),
+}
+
+#: discrete latents by enumeration (dualguide.enum): the ``dg.<name>`` a native spelling ports
+#: to -> (its NumPyro spellings, its Pyro spellings).  Verified against numpyro 0.22.0 and
+#: pyro-ppl 1.9.2; NumPyro's are in numpyro.contrib.funsor (they need funsor).
+ENUM: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "config_enumerate": (
+        (
+            "numpyro.contrib.funsor.config_enumerate",
+            "numpyro.contrib.funsor.infer_util.config_enumerate",
+        ),
+        ("pyro.infer.config_enumerate", "pyro.infer.enum.config_enumerate"),
+    ),
+    "markov": (
+        ("numpyro.contrib.funsor.markov", "numpyro.contrib.funsor.enum_messenger.markov"),
+        ("pyro.markov", "pyro.poutine.markov"),
+    ),
+    "infer_discrete": (
+        ("numpyro.contrib.funsor.infer_discrete", "numpyro.contrib.funsor.discrete.infer_discrete"),
+        ("pyro.infer.infer_discrete", "pyro.infer.discrete.infer_discrete"),
+    ),
+    "ops.Vindex": (
+        ("numpyro.ops.indexing.Vindex", "numpyro.contrib.indexing.Vindex"),
+        ("pyro.ops.indexing.Vindex",),
+    ),
+    "infer.TraceEnum_ELBO": (
+        ("numpyro.infer.TraceEnum_ELBO",),
+        ("pyro.infer.TraceEnum_ELBO", "pyro.infer.JitTraceEnum_ELBO"),
+    ),
 }
 
 

@@ -81,6 +81,10 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     "dists": ("transform", "biject_to", "user_class"),
     # fit with the ELBOs other than Trace_ELBO (dualguide.elbo; the framework's own estimator)
     "elbo": ("fit", "has_rsample_"),
+    # discrete latents by enumeration (dualguide.enum): the framework's config_enumerate,
+    # markov, infer_discrete and Vindex; ``check`` raises when the framework cannot enumerate
+    # (``loss_values``: single-particle TraceEnum_ELBO values for dualguide.crosscheck)
+    "enum": ("config_enumerate", "markov", "infer_discrete", "vindex", "check", "loss_values"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)

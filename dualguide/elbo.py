@@ -32,7 +32,49 @@ from ._table import ELBOS
 from .errors import SpecError
 from .svi import Trace_ELBO
 
-__all__ = ["as_loss", "check_program", "has_rsample_"]
+__all__ = ["TraceEnum_ELBO", "as_loss", "check_program", "has_rsample_"]
+
+
+class TraceEnum_ELBO(Trace_ELBO):
+    """``TraceEnum_ELBO`` of both frameworks: the sites marked for enumeration
+    (:func:`dualguide.config_enumerate`, ``infer={"enumerate": "parallel"}``) are summed out
+    exactly, by variable elimination over their plates and :func:`dualguide.markov` chains.
+
+    ``max_plate_nesting`` is required (Pyro's rule; NumPyro would guess it): the number of
+    plate dimensions of the model and guide, so enumeration uses the dimensions to their left.
+    A value smaller than the program's plates is refused when the program is checked.  Pyro's
+    other arguments (``strict_enumeration_warning``, ``vectorize_particles``...) are accepted
+    and ignored.
+
+    >>> TraceEnum_ELBO(max_plate_nesting=1)
+    TraceEnum_ELBO(num_particles=1, max_plate_nesting=1)
+    """
+
+    name = "TraceEnum_ELBO"
+
+    def __init__(
+        self, num_particles: int = 1, max_plate_nesting: int | None = None, **pyro_options: Any
+    ) -> None:
+        super().__init__(num_particles=num_particles)
+        if max_plate_nesting is None or max_plate_nesting == float("inf"):
+            raise SpecError(
+                "TraceEnum_ELBO: pass max_plate_nesting=<the number of nested plates of the "
+                "model>, e.g. TraceEnum_ELBO(max_plate_nesting=1) for a model with one plate "
+                "(0 without plates); dualguide requires it on both backends (docs/elbo.md)"
+            )
+        if (
+            isinstance(max_plate_nesting, bool)
+            or not isinstance(max_plate_nesting, int)
+            or max_plate_nesting < 0
+        ):
+            raise SpecError(
+                f"TraceEnum_ELBO: max_plate_nesting must be an int >= 0, got {max_plate_nesting!r}"
+            )
+        self.max_plate_nesting = max_plate_nesting
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"max_plate_nesting": self.max_plate_nesting}
 
 
 def as_loss(loss: Any, num_particles: int, *, where: str = "fit") -> Trace_ELBO:
@@ -53,6 +95,11 @@ def as_loss(loss: Any, num_particles: int, *, where: str = "fit") -> Trace_ELBO:
             raise SpecError(
                 f"{where}: loss {loss!r} is not one of {', '.join(map(repr, ELBOS))}; pass one "
                 "of these names or its object, e.g. loss=dg.infer.RenyiELBO(alpha=0)"
+            )
+        if name == "TraceEnum_ELBO":
+            raise SpecError(
+                f"{where}: loss='TraceEnum_ELBO' needs max_plate_nesting; pass the object, "
+                "loss=dg.infer.TraceEnum_ELBO(max_plate_nesting=1) (docs/elbo.md)"
             )
         cls = getattr(svi, name)
         return cls(num_particles=num_particles)
@@ -79,13 +126,16 @@ def check_program(
     where: str = "fit",
 ) -> None:
     """Refuse, naming the site, what ``loss`` would estimate differently on the two frameworks."""
-    if loss.name not in ("TraceGraph_ELBO", "RenyiELBO"):
+    if loss.name not in ("TraceGraph_ELBO", "RenyiELBO", "TraceEnum_ELBO"):
         return
     from .trace import trace
 
     b = _state.resolve(backend)
     guide_sites = trace(guide, *args, backend=b.name, **(kwargs or {}))
     model_sites = trace(model, *args, backend=b.name, **(kwargs or {}))
+    if isinstance(loss, TraceEnum_ELBO):
+        _check_enum(loss, model_sites, guide_sites, b, where)
+        return
     for role, sites in (("guide", guide_sites), ("model", model_sites)):
         for s in sites.values():
             if s.type != "sample":
@@ -115,6 +165,35 @@ def check_program(
                 "handlers.scale): NumPyro and Pyro apply the scale differently inside the "
                 "log-sum-exp, so dualguide refuses it; use the full plate or Trace_ELBO"
             )
+
+
+def _check_enum(
+    loss: TraceEnum_ELBO, model_sites: dict, guide_sites: dict, b: Any, where: str
+) -> None:
+    """TraceEnum_ELBO's refusals: too small a max_plate_nesting, enumeration in the guide
+    (NumPyro has none), a program without enumerated sites is fine (it is Trace_ELBO)."""
+    from .enum import plate_nesting
+
+    _state.feature(b, "enum").check()
+    for name, s in guide_sites.items():
+        if s.type == "sample" and (s.infer or {}).get("enumerate"):
+            raise SpecError(
+                f"{where}: the guide's site {name!r} asks for enumeration; dualguide enumerates "
+                "model sites only (NumPyro's TraceEnum_ELBO has no guide-side enumeration): "
+                "drop it from the guide and mark it in the model"
+            )
+    need = max(plate_nesting(model_sites), plate_nesting(guide_sites))
+    if loss.max_plate_nesting < need:
+        deep = [
+            n
+            for n, s in model_sites.items()
+            if s.type == "sample" and plate_nesting({n: s}) == need
+        ]
+        raise SpecError(
+            f"{where}: TraceEnum_ELBO(max_plate_nesting={loss.max_plate_nesting}) but the site "
+            f"{deep[0] if deep else '?'!r} sits in {need} plate dimensions; pass "
+            f"max_plate_nesting={need}"
+        )
 
 
 def _as_float(x: Any) -> float:

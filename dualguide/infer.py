@@ -319,6 +319,9 @@ _LAZY_INFER = {
     "fori_loop": ("dualguide.svi", "fori_loop"),
     "jit": ("dualguide.svi", "jit"),
     "has_rsample_": ("dualguide.elbo", "has_rsample_"),
+    "TraceEnum_ELBO": ("dualguide.elbo", "TraceEnum_ELBO"),
+    "config_enumerate": ("dualguide.enum", "config_enumerate"),
+    "infer_discrete": ("dualguide.enum", "infer_discrete"),
     "Predictive": ("dualguide.predictive", "Predictive"),
     "reparam": ("dualguide.reparam", None),
 }

@@ -756,3 +756,8 @@ def to_numpy(x):
     if hasattr(x, "detach"):
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+# Pyro's and NumPyro's vectorized indexing for enumerated index arrays (dualguide.enum)
+from .enum import Vindex as Vindex  # noqa: E402
+from .enum import vindex as vindex  # noqa: E402

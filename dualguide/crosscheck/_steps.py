@@ -39,9 +39,21 @@ class _Problem:
 
 
 def _run_checks(
-    report, prob: _Problem, progs, backends, checks, opt, lockstep_steps, lockstep_particles, say
+    report,
+    prob: _Problem,
+    progs,
+    backends,
+    checks,
+    opt,
+    lockstep_steps,
+    lockstep_particles,
+    say,
+    enum=None,
 ) -> None:
-    """The deterministic checks at the init params (log density, gradient, lockstep)."""
+    """The deterministic checks at the init params (log density, gradient, lockstep); with
+    ``enum`` (a TraceEnum_ELBO) the enumerated ones (:func:`_enum_checks`)."""
+    if enum is not None and checks:
+        return _enum_checks(report, prob, progs, backends, checks, enum, say)
     model, guide, args, kwargs, seed = (
         prob.model,
         prob.guide,
@@ -77,6 +89,60 @@ def _run_checks(
         else:
             say(f"{CHECK_TITLES.get(c, c)} ...")
             report.checks[c] = _guarded(c, runners[c])
+
+
+def _enum_checks(report, prob: _Problem, progs, backends, checks, enum, say) -> None:
+    """With TraceEnum_ELBO: the log-density check compares the enumerated ELBO (sites summed
+    out) at the init params on both backends, when the guide draws nothing random (else n/a);
+    the Trace_ELBO gradient and lockstep checks do not apply (they would draw the enumerated
+    sites from their prior) and are n/a."""
+    from ..enum import elbo_values
+
+    why = "n/a with TraceEnum_ELBO (Trace_ELBO's check would draw the enumerated sites)"
+    for c in checks:
+        report.checks[c] = CheckResult(c, "n/a", why)
+    if "logdensity" not in checks or any(b not in progs.ok_backends for b in backends):
+        return
+    if len(backends) < 2:
+        return
+    say("enumerated ELBO parity ...")
+    vals, errors = {}, {}
+    for b in backends:
+        try:
+            vals[b] = elbo_values(
+                prob.model,
+                prob.guide,
+                _init_params(prob, progs, b),
+                b,
+                2,
+                prob.seed,
+                prob.model_args,
+                prob.model_kwargs,
+                max_plate_nesting=enum.max_plate_nesting,
+            )
+        except Exception as e:
+            errors[b] = describe_error(e)
+    if errors:
+        report.checks["logdensity"] = CheckResult(
+            "logdensity", "error", "could not evaluate the enumerated ELBO", errors=errors
+        )
+        return
+    if any(v[0] != v[1] for v in vals.values()):
+        report.checks["logdensity"] = CheckResult(
+            "logdensity", "n/a", "the guide draws random latents: no deterministic value"
+        )
+        return
+    a, b = (float(vals[k][0]) for k in backends[:2])
+    # float32: both sum the same terms in another order, a few ulps of the magnitude apart
+    lim = 1e-5 * (abs(a) + abs(b)) + 1e-4
+    ok = abs(a - b) <= lim
+    report.checks["logdensity"] = CheckResult(
+        "logdensity",
+        "pass" if ok else "fail",
+        f"enumerated ELBO at the init params: {backends[0]} {a:.6g}, {backends[1]} {b:.6g}, "
+        f"|diff| {abs(a - b):.3g} (limit {lim:.3g})",
+        details={"values": {backends[0]: a, backends[1]: b}, "limit": lim},
+    )
 
 
 def _run_fits(report, prob: _Problem, progs, backends, fit_kw: dict, say) -> dict:
@@ -137,17 +203,37 @@ def _init_params(prob: _Problem, progs, backend: str) -> dict | None:
 
 
 def _elbo_estimates(
-    report, prob: _Problem, fitted: dict, n: int, say, max_memory_mb: float
+    report, prob: _Problem, fitted: dict, n: int, say, max_memory_mb: float, enum=None
 ) -> dict[str, float]:
     """A many-particle ELBO estimate per fit, into its run: backend -> tail ratio.
 
-    Each fit's own params (its backend's names) on a freshly rendered guide."""
+    Each fit's own params (its backend's names) on a freshly rendered guide; with ``enum``
+    (a TraceEnum_ELBO) the enumerated ELBO (:func:`dualguide.enum.elbo_values`)."""
     tails: dict[str, float] = {}
     if fitted:
         say(f"ELBO estimates ({n} particles) ...")
     for i, (b, params) in enumerate(fitted.items()):
         run = report.runs[b]
         try:
+            if enum is not None:
+                from ..enum import elbo_values
+
+                vals = elbo_values(
+                    prob.model,
+                    prob.guide,
+                    params,
+                    b,
+                    n,
+                    prob.seed + 1 + i,
+                    prob.model_args,
+                    prob.model_kwargs,
+                    max_plate_nesting=enum.max_plate_nesting,
+                )
+                run.elbo, run.elbo_stderr, run.elbo_nonfinite = _stats(vals)
+                run.elbo_sd = float(vals.std(ddof=1))
+                run.elbo_particles = n
+                tails[b] = _tail_ratio(vals)
+                continue
             vals = elbo_particles_fn(
                 prob.model,
                 prob.guide,

@@ -196,7 +196,10 @@ def crosscheck(
     * ``loss``: the estimator of the fits (an ELBO of :mod:`dualguide.infer` or its name,
       ``docs/elbo.md``; a loss object brings its own ``num_particles``); the report's
       ``estimator`` row names what ran on each side.  The gradient and lockstep checks and the
-      many-particle ELBO estimate stay ``Trace_ELBO``'s.
+      many-particle ELBO estimate stay ``Trace_ELBO``'s, except with ``TraceEnum_ELBO``: the
+      ELBO estimate is then the enumerated one, and the log-density parity compares the
+      enumerated ELBO at the init params (the Trace_ELBO checks would draw the enumerated
+      sites from their prior).
 
     The ELBO check allows each fit's end-of-fit noise (:func:`fit_noise`, from the tail of its
     loss trace).  An autoguide's params are compared under NumPyro's names (Pyro's translated
@@ -264,7 +267,10 @@ def crosscheck(
         )
         if doc is not None:
             report.checks["doctor"] = doc
-    _run_checks(report, prob, progs, backends, checks, opt, lockstep_steps, lockstep_particles, say)
+    enum = loss if getattr(loss, "name", None) == "TraceEnum_ELBO" else None
+    _run_checks(
+        report, prob, progs, backends, checks, opt, lockstep_steps, lockstep_particles, say, enum
+    )
     fit_kw = {
         "optim": opt,
         "num_steps": num_steps,
@@ -274,7 +280,7 @@ def crosscheck(
         "loss": loss,
     }
     fitted = _run_fits(report, prob, progs, backends, fit_kw, say)
-    tails = _elbo_estimates(report, prob, fitted, elbo_particles, say, budget)
+    tails = _elbo_estimates(report, prob, fitted, elbo_particles, say, budget, enum)
     # every comparison under one set of names (an autoguide names its params per framework)
     canon = {b: progs.naming.params_from(p, b) for b, p in fitted.items()}
     spread = None

@@ -46,6 +46,8 @@ def _check_latents(rep, gsites, msites):
         if not _latent(m):
             continue
         g = gsites.get(name)
+        if g is None and (m.infer or {}).get("enumerate"):
+            continue  # summed out by TraceEnum_ELBO (dualguide.enum)
         if g is None:
             rep.add(
                 "latent-missing",

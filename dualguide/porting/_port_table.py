@@ -262,6 +262,8 @@ def reverse_table(framework: str) -> Reverse:
     handlers = {f"{mod}.{v[i]}": k for k, v in _table.HANDLERS.items()}
     rmod = "numpyro.infer.reparam" if framework == "numpyro" else "pyro.infer.reparam"
     reparams = {f"{rmod}.{v[i]}": k for k, v in _table.REPARAMS.items()}
+    fitting = dict(PORTED_FITTING[framework])
+    fitting.update({q: k for k, v in _table.ENUM.items() for q in v[i]})  # dualguide.enum
     return Reverse(
         prims,
         dists,
@@ -271,7 +273,7 @@ def reverse_table(framework: str) -> Reverse:
         optim,
         handlers=handlers,
         reparams=reparams,
-        fitting=dict(PORTED_FITTING[framework]),
+        fitting=fitting,
         transforms=trans,
     )
 

@@ -172,8 +172,31 @@ def svi_parts(path: Path) -> tuple[str, str, str]:
     raise ValueError(f"{path}: no SVI(...) call")
 
 
-#: objectives the neutral program is fitted with (dg.fit / dg.crosscheck)
-NEUTRAL_OBJECTIVES = ("Trace_ELBO",)
+#: objectives the neutral program is fitted with (dg.fit / dg.crosscheck); the others' literal
+#: arguments are read off the original's SVI call (:func:`objective_kwargs`)
+NEUTRAL_OBJECTIVES = ("Trace_ELBO", "TraceEnum_ELBO")
+
+
+def objective_kwargs(path: Path) -> dict:
+    """The literal keyword arguments of the objective in a native file's ``SVI(...)`` call
+    (``TraceEnum_ELBO(max_plate_nesting=1)`` -> ``{"max_plate_nesting": 1}``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and _call_name(node.func) == "SVI":
+            loss = node.args[3] if len(node.args) > 3 else None
+            for kw in node.keywords:
+                if kw.arg == "loss":
+                    loss = kw.value
+            if not isinstance(loss, ast.Call):
+                return {}
+            out = {}
+            for kw in loss.keywords:
+                try:
+                    out[kw.arg] = ast.literal_eval(kw.value)
+                except ValueError:
+                    pass
+            return out
+    return {}
 
 
 def port_one(name: str, fw: str, out: Path) -> tuple[PortStatus, Any]:
@@ -214,6 +237,7 @@ def port_one(name: str, fw: str, out: Path) -> tuple[PortStatus, Any]:
         if objective not in NEUTRAL_OBJECTIVES:
             lines.append(f"objective {objective}: dropped with the fitting code (no neutral one)")
     mod.GALLERY_MODEL, mod.GALLERY_GUIDE = model, guide
+    mod.GALLERY_LOSS = (objective, objective_kwargs(src))
     return PortStatus(status, lines, r.source), mod if status != "incomplete" else None
 
 
@@ -223,6 +247,10 @@ def run_crosscheck(mod, st: dict, *, ci: bool):
 
     steps = CI["steps"] if ci else st["steps"]
     particles = CI["particles"] if ci else st["particles"]
+    name, kw = getattr(mod, "GALLERY_LOSS", ("Trace_ELBO", {}))
+    loss: Any = "Trace_ELBO"
+    if name != "Trace_ELBO":  # the original's estimator (its num_particles: the settings')
+        loss = getattr(dg.infer, name)(**{**kw, "num_particles": particles})
     return dg.crosscheck(
         getattr(mod, mod.GALLERY_MODEL),
         getattr(mod, mod.GALLERY_GUIDE),
@@ -236,6 +264,7 @@ def run_crosscheck(mod, st: dict, *, ci: bool):
         elbo_particles=CI["elbo_particles"] if ci else st.get("elbo_particles", 2000),
         tolerances=None if ci else st.get("tolerances"),
         progress=False,
+        loss=loss,
     )
 
 

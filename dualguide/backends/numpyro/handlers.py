@@ -148,7 +148,14 @@ def make(kind: str, params: dict) -> Any:
         return cls(None, config=lambda msg: _native_reparam(config(msg["name"])))
     if kind == "block":
         hide_fn = params["hide_fn"]
-        return cls(None, hide_fn=lambda msg: bool(hide_fn(msg.get("name"), msg.get("type"))))
+        # plate messages pass (Pyro's block never sees plates): NumPyro's block(expose=...)
+        # would hide them, and an autoguide set up under it then misses the plate sizes
+        return cls(
+            None,
+            hide_fn=lambda msg: (
+                msg.get("type") != "plate" and bool(hide_fn(msg.get("name"), msg.get("type")))
+            ),
+        )
     return cls(None, **params)
 
 

@@ -39,9 +39,10 @@ def model(data):
 
 
 init_values = {"weights": jnp.ones(K) / K, "scale": jnp.array(3.0), "locs": jnp.array([0.0, 10.0])}
-guide = AutoDelta(
-    block(model, expose=["weights", "locs", "scale"]), init_loc_fn=init_to_value(values=init_values)
-)
+# Pyro's tutorial exposes the global sites (block(model, expose=[...])); NumPyro's block would
+# then hide the plate messages too and AutoDelta fails on setup (KeyError 'components'), so
+# the NumPyro version hides the enumerated site instead: the same guide.
+guide = AutoDelta(block(model, hide=["assignment"]), init_loc_fn=init_to_value(values=init_values))
 
 
 def run(seed=0):
