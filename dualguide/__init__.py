@@ -43,6 +43,9 @@ _LAZY = {
     "get_param_store": ("dualguide.svi", "get_param_store"),
     "clear_param_store": ("dualguide.svi", "clear_param_store"),
     "set_rng_seed": ("dualguide.svi", "set_rng_seed"),
+    "nn": ("dualguide.nn", None),
+    "module": ("dualguide.nn", "module"),
+    "random_module": ("dualguide.nn", "random_module"),
 }
 
 

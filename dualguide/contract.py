@@ -81,6 +81,8 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     "dists": ("transform", "biject_to", "user_class"),
     # fit with the ELBOs other than Trace_ELBO (dualguide.elbo; the framework's own estimator)
     "elbo": ("fit", "has_rsample_"),
+    # the layers' kernels and native networks behind dualguide.nn
+    "nn": ("linear", "activation", "native_module"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)
