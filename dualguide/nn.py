@@ -10,8 +10,10 @@ prior on a weight, ``PyroSample``-style) makes them latent variables instead.
 
 Names: the weight at path ``path`` (torch's ``named_parameters`` spelling, ``fc1.weight``,
 ``0.bias``) of a network registered as ``name`` is the param (or sample site)
-``f"{name}$$${path}"`` -- the name ``pyro.module`` gives it, so a Pyro param store of a
-native program and a dualguide fit use the same keys.
+``f"{name}.{path}"`` -- the name a Pyro ``PyroModule`` called ``name`` gives it.  Not
+``pyro.module``'s ``f"{name}.{path}"``: Pyro's ``substitute`` (and every tool built on it)
+strips the part before ``$$$`` and would match ``fc1.weight`` of any network
+(:func:`dualguide.porting.params.load_params` translates ``$$$`` names of a native Pyro store).
 
 Initialization mirrors ``torch.nn.Linear.reset_parameters``: weight (out, in) and bias (out,)
 both uniform on ``(-1/sqrt(in), 1/sqrt(in))`` (torch's ``kaiming_uniform_(a=sqrt(5))`` has
@@ -73,8 +75,8 @@ __all__ = [
     "relu",
 ]
 
-#: separator between a network's registered name and a weight's path (``pyro.module``'s)
-SEP = "$$$"
+#: separator between a network's registered name and a weight's path (``PyroModule``'s)
+SEP = "."
 
 _rng = np.random.default_rng(0)
 
@@ -108,7 +110,7 @@ def param_name(name: str, path: str) -> str:
     """The param / sample site name of weight ``path`` of a network registered as ``name``.
 
     >>> param_name("encoder", "fc1.weight")
-    'encoder$$$fc1.weight'
+    'encoder.fc1.weight'
     """
     return f"{name}{SEP}{path}"
 
@@ -321,7 +323,8 @@ class Module:
         """Use these weights when the module is called outside a program (returns ``self``).
 
         ``params``: ``{path: value}``, or a fit's params with ``name`` the name the network
-        was registered under (keys ``f"{name}$$${path}"``; others are ignored).
+        was registered under (keys ``f"{name}.{path}"``, or ``pyro.module``'s ``f"{name}$$${path}"``; others are
+        ignored).
 
         >>> from dualguide import nn
         >>> lin = nn.Linear(1, 1, seed=0).load({"weight": [[2.0]], "bias": [0.5]})
@@ -330,8 +333,10 @@ class Module:
         """
         own = dict(self.named_parameters())
         if name is not None:
-            pre = name + SEP
-            params = {k[len(pre) :]: v for k, v in params.items() if k.startswith(pre)}
+            pres = (name + SEP, name + "$$$")
+            params = {
+                k[len(p) :]: v for k, v in params.items() for p in pres if k.startswith(p)
+            }
         unknown = sorted(set(params) - set(own))
         if unknown:
             raise SpecError(
@@ -436,12 +441,7 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Any:
     b = _state.backend_of_type(type(x)) or _state.current()
     if not isinstance(x, b.array_types):
         x = b.to_array(np.asarray(x, np.float32) if _plain(x) else x)
-    if weight.shape[-1] != x.shape[-1]:
-        raise SpecError(
-            f"nn.linear: input's last dim is {x.shape[-1]} but the layer takes "
-            f"{weight.shape[-1]} features (weight shape {tuple(weight.shape)})"
-        )
-    return _nn_feature(x).linear(x, weight, bias)
+    return _nn_feature(x).linear(x, weight, bias)  # checks the feature dims
 
 
 def _activation(kind: str, x: Any, **kw: Any) -> Any:
@@ -669,8 +669,8 @@ def _check_name(name: Any, what: str) -> str:
 def module(name: str, net: Any, input_shape: tuple[int, ...] | None = None) -> Any:
     """Register ``net``'s weights in the running model or guide; return the callable network.
 
-    For a :class:`Module`: every weight at path ``p`` becomes ``dg.param(f"{name}$$${p}",
-    initial value)`` (``pyro.module``'s names), or, if it has a :class:`Sample` prior, the
+    For a :class:`Module`: every weight at path ``p`` becomes ``dg.param(f"{name}.{p}",
+    initial value)`` (``PyroModule``'s names), or, if it has a :class:`Sample` prior, the
     sample site of that name; the network (returned, and ``net`` itself, as with
     ``pyro.module``) then computes with those values.  Both backends run the same network.
 
@@ -685,7 +685,7 @@ def module(name: str, net: Any, input_shape: tuple[int, ...] | None = None) -> A
     ...     f = dg.nn.module("f", net)
     ...     return f(np.ones((3, 2), np.float32))
     >>> sorted(dg.trace(guide, backend="pyro"))
-    ['f$$$bias', 'f$$$weight']
+    ['f.bias', 'f.weight']
     """
     _check_name(name, "nn.module")
     if not isinstance(net, Module):
@@ -697,7 +697,7 @@ def random_module(name: str, net: Module, prior: Any) -> Module:
     """Put priors on ``net``'s weights and draw them (``pyro.random_module``), inside a model.
 
     ``prior``: a :class:`Sample` for every weight, or ``{path: Sample}`` for some (the others
-    stay learnable params).  Each drawn weight is the sample site ``f"{name}$$${path}"`` with
+    stay learnable params).  Each drawn weight is the sample site ``f"{name}.{path}"`` with
     the prior expanded to the weight's shape (all dims event dims).  Returns ``net`` computing
     with the drawn weights; ``net`` itself keeps its priors unset (unlike assigning
     :class:`Sample` attributes, which is permanent).
@@ -709,7 +709,7 @@ def random_module(name: str, net: Module, prior: Any) -> Module:
     ...     f = dg.nn.random_module("bnn", net, nn.Sample(dist.Normal, 0.0, 1.0))
     ...     return f(np.ones((1, 1), np.float32))
     >>> sorted(dg.trace(model, backend="numpyro"))
-    ['bnn$$$bias', 'bnn$$$weight']
+    ['bnn.bias', 'bnn.weight']
     """
     _check_name(name, "nn.random_module")
     if not isinstance(net, Module):

@@ -19,6 +19,7 @@ from ...errors import SpecError
 
 def linear(x: Any, weight: Any, bias: Any) -> Any:
     """``x @ weight.T + bias`` (what ``torch.nn.functional.linear`` computes)."""
+    _check_features(x, weight)
     y = jnp.matmul(x, jnp.swapaxes(weight, -1, -2))
     return y if bias is None else y + bias
 
@@ -62,3 +63,13 @@ def native_module(name: str, net: Any, input_shape: Any) -> Any:
         f"nn.module({name!r}): expected a dualguide.nn module (or, on NumPyro only, a stax "
         f"(init_fn, apply_fn) pair), got {type(net).__name__}"
     )
+
+
+def _check_features(x: Any, weight: Any) -> None:
+    # here, not in dualguide.nn: a shape test in user-level code would stop Pyro's JIT trace
+    if int(weight.shape[-1]) != int(x.shape[-1]):
+        raise SpecError(
+            f"nn.linear: the input's last dim is {int(x.shape[-1])} but the layer takes "
+            f"{int(weight.shape[-1])} features (weight shape {tuple(weight.shape)}); "
+            "check the network's in_features against the data"
+        )
