@@ -311,12 +311,10 @@ class Module:
 
     def _bind(self, backend: Any, values: Mapping[str, Any]) -> None:
         per: dict[int, dict[str, Any]] = {}
-        mods: dict[int, Module] = {}
         for path, v in values.items():
             m, leaf = self._resolve(path)
             per.setdefault(id(m), {})[leaf] = v
-            mods[id(m)] = m
-        for path, m in self.named_modules():
+        for _path, m in self.named_modules():
             object.__setattr__(m, "_bound", (backend, per.get(id(m), {})))
 
     def load(self, params: Mapping[str, Any], name: str | None = None) -> Module:
@@ -334,9 +332,7 @@ class Module:
         own = dict(self.named_parameters())
         if name is not None:
             pres = (name + SEP, name + "$$$")
-            params = {
-                k[len(p) :]: v for k, v in params.items() for p in pres if k.startswith(p)
-            }
+            params = {k[len(p) :]: v for k, v in params.items() for p in pres if k.startswith(p)}
         unknown = sorted(set(params) - set(own))
         if unknown:
             raise SpecError(
@@ -714,8 +710,7 @@ def random_module(name: str, net: Module, prior: Any) -> Module:
     _check_name(name, "nn.random_module")
     if not isinstance(net, Module):
         raise SpecError(
-            f"nn.random_module({name!r}): expected a dualguide.nn module, got "
-            f"{type(net).__name__}"
+            f"nn.random_module({name!r}): expected a dualguide.nn module, got {type(net).__name__}"
         )
     paths = dict(net.named_parameters())
     if isinstance(prior, Sample):

@@ -8,6 +8,7 @@ needed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -24,7 +25,7 @@ def linear(x: Any, weight: Any, bias: Any) -> Any:
     return y if bias is None else y + bias
 
 
-_ACTS = {
+_ACTS: dict[str, Callable[..., Any]] = {
     "relu": lambda x: jax.nn.relu(x),
     "leaky_relu": lambda x, negative_slope=0.01: jax.nn.leaky_relu(x, negative_slope),
     "elu": lambda x, alpha=1.0: jax.nn.elu(x, alpha),
@@ -44,15 +45,29 @@ def activation(kind: str, x: Any, **kwargs: Any) -> Any:
 
 
 def native_module(name: str, net: Any, input_shape: Any) -> Any:
-    """A user's native network on NumPyro: a stax ``(init_fn, apply_fn)`` pair registered with
-    ``numpyro.module(name, net, input_shape)``; returns the apply function bound to its params."""
+    """A user's native network on NumPyro: a stax ``(init_fn, apply_fn)`` pair, initialized as
+    ``numpyro.module(name, net, input_shape)`` does, but with one ``numpyro.param`` per array
+    (``f"{name}.{i}.{j}"`` by position in stax's nested params, not one pytree param
+    ``name$params``), so that fit results and traces stay plain arrays.  Returns the apply
+    function bound to the params."""
     if isinstance(net, tuple) and len(net) == 2 and all(callable(f) for f in net):
         if input_shape is None:
             raise SpecError(
                 f"nn.module({name!r}): a stax network needs input_shape= (numpyro.module's "
                 "third argument), e.g. dg.nn.module(name, net, input_shape=(batch, features))"
             )
-        return numpyro.module(name, net, tuple(input_shape))
+        init_fn, apply_fn = net
+        key = numpyro.prng_key()
+        if key is None:
+            key = jax.random.PRNGKey(0)
+        _, init = init_fn(key, tuple(input_shape))
+        flat, tree = jax.tree_util.tree_flatten_with_path(init)
+        values = []
+        for path, leaf in flat:
+            sub = ".".join(str(getattr(k, "idx", getattr(k, "key", k))) for k in path)
+            values.append(numpyro.param(f"{name}.{sub}", leaf))
+        params = jax.tree_util.tree_unflatten(tree, values)
+        return lambda *args, **kwargs: apply_fn(params, *args, **kwargs)
     mod = type(net).__module__.split(".", 1)[0]
     if mod == "torch":
         raise SpecError(

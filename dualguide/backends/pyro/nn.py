@@ -8,6 +8,7 @@ A neutral network on Pyro computes with ``torch.nn.functional`` (the kernels of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pyro
@@ -23,7 +24,7 @@ def linear(x: Any, weight: Any, bias: Any) -> Any:
     return F.linear(x, weight, bias)
 
 
-_ACTS = {
+_ACTS: dict[str, Callable[..., Any]] = {
     "relu": lambda x: F.relu(x),
     "leaky_relu": lambda x, negative_slope=0.01: F.leaky_relu(x, negative_slope),
     "elu": lambda x, alpha=1.0: F.elu(x, alpha),
