@@ -46,6 +46,9 @@ _LAZY = {
     "config_enumerate": ("dualguide.enum", "config_enumerate"),
     "markov": ("dualguide.enum", "markov"),
     "infer_discrete": ("dualguide.enum", "infer_discrete"),
+    "nn": ("dualguide.nn", None),
+    "module": ("dualguide.nn", "module"),
+    "random_module": ("dualguide.nn", "random_module"),
 }
 
 

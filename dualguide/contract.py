@@ -85,6 +85,8 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     # markov, infer_discrete and Vindex; ``check`` raises when the framework cannot enumerate
     # (``loss_values``: single-particle TraceEnum_ELBO values for dualguide.crosscheck)
     "enum": ("config_enumerate", "markov", "infer_discrete", "vindex", "check", "loss_values"),
+    # the layers' kernels and native networks behind dualguide.nn
+    "nn": ("linear", "activation", "native_module"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)

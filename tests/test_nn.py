@@ -1,0 +1,308 @@
+"""dualguide.nn: networks in models and guides, the same on NumPyro and on Pyro (issue 15)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dualguide as dg
+from dualguide import distributions as dist
+from dualguide import nn, ops
+from dualguide.errors import SpecError
+
+# a tiny VAE: 32 binary 6-pixel "images" from two prototypes with 10 % flipped pixels
+_rng = np.random.default_rng(12)
+_PROTOS = np.array([[1, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 1]], dtype=np.float32)
+IMAGES = np.abs(_PROTOS[_rng.integers(0, 2, 32)] - (_rng.uniform(size=(32, 6)) < 0.1)).astype(
+    np.float32
+)
+
+
+class Encoder(nn.Module):
+    def __init__(self, seed=0):
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        self.fc1 = nn.Linear(6, 8, seed=rng)
+        self.fc_loc = nn.Linear(8, 2, seed=rng)
+        self.fc_scale = nn.Linear(8, 2, seed=rng)
+
+    def forward(self, x):
+        h = ops.softplus(self.fc1(x))
+        return self.fc_loc(h), ops.exp(self.fc_scale(h))
+
+
+def make_vae(seed=0):
+    encoder = Encoder(seed)
+    decoder = nn.MLP([2, 8, 6], activation=nn.Softplus, output_activation=nn.Sigmoid, seed=seed)
+
+    def model(x):
+        decode = dg.nn.module("decoder", decoder)
+        with dg.plate("data", x.shape[0]):
+            z = dg.sample("z", dist.Normal(ops.zeros(2), 1.0).to_event(1))
+            dg.sample("obs", dist.Bernoulli(decode(z)).to_event(1), obs=x)
+
+    def guide(x):
+        encode = dg.nn.module("encoder", encoder)
+        loc, scale = encode(x)
+        with dg.plate("data", x.shape[0]):
+            dg.sample("z", dist.Normal(loc, scale).to_event(1))
+
+    return model, guide, encoder, decoder
+
+
+# -- construction and forward ------------------------------------------------------------------
+def test_linear_init_mirrors_torch_scheme_and_seed():
+    a = nn.Linear(50, 40, seed=3).init_params()
+    b = nn.Linear(50, 40, seed=3).init_params()
+    assert a["weight"].shape == (40, 50) and a["bias"].shape == (40,)
+    assert a["weight"].dtype == np.float32
+    np.testing.assert_array_equal(a["weight"], b["weight"])
+    bound = 1 / np.sqrt(50)  # torch.nn.Linear: kaiming_uniform_(a=sqrt(5)) = U(+-1/sqrt(fan_in))
+    for w in (a["weight"], a["bias"]):
+        assert np.abs(w).max() <= bound
+        assert np.abs(w).max() > 0.9 * bound  # 2,040 draws fill the interval
+    nn.manual_seed(7)
+    c = nn.MLP([3, 4, 1]).init_params()
+    nn.manual_seed(7)
+    d = nn.MLP([3, 4, 1]).init_params()
+    assert all(np.array_equal(c[k], d[k]) for k in c)
+    assert list(c) == ["0.weight", "0.bias", "2.weight", "2.bias"]  # torch's Sequential paths
+
+
+def test_forward_is_the_same_on_both_backends_to_float32_rounding(both):
+    net = nn.Sequential(
+        nn.Linear(5, 7, seed=1),
+        nn.ReLU(),
+        nn.Linear(7, 7, seed=2),
+        nn.Tanh(),
+        nn.Linear(7, 7, seed=3),
+        nn.LeakyReLU(0.1),
+        nn.Linear(7, 7, seed=4),
+        nn.ELU(),
+        nn.Linear(7, 4, seed=5),
+        nn.Softplus(),
+        nn.Sigmoid(),
+    )
+    x = np.random.default_rng(0).normal(size=(3, 5)).astype(np.float32) * 3
+    outs = {}
+    for b in both:
+        with dg.use_backend(b):
+            outs[b] = ops.to_numpy(net(x))
+            sm = ops.to_numpy(nn.Softmax()(net(x)))
+            np.testing.assert_allclose(sm.sum(-1), 1.0, rtol=1e-6)
+    # the same float32 computation with other kernels: a few ulps apart
+    np.testing.assert_allclose(outs["numpyro"], outs["pyro"], rtol=1e-6, atol=1e-6)
+    # and numpy's float64 says what it should be
+    h = x.astype(np.float64)
+    p = net.init_params()
+
+    def lin(h, i):
+        return h @ p[f"{i}.weight"].T + p[f"{i}.bias"]
+
+    h = np.maximum(lin(h, 0), 0)
+    h = np.tanh(lin(h, 2))
+    h = lin(h, 4)
+    h = np.where(h > 0, h, 0.1 * h)
+    h = lin(h, 6)
+    h = np.where(h > 0, h, np.expm1(h))
+    h = 1 / (1 + np.exp(-np.log1p(np.exp(lin(h, 8)))))
+    np.testing.assert_allclose(outs["pyro"], h, rtol=1e-5, atol=1e-6)
+
+
+def test_registered_names_and_values(backend):
+    model, guide, encoder, decoder = make_vae()
+    tr = dg.trace(guide, IMAGES, backend=backend)
+    names = [n for n, s in tr.items() if s.type == "param"]
+    assert names == [f"encoder.{p}" for p, _ in encoder.named_parameters()]
+    for p, v in encoder.init_params().items():
+        np.testing.assert_array_equal(tr[f"encoder.{p}"].value, v)
+
+
+def test_module_sees_param_overrides(backend):
+    net = nn.Linear(2, 1, seed=0)
+
+    def guide():
+        return dg.nn.module("f", net)(np.ones((1, 2), np.float32))
+
+    from dualguide import _state
+
+    with _state.param_overrides({"f.weight": [[1.0, 2.0]], "f.bias": [0.5]}) as hook:
+        out = dg.render(guide, backend)()
+    assert float(ops.to_numpy(out)[0, 0]) == 3.5
+    assert set(hook.constraints) == {"f.weight", "f.bias"}
+
+
+def test_load_uses_fitted_values_outside_a_program(backend):
+    net = nn.Linear(2, 1, seed=0)
+    fitted = {"f.weight": np.array([[1.0, 2.0]]), "f.bias": np.array([0.5]), "other": 1.0}
+    with dg.use_backend(backend):
+        y = net.load(fitted, name="f")(np.ones((1, 2), np.float32))
+    assert float(ops.to_numpy(y)[0, 0]) == 3.5
+    # a native Pyro store's pyro.module names load too
+    net.load({"g$$$weight": np.array([[0.0, 1.0]]), "g$$$bias": np.array([0.0])}, name="g")
+    with dg.use_backend(backend):
+        assert float(ops.to_numpy(net(np.ones((1, 2), np.float32)))[0, 0]) == 1.0
+
+
+# -- fitting and cross-checking ----------------------------------------------------------------
+def test_vae_fit_lowers_the_loss(backend):
+    model, guide, *_ = make_vae()
+    r = dg.fit(
+        model,
+        guide,
+        backend=backend,
+        model_args=(IMAGES,),
+        num_steps=300,
+        optim=dg.optim.Adam(lr=0.02),
+        progress=False,
+    )
+    # one-particle losses are noisy (sd ~ 3 here); the fit drops them by ~60 nats
+    assert r.losses[-30:].mean() < r.losses[:30].mean() - 20
+    assert set(r.params) >= {"encoder.fc1.weight", "decoder.2.bias"}
+    assert r.params["decoder.0.weight"].shape == (8, 2)
+
+
+def test_lockstep_through_the_networks_matches_to_float32():
+    model, guide, *_ = make_vae()
+    r = dg.crosscheck.lockstep(
+        model, guide, (IMAGES,), optim=dg.optim.Adam(lr=0.02), num_steps=25, num_particles=2
+    )
+    # the same init, noise and Adam update: only float32 rounding separates the trajectories
+    assert r.status == "pass", r.summary
+    assert r.details["max_param_dev"] < 1e-5
+
+
+def test_elbos_agree_within_monte_carlo_error_at_the_same_params():
+    model, guide, *_ = make_vae()
+    ests = {
+        b: dg.crosscheck.elbo_estimate(
+            model, guide, backend=b, num_particles=2000, model_args=(IMAGES,)
+        )
+        for b in ("numpyro", "pyro")
+    }
+    (m1, s1), (m2, s2) = ests["numpyro"], ests["pyro"]
+    # independent Monte-Carlo estimates of one number: within 5 joint standard errors
+    assert abs(m1 - m2) < 5 * np.hypot(s1, s2), ests
+    # (the gradients are compared exactly, under common noise, by the lockstep test)
+
+
+def test_logdensity_parity_through_the_networks():
+    model, guide, *_ = make_vae()
+    r = dg.crosscheck.logdensity_parity(model, guide, (IMAGES,))
+    assert r.status == "pass", r.summary
+
+
+# -- Bayesian layers ---------------------------------------------------------------------------
+def test_random_module_draws_weights_with_the_prior(backend):
+    net = nn.MLP([1, 3, 1], activation=nn.Tanh, seed=0)
+    prior = nn.Sample(dist.Normal, 0.0, 1.0)
+
+    def model(x):
+        f = dg.nn.random_module("bnn", net, prior)
+        return f(x)
+
+    x = np.linspace(-1, 1, 4, dtype=np.float32)[:, None]
+    tr = dg.trace(model, x, backend=backend, seed=3)
+    names = [n for n, s in tr.items() if s.type == "sample"]
+    assert names == ["bnn.0.weight", "bnn.0.bias", "bnn.2.weight", "bnn.2.bias"]
+    w = tr["bnn.0.weight"]
+    assert w.value.shape == (3, 1)
+    # all dims are event dims: one log density per weight tensor, the standard normal's
+    want = -0.5 * (w.value**2).sum() - 3 * 0.5 * np.log(2 * np.pi)
+    np.testing.assert_allclose(w.log_prob, want, rtol=1e-5)
+    assert not any(isinstance(v, nn.Sample) for _p, v in net.named_parameters())
+
+
+def test_sample_attribute_makes_one_weight_latent(backend):
+    lin = nn.Linear(2, 1, seed=0)
+    lin.weight = nn.Sample(dist.Normal, 0.0, 2.0)
+
+    def model():
+        return dg.nn.module("lin", lin)(np.ones((1, 2), np.float32))
+
+    tr = dg.trace(model, backend=backend)
+    assert tr["lin.weight"].type == "sample" and tr["lin.bias"].type == "param"
+
+
+def test_bnn_regression_fits_on_both_backends(both):
+    rng = np.random.default_rng(1)
+    x = np.linspace(-1, 1, 20, dtype=np.float32)[:, None]
+    y = (2.0 * x[:, 0] + 0.1 * rng.normal(size=20)).astype(np.float32)
+    net = nn.Linear(1, 1, seed=0)
+
+    def model(x, y):
+        f = dg.nn.random_module("lin", net, nn.Sample(dist.Normal, 0.0, 10.0))
+        with dg.plate("data", x.shape[0]):
+            dg.sample("y", dist.Normal(f(x)[..., 0], 0.1), obs=y)
+
+    guide = dg.autoguides.AutoNormal(model)
+    for b in both:
+        r = dg.fit(
+            model,
+            guide,
+            backend=b,
+            model_args=(x, y),
+            num_steps=600,
+            num_particles=4,
+            optim=dg.optim.Adam(lr=0.05),
+            progress=False,
+        )
+        loc = guide.median(r.params, backend=b, model_args=(x, y))["lin.weight"]
+        # least squares slope of 20 points with noise 0.1: 2 +- 0.04; the posterior is tight
+        assert abs(float(np.ravel(loc)[0]) - 2.0) < 0.15, (b, loc)
+
+
+# -- native networks (one backend only) and bad input -----------------------------------------
+def test_native_torch_module_on_pyro_only(backend_state):
+    import torch
+
+    lin = torch.nn.Linear(2, 1)
+
+    def guide():
+        return dg.nn.module("t", lin)(torch.ones(1, 2))
+
+    tr = dg.trace(guide, backend="pyro")
+    assert {"t$$$weight", "t$$$bias"} <= set(tr)
+    with pytest.raises(SpecError, match="runs only on the pyro backend"):
+        dg.trace(guide, backend="numpyro")
+
+
+def test_native_stax_network_on_numpyro_only():
+    from jax.example_libraries import stax
+
+    net = stax.serial(stax.Dense(3), stax.Relu)
+
+    def guide():
+        f = dg.nn.module("s", net, input_shape=(1, 2))
+        return f(np.ones((1, 2), np.float32))
+
+    tr = dg.trace(guide, backend="numpyro")
+    assert [n for n in tr if tr[n].type == "param"] == ["s.0.0", "s.0.1"]  # Dense W, b
+    with pytest.raises(SpecError, match="runs only on the numpyro backend"):
+        dg.trace(guide, backend="pyro")
+
+
+def test_bad_input_is_one_clear_error(backend):
+    with pytest.raises(SpecError, match="in_features must be a positive int"):
+        nn.Linear(0, 3)
+    with pytest.raises(SpecError, match="pass an instance"):
+        nn.Sequential(nn.ReLU)
+    with pytest.raises(SpecError, match="not a weight"):
+        with dg.use_backend(backend):
+            nn.random_module("m", nn.Linear(1, 1), {"w": nn.Sample(dist.Normal, 0.0, 1.0)})
+
+    class NoSuper(nn.Module):
+        def __init__(self):
+            self.fc = nn.Linear(1, 1)
+
+    with pytest.raises(SpecError, match="super"):
+        NoSuper()
+    net = nn.Linear(3, 2, seed=0)
+
+    def guide():
+        return dg.nn.module("f", net)(np.ones((4, 5), np.float32))
+
+    with pytest.raises(SpecError, match="last dim is 5 but the layer takes 3"):
+        dg.trace(guide, backend=backend)
+    with pytest.raises(SpecError, match="shape"):
+        net.load({"weight": np.zeros((3, 3))})
