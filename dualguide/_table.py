@@ -466,6 +466,38 @@ AUTOGUIDE_PARAMS: dict[str, AutoGuideSpec] = {
         ),
         per_site=False,
     ),
+    # the MAP point of the packed unconstrained latents; the covariance is computed from the
+    # Hessian at that point, not stored
+    "AutoLaplaceApproximation": AutoGuideSpec(
+        numpyro=(AutoParam("loc", "auto_loc"),),
+        pyro=(AutoParam("loc", "AutoLaplaceApproximation.loc"),),
+        per_site=False,
+    ),
+    # one masked autoregressive network (MADE) per flow ({flow}), {layer}: its masked dense
+    # layers in order; ``skip``: the input-to-output skip layer (skip_connections=True).
+    # NumPyro keeps a network's stax params as one pytree ``auto_arn__{flow}$params``;
+    # dualguide's rendering registers each leaf as its own param under the names below.
+    # torch's Linear stores the weight as (out, in), stax as (in, out): translation transposes.
+    "AutoIAFNormal": AutoGuideSpec(
+        numpyro=(
+            AutoParam("weight", "auto_arn__{flow}$params.layers.{layer}.W"),
+            AutoParam("bias", "auto_arn__{flow}$params.layers.{layer}.b"),
+            AutoParam("skip", "auto_arn__{flow}$params.skip.W"),
+        ),
+        pyro=(
+            AutoParam("weight", "AutoIAFNormal.transform$$${flow}.arn.layers.{layer}.weight"),
+            AutoParam("bias", "AutoIAFNormal.transform$$${flow}.arn.layers.{layer}.bias"),
+            AutoParam("skip", "AutoIAFNormal.transform$$${flow}.arn.skip_layer.weight"),
+        ),
+        per_site=False,
+        # (no ``storage`` formula: a transpose maps element to element, gradients alike)
+        quantiles=False,
+    ),
+}
+
+#: neutral AutoIAFNormal keyword -> NumPyro's keyword (the neutral names are Pyro's)
+AUTOGUIDE_ARGS: dict[str, dict[str, str]] = {
+    "AutoIAFNormal": {"hidden_dim": "hidden_dims", "num_transforms": "num_flows"},
 }
 
 #: native autoguide constraints that are not neutral constraints -> the neutral constraint
@@ -490,6 +522,18 @@ AUTOGUIDE_INITS: dict[str, tuple[str, str]] = {
     "uniform": ("init_to_uniform", "init_to_uniform"),
     "sample": ("init_to_sample", "init_to_sample"),
     "value": ("init_to_value", "init_to_value"),
+}
+
+#: init strategy -> its keyword arguments and their neutral defaults (the same in both
+#: frameworks: NumPyro's and Pyro's init_to_median take num_samples=15, init_to_uniform
+#: radius=2)
+AUTOGUIDE_INIT_ARGS: dict[str, dict[str, object]] = {
+    "feasible": {},
+    "median": {"num_samples": 15},
+    "mean": {},
+    "uniform": {"radius": 2.0},
+    "sample": {},
+    "value": {"values": None},
 }
 
 

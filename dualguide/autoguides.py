@@ -43,6 +43,7 @@ from . import _state
 from . import constraints as _c
 from ._inputs import float_np
 from ._table import (
+    AUTOGUIDE_INIT_ARGS,
     AUTOGUIDE_INITS,
     AUTOGUIDE_PARAMS,
     BACKENDS,
@@ -57,6 +58,15 @@ __all__ = [
     "AutoMultivariateNormal",
     "AutoLowRankMultivariateNormal",
     "AutoDelta",
+    "AutoLaplaceApproximation",
+    "AutoIAFNormal",
+    "InitStrategy",
+    "init_to_feasible",
+    "init_to_median",
+    "init_to_mean",
+    "init_to_sample",
+    "init_to_uniform",
+    "init_to_value",
     "translate_params",
     "naming_of",
 ]
@@ -212,9 +222,50 @@ class AutoGuide:
         ``params`` may use either backend's names (they are translated); ``backend``
         defaults to the one the params are named for.
         """
+        if self.kind in _NO_SUMMARY:
+            raise SpecError(
+                f"{self.kind} has no closed-form median or quantiles (a flow's marginals): "
+                "draw with sample_posterior(seed, params, sample_shape=(n,)) and take "
+                "np.median / np.quantile over axis 0"
+            )
         b, p, args, kwargs = self._prepare(params, backend, model_args, model_kwargs)
         native = self.__dualguide_render__(b)
         return _backend_module(b).median(native, p, args, kwargs)
+
+    def sample_posterior(
+        self,
+        seed: int,
+        params: Mapping[str, Any],
+        *,
+        sample_shape: Sequence[int] = (),
+        backend: str | None = None,
+        model_args: tuple = (),
+        model_kwargs: dict | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Draws from the fitted guide: ``{site: array of shape sample_shape + site shape}``.
+
+        NumPyro's argument order (``sample_posterior(rng_key, params, ...)``) with a plain
+        int ``seed``; on NumPyro it is the native ``sample_posterior``, on Pyro the
+        guide's posterior sampled under ``torch.manual_seed(seed)`` (Pyro autoguides have
+        no such method).  Constrained values, latent sites only.  The two frameworks' RNGs
+        differ: the same seed gives different draws of the same distribution.
+
+        >>> import dualguide as dg
+        >>> from dualguide import distributions as dist
+        >>> def model():
+        ...     dg.sample("x", dist.Normal(0.0, 1.0))
+        >>> g = dg.autoguides.AutoNormal(model)
+        >>> d = g.sample_posterior(0, {"x_auto_loc": 1.0, "x_auto_scale": 0.5},
+        ...                        sample_shape=(1000,), backend="pyro")
+        >>> d["x"].shape, bool(abs(d["x"].mean() - 1.0) < 0.1)
+        ((1000,), True)
+        """
+        shape = _check_sample_shape(self.kind, sample_shape)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise SpecError(f"{self.kind}.sample_posterior: seed must be an int, got {seed!r}")
+        b, p, args, kwargs = self._prepare(params, backend, model_args, model_kwargs)
+        native = self.__dualguide_render__(b)
+        return _backend_module(b).sample_posterior(native, p, int(seed), shape, args, kwargs)
 
     def quantiles(
         self,
@@ -226,6 +277,8 @@ class AutoGuide:
         model_kwargs: dict | None = None,
     ) -> dict[str, np.ndarray]:
         """The native guide's ``quantiles`` of each latent site: arrays of shape ``(len(q), ...)``."""
+        if self.kind in _NO_SUMMARY:
+            self.median(params)  # raises the flows' message
         if not AUTOGUIDE_PARAMS[self.kind].quantiles:
             raise SpecError(f"{self.kind} has no quantiles (a point estimate): use median()")
         qs = [float(q) for q in quantiles]
@@ -327,6 +380,266 @@ class AutoDelta(AutoGuide):
         super().__init__(model, init_loc_fn=init_loc_fn)
 
 
+class AutoLaplaceApproximation(AutoGuide):
+    """A MAP point over the packed unconstrained latents, then a Gaussian at it (Laplace).
+
+    Fit it like :class:`AutoDelta` (the guide is a point mass while fitting); then
+    :meth:`get_posterior` gives the Laplace approximation: mean the MAP point, covariance
+    the inverse Hessian of ``-log p(x, z)`` in unconstrained space at that point, computed
+    by each framework's own code (NumPyro's ``get_posterior(params)``, Pyro's
+    ``laplace_approximation()``).  ``median``, ``quantiles`` and ``sample_posterior`` use
+    that Gaussian on both backends.  Params: NumPyro ``auto_loc``; Pyro
+    ``AutoLaplaceApproximation.loc``.
+
+    >>> import numpy as np
+    >>> import dualguide as dg
+    >>> from dualguide import distributions as dist
+    >>> def model():
+    ...     dg.sample("z", dist.Normal(0.0, 2.0).expand([2]).to_event(1))
+    >>> g = dg.autoguides.AutoLaplaceApproximation(model)
+    >>> post = g.get_posterior({"auto_loc": np.zeros(2, np.float32)}, backend="pyro")
+    >>> np.round(post["covariance_matrix"], 4).tolist()
+    [[4.0, 0.0], [0.0, 4.0]]
+    """
+
+    def __init__(self, model: Callable, *, init_loc_fn: Any = "feasible"):
+        super().__init__(model, init_loc_fn=init_loc_fn)
+
+    def get_posterior(
+        self,
+        params: Mapping[str, Any],
+        *,
+        backend: str | None = None,
+        model_args: tuple = (),
+        model_kwargs: dict | None = None,
+    ) -> dict[str, Any]:
+        """The Laplace Gaussian over the packed unconstrained latents, as numpy.
+
+        Returns ``{"loc", "scale_tril", "covariance_matrix", "layout"}``: ``layout`` is
+        ``[(site, unconstrained shape), ...]`` in the order of the vector.
+        """
+        b, p, args, kwargs = self._prepare(params, backend, model_args, model_kwargs)
+        native = self.__dualguide_render__(b)
+        loc, lt = _backend_module(b).laplace(native, p, args, kwargs)
+        loc = np.asarray(loc, dtype=float_np())
+        lt = np.asarray(lt, dtype=float_np())
+        cov = (lt.astype(np.float64) @ lt.T.astype(np.float64)).astype(float_np())
+        layout = _backend_module(b).layout(native, args, kwargs)
+        return {"loc": loc, "scale_tril": lt, "covariance_matrix": cov, "layout": layout}
+
+
+class AutoIAFNormal(AutoGuide):
+    """A standard Normal pushed through inverse autoregressive flows (IAF), packed latents.
+
+    One architecture on both backends (NumPyro's, as in the NeuTra paper):
+    ``num_transforms`` affine autoregressive transforms, each over a masked network
+    (MADE) with hidden layers ``hidden_dim`` (default ``[D, D]``, D the latent dimension;
+    each at least D), ``nonlinearity`` (``"elu"``, ``"relu"`` or ``"tanh"``), the
+    identity variable order, the latent vector reversed between transforms,
+    log-scales clipped to [-5, 3], optional input-to-output ``skip_connections``.
+    Renders to ``numpyro.infer.autoguide.AutoIAFNormal`` (``num_flows``,
+    ``hidden_dims``) and ``pyro.infer.autoguide.AutoIAFNormal``.  The argument names are
+    Pyro's; the defaults are NumPyro's (Pyro's are one transform, one hidden layer of
+    3D+1, ReLU and a random order: write them out to get them).  Needs D >= 2.
+
+    Params (per transform ``i`` and masked layer ``j``): NumPyro
+    ``auto_arn__{i}$params.layers.{j}.W`` / ``.b`` (each network weight is its own param,
+    where NumPyro's ``numpyro.module`` keeps one pytree), Pyro
+    ``AutoIAFNormal.transform$$${i}.arn.layers.{j}.weight`` / ``.bias`` (the weight
+    transposed); ``translate`` maps them.  Initial weights are each framework's own.
+
+    >>> import dualguide as dg
+    >>> from dualguide import distributions as dist
+    >>> def model():
+    ...     x1 = dg.sample("x1", dist.Normal(0.0, 1.0))
+    ...     dg.sample("x2", dist.Normal(x1**2, 0.5))
+    >>> g = dg.autoguides.AutoIAFNormal(model, hidden_dim=[8, 8], num_transforms=2)
+    >>> r = dg.fit(model, g, backend="numpyro", num_steps=10)
+    >>> sorted(r.params)[:2]
+    ['auto_arn__0$params.layers.0.W', 'auto_arn__0$params.layers.0.b']
+    """
+
+    def __init__(
+        self,
+        model: Callable,
+        *,
+        hidden_dim: Sequence[int] | None = None,
+        num_transforms: int = 3,
+        skip_connections: bool = False,
+        nonlinearity: str = "elu",
+        init_loc_fn: Any = "feasible",
+    ):
+        if hidden_dim is not None:
+            if isinstance(hidden_dim, (int, np.integer)):
+                hidden_dim = [int(hidden_dim)]
+            try:
+                hidden_dim = [int(h) for h in hidden_dim]
+            except (TypeError, ValueError):
+                hidden_dim = None
+                ok = False
+            else:
+                ok = bool(hidden_dim) and all(h >= 1 for h in hidden_dim)
+            if not ok:
+                raise SpecError(
+                    "AutoIAFNormal: hidden_dim must be a non-empty list of layer widths, "
+                    "e.g. hidden_dim=[8, 8]"
+                )
+        if (
+            isinstance(num_transforms, bool)
+            or not isinstance(num_transforms, (int, np.integer))
+            or num_transforms < 1
+        ):
+            raise SpecError(
+                f"AutoIAFNormal: num_transforms must be an int >= 1, got {num_transforms!r}"
+            )
+        if nonlinearity not in _NONLINEARITIES:
+            raise SpecError(
+                f"AutoIAFNormal: nonlinearity must be one of {', '.join(_NONLINEARITIES)}, "
+                f"got {nonlinearity!r}"
+            )
+        super().__init__(
+            model,
+            init_loc_fn=init_loc_fn,
+            hidden_dim=hidden_dim,
+            num_transforms=int(num_transforms),
+            skip_connections=bool(skip_connections),
+            nonlinearity=nonlinearity,
+        )
+
+
+_NONLINEARITIES = ("elu", "relu", "tanh")
+#: autoguides with no closed-form median / quantiles
+_NO_SUMMARY = {"AutoIAFNormal"}
+
+
+# init strategies -----------------------------------------------------------------------------
+
+
+class InitStrategy:
+    """A neutral ``init_loc_fn``: a strategy name and its arguments, rendered to each
+    framework's own ``init_to_*`` function (``numpyro.infer.initialization`` /
+    ``pyro.infer.autoguide.initialization``).  Make one with :func:`init_to_median` & co.
+    """
+
+    def __init__(self, strategy: str, **kwargs: Any):
+        self.strategy = strategy
+        self.kwargs = kwargs
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        return f"init_to_{self.strategy}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, InitStrategy)
+            and other.strategy == self.strategy
+            and repr(other) == repr(self)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def init_to_feasible() -> InitStrategy:
+    """Each latent at the point whose unconstrained value is 0 (the same on both backends).
+
+    >>> init_to_feasible()
+    init_to_feasible()
+    """
+    return InitStrategy("feasible")
+
+
+def init_to_median(num_samples: int = 15) -> InitStrategy:
+    """Each latent at the elementwise median of ``num_samples`` draws from its prior.
+
+    Both frameworks default to 15 draws; the draws come from each framework's own RNG,
+    so the two backends start at different (equally distributed) points.  An odd
+    ``num_samples`` gives the middle draw on both (torch's median of an even count is
+    the lower middle value, jax's the average of the two).
+
+    >>> init_to_median(num_samples=31)
+    init_to_median(num_samples=31)
+    """
+    n = _positive_int("init_to_median", "num_samples", num_samples)
+    return InitStrategy("median", num_samples=n)
+
+
+def init_to_mean() -> InitStrategy:
+    """Each latent at its prior's mean (the median of 15 draws where the prior has no mean).
+
+    >>> init_to_mean()
+    init_to_mean()
+    """
+    return InitStrategy("mean")
+
+
+def init_to_sample() -> InitStrategy:
+    """Each latent at one draw from its prior (each framework's RNG).
+
+    >>> init_to_sample()
+    init_to_sample()
+    """
+    return InitStrategy("sample")
+
+
+def init_to_uniform(radius: float = 2.0) -> InitStrategy:
+    """Each latent uniform in ``(-radius, radius)`` in unconstrained space (both default 2).
+
+    >>> init_to_uniform(radius=0.5)
+    init_to_uniform(radius=0.5)
+    """
+    try:
+        r = float(radius)
+    except (TypeError, ValueError):
+        r = float("nan")
+    if not (r >= 0 and np.isfinite(r)):
+        raise SpecError(f"init_to_uniform: radius must be a number >= 0, got {radius!r}")
+    return InitStrategy("uniform", radius=r)
+
+
+def init_to_value(values: Mapping[str, Any] | None = None) -> InitStrategy:
+    """The given (constrained) values by site name; other latents start as
+    :func:`init_to_uniform` would (radius 2), as both frameworks' own ``init_to_value`` do.
+
+    >>> init_to_value(values={"x": 1.0})
+    init_to_value(values={'x': array(1., dtype=float32)})
+    """
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise SpecError(f"init_to_value: values must be a dict by site name, got {values!r}")
+    out = {}
+    for k, v in values.items():
+        try:
+            out[str(k)] = np.asarray(v, dtype=float_np())
+        except (TypeError, ValueError):
+            raise SpecError(f"init_to_value: values[{k!r}] is not numeric: {v!r}") from None
+    return InitStrategy("value", values=out)
+
+
+def _positive_int(fn: str, name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise SpecError(f"{fn}: {name} must be an int >= 1, got {v!r}")
+    return int(v)
+
+
+def _check_sample_shape(kind: str, sample_shape) -> tuple[int, ...]:
+    if isinstance(sample_shape, (int, np.integer)) and not isinstance(sample_shape, bool):
+        sample_shape = (int(sample_shape),)
+    try:
+        shape = tuple(int(n) for n in sample_shape)
+        ok = all(n >= 1 for n in shape) and all(
+            not isinstance(n, bool) and float(n) == int(n) for n in sample_shape
+        )
+    except (TypeError, ValueError):
+        ok, shape = False, ()
+    if not ok:
+        raise SpecError(
+            f"{kind}.sample_posterior: sample_shape must be a tuple of positive ints, "
+            f"e.g. (1000,), got {sample_shape!r}"
+        )
+    return shape
+
+
 # helpers -----------------------------------------------------------------------------------
 
 
@@ -346,7 +659,8 @@ def _check_init(kind: str, init_loc_fn):
             names = ", ".join(repr(k) for k in AUTOGUIDE_INITS if k != "value")
             raise SpecError(
                 f"{kind}: unknown init_loc_fn {init_loc_fn!r}; use one of {names}, "
-                "or a dict of initial values by site name"
+                "dg.autoguides.init_to_median(num_samples=...) and the other init_to_* "
+                "functions, or a dict of initial values by site name"
             )
         return init_loc_fn
     if isinstance(init_loc_fn, Mapping):
@@ -357,6 +671,10 @@ def _check_init(kind: str, init_loc_fn):
             except (TypeError, ValueError):
                 raise SpecError(f"{kind}: init_loc_fn[{k!r}] is not numeric: {v!r}") from None
         return out
+    if isinstance(init_loc_fn, InitStrategy):
+        if init_loc_fn.strategy not in AUTOGUIDE_INIT_ARGS:
+            raise SpecError(f"{kind}: unknown init strategy {init_loc_fn!r}")
+        return init_loc_fn
     if callable(init_loc_fn):  # a native init function: the user picks the backend
         return init_loc_fn
     raise SpecError(
@@ -383,7 +701,12 @@ def _as_params(params) -> dict:
 
 
 def _pattern(template: str) -> re.Pattern:
-    return re.compile("^" + re.escape(template).replace(re.escape("{site}"), "(?P<site>.+)") + "$")
+    """``"{site}_auto_loc"`` -> a regex with a named group per placeholder (``{site}``: any
+    text; ``{flow}``, ``{layer}``: an index)."""
+    rx = re.escape(template).replace(re.escape("{site}"), "(?P<site>.+)")
+    for key in ("flow", "layer"):
+        rx = rx.replace(re.escape("{" + key + "}"), f"(?P<{key}>[0-9]+)")
+    return re.compile("^" + rx + "$")
 
 
 def naming_of(kind: str, params: Mapping[str, Any]) -> str | None:
@@ -486,7 +809,9 @@ def translate_params(
     if source == target:
         return {k: np.asarray(v, dtype=float_np()) for k, v in params.items()}
     spec = AUTOGUIDE_PARAMS[kind]
-    if spec.per_site:
+    if _is_network(kind):
+        out, used = _networks(kind, params, source, target, layouts)
+    elif spec.per_site:
         out, used = _per_site(kind, params, source, target)
     else:
         out, used = _packed(kind, params, source, target, layouts)
@@ -496,6 +821,45 @@ def translate_params(
                 raise SpecError(f"{kind}: param {k!r} would be overwritten by the translation")
             out[k] = np.asarray(v, dtype=float_np())
     return out
+
+
+def _is_network(kind: str) -> bool:
+    return any("{flow}" in p.name for p in AUTOGUIDE_PARAMS[kind].numpyro)
+
+
+#: network params stored (in, out) by stax and (out, in) by torch
+_TRANSPOSED = {"weight", "skip"}
+
+
+def _networks(kind, params, source, target, layouts):
+    """Flow networks' weights: rename per (flow, layer), transposing the weight matrices."""
+    spec = AUTOGUIDE_PARAMS[kind]
+    if layouts is not None and [s for s, _ in layouts[source]] != [s for s, _ in layouts[target]]:
+        raise SpecError(
+            f"{kind}: {source} and {target} pack the latents in different orders "
+            f"({[s for s, _ in layouts[source]]} vs {[s for s, _ in layouts[target]]}); a flow's "
+            "network weights cannot be reordered"
+        )
+    tgt = {p.role: p for p in getattr(spec, target)}
+    out, used = {}, set()
+    for p in getattr(spec, source):
+        pat = _pattern(p.name)
+        for k, v in params.items():
+            m = pat.match(k)
+            if not m:
+                continue
+            arr = np.asarray(v, dtype=float_np())
+            if p.role in _TRANSPOSED:
+                if arr.ndim != 2:
+                    raise SpecError(
+                        f"{kind}: param {k!r} should be a matrix, got shape {arr.shape}"
+                    )
+                arr = np.ascontiguousarray(arr.T)
+            out[tgt[p.role].name.format(**m.groupdict())] = arr
+            used.add(k)
+    if not used:
+        raise SpecError(f"{kind}: no {source} network params among {', '.join(sorted(params))}")
+    return out, used
 
 
 def _packed(kind, params, source, target, layouts):
@@ -546,6 +910,16 @@ def translate_constraints(
     spec = AUTOGUIDE_PARAMS[kind]
     if source == target:
         return dict(constraints)
+    if _is_network(kind):  # all real: rename only
+        roles = {p.role: p.name for p in getattr(spec, target)}
+        mapping = {}
+        for p in getattr(spec, source):
+            pat = _pattern(p.name)
+            for k in constraints:
+                m = pat.match(k)
+                if m:
+                    mapping[k] = roles[p.role].format(**m.groupdict())
+        return {mapping.get(k, k): c for k, c in constraints.items()}
     src, tgt = getattr(spec, source), getattr(spec, target)
     out, used, sites = {}, set(), {}
     for p in src:

@@ -41,7 +41,15 @@ __all__ = [
 #: same name calls through :func:`dualguide._state.feature`
 FEATURE_API: dict[str, tuple[str, ...]] = {
     # native autoguides (dualguide.autoguides)
-    "autoguides": ("make", "load", "layout", "median", "quantiles"),
+    "autoguides": (
+        "make",
+        "load",
+        "layout",
+        "median",
+        "quantiles",
+        "sample_posterior",
+        "laplace",
+    ),
     # kernels of dualguide.crosscheck; NumPyro's module also has the reference-posterior
     # helpers (nuts, quadrature_objective, sample_points), which run on NumPyro only
     "crosscheck": (

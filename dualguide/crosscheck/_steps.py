@@ -195,8 +195,10 @@ def _init_params(prob: _Problem, progs, backend: str) -> dict | None:
     init values in ``backend``'s names, so that both fits start from the same numbers (the
     frameworks' autoguides initialize some params differently, e.g. the low-rank factor)."""
     nm = progs.naming
-    if prob.init_params is not None or not nm.active or backend == nm.canonical:
+    if prob.init_params is not None or not nm.active:
         return prob.init_params
+    # the canonical backend too: a flow's network weights are random draws, and the fit's
+    # own draw (its seed) is not the one the checks ran at
     p = progs.params_for(backend)
     own = set(nm.own_params(list(p), backend))
     return {k: v for k, v in p.items() if k in own} or None

@@ -282,7 +282,14 @@ class Exporter(Rewriter):
         strategy = "feasible"
         ov: dict[int, str] = {}
         append = []
+        renames = _table.AUTOGUIDE_ARGS.get(kind, {}) if self.backend == "numpyro" else {}
         for k in node.keywords:
+            if k.arg in renames:  # NumPyro's keyword for a neutral (Pyro) one
+                ov[id(k)] = f"{renames[k.arg]}={self.emit(k.value)}"
+            if kind == "AutoIAFNormal" and k.arg == "nonlinearity":
+                self.problem(
+                    node, "AutoIAFNormal: nonlinearity= is not exported (the default ELU is)"
+                )
             if k.arg != "init_loc_fn":
                 continue
             v = k.value
@@ -301,7 +308,11 @@ class Exporter(Rewriter):
             append.append(f"init_loc_fn={fn}")
         if any(v == "" for v in ov.values()):
             items = [self.emit(a) for a in node.args]
-            items += [f"{k.arg}={self.emit(k.value)}" for k in node.keywords if ov.get(id(k)) != ""]
+            items += [
+                ov.get(id(k)) or f"{k.arg}={self.emit(k.value)}"
+                for k in node.keywords
+                if ov.get(id(k)) != ""
+            ]
             return f"{kind}({', '.join(items + append)})"
         return self.call_text(node, kind, ov, append)
 

@@ -193,6 +193,30 @@ class FilePorter(Porter):
         """``AutoNormal(model, init_loc_fn=init_to_median, ...)`` -> the neutral autoguide."""
         func = self.ns("dg") + ".autoguides." + kind
         ov: dict[int, str] = {}
+        append: list[str] = []
+        renames = {v: k for k, v in _table.AUTOGUIDE_ARGS.get(kind, {}).items()}
+        given = {k.arg for k in node.keywords}
+        for k in node.keywords:
+            if kind == "AutoIAFNormal" and k.arg == "nonlinearity":
+                self.problem(
+                    node,
+                    f"AutoIAFNormal: nonlinearity={self.src.segment(k.value)} has no neutral "
+                    "form; write nonlinearity='elu', 'relu' or 'tanh'",
+                )
+            if self.fw == "numpyro" and k.arg in renames:
+                ov[id(k)] = f"{renames[k.arg]}={self.emit(k.value)}"
+        if kind == "AutoIAFNormal" and self.fw == "pyro":
+            # Pyro's own defaults, written out (the neutral defaults are NumPyro's)
+            if "num_transforms" not in given:
+                append.append("num_transforms=1")
+            if "nonlinearity" not in given:
+                append.append('nonlinearity="relu"')
+            if "hidden_dim" not in given:
+                self.problem(
+                    node,
+                    "AutoIAFNormal without hidden_dim: Pyro's default ([3 * latent dim + 1]) "
+                    "has no neutral form; write hidden_dim=[...]",
+                )
         for k in node.keywords:
             if k.arg != "init_loc_fn":
                 continue
@@ -215,7 +239,7 @@ class FilePorter(Porter):
                     f"{kind}: init_loc_fn={self.src.segment(v)} has no neutral counterpart "
                     f"(use one of {', '.join(repr(s) for s in INIT_STRATEGIES.values())})",
                 )
-        return self.call_text(node, func, ov)
+        return self.call_text(node, func, ov, append)
 
 
 # -------------------------------------------------------------------------------------------

@@ -8,12 +8,21 @@ the params' constraints and applies ``init_params``.
 
 from __future__ import annotations
 
+from functools import partial
+
+import jax
 import jax.numpy as jnp
 import numpy as np
+import numpyro
+from jax.example_libraries import stax
+from numpyro import distributions as ndist
 from numpyro import handlers
 from numpyro.distributions import constraints as nc
+from numpyro.distributions.flows import InverseAutoregressiveTransform
+from numpyro.distributions.transforms import PermuteTransform
 from numpyro.infer import autoguide as nag
 from numpyro.infer import initialization as ninit
+from numpyro.nn import AutoregressiveNN
 from numpyro.primitives import Messenger
 
 from ... import _inputs, _state
@@ -30,7 +39,8 @@ class _HookParams(Messenger):
         self.hook = hook
 
     def process_message(self, msg):
-        if msg["type"] != "param" or not msg["args"]:
+        # ``param(name)`` without an init (numpyro.module's look-up) is no declaration
+        if msg["type"] != "param" or not msg["args"] or msg["args"][0] is None:
             return
         name, init = msg["name"], msg["args"][0]
         native = msg["kwargs"].get("constraint")
@@ -55,13 +65,100 @@ def _override(name, new, init, neutral):
     return jnp.asarray(arr)
 
 
+_NONLINEARITIES = {"elu": stax.Elu, "relu": stax.Relu, "tanh": stax.Tanh}
+
+
+def _layer_names(name: str, n_layers: int, skip: bool) -> list[str]:
+    out = [f"{name}.layers.{j}.{w}" for j in range(n_layers) for w in ("W", "b")]
+    return [*out, f"{name}.skip.W"] if skip else out
+
+
+def _leaves(tree, n_layers: int, skip: bool) -> list:
+    """stax params of an AutoregressiveNN -> its arrays in :func:`_layer_names` order."""
+    main, w_skip = (tree[1][0], tree[1][1]) if skip else (tree, None)
+    out = [a for layer in main if layer != () for a in layer]
+    return [*out, w_skip] if skip else out
+
+
+def _tree(leaves: list, n_layers: int, skip: bool):
+    """The inverse of :func:`_leaves` (Elu layers between the masked layers hold ``()``)."""
+    main: list = []
+    for j in range(n_layers):
+        if j:
+            main.append(())
+        main.append((leaves[2 * j], leaves[2 * j + 1]))
+    return [(), (main, leaves[-1]), ()] if skip else main
+
+
+class _IAF(nag.AutoIAFNormal):
+    """NumPyro's AutoIAFNormal, each network weight its own param (not one pytree param).
+
+    The flows are NumPyro's: ``num_flows`` InverseAutoregressiveTransforms over masked
+    networks with the identity order, the latent vector reversed between flows.
+    """
+
+    def _get_posterior(self):
+        d = self.latent_dim
+        if d < 2:
+            raise SpecError(
+                "AutoIAFNormal: the model has one latent dimension; an autoregressive flow "
+                "needs two or more (use AutoDiagonalNormal or AutoNormal)"
+            )
+        hidden = [d, d] if self._hidden_dims is None else list(self._hidden_dims)
+        if min(hidden) < d:
+            raise SpecError(
+                f"AutoIAFNormal: hidden_dim={hidden} has a layer narrower than the latent "
+                f"dimension {d}; each hidden layer needs at least {d} units"
+            )
+        skip = bool(self._skip_connections)
+        flows: list = []
+        for i in range(self.num_flows):
+            if i > 0:
+                flows.append(PermuteTransform(jnp.arange(d)[::-1]))
+            init_fn, apply_fn = AutoregressiveNN(
+                d,
+                hidden,
+                permutation=jnp.arange(d),
+                skip_connections=skip,
+                nonlinearity=self._nonlinearity,
+            )
+            names = _layer_names(f"{self.prefix}_arn__{i}$params", len(hidden) + 1, skip)
+            values = [numpyro.param(n) for n in names]
+            if any(v is None for v in values):
+                _, tree = init_fn(numpyro.prng_key(), (d,))
+                inits = _leaves(tree, len(hidden) + 1, skip)
+                values = [numpyro.param(n, v) for n, v in zip(names, inits)]
+            params = _tree(values, len(hidden) + 1, skip)
+            flows.append(InverseAutoregressiveTransform(partial(apply_fn, params)))
+        return ndist.TransformedDistribution(self.get_base_dist(), flows)
+
+
+def _make_iaf(
+    model,
+    init_loc_fn,
+    hidden_dim=None,
+    num_transforms=3,
+    skip_connections=False,
+    nonlinearity="elu",
+):
+    return _hooked("AutoIAFNormal")(
+        model,
+        init_loc_fn=init_loc_fn,
+        num_flows=num_transforms,
+        hidden_dims=hidden_dim,
+        skip_connections=skip_connections,
+        nonlinearity=_NONLINEARITIES[nonlinearity],
+    )
+
+
+_BASES: dict = {"AutoIAFNormal": _IAF}
 _CLASSES: dict = {}
 
 
 def _hooked(kind: str):
     cls = _CLASSES.get(kind)
     if cls is None:
-        base = getattr(nag, kind)
+        base = _BASES.get(kind) or getattr(nag, kind)
 
         def __call__(self, *args, **kwargs):
             hook = _state.param_hook
@@ -82,11 +179,20 @@ def _init_fn(init):
         return getattr(ninit, AUTOGUIDE_INITS[init][0])
     if isinstance(init, dict):
         return ninit.init_to_value(values={k: jnp.asarray(v) for k, v in init.items()})
+    strategy = getattr(init, "strategy", None)
+    if strategy is not None:  # a neutral init_to_* strategy
+        kw = dict(init.kwargs)
+        if strategy == "value":
+            kw["values"] = {k: jnp.asarray(v) for k, v in kw["values"].items()}
+        fn = getattr(ninit, AUTOGUIDE_INITS[strategy][0])
+        return partial(fn, **kw) if kw else fn
     return init
 
 
 def make(kind: str, model, init, options: dict):
     """A native NumPyro autoguide ``kind`` on the rendered ``model``."""
+    if kind == "AutoIAFNormal":
+        return _make_iaf(model, _init_fn(init), **options)
     kw = {k: v for k, v in options.items() if v is not None}
     return _hooked(kind)(model, init_loc_fn=_init_fn(init), **kw)
 
@@ -164,3 +270,26 @@ def quantiles(native, params, qs, args, kwargs):
     _setup(native, args, kwargs)
     out = _call(native, "quantiles", _params(params), list(qs))
     return {k: np.asarray(out[k]) for k in _latents(native) if k in out}
+
+
+def sample_posterior(native, params, seed, sample_shape, args, kwargs):
+    """Native ``sample_posterior(key, params, *args, sample_shape=...)`` of each latent site."""
+    _setup(native, args, kwargs)
+    key = jax.random.PRNGKey(seed)
+    try:
+        out = native.sample_posterior(
+            key, _params(params), *args, sample_shape=tuple(sample_shape), **kwargs
+        )
+    except KeyError as e:
+        raise SpecError(
+            f"{type(native).__name__}.sample_posterior: the params lack {e.args[0]!r} (NumPyro "
+            "names expected; translate with guide.translate(params, to='numpyro'))"
+        ) from None
+    return {k: np.asarray(out[k]) for k in _latents(native) if k in out}
+
+
+def laplace(native, params, args, kwargs):
+    """AutoLaplaceApproximation's ``loc`` and ``scale_tril`` (packed, unconstrained), numpy."""
+    _setup(native, args, kwargs)
+    post = native.get_posterior(_params(params))
+    return np.asarray(post.loc), np.asarray(post.scale_tril)

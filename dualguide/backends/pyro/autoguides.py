@@ -12,6 +12,8 @@ through dualguide's param hook, so ``fit`` records its constraint and applies
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyro
 import torch
@@ -32,7 +34,11 @@ _SUFFIX = "_unconstrained"
 
 
 def _module_params(guide):
-    """``{fullname: (module, attr, native constraint or None, event_dim)}`` of a set-up guide."""
+    """``{fullname: (module, attr, native constraint or None, event_dim)}`` of a set-up guide.
+
+    A plain ``torch.nn.Module`` held by a PyroModule (an IAF's transform) registers its
+    params as ``pyro.module`` does: ``{owner}.{child}$$${path}``.
+    """
     out = {}
     for mod in guide.modules():
         if not isinstance(mod, PyroModule):
@@ -44,6 +50,14 @@ def _module_params(guide):
             if pname.endswith(_SUFFIX) and pname[: -len(_SUFFIX)] in mod._pyro_params:
                 continue
             out[f"{prefix}.{pname}" if prefix else pname] = (mod, pname, None, None)
+        for cname, child in mod._modules.items():
+            if child is None or isinstance(child, PyroModule):
+                continue
+            owner = f"{prefix}.{cname}" if prefix else cname
+            for sub, leaf in child.named_modules():
+                for pname in leaf._parameters:
+                    path = f"{sub}.{pname}" if sub else pname
+                    out[f"{owner}$$${path}"] = (leaf, pname, None, None)
     return out
 
 
@@ -80,13 +94,82 @@ def _apply_hook(guide, hook):
             _set(fullname, entry, new)
 
 
+_NONLINEARITIES = {"elu": torch.nn.ELU, "relu": torch.nn.ReLU, "tanh": torch.nn.Tanh}
+
+
+class _IAF(pag.AutoIAFNormal):
+    """Pyro's AutoIAFNormal with NumPyro's flows (dualguide's one AutoIAFNormal).
+
+    ``num_transforms`` AffineAutoregressive transforms over AutoRegressiveNNs with the
+    identity order (Pyro's default order is random) and ``nonlinearity``, the latent
+    vector reversed (``Permute``) between them: the same function as NumPyro's
+    InverseAutoregressiveTransform chain.  The transform is built when the guide sets
+    itself up (not on first use), so dualguide's param hook sees its weights.
+    """
+
+    def __init__(
+        self,
+        model,
+        init_loc_fn=None,
+        hidden_dim=None,
+        num_transforms=3,
+        skip_connections=False,
+        nonlinearity="elu",
+    ):
+        pag.AutoNormalizingFlow.__init__(self, model, init_transform_fn=self._flows)
+        if init_loc_fn is not None:
+            self.init_loc_fn = init_loc_fn
+        self._hidden = None if hidden_dim is None else list(hidden_dim)
+        self._num_transforms = int(num_transforms)
+        self._skip = bool(skip_connections)
+        self._nonlinearity = _NONLINEARITIES[nonlinearity]
+
+    def _flows(self, d):
+        from pyro.distributions.transforms import (
+            AffineAutoregressive,
+            ComposeTransformModule,
+            Permute,
+        )
+        from pyro.nn import AutoRegressiveNN
+
+        if d < 2:
+            raise SpecError(
+                "AutoIAFNormal: the model has one latent dimension; an autoregressive flow "
+                "needs two or more (use AutoDiagonalNormal or AutoNormal)"
+            )
+        hidden = [d, d] if self._hidden is None else self._hidden
+        if min(hidden) < d:
+            raise SpecError(
+                f"AutoIAFNormal: hidden_dim={hidden} has a layer narrower than the latent "
+                f"dimension {d}; each hidden layer needs at least {d} units"
+            )
+        parts: list = []
+        for i in range(self._num_transforms):
+            if i > 0:
+                parts.append(Permute(torch.arange(d - 1, -1, -1)))
+            arn = AutoRegressiveNN(
+                d,
+                hidden,
+                permutation=torch.arange(d),
+                skip_connections=self._skip,
+                nonlinearity=self._nonlinearity(),
+            )
+            parts.append(AffineAutoregressive(arn))
+        return ComposeTransformModule(parts)
+
+    def _setup_prototype(self, *args, **kwargs):
+        super()._setup_prototype(*args, **kwargs)
+        self.transform = self._init_transform_fn(self.latent_dim)
+
+
+_BASES: dict = {"AutoIAFNormal": _IAF}
 _CLASSES: dict = {}
 
 
 def _hooked(kind: str):
     cls = _CLASSES.get(kind)
     if cls is None:
-        base = getattr(pag, kind)
+        base = _BASES.get(kind) or getattr(pag, kind)
 
         def _setup_prototype(self, *args, **kwargs):
             base._setup_prototype(self, *args, **kwargs)
@@ -118,14 +201,25 @@ def _hooked(kind: str):
 
 
 def _init_fn(init):
+    strategy = getattr(init, "strategy", None)
+    given: set = set()
+    radius = 2.0
     if isinstance(init, str):
         fn = getattr(pinit, AUTOGUIDE_INITS[init][1])
+        radius = 0.0 if init == "feasible" else 2.0
     elif isinstance(init, dict):
         fn = pinit.init_to_value(values={k: torch.as_tensor(v) for k, v in init.items()})
+        given = set(init)
+    elif strategy is not None:  # a neutral init_to_* strategy
+        kw = dict(init.kwargs)
+        if strategy == "value":
+            kw["values"] = {k: torch.as_tensor(v) for k, v in kw["values"].items()}
+            given = set(kw["values"])
+        native = getattr(pinit, AUTOGUIDE_INITS[strategy][1])
+        fn = functools.partial(native, **kw) if kw else native
+        radius = 0.0 if strategy == "feasible" else float(kw.get("radius", 2.0))
     else:
         return init
-    given = set(init) if isinstance(init, dict) else set()
-    radius = 0.0 if init == "feasible" else 2.0
 
     def init_loc_fn(site):
         # Pyro's inits draw from the prior, which an ImproperUniform cannot; do as NumPyro's
@@ -143,6 +237,8 @@ def _init_fn(init):
 def make(kind: str, model, init, options: dict):
     """A native Pyro autoguide ``kind`` on the rendered ``model``."""
     kw = {k: v for k, v in options.items() if v is not None}
+    if kind == "AutoIAFNormal":
+        return _hooked(kind)(model, _init_fn(init), **kw)
     return _hooked(kind)(model, init_loc_fn=_init_fn(init), **kw)
 
 
@@ -190,11 +286,74 @@ def _run(native, method, params, args, kwargs, *a):
     return {k: v.detach().cpu().numpy() for k, v in out.items()}
 
 
+def _laplace_guide(native, args, kwargs):
+    """The AutoMultivariateNormal that Pyro's ``laplace_approximation`` makes (Hessian at
+    the loaded MAP point); Pyro's AutoLaplaceApproximation has no median of its own."""
+    return native.laplace_approximation(*args, **kwargs)
+
+
 def median(native, params, args, kwargs):
     """Native ``median()`` of each latent site, as numpy."""
+    if isinstance(native, pag.AutoLaplaceApproximation):
+        load(native, params, args, kwargs)
+        loc = native.loc.detach()
+        return {
+            site["name"]: biject_to(site["fn"].support)(u).numpy()
+            for site, u in native._unpack_latent(loc)
+        }
     return _run(native, "median", params, args, kwargs)
 
 
 def quantiles(native, params, qs, args, kwargs):
     """Native ``quantiles(qs)`` of each latent site, as numpy."""
+    if isinstance(native, pag.AutoLaplaceApproximation):
+        load(native, params, args, kwargs)
+        with pyro.get_param_store().scope():
+            g = _laplace_guide(native, args, kwargs)
+            out = g.quantiles(list(qs), *args, **kwargs)
+        return {k: v.detach().cpu().numpy() for k, v in out.items()}
     return _run(native, "quantiles", params, args, kwargs, list(qs))
+
+
+def laplace(native, params, args, kwargs):
+    """AutoLaplaceApproximation's ``loc`` and ``scale_tril`` (packed, unconstrained), numpy."""
+    load(native, params, args, kwargs)
+    with pyro.get_param_store().scope():
+        g = _laplace_guide(native, args, kwargs)
+    lt = g.scale[:, None] * g.scale_tril
+    return g.loc.detach().cpu().numpy(), lt.detach().cpu().numpy()
+
+
+@torch.no_grad()
+def _draw(native, sample_shape, args, kwargs):
+    shape = torch.Size(sample_shape)
+    if isinstance(native, pag.AutoContinuous):
+        if isinstance(native, pag.AutoLaplaceApproximation):
+            with torch.enable_grad():
+                native = _laplace_guide(native, args, kwargs)
+        latent = native.get_posterior(*args, **kwargs).sample(shape)
+        return {
+            site["name"]: biject_to(site["fn"].support)(u)
+            for site, u in native._unpack_latent(latent)
+        }
+    out = {}
+    for name, site in native.prototype_trace.iter_stochastic_nodes():
+        support = biject_to(site["fn"].support)
+        if isinstance(native, pag.AutoNormal):
+            loc, scale = native._get_loc_and_scale(name)
+            u = torch.distributions.Normal(loc, scale).sample(shape)
+            out[name] = support(u)
+        else:  # AutoDelta: the point, repeated
+            v = native.median(*args, **kwargs)[name].detach()
+            out[name] = v.expand(shape + v.shape)
+    return out
+
+
+def sample_posterior(native, params, seed, sample_shape, args, kwargs):
+    """Draws from the guide's posterior: ``sample_shape + site shape`` per latent site."""
+    load(native, params, args, kwargs)
+    store = pyro.get_param_store()
+    with store.scope(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        out = _draw(native, sample_shape, args, kwargs)
+    return {k: v.detach().cpu().numpy() for k, v in out.items()}

@@ -298,11 +298,21 @@ def _module_leaves(guide, leaves: dict) -> None:
         prefix = getattr(mod, "_pyro_name", None)
         if prefix is None:
             continue
-        for pname in list(mod._parameters):
-            full = f"{prefix}.{pname}" if prefix else pname
+        owned = [
+            (mod, pname, f"{prefix}.{pname}" if prefix else pname) for pname in mod._parameters
+        ]
+        # a plain nn.Module child (an IAF's transform): pyro.module's "{owner}$$${path}" names
+        for cname, child in mod._modules.items():
+            if child is None or hasattr(child, "_pyro_name"):  # PyroModules come on their own
+                continue
+            owner = f"{prefix}.{cname}" if prefix else cname
+            for sub, leaf in child.named_modules():
+                for pname in leaf._parameters:
+                    owned.append((leaf, pname, f"{owner}$$${sub + '.' if sub else ''}{pname}"))
+        for owner_mod, pname, full in owned:
             if full in leaves and not pname.endswith("_unconstrained"):
                 p = torch.nn.Parameter(leaves[full].detach().clone())
-                mod._parameters[pname] = p
+                owner_mod._parameters[pname] = p
                 leaves[full] = p
 
 
