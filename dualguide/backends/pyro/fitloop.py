@@ -16,7 +16,8 @@ redoes in Python on every step (param-store lookups, poutine handlers, one
 The random draws, the loss and the gradient are those of ``JitTrace_ELBO``
 (same trace, same generator), so a fit gives the losses the step-by-step Pyro
 loop gives.  When the program cannot be traced, the loop falls back to
-``Trace_ELBO`` step by step, logging why.
+``Trace_ELBO`` step by step and warns why (:class:`JitFallbackWarning`, naming the op and
+the site where the trace failed there).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ from ...contract import FitOutput
 from .optim import adam_update_, bias_correction, make_optimizer
 
 log = logging.getLogger("dualguide")
+
+
+class JitFallbackWarning(UserWarning):
+    """A Pyro fit runs ``Trace_ELBO`` because its program cannot be traced (the message says why)."""
 
 
 class _Step(torch.nn.Module):
@@ -325,6 +330,12 @@ def fit(
                     except Exception as e:
                         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                         log.info("fit (pyro): JitTrace_ELBO failed (%s); using Trace_ELBO", reason)
+                        warnings.warn(
+                            f"fit (pyro): JitTrace_ELBO failed ({reason}); running Trace_ELBO "
+                            "instead, several times slower per step",
+                            JitFallbackWarning,
+                            stacklevel=3,
+                        )
                         store.clear()
                         torch.manual_seed(seed)
                         elbo_name, elbo = "Trace_ELBO", ParticleELBO(num_particles, jit=False)
