@@ -81,6 +81,8 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     "dists": ("transform", "biject_to", "user_class"),
     # fit with the ELBOs other than Trace_ELBO (dualguide.elbo; the framework's own estimator)
     "elbo": ("fit", "has_rsample_"),
+    # the fit loops; fit_seeds runs many seeds in one program (dualguide.fit(seeds=...))
+    "fitloop": ("fit", "fit_seeds"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)
