@@ -594,7 +594,7 @@ def fit_seeds(
     empty = np.zeros(0, _inputs.float_np())
     return [
         FitOutput(
-            params={k: v[j] for k, v in params.items()},
+            params={k: np.array(v[j]) for k, v in params.items()},
             losses=np.concatenate(losses[j]) if losses[j] else empty,
             steps_done=stopped[j] if stopped[j] is not None else done,
             wall_time=wall,

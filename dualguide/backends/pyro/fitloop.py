@@ -503,7 +503,7 @@ def fit_seeds(
     wall = time.perf_counter() - t0
     return [
         FitOutput(
-            params={k: v[j] for k, v in params.items()},
+            params={k: np.array(v[j]) for k, v in params.items()},
             losses=losses[j, : (stopped[j] + 1 if stopped[j] is not None else done)],
             steps_done=stopped[j] if stopped[j] is not None else done,
             wall_time=wall,
