@@ -95,6 +95,8 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     "enum": ("config_enumerate", "markov", "infer_discrete", "vindex", "check", "loss_values"),
     # the layers' kernels and native networks behind dualguide.nn
     "nn": ("linear", "activation", "native_module"),
+    # the fit loops; fit_seeds runs many seeds in one program (dualguide.fit(seeds=...))
+    "fitloop": ("fit", "fit_seeds"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)

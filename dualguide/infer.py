@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -77,6 +77,52 @@ def _check_int(name: str, value, minimum: int) -> int:
     return int(value)
 
 
+@overload
+def fit(
+    model: Callable,
+    guide: Callable,
+    *,
+    backend: str | None = ...,
+    model_args: tuple = ...,
+    model_kwargs: dict | None = ...,
+    optim: Optimizer | float | None = ...,
+    num_steps: int = ...,
+    num_particles: int = ...,
+    seed: int = ...,
+    seeds: None = ...,
+    init_params: dict[str, Any] | None = ...,
+    on_nonfinite: str = ...,
+    progress: bool | None = ...,
+    jit: bool = ...,
+    check: bool = ...,
+    loss: Any = ...,
+    dtype: str | None = ...,
+) -> FitResult: ...
+
+
+@overload
+def fit(
+    model: Callable,
+    guide: Callable,
+    *,
+    backend: str | None = ...,
+    model_args: tuple = ...,
+    model_kwargs: dict | None = ...,
+    optim: Optimizer | float | None = ...,
+    num_steps: int = ...,
+    num_particles: int = ...,
+    seed: int = ...,
+    seeds: Sequence[int],
+    init_params: dict[str, Any] | None = ...,
+    on_nonfinite: str = ...,
+    progress: bool | None = ...,
+    jit: bool = ...,
+    check: bool = ...,
+    loss: Any = ...,
+    dtype: str | None = ...,
+) -> list[FitResult]: ...
+
+
 def fit(
     model: Callable,
     guide: Callable,
@@ -88,6 +134,7 @@ def fit(
     num_steps: int = 2000,
     num_particles: int = 1,
     seed: int = 0,
+    seeds: Sequence[int] | None = None,
     init_params: dict[str, Any] | None = None,
     on_nonfinite: str = "stop",
     progress: bool | None = None,
@@ -95,7 +142,7 @@ def fit(
     check: bool = True,
     loss: Any = "Trace_ELBO",
     dtype: str | None = None,
-) -> FitResult:
+) -> FitResult | list[FitResult]:
     """Fit ``guide`` to ``model`` with the native SVI and ``Trace_ELBO`` of ``backend``.
 
     NumPyro runs the whole loop under ``jit`` (``lax.scan`` over chunks of
@@ -130,6 +177,18 @@ def fit(
     either backend (as ``with dg.use_dtype("float64"):`` around it); None keeps the current
     dtype (:func:`dualguide.get_dtype`).
 
+    ``seeds=[s0, s1, ...]`` (instead of ``seed``) runs one fit per seed **in one compiled
+    program** and returns a list of :class:`FitResult`, one per seed, in order
+    (``docs/benchmarks.md`` has the speed-ups).  NumPyro ``jax.vmap``-s the compiled loop
+    over the SVI states: each seed's losses and params equal ``fit(seed=s)``'s to float32
+    rounding.  Pyro ``torch.func.vmap``-s the traced ELBO over one flat param row per seed:
+    each seed starts from the params ``fit(seed=s)`` starts from, but its draws come from one
+    batched torch stream, so it equals ``fit(seed=s)`` in distribution, not draw for draw.
+    A seed whose step is not finite stops (or skips, ``on_nonfinite="skip"``) on its own;
+    with ``"stop"``, :class:`~dualguide.errors.FitError` is raised after the batch, naming
+    the seeds, with the list of results in ``.result``.  ``wall_time`` is the batch's.
+    Losses other than ``Trace_ELBO`` and ``jit=False`` run the seeds one after the other.
+
     >>> import dualguide as dg
     >>> from dualguide import constraints, distributions as dist
     >>> def model():
@@ -158,6 +217,7 @@ def fit(
                 num_steps=num_steps,
                 num_particles=num_particles,
                 seed=seed,
+                seeds=seeds,
                 init_params=init_params,
                 on_nonfinite=on_nonfinite,
                 progress=progress,
@@ -170,6 +230,7 @@ def fit(
     num_steps = _check_int("num_steps", num_steps, 1)
     num_particles = _check_int("num_particles", loss_obj.num_particles, 1)
     seed = _check_int("seed", seed, 0)
+    seed_list = _check_seeds(seeds, seed)
     if on_nonfinite not in ("stop", "skip"):
         raise SpecError(f"fit: on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
     if not isinstance(model_args, (tuple, list)):
@@ -190,8 +251,45 @@ def fit(
     m, g = render(model, b), render(guide, b)
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
+    if seed_list is not None and (loss_obj.name != "Trace_ELBO" or not jit):
+        # nothing to vectorize over: the fits one after the other (checks already ran)
+        return [
+            fit(
+                model,
+                guide,
+                backend=b.name,
+                model_args=model_args,
+                model_kwargs=model_kwargs,
+                optim=optim,
+                num_steps=num_steps,
+                num_particles=num_particles,
+                seed=s,
+                init_params=init_params,
+                on_nonfinite=on_nonfinite,
+                progress=progress,
+                jit=jit,
+                check=False,
+                loss=loss,
+            )
+            for s in seed_list
+        ]
     with _state.param_overrides(init_params) as hook:
-        if loss_obj.name == "Trace_ELBO":
+        if seed_list is not None:
+            outs: list[FitOutput] = _state.feature(b, "fitloop").fit_seeds(
+                b,
+                m,
+                g,
+                args,
+                kwargs,
+                opt,
+                num_steps=num_steps,
+                num_particles=num_particles,
+                seeds=seed_list,
+                on_nonfinite=on_nonfinite,
+                progress=progress,
+                jit=jit,
+            )
+        elif loss_obj.name == "Trace_ELBO":
             out: FitOutput = b.fit(
                 m,
                 g,
@@ -228,7 +326,46 @@ def fit(
             f"fit: init_params has {', '.join(map(repr, unknown))}, which the guide and model "
             f"never declare (they declare {', '.join(map(repr, sorted(hook.constraints))) or 'no params'})"
         )
-    result = FitResult(
+    if seed_list is not None:
+        results = [_result(o, b, num_particles, s, opt, hook) for o, s in zip(outs, seed_list)]
+        bad = [r.seed for r in results if r.stopped_at is not None]
+        if bad:
+            raise FitError(
+                f"fit ({b.name}, seeds): the fits with seed(s) {bad} hit a non-finite loss or "
+                "gradient and stopped there (the others ran to the end); .result holds every "
+                "seed's result (pass on_nonfinite='skip' to drop such steps)",
+                results,
+            )
+        return results
+    result = _result(out, b, num_particles, seed, opt, hook)
+    if out.stopped_at is not None:
+        sites = _nonfinite_note(
+            model, guide, b, model_args, model_kwargs, result.params, seed + out.stopped_at
+        )
+        raise FitError(
+            f"fit ({b.name}): step {out.stopped_at} gave a non-finite "
+            f"{out.what}{sites}; stopped there and kept "
+            "the last finite params in .result (pass on_nonfinite='skip' to drop such steps)",
+            result,
+        )
+    return result
+
+
+def _check_seeds(seeds, seed: int) -> list[int] | None:
+    if seeds is None:
+        return None
+    if seed != 0:
+        raise SpecError("fit: give seed= or seeds=, not both (seeds=[...] runs one fit per seed)")
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise SpecError(f"fit: seeds must be a list of integers >= 0, got {seeds!r}")
+    out = [_check_int("seeds[...]", s, 0) for s in seeds]
+    if not out:
+        raise SpecError("fit: seeds is empty; give at least one seed")
+    return out
+
+
+def _result(out: FitOutput, b, num_particles: int, seed: int, opt, hook) -> FitResult:
+    return FitResult(
         params=out.params,
         losses=out.losses,
         backend=b.name,
@@ -243,17 +380,6 @@ def fit(
         stopped_at=out.stopped_at,
         message=out.message,
     )
-    if out.stopped_at is not None:
-        sites = _nonfinite_note(
-            model, guide, b, model_args, model_kwargs, result.params, seed + out.stopped_at
-        )
-        raise FitError(
-            f"fit ({b.name}): step {out.stopped_at} gave a non-finite "
-            f"{out.what}{sites}; stopped there and kept "
-            "the last finite params in .result (pass on_nonfinite='skip' to drop such steps)",
-            result,
-        )
-    return result
 
 
 def _nonfinite_note(model, guide, b, model_args, model_kwargs, params, seed) -> str:

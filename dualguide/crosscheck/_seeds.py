@@ -1,7 +1,7 @@
 """The seed spread: how far two fits of one problem on one backend end apart.
 
 ``crosscheck(..., seeds=k)`` fits each backend ``k`` times (seeds ``seed .. seed + k - 1``,
-the same settings).  Two fits on one backend differ only by their random numbers, so their
+the same settings; the ``k - 1`` extra fits run in one program, ``dualguide.fit(seeds=...)``).  Two fits on one backend differ only by their random numbers, so their
 spread is what a difference between the backends must be compared with: the per-element
 standard deviation of the fitted params, pooled over both backends (each around its own
 mean), widens every param's limit by ``SPREAD_K * sqrt(2) * sd`` (two independent fits differ
@@ -29,11 +29,14 @@ def extra_fits(report, prob, progs, fit_kw: dict, seeds: int, say) -> dict[str, 
         if run.fit is None or run.error:
             continue
         out[b], losses[b] = [], []
-        for s in range(1, seeds):
-            say(f"fitting on {b} with seed {prob.seed + s} (seed spread) ...")
-            try:
-                r = fit_one(prob, progs, b, fit_kw, prob.seed + s, False)
-            except FitError:
+        more = [prob.seed + s for s in range(1, seeds)]
+        say(f"fitting on {b} with seeds {more[0]}..{more[-1]} in one program (seed spread) ...")
+        try:
+            results = fit_one(prob, progs, b, fit_kw, prob.seed, False, seeds=more)
+        except FitError as e:
+            results = e.result if isinstance(e.result, list) else []
+        for r in results:
+            if r.stopped_at is not None:
                 continue  # a seed that stops is left out of the spread
             out[b].append(progs.naming.params_from(r.params, b))
             losses[b].append(np.asarray(r.losses))

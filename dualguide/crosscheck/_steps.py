@@ -165,8 +165,9 @@ def _run_fits(report, prob: _Problem, progs, backends, fit_kw: dict, say) -> dic
     return {b: r.fit.params for b, r in report.runs.items() if r.fit is not None}
 
 
-def fit_one(prob: _Problem, progs, backend: str, fit_kw: dict, seed: int, progress):
-    """One ``dualguide.fit`` of the problem on ``backend`` with crosscheck's settings."""
+def fit_one(prob: _Problem, progs, backend: str, fit_kw: dict, seed: int, progress, seeds=None):
+    """One ``dualguide.fit`` of the problem on ``backend`` with crosscheck's settings
+    (``seeds``: one fit per seed in one program, a list of results)."""
     import dualguide as dg
 
     with warnings.catch_warnings():
@@ -180,7 +181,8 @@ def fit_one(prob: _Problem, progs, backend: str, fit_kw: dict, seed: int, progre
             optim=fit_kw["optim"],
             num_steps=fit_kw["num_steps"],
             num_particles=fit_kw["num_particles"],
-            seed=seed,
+            seed=seed if seeds is None else 0,
+            seeds=seeds,
             init_params=_init_params(prob, progs, backend),
             on_nonfinite=prob.on_nonfinite,
             progress=progress,

@@ -16,7 +16,8 @@ redoes in Python on every step (param-store lookups, poutine handlers, one
 The random draws, the loss and the gradient are those of ``JitTrace_ELBO``
 (same trace, same generator), so a fit gives the losses the step-by-step Pyro
 loop gives.  When the program cannot be traced, the loop falls back to
-``Trace_ELBO`` step by step, logging why.
+``Trace_ELBO`` step by step and warns why (:class:`JitFallbackWarning`, naming the op and
+the site where the trace failed there).
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ from ...contract import FitOutput
 from .optim import adam_update_, bias_correction, make_optimizer
 
 log = logging.getLogger("dualguide")
+
+
+class JitFallbackWarning(UserWarning):
+    """A Pyro fit runs ``Trace_ELBO`` because its program cannot be traced (the message says why)."""
 
 
 class _Step(torch.nn.Module):
@@ -325,6 +330,12 @@ def fit(
                     except Exception as e:
                         reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                         log.info("fit (pyro): JitTrace_ELBO failed (%s); using Trace_ELBO", reason)
+                        warnings.warn(
+                            f"fit (pyro): JitTrace_ELBO failed ({reason}); running Trace_ELBO "
+                            "instead, several times slower per step",
+                            JitFallbackWarning,
+                            stacklevel=3,
+                        )
                         store.clear()
                         torch.manual_seed(seed)
                         elbo_name, elbo = "Trace_ELBO", ParticleELBO(num_particles, jit=False)
@@ -394,3 +405,207 @@ def fit(
         message=message,
         what=what or "loss or gradient",
     )
+
+
+# ------------------------------------------------------------------------------------------
+# many seeds in one program
+# ------------------------------------------------------------------------------------------
+def _seed_inits(model, guide, args, kwargs, seeds, store) -> list[dict[str, torch.Tensor]]:
+    """Each seed's initial unconstrained params: the guide and model run once (blocked) right
+    after ``torch.manual_seed(seed)``, as a fit with that seed creates them."""
+    inits = []
+    for s in seeds:
+        store.clear()
+        torch.manual_seed(s)
+        with poutine.block():
+            guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+            poutine.replay(model, trace=guide_trace)(*args, **kwargs)
+        inits.append({n: store._params[n].detach().clone() for n in store.keys()})
+    return inits
+
+
+def fit_seeds(
+    backend,
+    model,
+    guide,
+    args,
+    kwargs,
+    opt,
+    *,
+    num_steps,
+    num_particles,
+    seeds,
+    on_nonfinite,
+    progress,
+    jit,
+) -> list[FitOutput]:
+    """One fit per seed in one program: the traced particle of :class:`.particles.ParticleELBO`
+    ``torch.func.vmap``-ed over the particles and over one row of flat params per seed.
+
+    Each seed starts from the params ``fit(seed=s)`` starts from; the draws come from one
+    batched torch stream (``vmap(randomness="different")``), so each fit equals
+    ``fit(seed=s)`` in distribution, not draw for draw.  Adam runs on the ``(seeds, params)``
+    table with each seed's own step count (a skipped step does not advance it).  Programs the
+    batched trace cannot take run the seeds one after the other (logged)."""
+    from . import _jit_safety
+    from .particles import ParticleELBO
+
+    def sequential(reason):
+        log.info("fit (pyro, seeds): one program unavailable (%s); fitting seed by seed", reason)
+        return [
+            fit(
+                backend,
+                model,
+                guide,
+                args,
+                kwargs,
+                opt,
+                num_steps=num_steps,
+                num_particles=num_particles,
+                seed=s,
+                on_nonfinite=on_nonfinite,
+                progress=progress,
+                jit=jit,
+            )
+            for s in seeds
+        ]
+
+    if not jit:
+        return sequential("jit=False")
+    t0 = time.perf_counter()
+    store = pyro.get_param_store()
+    skip = on_nonfinite == "skip"
+    S = len(seeds)
+    pyro_log = logging.getLogger("pyro")
+    prev_level = pyro_log.level
+    pyro_log.setLevel(max(prev_level, logging.WARNING))
+    try:
+        with store.scope(), torch.random.fork_rng(devices=[]):
+            inits = _seed_inits(model, guide, args, kwargs, seeds, store)
+            store.clear()
+            torch.manual_seed(seeds[0])
+            elbo = ParticleELBO(num_particles, jit=True)
+            elbo.mode = "vmap"  # even one particle: the traced particle draws out of place
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", torch.jit.TracerWarning)
+                    elbo.loss_and_surrogate_loss(model, guide, *args, **kwargs)
+                _jit_safety(caught)
+                cf = elbo._loss_and_surrogate_loss
+                if elbo.mode != "vmap" or len(cf.compiled) != 1 or not cf._param_names:
+                    raise RuntimeError("the particle did not trace for vmap")
+            except Exception as e:
+                return sequential(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            out = _run_seeds(elbo, cf, inits, args, opt, num_steps, skip, S, progress)
+    finally:
+        pyro_log.setLevel(prev_level)
+    params, losses, stopped, skipped, done, message = out
+    wall = time.perf_counter() - t0
+    return [
+        FitOutput(
+            params={k: np.array(v[j]) for k, v in params.items()},
+            losses=losses[j, : (stopped[j] + 1 if stopped[j] is not None else done)],
+            steps_done=stopped[j] if stopped[j] is not None else done,
+            wall_time=wall,
+            elbo="JitTrace_ELBO",
+            skipped=skipped[j],
+            stopped_at=stopped[j],
+            message=message,
+        )
+        for j in range(S)
+    ]
+
+
+def _run_seeds(elbo, cf, inits, args, opt, num_steps, skip, S, progress):
+    traced = next(iter(cf.compiled.values()))
+    names = list(cf._param_names)
+    store = pyro.get_param_store()
+    shapes = [tuple(inits[0][n].shape) for n in names]
+    sizes = [int(np.prod(s)) for s in shapes]
+    with torch.no_grad():
+        flat = torch.stack([torch.cat([ini[n].reshape(-1) for n in names]) for ini in inits])
+    flat.requires_grad_(True)
+    m, v = torch.zeros_like(flat), torch.zeros_like(flat)
+    b1, b2 = opt.betas
+    clip = opt.clip_norm
+    lrs = torch.tensor([float(opt.lr_at(t)) for t in range(num_steps)], dtype=flat.dtype)
+    bc1 = torch.tensor(_bias_corrections(b1, num_steps), dtype=flat.dtype)
+    bc2 = torch.tensor(_bias_corrections(b2, num_steps), dtype=flat.dtype)
+    t = torch.zeros(S, dtype=torch.long)
+    active = torch.ones(S, dtype=torch.bool)
+    losses = np.full((S, num_steps), np.nan, dtype=_inputs.float_np())
+    stopped: list[int | None] = [None] * S
+    skipped: list[list[int]] = [[] for _ in range(S)]
+
+    def per_seed(f):
+        parts = [x.reshape(s) for x, s in zip(f.split(sizes), shapes)]
+        return elbo._vmap(lambda: traced(*parts, *args), traced=True)
+
+    batched = torch.func.vmap(per_seed, randomness="different")
+    bar = Progress(num_steps, "pyro", progress)
+    done, message = 0, ""
+    try:
+        with torch.jit.optimized_execution(False):
+            for i in range(num_steps):
+                out = batched(flat)
+                (g,) = torch.autograd.grad(out[:, 1].sum(), [flat], allow_unused=True)
+                if g is None:
+                    g = torch.zeros_like(flat)
+                loss = out[:, 0].detach()
+                ok = torch.isfinite(loss) & torch.isfinite(g).all(-1)
+                upd = ok & active
+                with torch.no_grad():
+                    tt = t.clamp(max=num_steps - 1)
+                    x0, m0, v0 = flat.detach().clone(), m.clone(), v.clone()
+                    adam_update_(
+                        flat,
+                        torch.where(upd[:, None], g, torch.zeros_like(g)),
+                        m,
+                        v,
+                        lrs[tt][:, None],  # type: ignore[arg-type]
+                        bc1[tt][:, None],  # type: ignore[arg-type]
+                        bc2[tt][:, None],  # type: ignore[arg-type]
+                        float(b1),
+                        float(b2),
+                        float(opt.eps),
+                        float(clip or 0.0),
+                        clip is not None,
+                    )
+                    if not bool(upd.all()):
+                        keep = ~upd[:, None]
+                        flat.copy_(torch.where(keep, x0, flat))
+                        m.copy_(torch.where(keep, m0, m))
+                        v.copy_(torch.where(keep, v0, v))
+                    t += upd.long()
+                losses[:, i] = loss.numpy()
+                okn = ok.numpy()
+                for j in np.nonzero(~okn & active.numpy())[0]:
+                    if skip:
+                        skipped[j].append(i)
+                    else:
+                        stopped[j] = i
+                        active[j] = False
+                done = i + 1
+                if not bool(active.any()):
+                    break
+                if (i & 63) == 63 or i == num_steps - 1:
+                    bar.update(64 if (i & 63) == 63 else (i & 63) + 1, float(loss.nanmean()))
+    except KeyboardInterrupt:
+        message = f"interrupted after {done} steps"
+        log.warning("fit (pyro): %s; returning the params so far", message)
+    finally:
+        bar.close()
+    params: dict[str, np.ndarray] = {}
+    with torch.no_grad():
+        for n, part, s in zip(names, flat.detach().split(sizes, dim=-1), shapes):
+            u = part.reshape((S,) + s)
+            params[n] = _constrain(store, n, u).cpu().numpy().copy()
+    return params, losses, stopped, skipped, done, message
+
+
+def _constrain(store, name, u):
+    """Constrained values of param ``name`` from a batch of unconstrained ones."""
+    from torch.distributions import biject_to
+
+    c = store._constraints[name]
+    return biject_to(c)(u)

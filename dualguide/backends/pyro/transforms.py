@@ -6,13 +6,201 @@ summed over the batch, with respect to every base number, taken with
 Summing over the batch gives every batch element its own row at once because
 the map acts on each batch element separately.  Plain autograd ops only, so the
 guide still traces under ``torch.jit.trace`` (Pyro's ``JitTrace_ELBO``).
+
+Under a trace, torch's gradients of ops that save their *output* (``exp``, ``tanh``,
+``sigmoid``, ``sqrt``, ``softmax``, ``1 / x``, ...) cannot be recorded: autograd hands the
+backward a fresh copy of that output, which the tracer does not know, and the trace fails
+("Cannot insert a Tensor that requires grad as a constant").  So while tracing, ``fn`` runs
+under :class:`_InputSaved`, which computes those ops through small autograd functions that
+save their *input* and recompute the derivative from it: the same values and derivatives,
+recorded as plain ops.  An op still not traceable raises :class:`JitUnsafe` naming the op
+and the site, and the fit warns and runs ``Trace_ELBO`` (``dualguide.fit``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import warnings
+
 import torch
+from torch.overrides import TorchFunctionMode
 
 from ...contract import Plan, _as_outputs
+from ...errors import DualGuideError
+
+
+class JitUnsafe(DualGuideError):
+    """The map's Jacobian cannot be recorded by ``torch.jit.trace`` (names the op and site)."""
+
+
+class _Elementwise(torch.autograd.Function):
+    """``fwd(x)`` whose backward is ``g * deriv(x)``: saves the input, not the output."""
+
+    @staticmethod
+    def forward(ctx, x, fwd, deriv):
+        ctx.deriv = deriv
+        ctx.save_for_backward(x)
+        return fwd(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * ctx.deriv(x), None, None
+
+
+class _Softmax(torch.autograd.Function):
+    """softmax (kind 0), log_softmax (1) or logsumexp with keepdim (2) along ``dim``."""
+
+    @staticmethod
+    def forward(ctx, x, dim, kind):
+        ctx.dim, ctx.kind = dim, kind
+        ctx.save_for_backward(x)
+        if kind == 0:
+            return torch.softmax(x, dim)
+        if kind == 1:
+            return torch.log_softmax(x, dim)
+        return torch.logsumexp(x, dim, keepdim=True)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        s = torch.softmax(x, ctx.dim)
+        if ctx.kind == 0:
+            return s * (g - (g * s).sum(ctx.dim, keepdim=True)), None, None
+        if ctx.kind == 1:
+            return g - s * g.sum(ctx.dim, keepdim=True), None, None
+        return g * s, None, None
+
+
+class _Pow(torch.autograd.Function):
+    """``x ** y`` for two tensors, saving the inputs."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return torch.pow(x, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        gx = g * y * torch.pow(x, y - 1)
+        gy = g * torch.pow(x, y) * torch.log(x)
+        return _unbroadcast(gx, x.shape), _unbroadcast(gy, y.shape)
+
+
+def _unbroadcast(g, shape):
+    while g.dim() > len(shape):
+        g = g.sum(0)
+    for i, n in enumerate(shape):
+        if n == 1 and g.shape[i] != 1:
+            g = g.sum(i, keepdim=True)
+    return g
+
+
+def _sig_d(x):
+    s = torch.sigmoid(x)
+    return s * (1 - s)
+
+
+#: torch functions whose gradient saves the output -> (forward, derivative from the input)
+_ELEMENTWISE = {
+    "exp": (torch.exp, torch.exp),
+    "expm1": (torch.expm1, torch.exp),
+    "sqrt": (torch.sqrt, lambda x: 0.5 / torch.sqrt(x)),
+    "rsqrt": (torch.rsqrt, lambda x: -0.5 / (x * torch.sqrt(x))),
+    "tan": (torch.tan, lambda x: 1 + torch.tan(x) ** 2),
+    "tanh": (torch.tanh, lambda x: 1 - torch.tanh(x) ** 2),
+    "sigmoid": (torch.sigmoid, _sig_d),
+    "expit": (torch.sigmoid, _sig_d),
+    "special_expit": (torch.sigmoid, _sig_d),
+    "reciprocal": (torch.reciprocal, lambda x: -1 / (x * x)),
+    "exp2": (torch.exp2, lambda x: torch.exp2(x) * math.log(2.0)),
+}
+_SOFTMAX = {"softmax": 0, "log_softmax": 1, "special_softmax": 0, "special_log_softmax": 1}
+#: ops whose torch gradient saves the output and that have no replacement here
+_UNSUPPORTED = {
+    "CumprodBackward0": "cumprod",
+    "ProdBackward0": "prod",
+    "ProdBackward1": "prod",
+    "LinalgVectorNormBackward0": "norm",
+    "NormBackward1": "norm",
+    "LinalgDetBackward0": "det",
+    "LinalgSlogdetBackward0": "slogdet",
+    "LinalgInvExBackward0": "inv",
+    "LinalgCholeskyExBackward0": "cholesky",
+    "LinalgSolveExBackward0": "solve",
+    "LinalgSolveTriangularBackward0": "solve_triangular",
+    "PowBackward1": "power",
+    "PowBackward2": "power",
+}
+
+
+def _dim_arg(args, kwargs, pos):
+    d = kwargs.get("dim", args[pos] if len(args) > pos else None)
+    return d if isinstance(d, int) else None
+
+
+class _InputSaved(TorchFunctionMode):
+    """While tracing: route output-saving ops through input-saving autograd functions."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        x = args[0] if args else None
+        if isinstance(x, torch.Tensor) and x.requires_grad and x.is_floating_point():
+            if name in _ELEMENTWISE and len(args) == 1 and not kwargs:
+                fwd, deriv = _ELEMENTWISE[name]
+                return _Elementwise.apply(x, fwd, deriv)
+            if name in _SOFTMAX and not kwargs.get("dtype") and len(args) <= 2:
+                d = _dim_arg(args, kwargs, 1)
+                if d is not None:
+                    return _Softmax.apply(x, d, _SOFTMAX[name])
+            if name == "logsumexp" and len(args) <= 3:
+                d = _dim_arg(args, kwargs, 1)
+                keep = kwargs.get("keepdim", args[2] if len(args) > 2 else False)
+                if d is not None:
+                    out = _Softmax.apply(x, d, 2)
+                    return out if keep else out.squeeze(d)
+            if (
+                name in ("__rtruediv__", "__rdiv__")
+                and len(args) == 2
+                and not isinstance(args[1], torch.Tensor)
+            ):
+                return args[1] * _Elementwise.apply(x, *_ELEMENTWISE["reciprocal"])
+        if name in ("pow", "__pow__", "__rpow__") and len(args) == 2 and not kwargs:
+            a, b = (args[1], args[0]) if name == "__rpow__" else args
+            if isinstance(b, torch.Tensor) and b.requires_grad:
+                a = a if isinstance(a, torch.Tensor) else torch.as_tensor(a, dtype=b.dtype)
+                return _Pow.apply(a, b)
+        return func(*args, **kwargs)
+
+
+def _unsafe_ops(outs) -> list[str]:
+    """Names of the ops under ``outs`` whose torch gradient cannot be traced."""
+    found, seen, stack = [], set(), [o.grad_fn for o in outs if o.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        op = _UNSUPPORTED.get(type(node).__name__)
+        if op and op not in found:
+            found.append(op)
+        stack.extend(nxt for nxt, _ in node.next_functions)
+    return found
+
+
+def _shape(t) -> tuple:
+    """``t``'s shape as Python ints.  Under ``torch.jit.trace`` sizes come back as 0-dim tensors,
+    and the plan's arithmetic on them would read them as Python values (which the fit's trace
+    check refuses); the trace is specific to these shapes anyway, as Pyro's JIT traces per
+    argument shapes."""
+    if not torch.jit.is_tracing():
+        return tuple(t.shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return tuple(int(d) for d in t.shape)
 
 
 def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
@@ -21,21 +209,23 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
         u if isinstance(u, torch.Tensor) else torch.as_tensor(u, dtype=torch.get_default_dtype())
         for u in us
     ]
-    plan = Plan(in_names, out_names, [tuple(u.shape) for u in us], in_eds)
+    plan = Plan(in_names, out_names, [_shape(u) for u in us], in_eds)
     grad_on = torch.is_grad_enabled()
+    tracing = torch.jit.is_tracing()
     with torch.enable_grad():
         xs = []
         for i, u in enumerate(us):
             u = u.expand(plan.in_full_shape(i))
             xs.append(u if u.requires_grad else u.detach().requires_grad_())
-        outs = _as_outputs(fn(*xs), plan.desc, len(out_names))
+        with _InputSaved() if tracing else contextlib.nullcontext():
+            outs = _as_outputs(fn(*xs), plan.desc, len(out_names))
         outs = [
             o
             if isinstance(o, torch.Tensor)
             else torch.as_tensor(o, dtype=torch.get_default_dtype())
             for o in outs
         ]
-        plan.outputs([tuple(o.shape) for o in outs], out_eds)
+        plan.outputs([_shape(o) for o in outs], out_eds)
         if square:
             plan.check_square()
         outs = [o.expand(plan.out_full_shape(j)) for j, o in enumerate(outs)]
@@ -47,7 +237,17 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
             if not o_r.requires_grad:
                 rows.append(flat.new_zeros(B + (plan.d_in,)))
                 continue
-            gs = torch.autograd.grad(o_r.sum(), xs, create_graph=True, allow_unused=True)
+            try:
+                gs = torch.autograd.grad(o_r.sum(), xs, create_graph=True, allow_unused=True)
+            except RuntimeError as e:
+                if not tracing or "as a constant" not in str(e):
+                    raise
+                bad = _unsafe_ops(outs) or ["an op"]
+                raise JitUnsafe(
+                    f"{plan.desc}: the map uses {', '.join(bad)}, whose torch gradient Pyro's "
+                    "JitTrace_ELBO cannot record (it saves its output); write the map without "
+                    "it or use a dg.bijections object"
+                ) from None
             rows.append(
                 torch.cat(
                     [
@@ -63,4 +263,4 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
     return outs, J, plan
 
 
-__all__ = ["jacobian"]
+__all__ = ["jacobian", "JitUnsafe"]
