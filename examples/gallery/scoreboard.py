@@ -148,6 +148,12 @@ def _call_name(node: ast.expr) -> str:
 
 def svi_parts(path: Path) -> tuple[str, str, str]:
     """(model, guide, objective) of the ``SVI(...)`` call in a native file's ``run()``."""
+    model, guide, loss = _svi_call(path)
+    return model, guide, "Trace_ELBO" if loss is None else _call_name(loss)
+
+
+def _svi_call(path: Path) -> tuple[str, str, ast.expr | None]:
+    """(model, guide, the loss expression or None) of the file's ``SVI(...)`` call."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     assigned = {
         t.id: node.value
@@ -164,16 +170,40 @@ def svi_parts(path: Path) -> tuple[str, str, str]:
                     loss = kw.value
             if isinstance(loss, ast.Name) and loss.id in assigned:  # elbo = Trace_ELBO(...)
                 loss = assigned[loss.id]
-            return (
-                _call_name(node.args[0]),
-                _call_name(node.args[1]),
-                "Trace_ELBO" if loss is None else _call_name(loss),
-            )
+            return _call_name(node.args[0]), _call_name(node.args[1]), loss
     raise ValueError(f"{path}: no SVI(...) call")
 
 
-#: objectives the neutral program is fitted with (dg.fit / dg.crosscheck)
-NEUTRAL_OBJECTIVES = ("Trace_ELBO",)
+#: keyword arguments of a native objective that are the framework's, not the estimator's
+_FRAMEWORK_KW = {"num_particles", "vectorize_particles", "max_plate_nesting"}
+
+
+def objective(name: str, fw: str, particles: int):
+    """The neutral loss object for the native file's objective, with ``particles``.
+
+    Its literal options (``RenyiELBO(alpha=0.5)``) are kept; the particle count is the
+    gallery's settings; the frameworks' own options (vectorizing) are dualguide's business.
+    """
+    import dualguide as dg
+
+    _m, _g, loss = _svi_call(HERE / name / FILES[fw])
+    kind = "Trace_ELBO" if loss is None else _call_name(loss)
+    kw = {}
+    if isinstance(loss, ast.Call):
+        for k in loss.keywords:
+            if k.arg and k.arg not in _FRAMEWORK_KW:
+                kw[k.arg] = ast.literal_eval(k.value)
+    return getattr(dg.infer, kind)(num_particles=particles, **kw)
+
+
+#: objectives the neutral program is fitted with (dg.fit / dg.crosscheck: dg.infer's ELBOs)
+NEUTRAL_OBJECTIVES = ("Trace_ELBO", "TraceMeanField_ELBO", "TraceGraph_ELBO", "RenyiELBO")
+#: fits per backend in the scoreboard's crosscheck (``crosscheck(seeds=...)``; a model's
+#: ``SETTINGS["seeds"]`` overrides): two fits on one backend differ by their random streams
+#: only, so their spread is what the backends' difference is judged against -- at reduced
+#: settings as at full ones (Adam's constant step size keeps the params wandering around the
+#: optimum however long the fit runs)
+SEEDS = 3
 
 
 def port_one(name: str, fw: str, out: Path) -> tuple[PortStatus, Any]:
@@ -214,6 +244,7 @@ def port_one(name: str, fw: str, out: Path) -> tuple[PortStatus, Any]:
         if objective not in NEUTRAL_OBJECTIVES:
             lines.append(f"objective {objective}: dropped with the fitting code (no neutral one)")
     mod.GALLERY_MODEL, mod.GALLERY_GUIDE = model, guide
+    mod.GALLERY_SOURCE = (name, fw)
     return PortStatus(status, lines, r.source), mod if status != "incomplete" else None
 
 
@@ -230,7 +261,8 @@ def run_crosscheck(mod, st: dict, *, ci: bool):
         getattr(mod, "MODEL_KWARGS", {}),
         optim=dg.optim.Adam(lr=st["lr"]),
         num_steps=steps,
-        num_particles=particles,
+        loss=objective(*mod.GALLERY_SOURCE, particles),
+        seeds=1 if ci else st.get("seeds", SEEDS),
         checks=("logdensity", "gradient"),
         reference=None,
         elbo_particles=CI["elbo_particles"] if ci else st.get("elbo_particles", 2000),
