@@ -173,6 +173,26 @@ def test_logdensity_parity_catches_a_backend_difference():
     assert "guide site 'x'" in r.summary
     # below the switch both renderings are the same program
     assert logdensity_parity(normal_model, guide_scale_differs, num_points=16).status == "pass"
+    # the difference is real: float64 (looked at when float32 fails) keeps it
+    assert "in float64 too" in r.summary, r.summary
+
+
+def test_logdensity_parity_tells_float32_rounding_from_a_difference():
+    # Beta(150, 150): log q = lgamma(300) - 2 lgamma(150) + ..., terms of ~1400 whose float32
+    # ulp (1.2e-4) is far above the limit 1e-5 * (1 + |log q| ~ 3); the frameworks round them
+    # differently, so float32 differs beyond the limit and float64 agrees to ~1e-12
+    def model():
+        dg.sample("p", dist.Beta(150.0, 150.0))
+
+    def guide():
+        a = dg.param("a", 150.0, constraint=constraints.positive)
+        dg.sample("p", dist.Beta(a, 150.0))
+
+    r = logdensity_parity(model, guide, num_points=32)
+    assert r.status == "pass", r.summary
+    assert "float32 differences are rounding" in r.summary
+    assert r.details["float32"]["guide_max_diff"] > 1e-5 > r.details["guide_max_diff"]
+    assert dg.get_dtype() == "float32"  # the float64 look leaves the dtype as it was
 
 
 def test_gradient_parity_passes_and_catches_a_biased_gradient():

@@ -37,3 +37,27 @@ def test_handlers_port_and_run_on_both_backends(name, backend_state):
             tr = dg.handlers.trace(mod.conditioned).get_trace(Y)
             assert tr.log_prob_sum() == pytest.approx(want, abs=1e-4)
             assert sorted(dg.handlers.trace(mod.noncentered).get_trace()) == ["z", "z_decentered"]
+
+
+def test_pyro_top_level_condition_and_do_port(tmp_path):
+    # pyro re-exports poutine's condition and do at its top level (pyro.condition, pyro.do)
+    src = tmp_path / "top_level.py"
+    src.write_text(
+        "import torch\nimport pyro\nimport pyro.distributions as dist\n\n\n"
+        "def model():\n"
+        '    x = pyro.sample("x", dist.Normal(1.0, 2.0))\n'
+        '    pyro.sample("y", dist.Normal(x, 0.5))\n\n\n'
+        'conditioned = pyro.condition(model, data={"y": torch.tensor(0.5)})\n'
+        'intervened = pyro.do(model, data={"x": torch.tensor(0.25)})\n',
+        encoding="utf-8",
+    )
+    r = port(src)
+    assert r.verified, r.report()
+    assert "conditioned = dg.handlers.condition(model, data=" in r.source
+    assert "intervened = dg.handlers.do(model, data=" in r.source
+    mod = types.ModuleType("_ported_top_level")
+    exec(compile(r.source, "top_level", "exec"), mod.__dict__)
+    for b in ("numpyro", "pyro"):
+        with dg.use_backend(b):
+            tr = dg.handlers.trace(mod.conditioned).get_trace()
+            assert tr["y"].is_observed and float(tr["y"].value) == pytest.approx(0.5)

@@ -203,7 +203,14 @@ def _expand(spelling: str) -> str:
     return f"{_table.NATIVE_MODULE_ALIASES.get(head, head)}.{rest}"
 
 
+#: names a framework re-exports at its top level (``pyro/__init__.py``: ``from pyro.poutine
+#: import condition, do``) -> the name the table reads
+REEXPORTS = {"pyro.condition": "pyro.poutine.condition", "pyro.do": "pyro.poutine.do"}
+
+
 def native_canonical(q: str) -> str:
+    if q in REEXPORTS:
+        return REEXPORTS[q]
     for old, new in (
         ("numpyro.primitives.", "numpyro."),
         ("pyro.primitives.", "pyro."),
