@@ -192,6 +192,14 @@ CONSTRAINTS: dict[str, tuple[str, str]] = {
     "positive_definite": ("positive_definite", "positive_definite"),
 }
 
+#: distributions whose Pyro classes take Python floats as they are; the others get tensors
+#: (the Pyro backend converts float arguments, and the export writes ``torch.tensor(x)``)
+PYRO_FLOAT_ARGS_OK = frozenset(
+    "Normal Cauchy StudentT Laplace LogNormal HalfNormal HalfCauchy Gamma Beta Exponential "
+    "Uniform ImproperUniform Bernoulli Categorical MultivariateNormal Dirichlet Delta "
+    "MixtureSameFamily".split()
+)
+
 #: constraints that take arguments, with their argument names
 CONSTRAINT_ARGS: dict[str, tuple[str, ...]] = {
     "interval": ("lower_bound", "upper_bound"),

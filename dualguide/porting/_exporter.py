@@ -420,6 +420,14 @@ class Exporter(Rewriter):
                     )
                 elif k.arg in spec.rename:
                     ov[id(k)] = f"{spec.rename[k.arg]}={self.emit(k.value)}"
+        if self.backend == "pyro" and name not in _table.PYRO_FLOAT_ARGS_OK:
+            # pyro classes such as ZeroInflatedDistribution read a float argument's .shape
+            for a in node.args:
+                if _float_literal(a):
+                    ov[id(a)] = f"{self.use('torch.tensor')}({self.emit(a)})"
+            for k in node.keywords:
+                if k.arg and _float_literal(k.value):
+                    ov[id(k)] = f"{k.arg}={self.use('torch.tensor')}({self.emit(k.value)})"
         return self.call_text(node, func, ov)
 
     def dist_transform(self, name: str, node: ast.Call) -> str:
@@ -720,3 +728,10 @@ class Exporter(Rewriter):
 
 def _is_none(node) -> bool:
     return isinstance(node, ast.Constant) and node.value is None
+
+
+def _float_literal(node) -> bool:
+    """``1.5`` or ``-1.5``: a float literal."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        node = node.operand
+    return isinstance(node, ast.Constant) and type(node.value) is float

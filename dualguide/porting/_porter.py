@@ -307,12 +307,32 @@ class Porter(Rewriter):
         spec = _table.DISTRIBUTIONS[name]
         func = self.ns("dist") + "." + name
         ov = {}
+        if self.fw == "pyro":  # torch.tensor(0.2) as an argument: the neutral dists take 0.2
+            for a in node.args:
+                if self.tensor_of_literal(a):
+                    ov[id(a)] = self.emit(a.args[0])
+            for k in node.keywords:
+                if k.arg and self.tensor_of_literal(k.value):
+                    ov[id(k)] = f"{k.arg}={self.emit(k.value.args[0])}"
         if self.fw == "numpyro" and spec.rename:
             back = {v: k for k, v in spec.rename.items()}
             for k in node.keywords:
                 if k.arg in back:
                     ov[id(k)] = f"{back[k.arg]}={self.emit(k.value)}"
         return self.call_text(node, func, ov)
+
+    def tensor_of_literal(self, node) -> bool:
+        """``torch.tensor(1.5)``: a float literal made a tensor, nothing else."""
+        if not (isinstance(node, ast.Call) and len(node.args) == 1 and not node.keywords):
+            return False
+        a = node.args[0]
+        if isinstance(a, ast.UnaryOp) and isinstance(a.op, (ast.USub, ast.UAdd)):
+            a = a.operand
+        return (
+            isinstance(a, ast.Constant)
+            and type(a.value) is float
+            and self.q(node.func) in ("torch.tensor", "torch.as_tensor")
+        )
 
     # ops ---------------------------------------------------------------------------------
     def op(self, name: str, node: ast.Call) -> str:

@@ -20,9 +20,17 @@ from dataclasses import dataclass, field
 
 from .. import _table
 from ._porter import Porter
-from ._source import loaded_names
+from ._source import bound_names, loaded_names
 
-__all__ = ["FilePorter", "ModelArgs", "find_model_args", "is_portable_fitting"]
+__all__ = [
+    "ExportedFile",
+    "FilePorter",
+    "ModelArgs",
+    "find_model_args",
+    "is_portable_fitting",
+    "drop_section_marks",
+    "strip_export",
+]
 
 #: where each framework keeps its autoguides and init strategies
 AUTOGUIDE_MODULES = {
@@ -91,11 +99,100 @@ def is_portable_fitting(q: str, fw: str) -> bool:
     return name is not None and (name in _table.AUTOGUIDE_PARAMS or name in INIT_STRATEGIES)
 
 
+# -------------------------------------------------------------------------------------------
+# a file written by ``dualguide export``: its generated sections are not the user's program
+# -------------------------------------------------------------------------------------------
+#: the export's marks (dualguide/porting/export.py writes them)
+EXPORT_MARK = "written by `dualguide export`"
+MODELS_SECTION = "# --- the model(s) and guide(s) "
+FIT_SECTION = "# --- fit natively "
+#: names the export binds after the fit section that are the user's data, kept
+EXPORT_DATA = {"MODEL_ARGS", "MODEL_KWARGS"}
+
+
+@dataclass
+class ExportedFile:
+    """What :func:`strip_export` found in a file ``dualguide export`` wrote."""
+
+    #: names bound by the generated helper sections (``masked``, ``_obs``, ``_asarray``,
+    #: ``transformed``, inlined classes such as ``LKJCholesky``)
+    helpers: set[str]
+    #: the original program's docstring the export carried ("Original: ..."), or None
+    docstring: str | None
+    #: the line of the models section (for the note)
+    lineno: int
+
+
+def strip_export(stmts: list[ast.stmt], src_text: str, docstring: str | None):
+    """Drop the sections ``dualguide export`` generated from a file it wrote.
+
+    Returns ``(kept statements, ExportedFile)``, or ``(stmts, None)`` for any other file.
+    The helper sections before the models (support masking, ``_obs``, ``_asarray``,
+    ``transformed``, inlined backend classes) and the fitting code after them (but
+    ``MODEL_ARGS``/``MODEL_KWARGS``) are dropped; :class:`FilePorter` reads the models'
+    calls of those helpers back as the neutral API they were written from.
+    """
+    if not docstring or EXPORT_MARK not in docstring.splitlines()[0]:
+        return stmts, None
+    lines = src_text.splitlines()
+    start = next((i + 1 for i, ln in enumerate(lines) if ln.startswith(MODELS_SECTION)), None)
+    end = next((i + 1 for i, ln in enumerate(lines) if ln.startswith(FIT_SECTION)), None)
+    if start is None:
+        return stmts, None
+    helpers: set[str] = set()
+    kept = []
+    for st in stmts:
+        if st.lineno < start:
+            helpers |= bound_names(st)
+        elif end is not None and st.lineno > end:
+            # MODEL_ARGS = (X,) is the user's data; the export's empty () and {} are not
+            value = getattr(st, "value", None)
+            empty = isinstance(value, (ast.Tuple, ast.Dict)) and not (
+                value.elts if isinstance(value, ast.Tuple) else value.keys
+            )
+            if bound_names(st) and bound_names(st) <= EXPORT_DATA and not _calls(st) and not empty:
+                kept.append(st)
+        else:
+            kept.append(st)
+    return kept, ExportedFile(helpers, _original_docstring(docstring), start)
+
+
+def drop_section_marks(text: str) -> str:
+    """The ported text without the export's section comments (and the blank lines they
+    leave)."""
+    lines = [ln for ln in text.split("\n") if not ln.startswith((MODELS_SECTION, FIT_SECTION))]
+    out = "\n".join(lines)
+    while "\n\n\n\n" in out:
+        out = out.replace("\n\n\n\n", "\n\n\n")
+    return out
+
+
+def _calls(st: ast.stmt) -> bool:
+    return any(isinstance(n, ast.Call) for n in ast.walk(st))
+
+
+def _original_docstring(doc: str) -> str | None:
+    """The text between "Original: " and "Needs only" of an export's docstring."""
+    lines = doc.splitlines()
+    at = next((i for i, ln in enumerate(lines) if ln.startswith("Original:")), None)
+    if at is None:
+        return None
+    out = [lines[at][len("Original:") :].strip()]
+    for ln in lines[at + 1 :]:
+        if ln.startswith("Needs only "):
+            break
+        out.append(ln[4:] if ln.startswith("    ") else ln)
+    return "\n".join(out).strip() or None
+
+
 class FilePorter(Porter):
     """The porter for a whole file: also autoguides, and numpy data at the top level."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        #: names of an export's generated helpers (:func:`strip_export`), read back as the
+        #: neutral API they were written from
+        self.export_helpers: set[str] = set()
         #: True while rewriting a top-level statement that is not a function or class
         self.data_level = False
         #: whether the ported code uses ``np``
@@ -134,6 +231,10 @@ class FilePorter(Porter):
         return super().rule(node)
 
     def call(self, node: ast.Call) -> str | None:
+        if self.export_helpers:
+            text = self.export_helper(node)
+            if text is not None:
+                return text
         q = self.q(node.func)
         if q is not None:
             ag = autoguide_class(q, self.fw)
@@ -148,6 +249,35 @@ class FilePorter(Porter):
                 )
                 return self.src.segment(node)
         return super().call(node)
+
+    def export_helper(self, node: ast.Call) -> str | None:
+        """A call of an export's helper, as the neutral code it was written from:
+        ``masked(dist.Gamma)(a, b)`` -> ``dist.Gamma(a, b)``, ``_obs(y)`` -> ``y``,
+        ``_asarray(x)`` -> ``ops.asarray(x)``, ``transformed(...)`` -> ``dg.transformed(...)``,
+        an inlined class (``LKJCholesky(3, c)``) -> ``dist.LKJCholesky(3, c)``."""
+        f = node.func
+        if (
+            isinstance(f, ast.Call)
+            and isinstance(f.func, ast.Name)
+            and f.func.id == "masked"
+            and "masked" in self.export_helpers
+            and len(f.args) == 1
+        ):
+            q = self.q(f.args[0])
+            if q is not None and q in self.rev.dists:
+                return self.dist(self.rev.dists[q], node)
+            return None
+        if not (isinstance(f, ast.Name) and f.id in self.export_helpers):
+            return None
+        if f.id == "_obs" and len(node.args) == 1 and not node.keywords:
+            return self.emit(node.args[0])
+        if f.id == "_asarray" and len(node.args) == 1 and not node.keywords:
+            return f"{self.ns('ops')}.asarray({self.emit(node.args[0])})"
+        if f.id == "transformed":
+            return self.call_text(node, self.ns("dg") + ".transformed")
+        if f.id in _table.DISTRIBUTIONS:
+            return self.dist(f.id, node)
+        return None
 
     def method(self, node: ast.Call) -> str | None:
         if not (self.data_level or self.host_level):

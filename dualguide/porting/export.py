@@ -319,14 +319,19 @@ def header(
     other = "pyro" if backend == "numpyro" else "numpyro"
     framework = "NumPyro (JAX)" if backend == "numpyro" else "Pyro (PyTorch)"
     docstring = prog.docstring
-    first = (docstring or "").strip().splitlines()[0] if docstring else ""
+    # the original docstring, whole (port reads it back from between "Original: " and
+    # "Needs only"); only its first line when it has backslashes or quotes that the
+    # docstring written here could misread
+    orig = inspect.cleandoc(docstring).splitlines() if docstring and docstring.strip() else []
+    if any(ch in (docstring or "") for ch in ("\\", '"""')):
+        orig = orig[:1]
     head = [
         f'"""{path.name} in plain {framework}: written by `dualguide export` '
         f"(dualguide {__version__}).",
         "",
     ]
-    if first:
-        head += [f"Original: {first}", ""]
+    if orig:  # indented: _wrap_doc leaves the lines as they are
+        head += ["Original:", *(f"    {ln}" if ln else "" for ln in orig), ""]
     head += [
         f"Needs only {backend} (no dualguide, no {other}). Fits model {the_model!r} with "
         f"guide {the_guide!r} natively:"

@@ -47,7 +47,13 @@ from pathlib import Path
 from ..errors import SpecError
 from ._port_table import FITTING, FRAMEWORK_PACKAGES, Reverse, native_canonical, reverse_table
 from ._porter import Porter
-from ._roundtrip import FilePorter, find_model_args, is_portable_fitting
+from ._roundtrip import (
+    FilePorter,
+    drop_section_marks,
+    find_model_args,
+    is_portable_fitting,
+    strip_export,
+)
 from ._source import (
     Source,
     bound_names,
@@ -410,9 +416,20 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
     if not path.is_file():
         raise PortError(f"{path}: no such file")
     nf = read_native(path)
+    doc = ast.literal_eval(nf.docstring.value) if nf.docstring is not None else None
+    nf.stmts, exported = strip_export(nf.stmts, nf.src.text, doc)  # a dualguide export
     kept = drop_main_that_does_not_port(nf, drop_fitting(nf))
     porter = FilePorter(nf.src, nf.framework, nf.aliases, nf.module_names)
     porter.calls_primitive = nf.calls_primitive
+    if exported is not None:
+        porter.export_helpers = exported.helpers
+        nf.notes.append(
+            (
+                exported.lineno,
+                "a file written by dualguide export: its generated helpers and fitting code "
+                "are dropped, the models' calls of them read back as the neutral API",
+            )
+        )
     note_optimizers(nf, kept)
     pieces = statement_chunks(nf.src, kept, porter.emit_statement)
     hoisted = [porter.emit_statement(s) for s in nf.hoisted]
@@ -425,7 +442,10 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
     check_clashes(porter, kept)
     fw_name = "NumPyro" if nf.framework == "numpyro" else "Pyro"
     head = []
-    if nf.docstring is not None:
+    if exported is not None:  # the original program's docstring, which the export carried
+        if exported.docstring:
+            head.append('"""' + exported.docstring + '"""')
+    elif nf.docstring is not None:
         head.append(nf.src.segment(nf.docstring))
     head.append(
         f"# Ported from {fw_name} by `dualguide port`: runs on NumPyro and on Pyro "
@@ -444,6 +464,8 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
         text += "\n\n" + h + "\n"
     if margs:
         text += "\n\n" + margs
+    if exported is not None:
+        text = drop_section_marks(text)
     return text, nf.framework, nf.notes, functions, porter.problems, margs_native
 
 

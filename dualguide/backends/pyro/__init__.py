@@ -412,11 +412,7 @@ def _rebind_f32(f) -> None:
 
 
 #: distributions whose pyro classes take Python floats as they are (the others get tensors)
-_FLOAT_ARGS_OK = frozenset(
-    "Normal Cauchy StudentT Laplace LogNormal HalfNormal HalfCauchy Gamma Beta Exponential "
-    "Uniform ImproperUniform Bernoulli Categorical MultivariateNormal Dirichlet Delta "
-    "MixtureSameFamily".split()
-)
+_FLOAT_ARGS_OK = _table.PYRO_FLOAT_ARGS_OK
 
 
 def _t(a):
