@@ -244,8 +244,8 @@ class FilePorter(Porter):
                 # dg.infer.scan is a Python loop over numpy results: fitting code only
                 self.problem(
                     node,
-                    f"{q} inside a model or guide has no neutral counterpart (a Python loop "
-                    "over the steps ports; dg.infer.scan is for fitting code)",
+                    f"{q} has no neutral counterpart inside a model or guide (dg.infer."
+                    f"{q.rsplit('.', 1)[1]} is a Python loop for fitting code)",
                 )
                 return self.src.segment(node)
         return super().call(node)

@@ -300,28 +300,58 @@ def drop_fitting(nf: NativeFile) -> list[ast.stmt]:
     return kept
 
 
-def drop_main_that_does_not_port(nf: NativeFile, kept: list[ast.stmt]) -> list[ast.stmt]:
-    """A ``__main__`` block is kept only if all of it ports: one that the rewriter cannot port
-    (a call with no neutral counterpart) is dropped with a note instead of failing the file."""
+def _uses_ported_fitting(stmt: ast.stmt, nf: NativeFile) -> bool:
+    """Whether a statement uses a fitting API that ports (``SVI``, ``svi.run``'s key...)."""
+    for n in ast.walk(stmt):
+        if isinstance(n, (ast.Attribute, ast.Name)):
+            q = qualname(n, nf.aliases)
+            if q is not None and native_canonical(q) in nf.rev.fitting:
+                return True
+    return False
+
+
+def drop_unportable_fitting(nf: NativeFile, kept: list[ast.stmt]) -> list[ast.stmt]:
+    """Fitting code that uses ported APIs (a ``__main__`` block, a ``run()`` that fits) is kept
+    only if all of it ports: one the rewriter cannot port (a call with no neutral counterpart)
+    is dropped with a note, with what depends on it, instead of failing the file."""
+    dropped: dict[int, str] = {}
+    for s in kept:
+        if not (is_main_guard(s) or not nf.calls_primitive(s)):
+            continue
+        if not (is_main_guard(s) or _uses_ported_fitting(s, nf)):
+            continue
+        trial = FilePorter(nf.src, nf.framework, nf.aliases, nf.module_names)
+        trial.calls_primitive = nf.calls_primitive
+        trial.emit_statement(s)
+        if trial.problems:
+            _f, ln, msg = trial.problems[0]
+            dropped[id(s)] = f"line {ln}: {msg}"
+    if not dropped:
+        return kept
+    drop_dependents(
+        kept,
+        dropped,
+        lambda s, name: f"uses {name}",
+        spare=lambda s: not is_main_guard(s) and nf.calls_primitive(s),
+    )
     out = []
     for s in kept:
+        if id(s) not in dropped:
+            out.append(s)
+            continue
         if is_main_guard(s):
-            trial = FilePorter(nf.src, nf.framework, nf.aliases, nf.module_names)
-            trial.calls_primitive = nf.calls_primitive
-            trial.emit_statement(s)
-            if trial.problems:
-                _f, ln, msg = trial.problems[0]
-                nf.notes.append(
-                    (
-                        s.lineno,
-                        f"dropped the __main__ block (line {ln}: {msg}); fit the ported "
-                        "program with dg.fit(model, guide, ...) or dg.infer.SVI",
-                    )
-                )
-                if nf.framework == "numpyro":  # a guide made there is kept at the top level
-                    nf.hoisted += [t for t in s.body if _makes_autoguide(t, nf)]  # type: ignore[attr-defined]
-                continue
-        out.append(s)
+            what = "the __main__ block"
+            if nf.framework == "numpyro":  # a guide made there is kept at the top level
+                nf.hoisted += [t for t in s.body if _makes_autoguide(t, nf)]  # type: ignore[attr-defined]
+        else:
+            what = ", ".join(sorted(bound_names(s))) or "a statement"
+        nf.notes.append(
+            (
+                s.lineno,
+                f"dropped {what} (fitting code that does not port: {dropped[id(s)]}); "
+                "fit the ported program with dg.fit(model, guide, ...) or dg.infer.SVI",
+            )
+        )
     return out
 
 
@@ -418,7 +448,7 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
     nf = read_native(path)
     doc = ast.literal_eval(nf.docstring.value) if nf.docstring is not None else None
     nf.stmts, exported = strip_export(nf.stmts, nf.src.text, doc)  # a dualguide export
-    kept = drop_main_that_does_not_port(nf, drop_fitting(nf))
+    kept = drop_unportable_fitting(nf, drop_fitting(nf))
     porter = FilePorter(nf.src, nf.framework, nf.aliases, nf.module_names)
     porter.calls_primitive = nf.calls_primitive
     if exported is not None:
