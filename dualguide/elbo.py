@@ -131,7 +131,25 @@ def check_program(
     from .trace import trace
 
     b = _state.resolve(backend)
-    guide_sites = trace(guide, *args, backend=b.name, **(kwargs or {}))
+    kind = type(getattr(guide, "neutral", guide)).__name__
+    if isinstance(loss, TraceEnum_ELBO) and kind in _PACKED_AUTOGUIDES:
+        raise SpecError(
+            f"{where}: TraceEnum_ELBO with {kind}: NumPyro's TraceEnum_ELBO does not support "
+            "the packed (AutoContinuous) autoguides, so dualguide refuses them on both backends; "
+            "use dg.autoguides.AutoNormal or AutoDelta (docs/elbo.md)"
+        )
+    try:
+        guide_sites = trace(guide, *args, backend=b.name, **(kwargs or {}))
+    except ValueError as e:
+        msg = str(e)
+        if not isinstance(loss, TraceEnum_ELBO) or "discrete sample site" not in msg:
+            raise
+        site = msg.split("'")[1] if msg.count("'") >= 2 else "?"
+        raise SpecError(
+            f"{where}: the autoguide sees the model's discrete site {site!r}, which "
+            f"TraceEnum_ELBO sums out; build the autoguide on the model without it, e.g. "
+            f"dg.autoguides.AutoDelta(dg.handlers.block(model, hide=[{site!r}])) (docs/elbo.md)"
+        ) from None
     model_sites = trace(model, *args, backend=b.name, **(kwargs or {}))
     if isinstance(loss, TraceEnum_ELBO):
         _check_enum(loss, model_sites, guide_sites, b, where)
@@ -165,6 +183,14 @@ def check_program(
                 "handlers.scale): NumPyro and Pyro apply the scale differently inside the "
                 "log-sum-exp, so dualguide refuses it; use the full plate or Trace_ELBO"
             )
+
+
+#: autoguides over one packed latent vector (NumPyro's AutoContinuous)
+_PACKED_AUTOGUIDES = (
+    "AutoDiagonalNormal",
+    "AutoMultivariateNormal",
+    "AutoLowRankMultivariateNormal",
+)
 
 
 def _check_enum(

@@ -647,3 +647,8 @@ def uncondition(fn: Callable | None = None) -> Any:
     (False, True)
     """
     return _Uncondition(fn)
+
+
+# Pyro's poutine.markov and infer_discrete are handlers too (dualguide.enum)
+from .enum import infer_discrete as infer_discrete  # noqa: E402
+from .enum import markov as markov  # noqa: E402

@@ -171,6 +171,17 @@ def test_too_small_max_plate_nesting_names_the_site(backend):
         dg.fit(gmm, gmm_guide, backend=backend, model_args=(X,), num_steps=1, loss=loss)
 
 
+def test_autoguides_with_trace_enum(backend):
+    loss = dg.infer.TraceEnum_ELBO(max_plate_nesting=1)
+    # an autoguide built on the whole model would have to guess the enumerated site
+    with pytest.raises(SpecError, match=r"discrete site 'z'.*hide=\['z'\]"):
+        dg.fit(gmm, dg.autoguides.AutoDelta(gmm), backend=backend, model_args=(X,), loss=loss)
+    # NumPyro's TraceEnum_ELBO has no packed (AutoContinuous) guides: refused on both
+    packed = dg.autoguides.AutoDiagonalNormal(dg.handlers.block(gmm, hide=["z"]))
+    with pytest.raises(SpecError, match="AutoDiagonalNormal.*AutoNormal"):
+        dg.fit(gmm, packed, backend=backend, model_args=(X,), loss=loss)
+
+
 def test_unsupported_enumeration_is_refused():
     with pytest.raises(SpecError, match="parallel"):
         dg.config_enumerate(gmm, default="sequential")
