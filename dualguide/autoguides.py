@@ -852,7 +852,12 @@ def naming_of(kind: str, params: Mapping[str, Any]) -> str | None:
     >>> naming_of("AutoNormal", {"AutoNormal.locs.x": 0.0, "AutoNormal.scales.x": 1.0})
     'pyro'
     """
-    spec = AUTOGUIDE_PARAMS[kind]
+    spec = AUTOGUIDE_PARAMS.get(kind)
+    if spec is None:
+        raise SpecError(
+            f"{kind}: its params have no single naming table (AutoGuideList: translate with "
+            "guide.translate(params, to=...), part by part)"
+        )
     found = []
     for backend in BACKENDS:
         pats = [_pattern(p.name) for p in getattr(spec, backend)]
