@@ -60,6 +60,7 @@ __all__ = [
     "AutoDelta",
     "AutoLaplaceApproximation",
     "AutoIAFNormal",
+    "AutoGuideList",
     "InitStrategy",
     "init_to_feasible",
     "init_to_median",
@@ -279,7 +280,8 @@ class AutoGuide:
         """The native guide's ``quantiles`` of each latent site: arrays of shape ``(len(q), ...)``."""
         if self.kind in _NO_SUMMARY:
             self.median(params)  # raises the flows' message
-        if not AUTOGUIDE_PARAMS[self.kind].quantiles:
+        spec = AUTOGUIDE_PARAMS.get(self.kind)
+        if spec is not None and not spec.quantiles:
             raise SpecError(f"{self.kind} has no quantiles (a point estimate): use median()")
         qs = [float(q) for q in quantiles]
         if not all(0.0 < q < 1.0 for q in qs):
@@ -507,6 +509,141 @@ class AutoIAFNormal(AutoGuide):
         )
 
 
+class AutoGuideList(AutoGuide):
+    """Several autoguides, each over some of the model's latents (Pyro's and NumPyro's
+    ``AutoGuideList``): ``append`` autoguides built on ``dg.handlers.block(model,
+    expose=[...])`` pieces of the model.
+
+    Renders to the framework's own ``AutoGuideList`` holding the parts' native renderings.
+    Params: NumPyro keeps each part's own names (``{site}_auto_loc``, ``auto_loc``...; so at
+    most one part may be a packed guide, whose ``auto_loc`` would clash); Pyro names them
+    by position, ``AutoGuideList.{i}.`` + the part's name without its class
+    (``AutoGuideList.0.loc``, ``AutoGuideList.1.locs.x``).  ``translate``, ``median``,
+    ``quantiles`` (when every part has them) and ``sample_posterior`` work part by part.
+
+    >>> import dualguide as dg
+    >>> from dualguide import distributions as dist
+    >>> def model():
+    ...     a = dg.sample("a", dist.Normal(0.0, 1.0))
+    ...     dg.sample("b", dist.LogNormal(a, 1.0))
+    >>> g = dg.autoguides.AutoGuideList(model)
+    >>> g.append(dg.autoguides.AutoDiagonalNormal(dg.handlers.block(model, expose=["a"])))
+    >>> g.append(dg.autoguides.AutoDelta(dg.handlers.block(model, expose=["b"])))
+    >>> sorted(dg.fit(model, g, backend="pyro", num_steps=5).params)
+    ['AutoGuideList.0.loc', 'AutoGuideList.0.scale', 'AutoGuideList.1.b']
+    """
+
+    def __init__(self, model: Callable):
+        super().__init__(model)
+        self.parts: list[AutoGuide] = []
+
+    def __repr__(self) -> str:
+        name = getattr(self.model, "__name__", repr(self.model))
+        return f"dualguide.autoguides.AutoGuideList({name}, parts={self.parts!r})"
+
+    def append(self, part: AutoGuide) -> None:
+        """Add an autoguide over some of the latents (its model a blocked piece of the model)."""
+        if not isinstance(part, AutoGuide) or isinstance(part, AutoGuideList):
+            raise SpecError(
+                "AutoGuideList.append: expected a dg.autoguides autoguide (not a list), e.g. "
+                "AutoNormal(dg.handlers.block(model, expose=['z'])), got "
+                f"{type(part).__name__}"
+            )
+        packed = [p for p in [*self.parts, part] if not AUTOGUIDE_PARAMS[p.kind].per_site]
+        if len(packed) > 1:
+            raise SpecError(
+                "AutoGuideList: at most one packed part (AutoDiagonalNormal, "
+                "AutoMultivariateNormal, AutoLowRankMultivariateNormal, "
+                "AutoLaplaceApproximation, AutoIAFNormal): NumPyro would name both parts' "
+                f"params auto_loc; got {', '.join(p.kind for p in packed)}"
+            )
+        self.parts.append(part)
+        self._cache.clear()
+
+    def __dualguide_render__(self, b):
+        from .render import render
+
+        if not self.parts:
+            raise SpecError("AutoGuideList has no parts: append autoguides first")
+        natives = [p.__dualguide_render__(b) for p in self.parts]
+        native = _backend_module(b).make_list(render(self.model, b), natives)
+        native.backend = b.name
+        native.neutral = self
+        return native
+
+    def layout(
+        self, backend: str | None = None, model_args: tuple = (), model_kwargs: dict | None = None
+    ) -> list[tuple[str, tuple]]:
+        """The parts' layouts, one after the other."""
+        return [x for p in self.parts for x in p.layout(backend, model_args, model_kwargs)]
+
+    def _own(self, i: int, part: AutoGuide, params: Mapping[str, Any], backend: str, sites):
+        """Part ``i``'s params among ``params`` (``backend``'s list names) in the part's own names."""
+        out = {}
+        if backend == "pyro":
+            head = f"AutoGuideList.{i}."
+            for k, v in params.items():
+                if k.startswith(head):
+                    out[f"{part.kind}.{k[len(head) :]}"] = (k, v)
+            return out
+        for p in AUTOGUIDE_PARAMS[part.kind].numpyro:
+            pat = _pattern(p.name)
+            for k, v in params.items():
+                m = pat.match(k)
+                if m and (m.groupdict().get("site") is None or m.group("site") in sites):
+                    out[k] = (k, v)
+        return out
+
+    def translate(
+        self,
+        params: Mapping[str, Any],
+        to: str,
+        *,
+        model_args: tuple = (),
+        model_kwargs: dict | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Part by part: each part's params translated with its own table row."""
+        target = _state.resolve(to).name if not isinstance(to, str) else to.lower()
+        if target not in BACKENDS:
+            raise SpecError(f"AutoGuideList.translate: to must be one of {BACKENDS}, got {to!r}")
+        params = _as_params(params)
+        source = "pyro" if any(k.startswith("AutoGuideList.") for k in params) else "numpyro"
+        if source == target:
+            return {k: np.asarray(v, dtype=float_np()) for k, v in params.items()}
+        out: dict[str, np.ndarray] = {}
+        used: set = set()
+        for i, part in enumerate(self.parts):
+            sites = {s for s, _ in part.layout(source, model_args, model_kwargs)}
+            own = self._own(i, part, params, source, sites)
+            used |= {k for k, _ in own.values()}
+            plain = {name: v for name, (_k, v) in own.items()}
+            t = part.translate(plain, target, model_args=model_args, model_kwargs=model_kwargs)
+            for k, v in t.items():
+                if target == "pyro":
+                    k = f"AutoGuideList.{i}.{k[len(part.kind) + 1 :]}"
+                out[k] = v
+        for k, v in params.items():
+            if k not in used:
+                out[k] = np.asarray(v, dtype=float_np())
+        return out
+
+    def _prepare(self, params, backend, model_args, model_kwargs):
+        params = _as_params(params)
+        if backend is None:
+            backend = "pyro" if any(k.startswith("AutoGuideList.") for k in params) else "numpyro"
+        b = _state.resolve(backend)
+        p = self.translate(params, b.name, model_args=model_args, model_kwargs=model_kwargs)
+        args, kwargs = _args(b, model_args, model_kwargs)
+        return b, p, args, kwargs
+
+    def quantiles(self, params, quantiles, **kw):  # type: ignore[override]
+        """The parts' quantiles (each part must have them)."""
+        for p in self.parts:
+            if not AUTOGUIDE_PARAMS[p.kind].quantiles or p.kind in _NO_SUMMARY:
+                raise SpecError(f"AutoGuideList: its part {p.kind} has no quantiles")
+        return super().quantiles(params, quantiles, **kw)
+
+
 _NONLINEARITIES = ("elu", "relu", "tanh")
 #: autoguides with no closed-form median / quantiles
 _NO_SUMMARY = {"AutoIAFNormal"}
@@ -715,7 +852,12 @@ def naming_of(kind: str, params: Mapping[str, Any]) -> str | None:
     >>> naming_of("AutoNormal", {"AutoNormal.locs.x": 0.0, "AutoNormal.scales.x": 1.0})
     'pyro'
     """
-    spec = AUTOGUIDE_PARAMS[kind]
+    spec = AUTOGUIDE_PARAMS.get(kind)
+    if spec is None:
+        raise SpecError(
+            f"{kind}: its params have no single naming table (AutoGuideList: translate with "
+            "guide.translate(params, to=...), part by part)"
+        )
     found = []
     for backend in BACKENDS:
         pats = [_pattern(p.name) for p in getattr(spec, backend)]

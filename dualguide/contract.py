@@ -49,6 +49,7 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
         "quantiles",
         "sample_posterior",
         "laplace",
+        "make_list",
     ),
     # kernels of dualguide.crosscheck; NumPyro's module also has the reference-posterior
     # helpers (nuts, quadrature_objective, sample_points), which run on NumPyro only

@@ -337,3 +337,64 @@ def test_native_iaf_programs_port_to_the_neutral_guide(fw):
     assert "num_transforms=2" in text and "hidden_dim=[8, 8]" in text
     if fw == "pyro":
         assert 'nonlinearity="relu"' in text  # Pyro's default, written out
+
+
+# --- AutoGuideList ----------------------------------------------------------------------------
+
+
+def pieces(data):
+    a = dg.sample("a", dist.Normal(0.0, 2.0).expand([2]).to_event(1))
+    s = dg.sample("s", dist.LogNormal(0.0, 1.0))
+    with dg.plate("n", data.shape[0]):
+        dg.sample("obs", dist.Normal(a[..., 0] + 0.5 * a[..., 1], s), obs=data)
+
+
+def _guide_list():
+    g = dg.autoguides.AutoGuideList(pieces)
+    g.append(dg.autoguides.AutoMultivariateNormal(dg.handlers.block(pieces, expose=["a"])))
+    g.append(dg.autoguides.AutoNormal(dg.handlers.block(pieces, expose=["s"])))
+    return g
+
+
+def test_autoguidelist_fits_and_translates_part_by_part(backend):
+    g = _guide_list()
+    r = dg.fit(
+        pieces, g, backend=backend, model_args=(DATA,), num_steps=150, optim=dg.optim.Adam(lr=0.03)
+    )
+    if backend == "numpyro":
+        want = {"auto_loc", "auto_scale_tril", "s_auto_loc", "s_auto_scale"}
+    else:
+        want = {
+            "AutoGuideList.0.loc",
+            "AutoGuideList.0.scale",
+            "AutoGuideList.0.scale_tril",
+            "AutoGuideList.1.locs.s",
+            "AutoGuideList.1.scales.s",
+        }
+    assert set(r.params) == want
+    assert r.losses[-20:].mean() < r.losses[:20].mean()
+    t = g.translate(r, to=other(backend), model_args=(DATA,))
+    # the other framework's own AutoGuideList gives the same medians and quantiles
+    for a_, b_ in (
+        (g.median(r, model_args=(DATA,)), g.median(t, model_args=(DATA,))),
+        (
+            g.quantiles(r, [0.2, 0.8], model_args=(DATA,)),
+            g.quantiles(t, [0.2, 0.8], model_args=(DATA,)),
+        ),
+    ):
+        assert set(a_) == set(b_) == {"a", "s"}
+        for k in a_:
+            np.testing.assert_allclose(b_[k], a_[k], rtol=2e-5, atol=2e-6)
+    d = g.sample_posterior(0, r, sample_shape=(3,), model_args=(DATA,))
+    assert d["a"].shape == (3, 2) and d["s"].shape == (3,) and (d["s"] > 0).all()
+
+
+def test_autoguidelist_refuses_bad_parts():
+    g = dg.autoguides.AutoGuideList(pieces)
+    with pytest.raises(SpecError, match="expected a dg.autoguides autoguide"):
+        g.append(lambda data: None)  # type: ignore[arg-type]
+    g.append(dg.autoguides.AutoDiagonalNormal(dg.handlers.block(pieces, expose=["a"])))
+    with pytest.raises(SpecError, match="at most one packed part"):
+        g.append(dg.autoguides.AutoMultivariateNormal(dg.handlers.block(pieces, expose=["s"])))
+    with pytest.raises(SpecError, match="no parts"):
+        dg.autoguides.AutoGuideList(pieces).render("numpyro")

@@ -142,6 +142,13 @@ def build(guide, sites_by_backend: dict, canonical: str | None, model_args, mode
     auto = _autoguide(guide)
     if auto is None or canonical is None:
         return Naming(canonical=canonical)
+    if auto.kind not in AUTOGUIDE_PARAMS:
+        from ..errors import SpecError
+
+        raise SpecError(
+            f"crosscheck: {auto.kind} is not supported yet (its params are named part by part); "
+            "fit each backend with dg.fit and compare after guide.translate(params, to=...)"
+        )
     naming = Naming(canonical=canonical, guide=auto)
     for b, (gsites, msites) in sites_by_backend.items():
         model_latents = {n for n, s in msites.items() if s.is_latent}

@@ -13,6 +13,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as nd
 from numpyro.distributions import constraints as nc
+from numpyro.handlers import block as _Block
 from numpyro.handlers import trace as _Trace
 from numpyro.primitives import _PYRO_STACK
 from numpyro.primitives import plate as _Plate
@@ -77,11 +78,14 @@ def _obs(name, fn, obs):
 
 def _no_duplicate(name: str, kind: str) -> None:
     """A site name used twice in one run: one SpecError (NumPyro asserts, or overwrites a param)."""
-    for h in _PYRO_STACK:
+    msg = {"name": name, "type": kind, "infer": {}, "kwargs": {}}
+    for h in reversed(_PYRO_STACK):  # innermost first, as the message travels
         if isinstance(h, _Trace):
             old = h.trace.get(name)
             if old is not None and (kind != "param" or old["type"] != "param"):
                 raise _inputs.duplicate_error(name, kind, old["type"])
+        elif isinstance(h, _Block) and h.hide_fn(msg):
+            break  # traces outside a block that hides the site never see it (AutoGuideList)
 
 
 class NumPyroBackend:

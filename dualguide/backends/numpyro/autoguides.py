@@ -197,10 +197,20 @@ def make(kind: str, model, init, options: dict):
     return _hooked(kind)(model, init_loc_fn=_init_fn(init), **kw)
 
 
+def make_list(model, parts: list):
+    """A native NumPyro ``AutoGuideList`` on the rendered ``model`` holding ``parts``."""
+    native = _hooked("AutoGuideList")(model)
+    for part in parts:
+        native.append(part)
+    return native
+
+
 def _setup(native, args, kwargs):
-    if native.prototype_trace is None:
-        with _state.using_param_hook(None), handlers.block():
-            handlers.seed(native._setup_prototype, rng_seed=0)(*args, **kwargs)
+    guides = [native, *native._guides] if isinstance(native, nag.AutoGuideList) else [native]
+    for g in guides:
+        if g.prototype_trace is None:
+            with _state.using_param_hook(None), handlers.block():
+                handlers.seed(g._setup_prototype, rng_seed=0)(*args, **kwargs)
 
 
 def _latents(native):

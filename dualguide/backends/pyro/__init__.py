@@ -15,6 +15,7 @@ import pyro
 import pyro.distributions as pd
 import torch
 from pyro import poutine
+from pyro.poutine.block_messenger import BlockMessenger as _BlockMessenger
 from pyro.poutine.plate_messenger import PlateMessenger as _Plate
 from pyro.poutine.runtime import _PYRO_STACK
 from pyro.poutine.trace_messenger import TraceMessenger as _TraceMessenger
@@ -91,7 +92,10 @@ _PARTICLE_PLATES = ("num_particles", "_num_particles")
 
 def _no_duplicate(name: str, kind: str) -> None:
     """A site name used twice in one run: one SpecError (Pyro raises a RuntimeError)."""
-    for h in _PYRO_STACK:
+    msg = {"name": name, "type": kind, "fn": None, "infer": {}, "kwargs": {}, "is_observed": False}
+    for h in reversed(_PYRO_STACK):  # innermost first, as the message travels
+        if isinstance(h, _BlockMessenger) and h.hide_fn(msg):
+            break  # traces outside a block that hides the site never see it (AutoGuideList)
         if isinstance(h, _TraceMessenger) and name in h.trace.nodes:
             old = h.trace.nodes[name]["type"]
             if old == "sample" and h.trace.nodes[name]["infer"].get("_deterministic"):

@@ -242,12 +242,22 @@ def make(kind: str, model, init, options: dict):
     return _hooked(kind)(model, init_loc_fn=_init_fn(init), **kw)
 
 
+def make_list(model, parts: list):
+    """A native Pyro ``AutoGuideList`` on the rendered ``model`` holding ``parts``."""
+    native = _hooked("AutoGuideList")(model)
+    for part in parts:
+        native.append(part)
+    return native
+
+
 def _setup(native, args, kwargs):
-    if native.prototype_trace is None:
-        store = pyro.get_param_store()
-        with _state.using_param_hook(None), store.scope(), torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            native._setup_prototype(*args, **kwargs)
+    store = pyro.get_param_store()
+    guides = [native, *native] if isinstance(native, pag.AutoGuideList) else [native]
+    for g in guides:
+        if g.prototype_trace is None:
+            with _state.using_param_hook(None), store.scope(), torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                g._setup_prototype(*args, **kwargs)
 
 
 def layout(native, args, kwargs):
@@ -327,6 +337,8 @@ def laplace(native, params, args, kwargs):
 @torch.no_grad()
 def _draw(native, sample_shape, args, kwargs):
     shape = torch.Size(sample_shape)
+    if isinstance(native, pag.AutoGuideList):
+        return {k: v for part in native for k, v in _draw(part, sample_shape, args, kwargs).items()}
     if isinstance(native, pag.AutoContinuous):
         if isinstance(native, pag.AutoLaplaceApproximation):
             with torch.enable_grad():
