@@ -390,7 +390,19 @@ own loop around them:
   all params in one flat tensor, with the trace's constants folded (TorchScript's own
   passes), and gradient, non-finite check and Adam run in one TorchScript call.  Same
   draws, losses and params as `SVI.step` with `JitTrace_ELBO` and dualguide's Adam.
-  Programs that cannot be traced fall back to `Trace_ELBO` step by step.
+  Programs that cannot be traced fall back to `Trace_ELBO` step by step, with a
+  `JitFallbackWarning` saying why.  `dg.transformed` maps keep the JIT: while tracing, the
+  ops whose torch gradient saves its output (`exp`, `expm1`, `tanh`, `sigmoid`/`expit`,
+  `sqrt`, `tan`, `softmax`, `log_softmax`, `logsumexp`, `1 / x`, `c ** x`, `power`) run
+  through input-saving autograd functions, so their Jacobian is recorded as plain ops; the
+  few left (`prod`, `cumprod`, `norm`, matrix ops) warn naming the op and the site.
+- **Many seeds** (`fit(seeds=[...])`): NumPyro `vmap`s the chunk's step over one SVI
+  state per seed, with the `scan` and its `cond` on the chunk's end left unbatched (a
+  batched predicate would run every step of the static-length scan): each seed's fit
+  equals `fit(seed=s)` to float32 rounding.  Pyro traces one particle once and
+  `torch.func.vmap`s it over the particles and over one row of flat params per seed, with
+  Adam on the `(seeds, params)` table (each seed its own step count): each fit starts
+  where `fit(seed=s)` starts and equals it in distribution (one batched noise stream).
 
 Where a floor ratio does not hold, the remaining cost is the framework's own ELBO graph
 (per-site densities, per-particle key splitting in NumPyro, Pyro's trace bookkeeping in
