@@ -3,6 +3,7 @@
     python benchmarks/run.py            # full run (about 10 minutes on 2 cores)
     python benchmarks/run.py --quick    # smoke run (1-2 minutes), noisier figures
     python benchmarks/run.py --only 'numpyro:seed'      # a subset (regex on backend:problem:P)
+    python benchmarks/run.py --only '^seeds|^memory'    # the many-seeds and memory rows
     python benchmarks/run.py --report-only              # re-render docs from docs/benchmarks.json
     python benchmarks/run.py --threads 1                # one intra-op thread (steadier when shared)
 
@@ -32,6 +33,8 @@ sys.path.insert(0, str(HERE))
 import report  # noqa: E402
 
 PARTICLES = (1, 16)
+#: problems of the "many fits in one program" rows (32 seeds each)
+SEED_PROBLEMS = ("seed", "plated1000")
 
 
 def comparisons() -> list[list[str]]:
@@ -42,6 +45,12 @@ def comparisons() -> list[list[str]]:
         for name in problems.all_names():
             for P in PARTICLES:
                 out.append([backend, name, str(P)])
+    for backend in ("numpyro", "pyro"):
+        for name in SEED_PROBLEMS:
+            out.append(["seeds", backend, name])
+    for backend in ("numpyro", "pyro"):
+        for variant in ("fit", "floor"):
+            out.append(["memory", backend, variant])
     out.append(["import"])
     return out
 
@@ -50,6 +59,8 @@ def run_worker(argv: list[str], quick: bool, timeout: float, threads: int | None
     cmd = [sys.executable, str(HERE / "worker.py"), *argv] + (["--quick"] if quick else [])
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("DUALGUIDE_BACKEND", None)
+    if argv[0] == "memory":  # freed arrays leave the resident set at once (see worker.py)
+        env["MALLOC_MMAP_THRESHOLD_"] = "65536"
     if threads:
         env["DG_BENCH_THREADS"] = str(threads)
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)

@@ -18,6 +18,14 @@ Pyro variants (µs per step):
   floor                         the same ELBO step in pure PyTorch
   fit                           ``dualguide.fit``, marginal cost per step (N and 2N)
 
+``worker.py seeds <backend> <problem>`` times ``dualguide.fit(seeds=range(32))`` (one
+program) against 32 sequential ``dualguide.fit(seed=s)`` calls, both warm, interleaved.
+
+``worker.py memory <backend> <variant>`` (variant ``fit`` or ``floor``; D=100,000, 16
+particles) reports the peak resident memory during steps above the resident memory just
+before them, sampled every millisecond by a thread (glibc's mmap threshold is pinned low by
+run.py so freed arrays leave the resident set at once).
+
 ``worker.py import`` times ``import dualguide`` (with and without loading each
 backend) against importing the frameworks alone, each in fresh subprocesses.
 """
@@ -360,6 +368,125 @@ def bench_import(quick: bool) -> dict:
     return {"import_s": {k: stats(v) for k, v in samples.items()}}
 
 
+# ------------------------------------------------------------------------------------------
+# many seeds in one program
+# ------------------------------------------------------------------------------------------
+SEEDS = 32
+
+
+def bench_seeds(backend: str, prob, quick: bool) -> dict:
+    import numpy as np
+    from timing import interleave, stats, timed
+
+    import dualguide as dg
+
+    n = 100 if quick else 300
+    kw = {**_fit_kw(prob, backend, 1, dg), "num_steps": n}
+    kw.pop("seed")
+    seeds = list(range(SEEDS))
+    t_first, _ = timed(lambda: dg.fit(prob.model, prob.guide, seeds=seeds, **kw))
+    dg.fit(prob.model, prob.guide, seed=0, **kw)  # compile / trace the sequential one too
+
+    blocks = {
+        "vectorized": lambda: dg.fit(prob.model, prob.guide, seeds=seeds, **kw),
+        "sequential": lambda: [dg.fit(prob.model, prob.guide, seed=s, **kw) for s in seeds],
+    }
+    times = interleave(blocks, 3 if quick else 5, budget_s=60.0 if quick else 240.0)
+    return {
+        "seeds": SEEDS,
+        "steps": n,
+        "seconds": {k: stats(v) for k, v in times.items()},
+        "speedup": float(np.median(times["sequential"]) / np.median(times["vectorized"])),
+        "vectorized_first_call_s": t_first,
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# memory
+# ------------------------------------------------------------------------------------------
+MEM_D, MEM_P = 100_000, 16
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_during(fn) -> tuple[int, int]:
+    """(resident bytes before ``fn()``, peak resident bytes while it ran)."""
+    import threading
+
+    base = _rss()
+    peak = [base]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss())
+            time.sleep(0.001)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    try:
+        fn()
+    finally:
+        stop.set()
+        th.join()
+    return base, max(peak[0], _rss())
+
+
+def bench_memory(backend: str, variant: str, quick: bool) -> dict:
+    import gc
+
+    import problems
+
+    prob = problems.plated_problem(MEM_D)
+    n = 20 if quick else 50
+    if variant == "floor":
+        import floors
+
+        if backend == "numpyro":
+            import jax
+
+            run, carry = floors.jax_floor(prob.name, MEM_P, n)
+            jax.block_until_ready(run(carry))  # compile
+
+            def steps():
+                jax.block_until_ready(run(carry))
+
+        else:
+            step = floors.torch_floor(prob.name, MEM_P)
+            for _ in range(3):
+                step()
+
+            def steps():
+                for _ in range(n):
+                    step()
+
+    else:
+        import dualguide as dg
+
+        kw = {**_fit_kw(prob, backend, MEM_P, dg), "num_steps": n}
+        dg.fit(prob.model, prob.guide, **kw)  # compile / trace and warm
+
+        def steps():
+            dg.fit(prob.model, prob.guide, **kw)
+
+    peaks = []
+    for _ in range(3 if quick else 5):
+        gc.collect()
+        base, peak = _peak_during(steps)
+        peaks.append(peak - base)
+    from timing import stats
+
+    return {
+        "D": MEM_D,
+        "P": MEM_P,
+        "variant": variant,
+        "peak_mb": stats([p / 2**20 for p in peaks]),
+    }
+
+
 def _set_threads() -> None:
     """DG_BENCH_THREADS=n: n intra-op threads for torch and XLA (set before they load)."""
     n = os.environ.get("DG_BENCH_THREADS")
@@ -384,6 +511,19 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if argv[0] == "import":
         res = {"kind": "import", **bench_import(quick)}
+    elif argv[0] == "seeds":
+        import problems
+
+        backend, pname = argv[1], argv[2]
+        res = {
+            "kind": "seeds",
+            "backend": backend,
+            "problem": pname,
+            **bench_seeds(backend, problems.get(pname), quick),
+        }
+    elif argv[0] == "memory":
+        backend, variant = argv[1], argv[2]
+        res = {"kind": "memory", "backend": backend, **bench_memory(backend, variant, quick)}
     else:
         import problems
 
