@@ -14,6 +14,7 @@ import inspect
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from . import _table
 
@@ -65,7 +66,7 @@ def _native_exists(spelling: str) -> bool:
     parts = rest.split(".")
     for i in range(len(parts), -1, -1):  # the longest importable module prefix
         try:
-            obj = importlib.import_module(".".join([mod_name, *parts[:i]]))
+            obj: Any = importlib.import_module(".".join([mod_name, *parts[:i]]))
         except ImportError:
             continue
         for p in parts[i:]:
