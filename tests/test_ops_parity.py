@@ -324,6 +324,37 @@ def test_op_values_match_numpy_on_both_backends(op, i, expr, ref):
     assert got["numpyro"].dtype.kind == got["pyro"].dtype.kind
 
 
+# --- float64 (issue 12): every case once more under dg.use_dtype("float64") -------------------
+@pytest.fixture(scope="module")
+def values64():
+    """Every case's value in float64 on both backends (one dtype switch for all)."""
+    from dualguide import _state
+
+    out = {}
+    with _state.preserved(), dg.use_dtype("float64"):
+        for _op, _i, expr, _ref in FLAT:
+            for b in ("numpyro", "pyro"):
+                with dg.use_backend(b):
+                    env = {k: ops.asarray(INPUTS[k]) for k in names_in(expr)}
+                    out[(b, expr)] = ops.to_numpy(eval(expr, {"ops": ops}, env))
+    return out
+
+
+@pytest.mark.parametrize("op,i,expr,ref", FLAT, ids=IDS)
+def test_op_values_match_numpy_in_float64(op, i, expr, ref, values64):
+    """In float64 every op gives float64 results equal to numpy's in float64 to 1e-10 (a
+    float32 step anywhere would leave ~1e-7); the inputs are the float32 values, upcast."""
+    want = reference(expr, ref)
+    if op == "isinf":  # p - 0.2 is 0 only where float32 rounds: in float64 nowhere
+        want = INPUTS["p"].astype(np.float64) == 0.2
+    for b in ("numpyro", "pyro"):
+        v = values64[(b, expr)]
+        assert v.shape == want.shape, (b, v.shape, want.shape)
+        np.testing.assert_allclose(v, want, rtol=1e-10, atol=1e-10, err_msg=f"{b}: {expr}")
+        if want.dtype.kind == "f":
+            assert v.dtype == np.float64, (b, v.dtype, expr)
+
+
 # --- gradients --------------------------------------------------------------------------------
 def _weights(shape) -> np.ndarray:
     n = int(np.prod(shape))

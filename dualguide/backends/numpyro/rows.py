@@ -30,9 +30,12 @@ class ProjectedNormal(dist.ProjectedNormal):
 
 
 def _int_count(n):
-    """A float ``total_count`` as int32: NumPyro's binomial sampler indexes a table with it."""
+    """A float ``total_count`` as an int: NumPyro's binomial sampler indexes a table with it.
+    float64 counts become int64, so log_prob's gammaln(n + 1) stays in float64."""
     n = jnp.asarray(n)
-    return n.astype(jnp.int32) if jnp.issubdtype(n.dtype, jnp.floating) else n
+    if not jnp.issubdtype(n.dtype, jnp.floating):
+        return n
+    return n.astype(jnp.int64 if n.dtype == jnp.float64 else jnp.int32)
 
 
 class Binomial:
