@@ -384,6 +384,20 @@ def init_value(x: Any, name: str) -> np.ndarray:
 
 
 # -- plates ------------------------------------------------------------------------------------------
+def subsample_mismatch(name: str, subsample_size: int, drawn: int) -> SpecError:
+    """A subsampled plate whose indices, replayed from the guide, are not ``subsample_size``
+    many (an autoguide keeps the subsample size of its first call; docs/handlers.md).
+    NumPyro warns and runs with the guide's indices but the model's scale, Pyro raises a
+    ValueError: both backends raise this instead."""
+    return SpecError(
+        f"plate {name!r}: subsample_size={subsample_size} but the guide's plate drew {drawn} "
+        "indices: the guide and the model must use the same subsample size at each call (an "
+        "autoguide keeps the subsample size of its first call, so a varying subsample size "
+        "needs a guide written by hand with the same dg.plate, or a fixed size: drop the last, "
+        "smaller minibatch)"
+    )
+
+
 def plate_size(name: str, size: Any, what: str = "size") -> int | None:
     """A plate's size as a Python int (a concrete int array counts); None stays None."""
     if size is None:

@@ -378,7 +378,9 @@ class SVI:
         return loss
 
     def evaluate_loss(self, *args: Any, **kwargs: Any) -> float:
-        """The loss at the current params, without updating them."""
+        """The loss at the current params, without updating them.  Each call draws fresh
+        noise and the next step's noise moves on (Pyro's rule, on both backends: NumPyro's own
+        ``evaluate`` would reuse the next update's key; docs/handlers.md)."""
         self._checked(args, kwargs)
         native = self._get()
         a, k = self._args(args, kwargs)

@@ -136,3 +136,20 @@ def test_init_restarts_from_the_init_values_step_continues(backend):
     other = dg.infer.SVI(model, guide, dg.optim.Adam(lr=1e-6), backend=backend, seed=0)
     other.step(Y)
     assert float(other.params["m"]) == pytest.approx(m2, abs=1e-4)  # continued from the store
+
+
+def test_the_docs_functional_example_runs(backend, backend_state, capsys):
+    """docs/handlers.md: the functional-spelling block, after the page's first block."""
+    from pathlib import Path
+
+    dg.set_backend(backend)
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "handlers.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in doc.split("```python\n")[1:]]
+    first = blocks[0]
+    functional = next(b for b in blocks if "svi.init(dg.infer.PRNGKey(0), y)" in b)
+    ns = {"__name__": "docs_handlers"}
+    exec(compile(first, "docs/handlers.md", "exec"), ns)
+    capsys.readouterr()
+    exec(compile(functional, "docs/handlers.md", "exec"), ns)
+    printed = doc.split(functional + "```\n\nprints `", 1)[1].split("`", 1)[0]
+    assert capsys.readouterr().out.strip() == printed

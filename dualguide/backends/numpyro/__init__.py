@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -164,7 +165,13 @@ class NumPyroBackend:
             raise _inputs.no_plate_size(name)
         n = _inputs.plate_size(name, size)
         sub = _inputs.plate_size(name, subsample_size, "subsample_size")
-        return numpyro.plate(name, n, subsample_size=sub, dim=dim)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="subsample_size does not match")
+            p = numpyro.plate(name, n, subsample_size=sub, dim=dim)
+        drawn = getattr(p, "_indices", None)
+        if sub is not None and drawn is not None and int(drawn.shape[0]) != sub:
+            raise _inputs.subsample_mismatch(name, sub, int(drawn.shape[0]))
+        return p
 
     def factor(self, name: str, log_factor: Any) -> None:
         _no_duplicate(name, "factor")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -237,7 +238,13 @@ class PyroBackend:
             raise _inputs.no_plate_size(name)
         n = _inputs.plate_size(name, size)
         sub = _inputs.plate_size(name, subsample_size, "subsample_size")
-        return pyro.plate(name, n, subsample_size=sub, dim=dim)
+        try:
+            return pyro.plate(name, n, subsample_size=sub, dim=dim)
+        except ValueError as e:
+            m = re.search(r"subsample_size does not match len\(subsample\), (\d+) vs (\d+)", str(e))
+            if m is None:
+                raise
+            raise _inputs.subsample_mismatch(name, int(m[1]), int(m[2])) from None
 
     def factor(self, name: str, log_factor: Any) -> None:
         _no_duplicate(name, "factor")
