@@ -320,6 +320,9 @@ class Module:
     def load(self, params: Mapping[str, Any], name: str | None = None) -> Module:
         """Use these weights when the module is called outside a program (returns ``self``).
 
+        Registering the network in a program (:func:`module`) still starts from its initial
+        weights; to start a fit elsewhere, pass ``init_params=`` to ``dg.fit``.
+
         ``params``: ``{path: value}``, or a fit's params with ``name`` the name the network
         was registered under (keys ``f"{name}.{path}"``, or ``pyro.module``'s ``f"{name}$$${path}"``; others are
         ignored).
@@ -750,8 +753,6 @@ def _register(name: str, net: Module, priors: Mapping[str, Sample]) -> Module:
             d = prior.build(tuple(shape or ()), f"weight {full!r}")
             values[path] = primitives.sample(full, d)
         else:
-            m, leaf = net._resolve(path)
-            init = m._loaded.get(leaf, v)
-            values[path] = primitives.param(full, init)
+            values[path] = primitives.param(full, v)  # the initial weights, never load()'s
     net._bind(b, values)
     return net
