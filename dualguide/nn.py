@@ -115,11 +115,6 @@ def param_name(name: str, path: str) -> str:
     return f"{name}{SEP}{path}"
 
 
-def _nn_feature(x: Any = None):
-    b = _state.backend_of_type(type(x)) if x is not None else None
-    return _state.feature(b if b is not None else _state.current(), "nn")
-
-
 # ---------------------------------------------------------------------------------------------
 # priors on weights
 # ---------------------------------------------------------------------------------------------
@@ -438,16 +433,21 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Any:
     [[1.0, 1.0]]
     """
     b = _state.backend_of_type(type(x)) or _state.current()
-    if not isinstance(x, b.array_types):
-        x = b.to_array(np.asarray(x, np.float32) if _plain(x) else x)
-    return _nn_feature(x).linear(x, weight, bias)  # checks the feature dims
+    x, weight = _native(b, x), _native(b, weight)
+    bias = None if bias is None else _native(b, bias)
+    return _state.feature(b, "nn").linear(x, weight, bias)  # checks the feature dims
+
+
+def _native(b: Any, v: Any) -> Any:
+    """``v`` as an array of backend ``b`` (numbers and numpy arrays as float32)."""
+    if isinstance(v, b.array_types):
+        return v
+    return b.to_array(np.asarray(v, np.float32) if _plain(v) else v)
 
 
 def _activation(kind: str, x: Any, **kw: Any) -> Any:
     b = _state.backend_of_type(type(x)) or _state.current()
-    if not isinstance(x, b.array_types):
-        x = b.to_array(np.asarray(x, np.float32) if _plain(x) else x)
-    return _state.feature(b, "nn").activation(kind, x, **kw)
+    return _state.feature(b, "nn").activation(kind, _native(b, x), **kw)
 
 
 def relu(x: Any) -> Any:
