@@ -115,11 +115,6 @@ def param_name(name: str, path: str) -> str:
     return f"{name}{SEP}{path}"
 
 
-def _nn_feature(x: Any = None):
-    b = _state.backend_of_type(type(x)) if x is not None else None
-    return _state.feature(b if b is not None else _state.current(), "nn")
-
-
 # ---------------------------------------------------------------------------------------------
 # priors on weights
 # ---------------------------------------------------------------------------------------------
@@ -320,6 +315,9 @@ class Module:
     def load(self, params: Mapping[str, Any], name: str | None = None) -> Module:
         """Use these weights when the module is called outside a program (returns ``self``).
 
+        Registering the network in a program (:func:`module`) still starts from its initial
+        weights; to start a fit elsewhere, pass ``init_params=`` to ``dg.fit``.
+
         ``params``: ``{path: value}``, or a fit's params with ``name`` the name the network
         was registered under (keys ``f"{name}.{path}"``, or ``pyro.module``'s ``f"{name}$$${path}"``; others are
         ignored).
@@ -435,16 +433,21 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Any:
     [[1.0, 1.0]]
     """
     b = _state.backend_of_type(type(x)) or _state.current()
-    if not isinstance(x, b.array_types):
-        x = b.to_array(np.asarray(x, np.float32) if _plain(x) else x)
-    return _nn_feature(x).linear(x, weight, bias)  # checks the feature dims
+    x, weight = _native(b, x), _native(b, weight)
+    bias = None if bias is None else _native(b, bias)
+    return _state.feature(b, "nn").linear(x, weight, bias)  # checks the feature dims
+
+
+def _native(b: Any, v: Any) -> Any:
+    """``v`` as an array of backend ``b`` (numbers and numpy arrays as float32)."""
+    if isinstance(v, b.array_types):
+        return v
+    return b.to_array(np.asarray(v, np.float32) if _plain(v) else v)
 
 
 def _activation(kind: str, x: Any, **kw: Any) -> Any:
     b = _state.backend_of_type(type(x)) or _state.current()
-    if not isinstance(x, b.array_types):
-        x = b.to_array(np.asarray(x, np.float32) if _plain(x) else x)
-    return _state.feature(b, "nn").activation(kind, x, **kw)
+    return _state.feature(b, "nn").activation(kind, _native(b, x), **kw)
 
 
 def relu(x: Any) -> Any:
@@ -750,8 +753,6 @@ def _register(name: str, net: Module, priors: Mapping[str, Sample]) -> Module:
             d = prior.build(tuple(shape or ()), f"weight {full!r}")
             values[path] = primitives.sample(full, d)
         else:
-            m, leaf = net._resolve(path)
-            init = m._loaded.get(leaf, v)
-            values[path] = primitives.param(full, init)
+            values[path] = primitives.param(full, v)  # the initial weights, never load()'s
     net._bind(b, values)
     return net

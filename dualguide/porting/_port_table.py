@@ -54,6 +54,32 @@ SYNONYMS = {
         "torch.take": "take",
     },
 }
+#: native networks -> ``dg.nn`` (dualguide.nn; docs/nn.md): torch.nn layers and ``pyro.module``.
+#: NumPyro's stax / flax layers infer their input sizes and have no row (the hand edit is in
+#: docs/nn.md).
+NN = {
+    "numpyro": {},
+    "pyro": {
+        "pyro.module": "module",
+        "pyro.random_module": "random_module",
+        "torch.nn.Module": "Module",
+        "torch.nn.Linear": "Linear",
+        "torch.nn.Sequential": "Sequential",
+        "torch.nn.ReLU": "ReLU",
+        "torch.nn.LeakyReLU": "LeakyReLU",
+        "torch.nn.ELU": "ELU",
+        "torch.nn.Softplus": "Softplus",
+        "torch.nn.Tanh": "Tanh",
+        "torch.nn.Sigmoid": "Sigmoid",
+        "torch.nn.Identity": "Identity",
+        "torch.nn.Softmax": "Softmax",
+        "torch.nn.LogSoftmax": "LogSoftmax",
+        "torch.nn.functional.linear": "linear",
+        "torch.nn.functional.relu": "relu",
+        "torch.nn.functional.leaky_relu": "leaky_relu",
+        "torch.nn.functional.elu": "elu",
+    },
+}
 #: native constants -> neutral ops constant
 CONSTANTS = {
     "numpyro": {
@@ -240,6 +266,8 @@ class Reverse:
     fitting: dict = field(default_factory=dict)
     #: native transform class (and biject_to) -> neutral transform name (issue 12)
     transforms: dict = field(default_factory=dict)
+    #: native network API -> ``dg.nn`` name (:data:`NN`)
+    nn: dict = field(default_factory=dict)
 
 
 def reverse_table(framework: str) -> Reverse:
@@ -282,6 +310,7 @@ def reverse_table(framework: str) -> Reverse:
         reparams=reparams,
         fitting=fitting,
         transforms=trans,
+        nn=dict(NN[framework]),
     )
 
 

@@ -127,6 +127,8 @@ class Porter(Rewriter):
             return self.ns("dg") + ".reparam." + r.reparams[q]
         if q in r.fitting:
             return self.ns("dg") + "." + r.fitting[q]
+        if q in r.nn:
+            return self.ns("dg") + ".nn." + r.nn[q]
         self.problem(node, f"{q} has no neutral counterpart")
         return self.src.segment(node)
 
@@ -153,6 +155,8 @@ class Porter(Rewriter):
             return self.call_text(node, self.ns("dg") + "." + r.fitting[q])
         if q in r.transforms:
             return self.transform(r.transforms[q], node)
+        if q in r.nn:  # dg.nn keeps torch.nn's and pyro.module's arguments (docs/nn.md)
+            return self.call_text(node, self.ns("dg") + ".nn." + r.nn[q])
         if (
             q.rsplit(".", 1)[0]
             in ("numpyro.distributions.constraints", "torch.distributions.constraints")

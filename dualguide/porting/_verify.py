@@ -89,9 +89,15 @@ def _trace_failed(
 
 
 def _against_original(
-    fn_name: str, b: str, sites: dict, original: _Original, with_args: bool
+    fn_name: str, b: str, sites: dict, original: _Original, with_args: bool, retrace=None
 ) -> Verification:
-    """The ported function's trace compared site by site with the original's."""
+    """The ported function's trace compared site by site with the original's.
+
+    A network's weights (``pyro.module``'s ``name$$$path`` params, ``dg.nn``'s ``name.path``)
+    start from other random numbers in the two programs (torch's generator vs numpy's): the
+    ported function is traced again from the original's weights (``retrace(overrides)``) and
+    the names are compared with ``$$$`` read as ``.``.
+    """
     try:
         nat = original.trace(fn_name, with_args)
     except Exception as e:
@@ -102,6 +108,25 @@ def _against_original(
             [],
             f"the original did not trace: {type(e).__name__}: {e}",
         )
+    renamed = {k: k.replace("$$$", ".") for k in nat if "$$$" in k}
+    if renamed:
+        over = {
+            new: nat[old].value
+            for old, new in renamed.items()
+            if new in sites and nat[old].type == "param" and sites[new].type == "param"
+        }
+        if over and retrace is not None:
+            try:
+                sites = retrace(over)
+            except Exception as e:
+                return Verification(
+                    fn_name,
+                    f"{b} vs original",
+                    False,
+                    list(sites),
+                    f"the port did not trace from the original's network weights: {e}",
+                )
+        nat = {renamed.get(k, k): v for k, v in nat.items()}
     diff = _compare(nat, sites)
     return Verification(
         fn_name,
@@ -152,7 +177,11 @@ def verify_port(
                 continue
             out.append(Verification(fn_name, b, True, list(sites)))
             if b == framework:
-                out.append(_against_original(fn_name, b, sites, original, bool(params)))
+
+                def retrace(over, fn=fn, b=b, args=args, kwargs=kwargs):
+                    return trace(fn, *args, backend=b, seed=seed, params=over, **kwargs)
+
+                out.append(_against_original(fn_name, b, sites, original, bool(params), retrace))
     return out
 
 

@@ -315,7 +315,8 @@ def load_params(
     (default: the active one) with ``model_args``; the file must declare exactly its
     params, with the same shapes and constraints, or one :class:`SpecError` lists
     every mismatch.  A neutral autoguide's params fitted on the other backend are
-    translated to ``backend``'s names and storage first.
+    translated to ``backend``'s names and storage first, and a native Pyro store's
+    ``pyro.module`` weights (``name$$$path``) are read as ``dualguide.nn``'s ``name.path``.
 
     >>> import dualguide as dg
     >>> p = dg.load_params("fit.npz", guide=guide, backend="pyro")        # doctest: +SKIP
@@ -339,6 +340,15 @@ def load_params(
             )
             constraints = translate_constraints(guide.kind, constraints, source, b.name)
     declared, declared_c = _declared(b, guide, model, model_args, model_kwargs)
+    # a native Pyro store's pyro.module weights (name$$$path) are dualguide.nn's name.path
+    nn_names = {
+        k: k.replace("$$$", ".")
+        for k in params
+        if "$$$" in k and k not in declared and k.replace("$$$", ".") in declared
+    }
+    if nn_names:
+        params = {nn_names.get(k, k): v for k, v in params.items()}
+        constraints = {nn_names.get(k, k): v for k, v in constraints.items()}
     problems = []
     for name, shape in declared.items():
         if name not in params:
