@@ -230,12 +230,20 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
             plan.check_square()
         outs = [o.expand(plan.out_full_shape(j)) for j, o in enumerate(outs)]
         B = plan.batch_shape
-        flat = torch.cat([o.reshape(B + (-1,)) for o in outs], dim=-1) if outs else None
+        # scalar events (the usual 2-D maps): each output is its own row and each input its
+        # own column, with no flattening (fewer ops in the traced step)
+        scalars = all(e == () for e in plan.in_event_shapes) and all(
+            e == () for e in plan.out_event_shapes
+        )
+        if scalars:
+            flat_rows = list(outs)
+        else:
+            flat = torch.cat([o.reshape(B + (-1,)) for o in outs], dim=-1)
+            flat_rows = [flat[..., r] for r in range(plan.d_out)]
         rows = []
-        for r in range(plan.d_out):
-            o_r = flat[..., r]
+        for o_r in flat_rows:
             if not o_r.requires_grad:
-                rows.append(flat.new_zeros(B + (plan.d_in,)))
+                rows.append(o_r.new_zeros(B + (plan.d_in,)))
                 continue
             try:
                 gs = torch.autograd.grad(o_r.sum(), xs, create_graph=True, allow_unused=True)
@@ -248,15 +256,11 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
                     "JitTrace_ELBO cannot record (it saves its output); write the map without "
                     "it or use a dg.bijections object"
                 ) from None
-            rows.append(
-                torch.cat(
-                    [
-                        (g if g is not None else x.new_zeros(x.shape)).reshape(B + (-1,))
-                        for g, x in zip(gs, xs)
-                    ],
-                    dim=-1,
-                )
-            )
+            cols = [(g if g is not None else x.new_zeros(x.shape)) for g, x in zip(gs, xs)]
+            if scalars:
+                rows.append(torch.stack(cols, dim=-1))
+            else:
+                rows.append(torch.cat([c.reshape(B + (-1,)) for c in cols], dim=-1))
         J = torch.stack(rows, dim=-2)
     if not grad_on:
         outs, J = [o.detach() for o in outs], J.detach()
