@@ -498,3 +498,24 @@ def test_params_with_other_unconstrained_coordinates():
     gp = gradient_parity(model, guide, num_batches=16, batch_size=32)
     assert gp.status == "pass", gp.summary
     assert np.shape(gp.details["params"]["L"]["z"]) == (2, 2)
+
+
+def test_logdensity_parity_across_the_frameworks_reparam_records():
+    # LocScaleReparam: NumPyro records theta as a deterministic site, Pyro as an observed
+    # Delta with log density 0 -- the same program; the checks must not call it a difference
+    def model():
+        mu = dg.sample("mu", dist.Normal(0.0, 1.0))
+        with dg.plate("p", 3):
+            dg.sample("theta", dist.Normal(mu, 2.0))
+
+    rmodel = dg.handlers.reparam(model, config={"theta": dg.reparam.LocScaleReparam(0.0)})
+
+    def guide():
+        dg.sample("mu", dist.Normal(dg.param("m", 0.0), 1.0))
+        with dg.plate("p", 3):
+            dg.sample("theta_decentered", dist.Normal(dg.param("t", 0.0), 1.0))
+
+    r = logdensity_parity(rmodel, guide, num_points=16)
+    assert r.status == "pass", r.summary
+    assert "model:theta" not in r.details["sites"]  # compared: mu and theta_decentered
+    assert {"model:mu", "model:theta_decentered"} <= set(r.details["sites"])
