@@ -355,7 +355,7 @@ def test_fit_with_an_unknown_loss(backend):
         dg.fit(model, guide, backend=backend, num_steps=2, loss="Trace_ELBOO")
     assert str(ei.value) == (
         "fit: loss 'Trace_ELBOO' is not one of 'Trace_ELBO', 'TraceMeanField_ELBO', "
-        "'TraceGraph_ELBO', 'RenyiELBO'; pass one of these names or its object, e.g. "
+        "'TraceGraph_ELBO', 'RenyiELBO', 'TraceEnum_ELBO'; pass one of these names or its object, e.g. "
         "loss=dg.infer.RenyiELBO(alpha=0)"
     )
     assert dg.fit(model, guide, backend=backend, num_steps=2, loss="Trace_ELBO").num_steps == 2

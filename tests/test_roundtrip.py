@@ -141,6 +141,18 @@ def test_port_export_port_is_identity(tmp_path):
     assert second.verified, second.report()
 
     def code(text: str) -> list[str]:
-        return [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+        """The code lines, without comments and without a kept ``__main__`` block (the first
+        port keeps the original's fitting code; an export writes its own and port drops it)."""
+        out, in_main = [], False
+        for ln in text.splitlines():
+            if ln.startswith('if __name__ == "__main__":'):
+                in_main = True
+                continue
+            if in_main and (ln.startswith(" ") or not ln.strip()):
+                continue
+            in_main = False
+            if ln.strip() and not ln.startswith("#"):
+                out.append(ln)
+        return out
 
     assert code(second.source) == code(first.source)
