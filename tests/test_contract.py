@@ -41,6 +41,8 @@ KERNEL = {
     "dualguide.primitives",
     "dualguide.trace",
     "dualguide._inputs",
+    "dualguide.enum",
+    "dualguide.nn",
 }
 #: the tools built on the kernel (packages include their submodules)
 FEATURE_PACKAGES = (
