@@ -81,6 +81,23 @@ SEP = "."
 _rng = np.random.default_rng(0)
 
 
+def check_features(x: Any, weight: Any) -> None:
+    """Raise a :class:`SpecError` unless ``x``'s last dim is the layer's ``in_features``.
+
+    Called by the backends' ``linear`` kernels (not by the neutral layers: a shape test in
+    user-level code would stop Pyro's JIT trace).
+
+    >>> import numpy as np
+    >>> check_features(np.zeros((2, 3)), np.zeros((4, 3)))
+    """
+    if int(weight.shape[-1]) != int(x.shape[-1]):
+        raise SpecError(
+            f"nn.linear: the input's last dim is {int(x.shape[-1])} but the layer takes "
+            f"{int(weight.shape[-1])} features (weight shape {tuple(weight.shape)}); "
+            "check the network's in_features against the data"
+        )
+
+
 def manual_seed(seed: int) -> None:
     """Reset the generator that layers built without ``seed=`` draw their initial weights from.
 

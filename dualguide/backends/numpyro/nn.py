@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpyro
 
 from ...errors import SpecError
+from ...nn import check_features as _check_features
 
 
 def linear(x: Any, weight: Any, bias: Any) -> Any:
@@ -78,13 +79,3 @@ def native_module(name: str, net: Any, input_shape: Any) -> Any:
         f"nn.module({name!r}): expected a dualguide.nn module (or, on NumPyro only, a stax "
         f"(init_fn, apply_fn) pair), got {type(net).__name__}"
     )
-
-
-def _check_features(x: Any, weight: Any) -> None:
-    # here, not in dualguide.nn: a shape test in user-level code would stop Pyro's JIT trace
-    if int(weight.shape[-1]) != int(x.shape[-1]):
-        raise SpecError(
-            f"nn.linear: the input's last dim is {int(x.shape[-1])} but the layer takes "
-            f"{int(weight.shape[-1])} features (weight shape {tuple(weight.shape)}); "
-            "check the network's in_features against the data"
-        )
