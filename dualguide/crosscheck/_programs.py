@@ -78,6 +78,11 @@ class Programs:
         return [n for n in self.guide_latents if self.guide_sites[n].dist != "Delta"]
 
     @property
+    def guide_plates(self) -> list[str]:
+        """The plates the guide's sites are in (a subsampled one draws indices in the guide)."""
+        return sorted({p for s in self.guide_sites.values() for p in s.plates})
+
+    @property
     def model_latents(self) -> list[str]:
         return [n for n, s in self.model_sites.items() if s.is_latent]
 

@@ -139,7 +139,7 @@ def _points(progs: Programs, num_points: int, seed: int) -> tuple[dict, dict]:
     nat = progs.native(src)
     if src == "numpyro":
         with progs.hook(backend=src):
-            gv, mv = nat.mod.sample_points(
+            gv, mv, subsamples = nat.mod.sample_points(
                 nat.model, nat.guide, progs.params_for(src), num_points, seed, nat.args, nat.kwargs
             )
     else:  # pragma: no cover - only when numpyro is unusable
@@ -153,7 +153,7 @@ def _points(progs: Programs, num_points: int, seed: int) -> tuple[dict, dict]:
                 nat.kwargs,
                 {n: progs.shape(n) for n in progs.guide_latents},
             )
-        mv = {}
+        mv, subsamples = {}, {}
     gv = progs.naming.points_from(gv, src)
     gpoints = {k: np.asarray(gv[k]) for k in progs.base_sites if k in gv}
     mpoints = {
@@ -161,6 +161,12 @@ def _points(progs: Programs, num_points: int, seed: int) -> tuple[dict, dict]:
         for k in progs.model_latents
         if k in gv or k in mv
     }
+    # each point keeps the minibatch it was drawn with: both backends evaluate it on the same
+    # indices (drawn by each backend's own generator, the data terms of a subsampled plate
+    # would differ between them by far more than rounding)
+    gplates = set(progs.guide_plates)
+    gpoints.update({k: np.asarray(v) for k, v in subsamples.items() if k in gplates})
+    mpoints.update({k: np.asarray(v) for k, v in subsamples.items()})
     return gpoints, mpoints
 
 

@@ -23,7 +23,14 @@ F32 = jnp.float64 if _inputs.get_dtype() == "float64" else jnp.float32  # reboun
 
 # helpers -----------------------------------------------------------------------------------
 def _j(params: dict) -> dict:
-    return {k: jnp.asarray(np.asarray(v, dtype=_inputs.float_np())) for k, v in params.items()}
+    """numpy -> jax, floats in the current float dtype; integer arrays (a subsampled plate's
+    indices) stay integers."""
+    return {k: jnp.asarray(_as_np(v)) for k, v in params.items()}
+
+
+def _as_np(v) -> np.ndarray:
+    a = np.asarray(v)
+    return a if a.dtype.kind in "iu" else np.asarray(a, dtype=_inputs.float_np())
 
 
 def _np(tree):
@@ -103,6 +110,15 @@ def _latent_values(tr) -> dict:
     return {n: s["value"] for n, s in _sample_sites(tr).items() if not s.get("is_observed")}
 
 
+def _subsamples(tr) -> dict:
+    """The indices each subsampled plate of a trace drew, by plate name."""
+    return {
+        n: s["value"]
+        for n, s in tr.items()
+        if s["type"] == "plate" and s["args"][1] is not None and s["args"][1] != s["args"][0]
+    }
+
+
 # structure ---------------------------------------------------------------------------------
 def inspect(model, guide, args, kwargs, seed):
     """Trace the guide, then the model replayed on the guide's values (neutral Site dicts)."""
@@ -119,26 +135,30 @@ def inspect(model, guide, args, kwargs, seed):
 
 # points and log densities ------------------------------------------------------------------
 def sample_points(model, guide, params, n, seed, args, kwargs):
-    """``n`` joint draws: guide latents from the guide, model-only latents from the model."""
+    """``n`` joint draws: guide latents from the guide, model-only latents from the model,
+    and the indices each subsampled plate drew, by plate name (the guide's, which the model
+    replays, or the model's own): ``(guide values, model values, subsample indices)``.  A
+    point's log densities are evaluated on the minibatch it was drawn with, in both backends
+    (:func:`logdensities` substitutes the indices)."""
     p = _j(params)
 
     def draw(key):
         k1, k2 = jax.random.split(key)
         gtr = _run_guide(guide, p, args, kwargs, k1)
         mtr = _run_model(model, p, gtr, args, kwargs, k2)
-        return _latent_values(gtr), _latent_values(mtr)
+        return _latent_values(gtr), _latent_values(mtr), {**_subsamples(mtr), **_subsamples(gtr)}
 
     keys = jax.random.split(jax.random.PRNGKey(seed), n)
     _set_up(guide, p, args, kwargs)
-    gv, mv = jax.jit(jax.vmap(draw))(keys)
-    return _np(gv), _np(mv)
+    gv, mv, sub = jax.jit(jax.vmap(draw))(keys)
+    return _np(gv), _np(mv), _np(sub)
 
 
 def logdensities(model, guide, params, gpoints, mpoints, args, kwargs):
     """Per-site log densities of guide and model at the given points (leading axis: points).
 
     ``gpoints`` are substituted in the guide (its non-Delta sample sites), ``mpoints`` in the
-    model.  Returns ``{"guide": {site: (N,)}, "model": {site: (N,)}, "guide_abs": (N,),
+    model; either may hold a subsampled plate's indices under the plate's name.  Returns ``{"guide": {site: (N,)}, "model": {site: (N,)}, "guide_abs": (N,),
     "model_abs": (N,), "values": {guide site: (N, ...)}}``; ``*_abs`` is the sum of the absolute
     elementwise log densities (the scale of float32 rounding).
     """

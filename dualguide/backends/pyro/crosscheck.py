@@ -32,7 +32,12 @@ PARTICLES = "_dualguide_particles"
 
 # helpers -----------------------------------------------------------------------------------
 def _t(x) -> torch.Tensor:
-    return torch.tensor(np.asarray(x, dtype=_inputs.float_np()))
+    """numpy -> torch, floats in the current float dtype; integer arrays (a subsampled plate's
+    indices) as int64."""
+    a = np.asarray(x)
+    if a.dtype.kind in "iu":
+        return torch.as_tensor(a.astype(np.int64))
+    return torch.tensor(np.asarray(a, dtype=_inputs.float_np()))
 
 
 def _n(x) -> np.ndarray:
@@ -86,6 +91,22 @@ def _plate_nesting(model, guide, args, kwargs) -> int:
                     n = max(n, -f.dim)
             n = max(n, len(s["fn"].batch_shape))
     return n
+
+
+def _subsampled(model, guide, args, kwargs) -> bool:
+    """Whether either program has a subsampled plate.  Inside Pyro's particle plate such a
+    plate draws one minibatch for all the particles; dualguide's particle rule (NumPyro's,
+    ``docs/particles.md``) is one minibatch per particle, so those programs run their
+    particles one after another."""
+    with poutine.block():
+        gtr = poutine.trace(guide).get_trace(*args, **kwargs)
+        mtr = poutine.trace(poutine.replay(model, trace=gtr)).get_trace(*args, **kwargs)
+    return any(
+        _is_subsample(s) and s["fn"].subsample_size not in (None, s["fn"].size)
+        for tr in (gtr, mtr)
+        for s in tr.nodes.values()
+        if s["type"] == "sample"
+    )
 
 
 def _vectorized(fn, num, dim, scale=None):
@@ -144,7 +165,10 @@ def inspect(model, guide, args, kwargs, seed):
 
 # log densities -----------------------------------------------------------------------------
 def logdensities(model, guide, params, gpoints, mpoints, args, kwargs, constraints=None):
-    """Per-site log densities of guide and model at the given points (a loop over points)."""
+    """Per-site log densities of guide and model at the given points (a loop over points).
+
+    A subsampled plate's indices in the points (by plate name) condition the plate's
+    ``_Subsample`` site: the point's minibatch, not a fresh one."""
     n = len(next(iter(gpoints.values()))) if gpoints else len(next(iter(mpoints.values())))
     rows = []
     with _scope(params, constraints or {}), torch.no_grad():
@@ -155,7 +179,8 @@ def logdensities(model, guide, params, gpoints, mpoints, args, kwargs, constrain
             mtr = poutine.trace(poutine.condition(model, data=mp)).get_trace(*args, **kwargs)
             row = {"values": {k: _n(v) for k, v in _latent(gtr).items()}}
             for k in gp:  # conditioned sites count as latent values too
-                row["values"][k] = _n(gtr.nodes[k]["value"])
+                if not _is_subsample(gtr.nodes[k]):
+                    row["values"][k] = _n(gtr.nodes[k]["value"])
             for what, tr in (("guide", gtr), ("model", mtr)):
                 tr.compute_log_prob()
                 sums, tot_abs = {}, 0.0
@@ -197,11 +222,12 @@ def elbo_particles(model, guide, params, n, seed, args, kwargs, chunk=4096, cons
 
     Particles are vectorized with a plate; a model that cannot broadcast over that extra
     dimension (e.g. ``X @ w`` with a drawn ``w``: dualguide's particle rule is that the model
-    never sees a particle dimension) is run one particle at a time instead."""
+    never sees a particle dimension), or that subsamples a plate (each particle draws its own
+    minibatch, :func:`_subsampled`), is run one particle at a time instead."""
     outs = []
     with _scope(params, constraints or {}, seed), torch.no_grad():
         nest = _plate_nesting(model, guide, args, kwargs)
-        vectorized = True
+        vectorized = not _subsampled(model, guide, args, kwargs)
         for i in range(0, n, chunk):
             k = min(chunk, n - i)
             if vectorized:
@@ -246,7 +272,8 @@ def grad_batches(
 ):
     """Loss and gradient w.r.t. the (constrained) params from ``num_batches`` independent
     native ``Trace_ELBO(num_particles=batch_size, vectorize_particles=True)`` estimates
-    (one batch at a time: ``chunk`` is accepted for the common signature).
+    (one batch at a time: ``chunk`` is accepted for the common signature; a program with a
+    subsampled plate with ``vectorize_particles=False``, a minibatch per particle).
 
     The params enter as leaf tensors substituted for the param sites, so the gradient is with
     respect to their constrained values (as on the NumPyro side).  A Pyro autoguide reads
@@ -259,7 +286,9 @@ def grad_batches(
         nest = _plate_nesting(model, guide, args, kwargs)
         _module_leaves(guide, leaves)
         elbo = Trace_ELBO(
-            num_particles=batch_size, vectorize_particles=True, max_plate_nesting=nest
+            num_particles=batch_size,
+            vectorize_particles=not _subsampled(model, guide, args, kwargs),
+            max_plate_nesting=nest,
         )
         m = poutine.substitute(model, data=leaves)
         g = poutine.substitute(guide, data=leaves)
