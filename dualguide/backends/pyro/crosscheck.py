@@ -109,6 +109,20 @@ def _subsampled(model, guide, args, kwargs) -> bool:
     )
 
 
+def _vectorizes(model, guide, nest, args, kwargs) -> bool:
+    """Whether Pyro's particle plate at ``-(nest + 1)`` runs these programs as independent
+    particles: no subsampled plate (:func:`_subsampled`) and two particles traced in the
+    plate give every site one leading particle dimension (:func:`_per_particle`)."""
+    if _subsampled(model, guide, args, kwargs):
+        return False
+    try:
+        with torch.random.fork_rng(), torch.no_grad(), poutine.block():
+            _vectorized_chunk(model, guide, 2, nest, args, kwargs)
+    except Exception:
+        return False
+    return True
+
+
 def _vectorized(fn, num, dim, scale=None):
     def wrapped(*args, **kwargs):
         with pyro.plate(PARTICLES, num, dim=dim):
@@ -130,8 +144,22 @@ def _per_particle(tr, num: int, nesting: int) -> torch.Tensor:
         lp = s["log_prob"]
         if lp.dim() < nesting + 1:
             lp = lp.reshape((1,) * (nesting + 1 - lp.dim()) + tuple(lp.shape))
+        if lp.dim() > nesting + 1 or lp.shape[0] != num:
+            # a dimension left of the particle plate's: the model used a latent's event
+            # dimension as a batch dimension (f ~ MVN, y ~ Bernoulli(logits=f) in a plate),
+            # so f's particles, at dim -(nesting + 2) of its value, crossed the plate's and
+            # every particle summed the others' terms; the caller runs the particles one
+            # after another
+            raise _CrossedParticles(
+                f"site {s['name']!r}: log_prob shape {tuple(lp.shape)} under a particle "
+                f"plate of {num} at dim {-(nesting + 1)}"
+            )
         total = total + lp.reshape(lp.shape[0], -1).sum(-1)
     return total
+
+
+class _CrossedParticles(ValueError):
+    """The particle plate did not give every site one leading particle dimension."""
 
 
 def _is_subsample(site) -> bool:
@@ -287,7 +315,7 @@ def grad_batches(
         _module_leaves(guide, leaves)
         elbo = Trace_ELBO(
             num_particles=batch_size,
-            vectorize_particles=not _subsampled(model, guide, args, kwargs),
+            vectorize_particles=_vectorizes(model, guide, nest, args, kwargs),
             max_plate_nesting=nest,
         )
         m = poutine.substitute(model, data=leaves)
