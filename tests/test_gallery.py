@@ -71,3 +71,24 @@ def test_no_regression(name, tmp_path):
     report = SB.run_crosscheck(mod, SB.settings(name), ci=True)
     verdict, failures = SB.ci_verdict(report)
     assert verdict == "ok", f"{name}: the CI crosscheck regressed: {failures}"
+
+
+def test_posterior_comparison_for_network_guides(tmp_path):
+    # a flow guide's weights differ from fit to fit, so the scoreboard compares the posterior
+    # its native original reports with the one dualguide's fit gives (neutra_flow).  Here on
+    # the coin at alpha = beta = 15: Beta(15, 15) has mean 0.5 and sd 0.0898 exactly; 4000
+    # draws give them to ~0.0014 and ~0.001, far inside the limit 0.15 + 0.1 |value|
+    _status, mod = SB.port_one("coin", "numpyro", tmp_path / "coin.py")
+    params = {"alpha_q": 15.0, "beta_q": 15.0}
+    exact = {"latent_fairness": {"mean": 0.5, "sd": (15 * 15 / (30**2 * 31)) ** 0.5}}
+    for b in SB.FILES:
+        ours = SB.posterior_summary(mod, params, b, ["latent_fairness"])
+        assert abs(ours["latent_fairness"]["mean"] - 0.5) < 0.01, b
+        assert abs(ours["latent_fairness"]["sd"] - exact["latent_fairness"]["sd"]) < 0.01, b
+        assert SB.compare_posterior(exact, ours).startswith("ok"), b
+    off = {"latent_fairness": {"mean": 0.8, "sd": 0.0898}}
+    assert "latent_fairness mean" in SB.compare_posterior(off, ours)
+    # the native neutra_flow files report the posterior the scoreboard compares
+    for fw in SB.FILES:
+        src = (GALLERY / "neutra_flow" / SB.FILES[fw]).read_text(encoding="utf-8")
+        assert 'out["posterior"]' in src, fw
