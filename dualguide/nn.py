@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,7 @@ __all__ = [
     "module",
     "param_name",
     "random_module",
+    "record_networks",
     "relu",
 ]
 
@@ -81,19 +83,20 @@ SEP = "."
 _rng = np.random.default_rng(0)
 
 
-def check_features(x: Any, weight: Any) -> None:
-    """Raise a :class:`SpecError` unless ``x``'s last dim is the layer's ``in_features``.
+def check_features(n_in: int, weight_shape: tuple[int, ...]) -> None:
+    """Raise a :class:`SpecError` unless ``n_in`` (the input's last dim) is the layer's
+    ``in_features`` (the last dim of ``weight_shape``).
 
-    Called by the backends' ``linear`` kernels (not by the neutral layers: a shape test in
-    user-level code would stop Pyro's JIT trace).
+    Called by the backends' ``linear`` kernels with plain ints, which they read from the
+    arrays themselves: on Pyro, reading a size under JIT tracing is allowed only in
+    framework code (a shape test in user-level code, or here, would stop the JIT trace).
 
-    >>> import numpy as np
-    >>> check_features(np.zeros((2, 3)), np.zeros((4, 3)))
+    >>> check_features(3, (4, 3))
     """
-    if int(weight.shape[-1]) != int(x.shape[-1]):
+    if int(weight_shape[-1]) != int(n_in):
         raise SpecError(
-            f"nn.linear: the input's last dim is {int(x.shape[-1])} but the layer takes "
-            f"{int(weight.shape[-1])} features (weight shape {tuple(weight.shape)}); "
+            f"nn.linear: the input's last dim is {int(n_in)} but the layer takes "
+            f"{int(weight_shape[-1])} features (weight shape {tuple(weight_shape)}); "
             "check the network's in_features against the data"
         )
 
@@ -757,6 +760,37 @@ def random_module(name: str, net: Module, prior: Any) -> Module:
     return _register(name, net, priors)
 
 
+#: open :func:`record_networks` blocks (innermost last)
+_recorders: list[dict[str, tuple[str, str]]] = []
+
+
+@contextmanager
+def record_networks() -> Iterator[dict[str, tuple[str, str]]]:
+    """Record the network weights registered while the block runs.
+
+    Yields a dict ``{param or site name: (network name, "param" or "sample")}`` that
+    :func:`module` and :func:`random_module` fill (a weight with a prior is a ``"sample"``
+    site).  The crosscheck reads it to know which params are network weights (not
+    identifiable one by one: compared through what the networks compute).
+
+    >>> import numpy as np, dualguide as dg
+    >>> from dualguide import nn
+    >>> net = nn.Linear(2, 1, seed=0)
+    >>> def guide():
+    ...     return dg.nn.module("f", net)(np.ones((3, 2), np.float32))
+    >>> with nn.record_networks() as rec:
+    ...     _ = dg.trace(guide, backend="numpyro")
+    >>> sorted(rec.items())
+    [('f.bias', ('f', 'param')), ('f.weight', ('f', 'param'))]
+    """
+    rec: dict[str, tuple[str, str]] = {}
+    _recorders.append(rec)
+    try:
+        yield rec
+    finally:
+        _recorders.remove(rec)
+
+
 def _register(name: str, net: Module, priors: Mapping[str, Sample]) -> Module:
     from . import primitives
 
@@ -765,6 +799,8 @@ def _register(name: str, net: Module, priors: Mapping[str, Sample]) -> Module:
     for path, v in net.named_parameters():
         full = param_name(name, path)
         prior = priors.get(path, v if isinstance(v, Sample) else None)
+        for rec in _recorders:
+            rec[full] = (name, "param" if prior is None else "sample")
         if prior is not None:
             shape = v.shape if isinstance(v, Sample) else tuple(np.shape(v))
             d = prior.build(tuple(shape or ()), f"weight {full!r}")

@@ -12,6 +12,7 @@ from ..errors import SpecError
 from ..optim import Optimizer, as_optimizer
 from . import _seeds
 from ._common import DEFAULT_MAX_MEMORY_MB, check_memory, describe_error, fmt
+from ._networks import judge_networks
 from ._programs import BACKENDS, Programs, prepare
 from ._steps import (
     _compare_params,
@@ -289,6 +290,7 @@ def crosscheck(
         spread = _seeds.param_spread(canon, extra)
     _compare_params(report, canon, tol_default, tol_per, spread)
     report.checks["elbo"] = _elbo_check(report, elbo_tolerance, tails)
+    judge_networks(report, prob, progs, canon, say)  # network weights: what is identifiable
     samples = _guide_samples(progs, fitted, seed, budget)
     report.data["samples"] = samples
     report.data["programs"] = progs

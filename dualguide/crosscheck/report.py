@@ -25,6 +25,7 @@ CHECK_TITLES = {
     "gradient": "gradient parity",
     "lockstep": "lockstep",
     "elbo": "ELBO agreement",
+    "networks": "network weights",
     "quadrature": "quadrature optimum",
     "nuts": "NUTS moments",
     "doctor": "doctor",
@@ -144,6 +145,9 @@ class ParamComparison:
     spread: np.ndarray | None = None
     #: standard deviations of the spread a difference of two fits may take
     spread_k: float = 4.0
+    #: the network this param is a weight of (not compared value by value; see the
+    #: ``networks`` check), None for an ordinary param
+    network: str | None = None
 
     @property
     def limit(self) -> float | None:
@@ -210,6 +214,7 @@ class ParamComparison:
                 "ok": self.ok,
                 "reference": None if self.reference is None else np.asarray(self.reference),
                 "reference_ok": self.reference_ok,
+                "network": self.network,
             }
         )
 
@@ -291,10 +296,10 @@ class CrosscheckReport:
             ref = None if p.reference is None else np.asarray(p.reference)
             shape = next((v.shape for v in vals.values() if v is not None), ())
             size = int(np.prod(shape)) if shape else 1
-            verdict = _verdict(p.ok)
+            verdict = _verdict(p.ok) if p.network is None else "network"
             if p.reference_ok is False:
                 verdict += " (off quadrature)"
-            lims = p.limits()
+            lims = p.limits() if p.network is None else None
             if size <= 6:
                 for i, idx in enumerate(np.ndindex(*shape) if shape else [()]):
                     label = p.name + (f"[{','.join(map(str, idx))}]" if shape else "")
@@ -316,7 +321,7 @@ class CrosscheckReport:
             else:
                 row = [f"{p.name} {tuple(shape)}"]
                 row += [f"mean {fmt(np.mean(v))}" if v is not None else "-" for v in vals.values()]
-                row += [fmt(p.diff), fmt(p.limit)]
+                row += [fmt(p.diff), fmt(p.limit) if p.network is None else "-"]
                 if has_ref:
                     row.append(f"mean {fmt(np.mean(ref))}" if ref is not None else "-")
                 row.append(verdict)

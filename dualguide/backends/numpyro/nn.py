@@ -21,7 +21,7 @@ from ...nn import check_features as _check_features
 
 def linear(x: Any, weight: Any, bias: Any) -> Any:
     """``x @ weight.T + bias`` (what ``torch.nn.functional.linear`` computes)."""
-    _check_features(x, weight)
+    _check_features(int(x.shape[-1]), tuple(int(d) for d in weight.shape))
     y = jnp.matmul(x, jnp.swapaxes(weight, -1, -2))
     return y if bias is None else y + bias
 

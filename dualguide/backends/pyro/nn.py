@@ -21,7 +21,7 @@ from ...nn import check_features as _check_features
 
 def linear(x: Any, weight: Any, bias: Any) -> Any:
     """``torch.nn.functional.linear`` (``torch.nn.Linear``'s forward)."""
-    _check_features(x, weight)
+    _check_features(int(x.shape[-1]), tuple(int(d) for d in weight.shape))
     return F.linear(x, weight, bias)
 
 
