@@ -9,6 +9,8 @@ trajectory equals the native loop's to float rounding.  Deterministic comparison
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -279,3 +281,55 @@ def test_guide_without_params_fits_on_both_backends(backend):
 
     r = dg.fit(model, guide, backend=backend, num_steps=20, check=False, progress=False)
     assert r.params == {} and r.losses.shape == (20,) and np.isfinite(r.losses).all()
+
+
+def _plated(D=7):
+    data = np.linspace(-1.0, 2.0, D).astype(np.float32)
+
+    def model(y):
+        with dg.plate("d", D):
+            z = dg.sample("z", dist.Normal(0.0, 1.0))
+            dg.sample("y", dist.Normal(z, 1.0), obs=y)
+
+    def guide(y):
+        loc = dg.param("loc", np.zeros(D, np.float32))
+        scale = dg.param("scale", np.ones(D, np.float32), constraint=constraints.positive)
+        with dg.plate("d", D):
+            dg.sample("z", dist.Normal(loc, scale))
+
+    return model, guide, (data,)
+
+
+@pytest.mark.parametrize("problem", ["seed", "plated"])
+def test_pyro_recorded_particle_step_is_the_op_by_op_step(
+    seed_gaussian, problem, monkeypatch, caplog
+):
+    """Vectorized particles: the step recorded as one program (fits longer than
+    RECORD_MIN_STEPS) replays the vmapped particles' very kernels and autograd's backward
+    ops, so the fit is bit for bit the op-by-op one."""
+    from dualguide.backends.pyro import fitloop
+
+    if problem == "seed":
+        model, guide, args = seed_gaussian.model_nofactor, seed_gaussian.guide, ()
+    else:
+        model, guide, args = _plated()
+    kw = dict(backend="pyro", model_args=args, optim=OPTIMS["clipped-lrd"], num_particles=4)
+    kw.update({**FIT, "num_steps": fitloop.RECORD_MIN_STEPS + 20})
+    recorded = []
+    real = fitloop._record_grad_program
+
+    def spy(*a):
+        recorded.append(real(*a))
+        return recorded[-1]
+
+    monkeypatch.setattr(fitloop, "_record_grad_program", spy)
+    with caplog.at_level(logging.DEBUG, logger="dualguide"):
+        fast = dg.fit(model, guide, **kw)
+    assert len(recorded) == 1
+    assert "op by op" not in caplog.text  # the recorded program passed its check and ran
+    monkeypatch.setattr(fitloop, "RECORD_MIN_STEPS", 10**9)
+    slow = dg.fit(model, guide, **kw)
+    assert len(recorded) == 1  # not recorded this time
+    np.testing.assert_array_equal(fast.losses, slow.losses)
+    for k in slow.params:
+        np.testing.assert_array_equal(fast.params[k], slow.params[k])

@@ -41,6 +41,11 @@ from .optim import adam_update_, bias_correction, make_optimizer
 log = logging.getLogger("dualguide")
 
 
+#: fits of more steps than this record the vmapped particles' step as one program
+#: (:func:`_record_grad_program`): recording costs about as much as 100-300 op-by-op steps
+RECORD_MIN_STEPS = 200
+
+
 class JitFallbackWarning(UserWarning):
     """A Pyro fit runs ``Trace_ELBO`` because its program cannot be traced (the message says why)."""
 
@@ -145,6 +150,155 @@ class _VmapFlatELBO(torch.nn.Module):
         return self.elbo._vmap(lambda: self.traced(*parts, *self.args), traced=True)
 
 
+class _GradStep(torch.nn.Module):
+    """:class:`_Step` for a function that returns ``[loss, surrogate]`` and the gradient
+    itself (:func:`_record_grad_program`): no autograd at run time."""
+
+    def __init__(self, fn, b1: float, b2: float, eps: float, clip: float, do_clip: bool):
+        super().__init__()
+        self.fn = fn
+        self.b1 = b1
+        self.b2 = b2
+        self.eps = eps
+        self.clip = clip
+        self.do_clip = do_clip
+
+    def forward(
+        self,
+        flat: torch.Tensor,
+        m: torch.Tensor,
+        v: torch.Tensor,
+        lr: float,
+        bc1: float,
+        bc2: float,
+    ) -> Tuple[float, int]:  # noqa: UP006
+        out = self.fn(flat)
+        lv = float(out[0].item())
+        if not math.isfinite(lv):
+            return lv, 1
+        g = out[1]
+        if not math.isfinite(float(g.sum().item())):
+            if not bool(torch.isfinite(g).all().item()):
+                return lv, 2
+        adam_update_(
+            flat, g, m, v, lr, bc1, bc2, self.b1, self.b2, self.eps, self.clip, self.do_clip
+        )
+        return lv, 0
+
+
+class _Unrecordable(RuntimeError):
+    """The vmapped particle did something :func:`_record_grad_program` cannot replay."""
+
+
+def _record_grad_program(fn, flat: torch.Tensor):
+    """Record ``x -> (loss, d surrogate / dx)`` of ``fn`` (``x -> [loss, surrogate]``) as one
+    graph of ATen ops, below ``torch.func.vmap`` and autograd, traced into TorchScript.
+
+    The vmapped ELBO runs op by op through functorch's batching layer and autograd's
+    engine, each costing microseconds per op and particle-independent; the recorded
+    program runs the very batched kernels (same draws, same order, same gradient
+    formulas: eager autograd's backward ops are recorded too) in one TorchScript call.
+    ``torch.fx``'s ``make_fx`` records the same program but costs about a second of
+    Python per call here; this recorder keeps to what the step needs."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_map
+
+    ops: list[tuple] = []  # (op, args, kwargs): tensors as slot numbers (_Slot)
+    slots: dict[int, tuple] = {}  # id(tensor) -> (slot, tensor): the tensor kept alive
+    values: list = []  # slot -> the constant tensor, or None (computed)
+
+    def slot_of(t) -> _Slot:
+        hit = slots.get(id(t))
+        if hit is not None and hit[1] is t:
+            return hit[0]
+        s = _Slot(len(values))
+        values.append(t.detach())  # a constant: a tensor the program did not compute
+        slots[id(t)] = (s, t)
+        return s
+
+    def arg(a):
+        if isinstance(a, torch.Tensor):
+            return slot_of(a)
+        if isinstance(a, (torch.Generator, torch.SymInt, torch.SymFloat)):
+            raise _Unrecordable(f"argument {type(a).__name__}")
+        return a
+
+    def define(t) -> None:
+        s = _Slot(len(values))
+        values.append(None)
+        slots[id(t)] = (s, t)
+
+    class Recorder(TorchDispatchMode):
+        @classmethod
+        def _should_skip_dynamo(cls):  # no torch._dynamo import (seconds) for a plain mode
+            return False
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            fargs, fkw = tree_map(arg, args), tree_map(arg, kwargs)
+            out = func(*args, **kwargs)
+            if isinstance(out, torch.Tensor):
+                outs: tuple = (out,)
+            elif isinstance(out, (tuple, list)) and all(isinstance(o, torch.Tensor) for o in out):
+                outs = tuple(out)
+            elif out is None:
+                outs = ()
+            else:  # a Python number read back: control flow on data
+                raise _Unrecordable(f"{func} returns {type(out).__name__}")
+            for o in outs:
+                define(o)
+            ops.append(
+                (
+                    func,
+                    fargs,
+                    fkw,
+                    [slots[id(o)][0] for o in outs],
+                    out is outs[0] if outs else True,
+                )
+            )
+            return out
+
+    x = flat.detach().clone()
+    define(x)
+    with torch.enable_grad(), torch.jit.optimized_execution(False), Recorder():
+        xg = x.detach().requires_grad_(True)
+        out = fn(xg)
+        (g,) = torch.autograd.grad([out[1]], [xg], allow_unused=True)
+        if g is None:
+            g = torch.zeros_like(x)
+        loss = out[0].detach()
+    res = []
+    for t in (loss, g):
+        hit = slots.get(id(t))
+        if hit is None or hit[1] is not t:
+            raise _Unrecordable("an output not made by a recorded op")
+        res.append(hit[0])
+
+    def replay(x):
+        vals = list(values)
+        vals[0] = x
+        get = lambda a: vals[a] if isinstance(a, _Slot) else a
+        for func, fargs, fkw, outs, single in ops:
+            r = func(*tree_map(get, fargs), **tree_map(get, fkw))
+            if single:
+                if outs:
+                    vals[outs[0]] = r
+            else:
+                for s, o in zip(outs, r):
+                    vals[s] = o
+        return vals[res[0]], vals[res[1]]
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(replay, (flat.detach(),), check_trace=False)
+    _simplify(traced.graph)
+    return traced
+
+
+class _Slot(int):
+    """A recorded tensor's place in :func:`_record_grad_program`'s value list."""
+
+
 class _JitLoop:
     """Built from a ``ParticleELBO`` (jit) that has run its first step; runs the others."""
 
@@ -167,9 +321,13 @@ class _JitLoop:
         clip = opt.clip_norm
         hyper = (float(b1), float(b2), float(opt.eps), float(clip or 0.0), clip is not None)
         if getattr(elbo, "vmap_particles", 0):
-            # the particles are vmapped around the traced particle: the step runs in Python
+            # the particles are vmapped around the traced particle: record the vmapped
+            # ELBO and its gradient as one program (else the step runs in Python)
             _simplify(traced.graph)
-            self.step_mod = _Step(_VmapFlatELBO(elbo, traced, sizes, shapes, tuple(args)), *hyper)
+            vflat = _VmapFlatELBO(elbo, traced, sizes, shapes, tuple(args))
+            self.step_mod = _Step(vflat, *hyper)
+            if num_steps > RECORD_MIN_STEPS:
+                self._record(vflat, hyper)
         else:
             rng = torch.get_rng_state()  # tracing runs the ELBO once: keep its draws out
             with warnings.catch_warnings():
@@ -186,6 +344,33 @@ class _JitLoop:
         self.bc1 = _bias_corrections(b1, num_steps).tolist()
         self.bc2 = _bias_corrections(b2, num_steps).tolist()
         self.t = 0
+
+    def _record(self, vflat, hyper) -> None:
+        """Swap the Python step for the recorded program, if it replays the step exactly."""
+        rng = torch.get_rng_state()
+        try:
+            prog = _record_grad_program(vflat, self.flat)
+            # the check: one step of each from the same draws gives the same loss and gradient
+            torch.set_rng_state(rng)
+            loss_r, g_r = prog(self.flat.detach())
+            torch.set_rng_state(rng)
+            with torch.jit.optimized_execution(False):
+                out = vflat(self.flat)
+            (g,) = torch.autograd.grad([out[1]], [self.flat], allow_unused=True)
+            if g is None:
+                g = torch.zeros_like(self.flat)
+            if not (torch.equal(out[0].detach(), loss_r) and torch.equal(g, g_r)):
+                raise _Unrecordable("the recorded step differs from the vmapped one")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                step = torch.jit.script(_GradStep(prog, *hyper))
+        except Exception as e:
+            log.debug("fit (pyro): vmapped particles run op by op (%s: %s)", type(e).__name__, e)
+        else:
+            self.step_mod = step
+            self.flat = self.flat.detach()  # the step computes its own gradient
+        finally:
+            torch.set_rng_state(rng)
 
     def adam_first(self, loss_tensor, surrogate):
         """Step 0: JitTrace_ELBO already computed the loss; differentiate and update."""
