@@ -269,7 +269,17 @@ def crosscheck(
             report.checks["doctor"] = doc
     enum = loss if getattr(loss, "name", None) == "TraceEnum_ELBO" else None
     _run_checks(
-        report, prob, progs, backends, checks, opt, lockstep_steps, lockstep_particles, say, enum
+        report,
+        prob,
+        progs,
+        backends,
+        checks,
+        opt,
+        lockstep_steps,
+        lockstep_particles,
+        say,
+        enum,
+        loss=_loss_object(loss, num_particles),
     )
     fit_kw = {
         "optim": opt,
@@ -299,6 +309,13 @@ def crosscheck(
 
 
 # -- preparing the inputs (the other steps are in ._steps) ---------------------------------------
+
+
+def _loss_object(loss, num_particles: int):
+    """The fits' loss as a dg.infer ELBO object (its name with ``num_particles``)."""
+    from ..elbo import as_loss
+
+    return as_loss(loss, num_particles, where="crosscheck")
 
 
 def _parse_checks(checks) -> tuple[str, ...]:
