@@ -72,6 +72,121 @@ def test_gmm_fit_follows_the_exact_objective_on_both_backends(both):
     np.testing.assert_allclose(a.losses, b.losses, rtol=1e-4)
 
 
+# -- the crosscheck's gradient and lockstep checks with TraceEnum_ELBO ------------------------
+def gmm_exact_grad(locs) -> np.ndarray:
+    """d/d locs of the exact log p(x, locs): -locs / 100 + sum_i r_ik (x_i - locs_k), with r
+    the exact posterior responsibilities of the assignments."""
+    locs = np.asarray(locs, np.float64)
+    x = X.astype(np.float64)[:, None]
+    logr = np.log(W0.astype(np.float64)) + norm(locs, 1.0).logpdf(x)
+    r = np.exp(logr - logsumexp(logr, axis=1, keepdims=True))
+    return -locs / 100.0 + (r * (x - locs)).sum(0)
+
+
+def test_enumerated_gradient_parity_is_the_exact_gradient(both):
+    from dualguide.crosscheck.estimators import estimator_gradient_parity
+
+    r = estimator_gradient_parity(gmm, gmm_guide, (X,), loss=ENUM1)
+    # a point-mass guide: the estimate is deterministic, both backends agree to float32
+    assert r.status == "pass" and r.details["mode"] == "common noise", r.summary
+    assert r.details["max_rel_diff"] < 1e-5
+    assert "TraceEnum_ELBO(max_plate_nesting=1)" in r.summary
+    for b in both:  # the loss's gradient is minus the exact one (float32: ~1e-6 relative)
+        np.testing.assert_allclose(
+            r.details["params"]["l"][b], -gmm_exact_grad(L0), rtol=1e-5, atol=1e-4
+        )
+
+
+def test_enumerated_lockstep_is_adam_on_the_exact_objective(both):
+    # every step of both backends is Adam on the exact gradient (numpy, float64): the
+    # trajectories agree with it to float32 rounding over 15 steps (~1e-6; limit 1e-4)
+    r = dg.crosscheck.lockstep(
+        gmm, gmm_guide, (X,), loss=ENUM1, num_steps=15, num_particles=1, optim=0.1
+    )
+    assert r.status == "pass", r.summary
+    assert "TraceEnum_ELBO(max_plate_nesting=1)" in r.summary
+    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-8
+    u, m, v, path = L0.astype(np.float64), 0.0, 0.0, [L0.astype(np.float64)]
+    for t in range(1, 16):
+        g = -gmm_exact_grad(u)
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        u = u - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        path.append(u)
+    for b in both:
+        np.testing.assert_allclose(r.data["params"][b]["l"], np.array(path), atol=1e-4)
+
+
+def gmm_normal_guide(x):
+    loc = dg.param("l", L0)
+    scale = dg.param("s", np.full(2, 0.3, np.float32), constraint=constraints.positive)
+    dg.sample("locs", dist.Normal(loc, scale).to_event(1))
+
+
+def test_enumeration_with_a_random_guide_is_deterministic_given_the_noise(both):
+    # a Normal guide on the locations: the enumerated estimate is a function of the guide's
+    # noise, so common noise makes both backends' gradients and SVI steps agree to float32
+    from dualguide.crosscheck.estimators import estimator_gradient_parity
+
+    g = estimator_gradient_parity(gmm, gmm_normal_guide, (X,), loss=ENUM1, num_crn=4)
+    assert g.status == "pass" and g.details["mode"] == "common noise", g.summary
+    assert g.details["draws"] == 4 and g.details["max_rel_diff"] < 1e-5
+    lock = dg.crosscheck.lockstep(
+        gmm, gmm_normal_guide, (X,), loss=ENUM1, num_steps=10, num_particles=2, optim=0.05
+    )
+    assert lock.status == "pass" and "locs (Normal)" in lock.summary, lock.summary
+
+
+def test_crosscheck_runs_the_enumerated_checks(both):
+    report = dg.crosscheck(
+        gmm,
+        gmm_guide,
+        (X,),
+        optim=dg.optim.Adam(lr=0.05),
+        num_steps=5,
+        loss=ENUM1,
+        checks="all",
+        lockstep_steps=5,
+        reference=None,
+        elbo_particles=2,
+        doctor=False,
+        tolerances=1.0,
+    )
+    est = {b: report.runs[b].fit.elbo for b in both}
+    assert est["numpyro"] == "TraceEnum_ELBO(max_plate_nesting=1)"
+    assert est["pyro"] in (est["numpyro"], "Jit" + est["numpyro"])
+    for c in ("logdensity", "gradient", "lockstep"):
+        assert report.checks[c].status == "pass", report.checks[c].summary
+    assert "TraceEnum_ELBO(max_plate_nesting=1)" in report.checks["gradient"].summary
+    assert "TraceEnum_ELBO(max_plate_nesting=1)" in report.checks["lockstep"].summary
+
+
+def test_enumerated_lockstep_with_simplex_params_is_not_applicable(both):
+    # the HMM's init and trans are simplex params: Pyro unconstrains them by softmax, NumPyro
+    # by stick-breaking, so Adam takes other paths; the gradient (on the simplex) still agrees
+    from dualguide.crosscheck.estimators import estimator_gradient_parity
+
+    loss = dg.infer.TraceEnum_ELBO(max_plate_nesting=0)
+    lock = dg.crosscheck.lockstep(hmm, no_guide, (YS,), loss=loss, num_steps=3)
+    assert lock.status == "n/a" and "'trans' (simplex)" in lock.summary
+    g = estimator_gradient_parity(hmm, no_guide, (YS,), loss=loss)
+    assert g.status == "pass" and g.details["max_rel_diff"] < 1e-5, g.summary
+    # against the forward algorithm's gradient (central differences in float64, h = 1e-6:
+    # error ~1e-9), on the simplex for init and trans (its mean over the last axis removed)
+    vals = {"init": INIT, "trans": TRANS, "means": MEANS}
+    for name, v in vals.items():
+        exact = np.zeros(v.shape)
+        for idx in np.ndindex(v.shape):
+            hi, lo = (np.array(v, np.float64) for _ in range(2))
+            hi[idx] += 1e-6
+            lo[idx] -= 1e-6
+            f = {k: vals[k] for k in vals}
+            exact[idx] = (forward(**{**f, name: hi}) - forward(**{**f, name: lo})) / 2e-6
+        if name != "means":
+            exact = exact - exact.mean(-1, keepdims=True)
+        for b in both:  # the loss's gradient: minus log p's (float32 sums: ~1e-5 absolute)
+            np.testing.assert_allclose(g.details["params"][name][b], -exact, atol=2e-4)
+
+
 # -- a 3-state HMM with markov: forward algorithm and Viterbi ---------------------------------
 INIT = np.array([0.6, 0.3, 0.1], np.float32)
 TRANS = np.array([[0.8, 0.15, 0.05], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]], np.float32)
@@ -98,10 +213,11 @@ def _emissions() -> np.ndarray:
     return norm(MEANS.astype(np.float64), 0.7).logpdf(YS.astype(np.float64)[:, None])  # (T, K)
 
 
-def forward() -> float:
+def forward(init=INIT, trans=TRANS, means=MEANS) -> float:
     """log p(y_0..T-1) by the forward algorithm."""
-    e, lt = _emissions(), np.log(TRANS.astype(np.float64))
-    alpha = np.log(INIT.astype(np.float64)) + e[0]
+    e = norm(np.asarray(means, np.float64), 0.7).logpdf(YS.astype(np.float64)[:, None])
+    lt = np.log(np.asarray(trans, np.float64))
+    alpha = np.log(np.asarray(init, np.float64)) + e[0]
     for t in range(1, len(YS)):
         alpha = logsumexp(alpha[:, None] + lt, axis=0) + e[t]
     return float(logsumexp(alpha))

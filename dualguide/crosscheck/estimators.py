@@ -348,11 +348,23 @@ def _compare_in_distribution(
             "z_mean": zm,
             "z_spread": zs,
         }
+    mean_ok = worst_mean[1] <= z
+    hint = ""
+    if not ok and mean_ok:
+        noisier = ba if worst_sd[2] > 1 else bb
+        r = worst_sd[2] if worst_sd[2] > 1 else 1 / max(worst_sd[2], 1e-300)
+        hint = (
+            f" -- the means agree but {noisier}'s estimator is {r:.1f}x noisier: another "
+            "estimator with the same mean (a score-function term where the other side "
+            "differentiates through the sample?)"
+        )
+    elif not ok:
+        hint = " -- the estimators' means differ: one side adds or drops a gradient term"
     summary = (
         f"{label} in distribution ({why}): {n} draws of {particles} particle(s) per backend; "
         f"means: max |diff|/se {fmt(worst_mean[1], 2)} at {worst_mean[0]!r}; spreads: sd ratio "
         f"{fmt(worst_sd[2], 3)} at {worst_sd[0]!r}, {fmt(worst_sd[1], 2)} se beyond the "
-        f"{SPREAD_SLACK:g} slack ({'<=' if ok else '>'} limit {z:.2f})"
+        f"{SPREAD_SLACK:g} slack ({'<=' if ok else '>'} limit {z:.2f}){hint}"
     )
     return CheckResult(
         "gradient",
