@@ -88,8 +88,9 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     # neutral transforms, biject_to and user-defined distributions (dualguide.dist_transforms,
     # dualguide.distributions.Distribution)
     "dists": ("transform", "biject_to", "user_class"),
-    # fit with the ELBOs other than Trace_ELBO (dualguide.elbo; the framework's own estimator)
-    "elbo": ("fit", "has_rsample_"),
+    # fit with the ELBOs other than Trace_ELBO (dualguide.elbo; the framework's own estimator);
+    # grad_draws and lockstep_run: the crosscheck's checks of that estimator
+    "elbo": ("fit", "has_rsample_", "grad_draws", "lockstep_run"),
     # discrete latents by enumeration (dualguide.enum): the framework's config_enumerate,
     # markov, infer_discrete and Vindex; ``check`` raises when the framework cannot enumerate
     # (``loss_values``: single-particle TraceEnum_ELBO values for dualguide.crosscheck)

@@ -89,6 +89,75 @@ def test_tracegraph_fits_the_beta_posterior_by_score_function(backend):
     assert float(r.params["mu"]) == pytest.approx(8.0 / 12.0, abs=0.07)
 
 
+def bb_exact_loss_grad(mu: float) -> float:
+    """d/d mu of -ELBO(mu), ELBO = E_q[log p(x, p) - log q(p)] for q = Beta(12 mu, 12 (1 - mu))
+    in closed form (digamma and the Beta entropy), by central differences (float64)."""
+    from scipy.special import digamma
+    from scipy.stats import beta
+
+    def elbo(m: float) -> float:
+        a, b = CONC * m, CONC * (1.0 - m)
+        heads, tails = float(FLIPS.sum()), float(len(FLIPS) - FLIPS.sum())
+        e_log = heads * (digamma(a) - digamma(CONC)) + tails * (digamma(b) - digamma(CONC))
+        return float(e_log + beta(a, b).entropy())  # the Beta(1, 1) prior's log density is 0
+
+    return -(elbo(mu + 1e-6) - elbo(mu - 1e-6)) / 2e-6
+
+
+def test_tracegraph_gradient_parity_in_distribution(both):
+    # the score-function estimator on both backends: same mean (the exact gradient, -8.70 at
+    # mu = 0.5) and same spread (sd ~60 per particle).  256 draws: the mean's standard error is
+    # ~3.7, so 4.5 se (~17) holds for any seed and still tells -8.7 from 0 (no score term).
+    from dualguide.crosscheck.estimators import estimator_gradient_parity
+
+    r = estimator_gradient_parity(bb_model, bb_guide, (FLIPS,), loss="TraceGraph_ELBO")
+    assert r.status == "pass" and r.details["mode"] == "in distribution", r.summary
+    assert "TraceGraph_ELBO" in r.summary and "'p'" in r.details["why"]
+    exact = bb_exact_loss_grad(0.5)
+    row = r.details["params"]["mu"]
+    for b in both:
+        se = float(row[f"{b}_sd"][0]) / math.sqrt(r.details["draws"])
+        assert float(row[f"{b}_mean"][0]) == pytest.approx(exact, abs=4.5 * se)
+    lock = dg.crosscheck.lockstep(bb_model, bb_guide, (FLIPS,), loss="TraceGraph_ELBO")
+    assert lock.status == "n/a" and "score-function site(s) 'p'" in lock.summary
+
+
+def test_trace_elbo_on_a_score_function_site_is_another_estimator(both):
+    # Trace_ELBO with has_rsample_(False): Pyro's adds the score-function term; NumPyro's
+    # Trace_ELBO ignores has_rsample and differentiates through its Beta sampler (pathwise).
+    # Both are unbiased (same mean) but NumPyro's is ~8x less noisy: the spread test fails,
+    # far beyond its limit (z ~ 17 at 64 draws against a limit of 4).
+    from dualguide.crosscheck.estimators import estimator_gradient_parity
+
+    r = estimator_gradient_parity(bb_model, bb_guide, (FLIPS,), loss="Trace_ELBO", num_draws=64)
+    assert r.status == "fail", r.summary
+    row = r.details["params"]["mu"]
+    assert float(row["z_mean"][0]) <= r.details["limit_z"] < float(row["z_spread"][0])
+    assert "pyro's estimator is" in r.summary and "noisier" in r.summary
+
+
+def test_mean_field_gradient_and_lockstep_from_common_noise(both):
+    from dualguide.crosscheck.estimators import estimator_gradient_parity
+
+    loss = dg.infer.TraceMeanField_ELBO()
+    g = estimator_gradient_parity(nn_model, nn_guide, (Y,), loss=loss, num_crn=4)
+    assert g.status == "pass" and g.details["mode"] == "common noise", g.summary
+    assert g.details["max_rel_diff"] < 1e-5
+    lock = dg.crosscheck.lockstep(nn_model, nn_guide, (Y,), loss=loss, num_steps=10)
+    assert lock.status == "pass" and "TraceMeanField_ELBO" in lock.summary, lock.summary
+
+
+def test_renyi_gradient_parity_in_distribution(both):
+    from dualguide.crosscheck.estimators import estimator_gradient_parity
+
+    loss = dg.infer.RenyiELBO(alpha=0.5, num_particles=4)
+    r = estimator_gradient_parity(nn_model, nn_guide, (Y,), loss=loss, num_draws=128)
+    assert r.status == "pass" and r.details["particles"] == 4, r.summary
+    assert "RenyiELBO(alpha=0.5, num_particles=4)" in r.summary
+    lock = dg.crosscheck.lockstep(nn_model, nn_guide, (Y,), loss=loss)
+    assert lock.status == "n/a" and "log-sum-exp" in lock.summary
+
+
 # -- RenyiELBO at alpha = 0 tends to log Z --------------------------------------------------------
 Y1 = 1.0
 #: log Z of y ~ N(0, sqrt 2) (mu integrated out)
@@ -169,6 +238,34 @@ def test_tracegraph_refuses_baselines(backend):
 
 
 # -- the crosscheck names the estimator on each side -------------------------------------------
+@pytest.mark.parametrize(
+    "loss, label",
+    [
+        ("Trace_ELBO", "Trace_ELBO"),
+        (dg.infer.TraceMeanField_ELBO(), "TraceMeanField_ELBO"),
+        (dg.infer.TraceGraph_ELBO(), "TraceGraph_ELBO"),
+    ],
+)
+def test_crosscheck_names_each_estimator(both, loss, label):
+    report = dg.crosscheck(
+        nn_model,
+        nn_guide,
+        (Y,),
+        optim=dg.optim.Adam(lr=0.05),
+        num_steps=3,
+        num_particles=1,
+        loss=loss,
+        checks=(),
+        reference=None,
+        elbo_particles=2,
+        doctor=False,
+        tolerances=1.0,
+    )
+    for b in both:  # Pyro may run the Jit class of the same estimator
+        assert report.runs[b].fit.elbo in (label, "Jit" + label)
+    assert "estimator" in str(report) and label in str(report)
+
+
 def test_crosscheck_reports_the_estimator(both):
     report = dg.crosscheck(
         nn_model,

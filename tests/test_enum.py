@@ -72,6 +72,121 @@ def test_gmm_fit_follows_the_exact_objective_on_both_backends(both):
     np.testing.assert_allclose(a.losses, b.losses, rtol=1e-4)
 
 
+# -- the crosscheck's gradient and lockstep checks with TraceEnum_ELBO ------------------------
+def gmm_exact_grad(locs) -> np.ndarray:
+    """d/d locs of the exact log p(x, locs): -locs / 100 + sum_i r_ik (x_i - locs_k), with r
+    the exact posterior responsibilities of the assignments."""
+    locs = np.asarray(locs, np.float64)
+    x = X.astype(np.float64)[:, None]
+    logr = np.log(W0.astype(np.float64)) + norm(locs, 1.0).logpdf(x)
+    r = np.exp(logr - logsumexp(logr, axis=1, keepdims=True))
+    return -locs / 100.0 + (r * (x - locs)).sum(0)
+
+
+def test_enumerated_gradient_parity_is_the_exact_gradient(both):
+    from dualguide.crosscheck.estimators import estimator_gradient_parity
+
+    r = estimator_gradient_parity(gmm, gmm_guide, (X,), loss=ENUM1)
+    # a point-mass guide: the estimate is deterministic, both backends agree to float32
+    assert r.status == "pass" and r.details["mode"] == "common noise", r.summary
+    assert r.details["max_rel_diff"] < 1e-5
+    assert "TraceEnum_ELBO(max_plate_nesting=1)" in r.summary
+    for b in both:  # the loss's gradient is minus the exact one (float32: ~1e-6 relative)
+        np.testing.assert_allclose(
+            r.details["params"]["l"][b], -gmm_exact_grad(L0), rtol=1e-5, atol=1e-4
+        )
+
+
+def test_enumerated_lockstep_is_adam_on_the_exact_objective(both):
+    # every step of both backends is Adam on the exact gradient (numpy, float64): the
+    # trajectories agree with it to float32 rounding over 15 steps (~1e-6; limit 1e-4)
+    r = dg.crosscheck.lockstep(
+        gmm, gmm_guide, (X,), loss=ENUM1, num_steps=15, num_particles=1, optim=0.1
+    )
+    assert r.status == "pass", r.summary
+    assert "TraceEnum_ELBO(max_plate_nesting=1)" in r.summary
+    lr, b1, b2, eps = 0.1, 0.9, 0.999, 1e-8
+    u, m, v, path = L0.astype(np.float64), 0.0, 0.0, [L0.astype(np.float64)]
+    for t in range(1, 16):
+        g = -gmm_exact_grad(u)
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        u = u - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+        path.append(u)
+    for b in both:
+        np.testing.assert_allclose(r.data["params"][b]["l"], np.array(path), atol=1e-4)
+
+
+def gmm_normal_guide(x):
+    loc = dg.param("l", L0)
+    scale = dg.param("s", np.full(2, 0.3, np.float32), constraint=constraints.positive)
+    dg.sample("locs", dist.Normal(loc, scale).to_event(1))
+
+
+def test_enumeration_with_a_random_guide_is_deterministic_given_the_noise(both):
+    # a Normal guide on the locations: the enumerated estimate is a function of the guide's
+    # noise, so common noise makes both backends' gradients and SVI steps agree to float32
+    from dualguide.crosscheck.estimators import estimator_gradient_parity
+
+    g = estimator_gradient_parity(gmm, gmm_normal_guide, (X,), loss=ENUM1, num_crn=4)
+    assert g.status == "pass" and g.details["mode"] == "common noise", g.summary
+    assert g.details["draws"] == 4 and g.details["max_rel_diff"] < 1e-5
+    lock = dg.crosscheck.lockstep(
+        gmm, gmm_normal_guide, (X,), loss=ENUM1, num_steps=10, num_particles=2, optim=0.05
+    )
+    assert lock.status == "pass" and "locs (Normal)" in lock.summary, lock.summary
+
+
+def test_crosscheck_runs_the_enumerated_checks(both):
+    report = dg.crosscheck(
+        gmm,
+        gmm_guide,
+        (X,),
+        optim=dg.optim.Adam(lr=0.05),
+        num_steps=5,
+        loss=ENUM1,
+        checks="all",
+        lockstep_steps=5,
+        reference=None,
+        elbo_particles=2,
+        doctor=False,
+        tolerances=1.0,
+    )
+    est = {b: report.runs[b].fit.elbo for b in both}
+    assert est["numpyro"] == "TraceEnum_ELBO(max_plate_nesting=1)"
+    assert est["pyro"] in (est["numpyro"], "Jit" + est["numpyro"])
+    for c in ("logdensity", "gradient", "lockstep"):
+        assert report.checks[c].status == "pass", report.checks[c].summary
+    assert "TraceEnum_ELBO(max_plate_nesting=1)" in report.checks["gradient"].summary
+    assert "TraceEnum_ELBO(max_plate_nesting=1)" in report.checks["lockstep"].summary
+
+
+def test_enumerated_lockstep_with_simplex_params_is_not_applicable(both):
+    # the HMM's init and trans are simplex params: Pyro unconstrains them by softmax, NumPyro
+    # by stick-breaking, so Adam takes other paths; the gradient (on the simplex) still agrees
+    from dualguide.crosscheck.estimators import estimator_gradient_parity
+
+    loss = dg.infer.TraceEnum_ELBO(max_plate_nesting=0)
+    lock = dg.crosscheck.lockstep(hmm, no_guide, (YS,), loss=loss, num_steps=3)
+    assert lock.status == "n/a" and "'trans' (simplex)" in lock.summary
+    g = estimator_gradient_parity(hmm, no_guide, (YS,), loss=loss)
+    assert g.status == "pass" and g.details["max_rel_diff"] < 1e-5, g.summary
+    # against the forward algorithm's gradient (central differences in float64, h = 1e-6:
+    # error ~1e-9), on the simplex for init and trans (its mean over the last axis removed)
+    vals = {"init": INIT, "trans": TRANS, "means": MEANS}
+    for name, v in vals.items():
+        exact = np.zeros(v.shape)
+        for idx in np.ndindex(v.shape):
+            hi, lo = (np.array(v, np.float64) for _ in range(2))
+            hi[idx] += 1e-6
+            lo[idx] -= 1e-6
+            f = {k: vals[k] for k in vals}
+            exact[idx] = (forward(**{**f, name: hi}) - forward(**{**f, name: lo})) / 2e-6
+        if name != "means":
+            exact = exact - exact.mean(-1, keepdims=True)
+        for b in both:  # the loss's gradient: minus log p's (float32 sums: ~1e-5 absolute)
+            np.testing.assert_allclose(g.details["params"][name][b], -exact, atol=2e-4)
+
+
 # -- a 3-state HMM with markov: forward algorithm and Viterbi ---------------------------------
 INIT = np.array([0.6, 0.3, 0.1], np.float32)
 TRANS = np.array([[0.8, 0.15, 0.05], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]], np.float32)
@@ -98,10 +213,11 @@ def _emissions() -> np.ndarray:
     return norm(MEANS.astype(np.float64), 0.7).logpdf(YS.astype(np.float64)[:, None])  # (T, K)
 
 
-def forward() -> float:
+def forward(init=INIT, trans=TRANS, means=MEANS) -> float:
     """log p(y_0..T-1) by the forward algorithm."""
-    e, lt = _emissions(), np.log(TRANS.astype(np.float64))
-    alpha = np.log(INIT.astype(np.float64)) + e[0]
+    e = norm(np.asarray(means, np.float64), 0.7).logpdf(YS.astype(np.float64)[:, None])
+    lt = np.log(np.asarray(trans, np.float64))
+    alpha = np.log(np.asarray(init, np.float64)) + e[0]
     for t in range(1, len(YS)):
         alpha = logsumexp(alpha[:, None] + lt, axis=0) + e[t]
     return float(logsumexp(alpha))
@@ -223,3 +339,101 @@ def test_port_rewrites_the_enumeration_names(path, names):
     assert problems == []
     for n in names:
         assert n in text
+
+
+def _load(path: Path, name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _ported(tmp_path: Path, rel: str):
+    """``dualguide port`` of a gallery file (verified on both backends), loaded."""
+    from dualguide._files import load_file
+    from dualguide.porting.port import port
+
+    out = tmp_path / (rel.replace("/", "_"))
+    r = port(GALLERY / rel, out=out)
+    assert r.verified, r.report()
+    return load_file(str(out))
+
+
+def test_ported_pyro_gmm_tutorial_agrees_with_the_original(tmp_path, both):
+    # Pyro's GMM tutorial (5 points, AutoDelta from init_to_value): the original's enumerated
+    # loss at its init, the ported program's on both backends, and the exact -log p(data, init)
+    # (numpy logsumexp) agree to float32 rounding; 20 steps of the ported run() on Pyro retrace
+    # the original's (a deterministic estimator from the same init: float32 rounding)
+    import pyro
+    import torch
+    from scipy.stats import dirichlet, lognorm
+
+    orig = _load(GALLERY / "gmm_enum/pyro_model.py", "gallery_gmm_enum_pyro")
+    pmod = _ported(tmp_path, "gmm_enum/pyro_model.py")
+    w, sc, locs = np.array([0.5, 0.5]), 3.0, np.array([0.0, 10.0])
+    data = np.array([0.0, 1.0, 10.0, 11.0, 12.0])
+    exact = -(
+        dirichlet([0.5, 0.5]).logpdf(w)
+        + lognorm(s=2.0).logpdf(sc)
+        + norm(0.0, 10.0).logpdf(locs).sum()
+        + logsumexp(np.log(w) + norm(locs, sc).logpdf(data[:, None]), axis=1).sum()
+    )
+    pyro.clear_param_store()
+    with torch.no_grad():
+        native = pyro.infer.TraceEnum_ELBO(max_plate_nesting=1).loss(
+            orig.model, orig.guide, orig.data
+        )
+    assert native == pytest.approx(exact, rel=1e-5)
+    for b in both:
+        dg.clear_param_store()
+        loss = dg.infer.TraceEnum_ELBO(max_plate_nesting=1)
+        svi = dg.infer.SVI(pmod.model, pmod.guide, dg.optim.Adam(lr=0.05), loss=loss, backend=b)
+        assert svi.evaluate_loss(pmod.data) == pytest.approx(exact, rel=1e-5), b
+    orig.SETTINGS["steps"] = pmod.SETTINGS["steps"] = 20
+    want = orig.run()["params"]
+    with dg.use_backend("pyro"):
+        got = pmod.run()["params"]
+    assert sorted(got) == sorted(want)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], atol=1e-4, err_msg=k)
+    dg.clear_param_store()
+
+
+def test_ported_numpyro_hmm_example_agrees_with_the_original(tmp_path, both):
+    # NumPyro's enumerated HMM (trimmed: 20 points, 2 states, markov, AutoDelta): at one point
+    # of the params, the original's TraceEnum_ELBO loss, the ported program's on both backends
+    # and the exact -(log priors + forward algorithm) (numpy) agree to float32 rounding
+    import jax
+    import numpyro
+
+    orig = _load(GALLERY / "hmm_markov/numpyro_model.py", "gallery_hmm_markov_numpyro")
+    pmod = _ported(tmp_path, "hmm_markov/numpyro_model.py")
+    trans = np.array([[0.8, 0.2], [0.3, 0.7]], np.float32)
+    locs = np.array([-1.0, 1.0], np.float32)
+    ys = np.asarray(orig.obs, np.float64)
+    e = norm(locs.astype(np.float64), 0.5).logpdf(ys[:, None])
+    lt = np.log(trans.astype(np.float64))
+    alpha = lt[0] + e[0]  # z_0 ~ Categorical(trans[0]): the chain starts from state 0
+    for t in range(1, len(ys)):
+        alpha = logsumexp(alpha[:, None] + lt, axis=0) + e[t]
+    # Dirichlet(1, 1) rows have log density log Gamma(2) = 0
+    exact = -(norm([-0.5, 0.5], 1.0).logpdf(locs).sum() + logsumexp(alpha))
+    p = {"trans_auto_loc": trans, "locs_auto_loc": locs}
+    numpyro.handlers.seed(orig.guide, 0)(orig.obs)  # the autoguide sets itself up (eagerly)
+    native = numpyro.infer.TraceEnum_ELBO(max_plate_nesting=0).loss(
+        jax.random.PRNGKey(0),
+        {k: jax.numpy.asarray(v) for k, v in p.items()},  # jax arrays, as SVI passes them
+        orig.model,
+        orig.guide,
+        orig.obs,
+    )
+    assert float(native) == pytest.approx(exact, rel=1e-5)
+    from dualguide.enum import elbo_values
+
+    names = {"numpyro": p, "pyro": {"AutoDelta.trans": trans, "AutoDelta.locs": locs}}
+    for b in both:
+        v = elbo_values(pmod.model, pmod.guide, names[b], b, 2, 0, (pmod.obs,), max_plate_nesting=0)
+        assert -float(v[0]) == pytest.approx(exact, rel=1e-5), b

@@ -7,6 +7,8 @@ The checks it runs are also callable alone:
 * :func:`logdensity_parity` -- same params, same points: both backends' log densities agree
   to float32 precision;
 * :func:`gradient_parity` -- the ELBO gradient at fixed params agrees within Monte-Carlo error;
+* :func:`estimator_gradient_parity` -- the same for another loss's estimator (common noise or
+  in distribution, ``docs/elbo.md``);
 * :func:`lockstep` -- SVI driven by common noise agrees step by step;
 * :func:`elbo_estimate` -- a many-particle ELBO with its standard error, on one backend;
 * :func:`quadrature_reference`, :func:`nuts_reference` -- independent references.
@@ -32,6 +34,7 @@ import types
 
 from ._common import NotLockstepable
 from .core import ALL_CHECKS, DEFAULT_CHECKS, DEFAULT_TOLERANCE, crosscheck
+from .estimators import estimator_gradient_parity
 from .lockstep_svi import LOCKSTEP_RTOL, lockstep
 from .parity import elbo_estimate, elbo_particles, gradient_parity, logdensity_parity
 from .reference import nuts_reference, quadrature_reference
@@ -50,6 +53,7 @@ __all__ = [
     "crosscheck",
     "elbo_estimate",
     "elbo_particles",
+    "estimator_gradient_parity",
     "gradient_parity",
     "lockstep",
     "logdensity_parity",

@@ -49,11 +49,16 @@ def _run_checks(
     lockstep_particles,
     say,
     enum=None,
+    loss=None,
 ) -> None:
     """The deterministic checks at the init params (log density, gradient, lockstep); with
-    ``enum`` (a TraceEnum_ELBO) the enumerated ones (:func:`_enum_checks`)."""
-    if enum is not None and checks:
-        return _enum_checks(report, prob, progs, backends, checks, enum, say)
+    ``enum`` (a TraceEnum_ELBO) the log density is the enumerated ELBO's
+    (:func:`_enum_logdensity`); with ``loss`` other than Trace_ELBO, or a score-function guide
+    site, the gradient and lockstep checks measure ``loss``'s native estimator
+    (:mod:`.estimators`)."""
+    from .estimators import estimator_gradient_parity, uses_estimator_checks
+
+    est = loss if uses_estimator_checks(loss, progs) else None
     model, guide, args, kwargs, seed = (
         prob.model,
         prob.guide,
@@ -65,7 +70,13 @@ def _run_checks(
         "logdensity": lambda: logdensity_parity(
             model, guide, args, kwargs, seed=seed, programs=progs
         ),
-        "gradient": lambda: gradient_parity(model, guide, args, kwargs, seed=seed, programs=progs),
+        "gradient": (
+            (lambda: gradient_parity(model, guide, args, kwargs, seed=seed, programs=progs))
+            if est is None
+            else lambda: estimator_gradient_parity(
+                model, guide, args, kwargs, loss=est, seed=seed, programs=progs
+            )
+        ),
         "lockstep": lambda: lockstep(
             model,
             guide,
@@ -76,8 +87,11 @@ def _run_checks(
             num_particles=lockstep_particles,
             seed=seed,
             programs=progs,
+            loss=est,
         ),
     }
+    if enum is not None:
+        runners["logdensity"] = lambda: _enum_logdensity(prob, progs, backends, enum)
     failed = [b for b in backends if b not in progs.ok_backends]
     for c in checks:
         if failed:
@@ -91,21 +105,11 @@ def _run_checks(
             report.checks[c] = _guarded(c, runners[c])
 
 
-def _enum_checks(report, prob: _Problem, progs, backends, checks, enum, say) -> None:
-    """With TraceEnum_ELBO: the log-density check compares the enumerated ELBO (sites summed
-    out) at the init params on both backends, when the guide draws nothing random (else n/a);
-    the Trace_ELBO gradient and lockstep checks do not apply (they would draw the enumerated
-    sites from their prior) and are n/a."""
+def _enum_logdensity(prob: _Problem, progs, backends, enum) -> CheckResult:
+    """With TraceEnum_ELBO: the enumerated ELBO (sites summed out) at the init params on both
+    backends, when the guide draws nothing random (else n/a)."""
     from ..enum import elbo_values
 
-    why = "n/a with TraceEnum_ELBO (Trace_ELBO's check would draw the enumerated sites)"
-    for c in checks:
-        report.checks[c] = CheckResult(c, "n/a", why)
-    if "logdensity" not in checks or any(b not in progs.ok_backends for b in backends):
-        return
-    if len(backends) < 2:
-        return
-    say("enumerated ELBO parity ...")
     vals, errors = {}, {}
     for b in backends:
         try:
@@ -123,20 +127,21 @@ def _enum_checks(report, prob: _Problem, progs, backends, checks, enum, say) -> 
         except Exception as e:
             errors[b] = describe_error(e)
     if errors:
-        report.checks["logdensity"] = CheckResult(
+        return CheckResult(
             "logdensity", "error", "could not evaluate the enumerated ELBO", errors=errors
         )
-        return
     if any(v[0] != v[1] for v in vals.values()):
-        report.checks["logdensity"] = CheckResult(
-            "logdensity", "n/a", "the guide draws random latents: no deterministic value"
+        return CheckResult(
+            "logdensity",
+            "n/a",
+            "the guide draws random latents: no deterministic enumerated ELBO (the gradient "
+            "parity compares it from common noise)",
         )
-        return
     a, b = (float(vals[k][0]) for k in backends[:2])
     # float32: both sum the same terms in another order, a few ulps of the magnitude apart
     lim = 1e-5 * (abs(a) + abs(b)) + 1e-4
     ok = abs(a - b) <= lim
-    report.checks["logdensity"] = CheckResult(
+    return CheckResult(
         "logdensity",
         "pass" if ok else "fail",
         f"enumerated ELBO at the init params: {backends[0]} {a:.6g}, {backends[1]} {b:.6g}, "

@@ -196,11 +196,12 @@ def crosscheck(
 
     * ``loss``: the estimator of the fits (an ELBO of :mod:`dualguide.infer` or its name,
       ``docs/elbo.md``; a loss object brings its own ``num_particles``); the report's
-      ``estimator`` row names what ran on each side.  The gradient and lockstep checks and the
-      many-particle ELBO estimate stay ``Trace_ELBO``'s, except with ``TraceEnum_ELBO``: the
-      ELBO estimate is then the enumerated one, and the log-density parity compares the
-      enumerated ELBO at the init params (the Trace_ELBO checks would draw the enumerated
-      sites from their prior).
+      ``estimator`` row names what ran on each side.  The gradient and lockstep checks
+      measure that estimator (from common noise, or in distribution for score-function
+      estimators and ``RenyiELBO``: ``docs/elbo.md``); the many-particle ELBO estimate stays
+      ``Trace_ELBO``'s, except with ``TraceEnum_ELBO``: the ELBO estimate is then the
+      enumerated one, and the log-density parity compares the enumerated ELBO at the init
+      params.
 
     The ELBO check allows each fit's end-of-fit noise (:func:`fit_noise`, from the tail of its
     loss trace).  An autoguide's params are compared under NumPyro's names (Pyro's translated
@@ -270,7 +271,17 @@ def crosscheck(
             report.checks["doctor"] = doc
     enum = loss if getattr(loss, "name", None) == "TraceEnum_ELBO" else None
     _run_checks(
-        report, prob, progs, backends, checks, opt, lockstep_steps, lockstep_particles, say, enum
+        report,
+        prob,
+        progs,
+        backends,
+        checks,
+        opt,
+        lockstep_steps,
+        lockstep_particles,
+        say,
+        enum,
+        loss=_loss_object(loss, num_particles),
     )
     fit_kw = {
         "optim": opt,
@@ -301,6 +312,13 @@ def crosscheck(
 
 
 # -- preparing the inputs (the other steps are in ._steps) ---------------------------------------
+
+
+def _loss_object(loss, num_particles: int):
+    """The fits' loss as a dg.infer ELBO object (its name with ``num_particles``)."""
+    from ..elbo import as_loss
+
+    return as_loss(loss, num_particles, where="crosscheck")
 
 
 def _parse_checks(checks) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ reported as ``n/a`` ("not lockstep-able"), not as failures.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from ..optim import Optimizer, as_optimizer
 from ..trace import base_distribution
 from ._common import LOCKSTEP_FAMILIES, NotLockstepable, describe_error, fmt, site_seed
 from ._programs import Programs, prepare
+from .estimators import score_function_sites
 from .report import CheckResult
 
 __all__ = ["lockstep", "LOCKSTEP_RTOL"]
@@ -136,8 +138,17 @@ def lockstep(
     params: dict | None = None,
     rtol: float = LOCKSTEP_RTOL,
     programs: Programs | None = None,
+    loss: Any = None,
 ) -> CheckResult:
     """Run SVI on both backends from the same noise; pass when the trajectories never part.
+
+    ``loss`` (an ELBO of :mod:`dualguide.infer` or its name; default ``Trace_ELBO``): the
+    native estimator each step runs.  ``TraceEnum_ELBO``, ``TraceMeanField_ELBO`` and
+    ``TraceGraph_ELBO`` average single-particle terms, so each particle runs the native
+    single-particle estimator from its noise (with enumeration the discrete sites are summed
+    out exactly, so the step is a deterministic function of the noise); ``RenyiELBO`` and
+    guides with score-function sites are ``n/a`` (the gradient parity compares them in
+    distribution).
 
     ``details`` has ``parted_at`` (first step whose params or loss differ by more than
     ``rtol * (1 + |value|)``, or None), ``max_param_dev`` and ``max_loss_dev`` (relative, over
@@ -161,6 +172,15 @@ def lockstep(
         res.errors = {b: e.args[0] for b, e in progs.errors.items()}
         res.summary = "needs both backends to run the programs"
         return res
+    lo = None
+    if loss is not None or score_function_sites(progs):
+        from ..elbo import as_loss
+
+        lo = as_loss("Trace_ELBO" if loss is None else loss, 1, where="lockstep")
+        if lo.name == "Trace_ELBO" and not score_function_sites(progs):
+            lo = None  # dualguide's Trace_ELBO lockstep below
+    if lo is not None:
+        return _estimator_lockstep(progs, lo, opt, num_steps, num_particles, seed, rtol, res)
     reasons = []
     if progs.naming.active:
         reasons.append(
@@ -207,6 +227,12 @@ def lockstep(
     if res.errors:
         res.summary = "a lockstep run failed"
         return res
+    sites = ", ".join(f"{n} ({progs.guide_sites[n].dist})" for n in plans)
+    return _judge(res, progs, runs, num_steps, num_particles, rtol, f"[{sites}]")
+
+
+def _judge(res, progs, runs, num_steps, num_particles, rtol, what_ran) -> CheckResult:
+    """Compare the two trajectories step by step (see :func:`lockstep`)."""
     ba, bb = progs.ok_backends[:2]
     A, B = runs[ba], runs[bb]
     # relative deviation per step: params after step t (index t + 1) and the loss at step t;
@@ -241,7 +267,6 @@ def lockstep(
         "params": {b: r["params"] for b, r in runs.items()},
         "step_dev": step_dev,
     }
-    sites = ", ".join(f"{n} ({progs.guide_sites[n].dist})" for n in plans)
     nonfinite = np.nonzero(~np.isfinite(la))[0]
     note = ""
     if nonfinite.size:
@@ -254,7 +279,7 @@ def lockstep(
         res.status = "pass"
         res.summary = (
             f"{num_steps} steps x {num_particles} particles from common noise "
-            f"[{sites}]: never parted; max relative deviation "
+            f"{what_ran}: never parted; max relative deviation "
             f"{fmt(res.details['max_param_dev'], 2)} (params), "
             f"{fmt(res.details['max_loss_dev'], 2)} (loss){note}"
         )
@@ -269,3 +294,68 @@ def lockstep(
             f"max over the run {fmt(float(np.nanmax(step_dev)), 2)}"
         )
     return res
+
+
+def _estimator_lockstep(progs, lo, opt, num_steps, num_particles, seed, rtol, res) -> CheckResult:
+    """Lockstep with ``lo``'s native estimator (the backends' ``elbo`` feature), one native
+    single-particle loss per particle from common noise (:func:`.estimators.crn_plan`)."""
+    from .. import _state
+    from .estimators import crn_plan, estimator_label
+
+    label = estimator_label(lo)
+    plan = crn_plan(progs, lo)
+    reasons = [] if isinstance(plan, dict) else [plan]
+    if progs.naming.active:
+        reasons.append(
+            f"{progs.naming.kind}: the frameworks' autoguides keep their params in their own "
+            "modules, so lockstep cannot feed both the same numbers"
+        )
+    if not progs.params:
+        reasons.append("no params to fit")
+    if reasons:
+        res.status = "n/a"
+        res.summary = (
+            f"not lockstep-able with {label}: " + "; ".join(reasons) + " (the gradient parity "
+            "compares the estimator in distribution)"
+        )
+        return res
+    assert isinstance(plan, dict)
+    np_mod = progs.native("numpyro").mod
+    u0 = np_mod.unconstrain(progs.params, progs.constraints)
+    coords = _coordinate_differences(progs, u0)
+    if coords:
+        res.status = "n/a"
+        res.summary = "not lockstep-able: " + "; ".join(coords)
+        return res
+    noise = draw_noise(progs, plan, num_steps, num_particles, seed)
+    runs = {}
+    for b in progs.ok_backends:
+        nat = progs.native(b)
+        try:
+            with progs.hook():
+                runs[b] = _state.feature(b, "elbo").lockstep_run(
+                    nat.model,
+                    nat.guide,
+                    u0,
+                    progs.constraints,
+                    noise,
+                    opt,
+                    nat.args,
+                    nat.kwargs,
+                    lo.name,
+                    lo.options,
+                    num_steps,
+                    num_particles,
+                )
+        except NotLockstepable as e:
+            res.status, res.summary = "n/a", f"not lockstep-able: {e}"
+            return res
+        except Exception as e:
+            res.errors[b] = describe_error(e)
+    if res.errors:
+        res.summary = f"a lockstep run with {label} failed"
+        return res
+    sites = ", ".join(f"{n} ({progs.guide_sites[n].dist})" for n in plan) or "no random guide site"
+    out = _judge(res, progs, runs, num_steps, num_particles, rtol, f"with {label} [{sites}]")
+    out.details["estimator"] = label
+    return out

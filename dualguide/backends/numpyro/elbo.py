@@ -125,3 +125,123 @@ def has_rsample_(d: Any, value: bool) -> Any:
     if d.has_rsample and d.arg_constraints:
         raise SpecError(f"has_rsample_(False): could not switch off rsample for {d!r}")
     return d
+
+
+# -- the crosscheck's gradient and lockstep checks with a native estimator ----------------------
+def _estimator(loss: str, options: dict, num_particles: int) -> Any:
+    return getattr(ni, ELBOS[loss][0])(num_particles=num_particles, **options)
+
+
+def _noisy(guide: Any, noise: dict | None) -> Any:
+    """The guide with its continuous sites drawn from ``noise`` (the crosscheck's common
+    random numbers), or the guide itself."""
+    if not noise:
+        return guide
+    from .crosscheck import _NoiseSubstitute
+
+    return _NoiseSubstitute(guide, noise)
+
+
+def grad_draws(
+    model: Any,
+    guide: Any,
+    params: dict,
+    loss: str,
+    options: dict,
+    num_draws: int,
+    num_particles: int,
+    seed: int,
+    args: tuple,
+    kwargs: dict,
+    noise: dict | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``num_draws`` independent values and gradients (w.r.t. the constrained ``params``) of
+    the native ``<loss>(num_particles, **options)`` estimator: ``(losses, {param: (num_draws,
+    ...)})``.  With ``noise`` (``{site: {kind: (num_draws, *site shape)}}``, one particle) draw
+    ``i`` sets the guide's continuous sites from ``noise[site][kind][i]``."""
+    from .crosscheck import _j, _set_up
+
+    elbo = _estimator(loss, options, num_particles)
+    p = _j(params)
+    _set_up(guide, p, args, kwargs)
+
+    def loss_fn(p: Any, key: Any, nz: Any) -> Any:
+        return elbo.loss(key, p, model, _noisy(guide, nz), *args, **kwargs)
+
+    vg = jax.jit(jax.value_and_grad(loss_fn))
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_draws)
+    if loss != "TraceEnum_ELBO":  # funsor's enumeration does not vmap: one draw at a time
+        jn = (
+            None
+            if not noise
+            else {s: {k: jnp.asarray(v) for k, v in d.items()} for s, d in noise.items()}
+        )
+        batched = jax.jit(jax.vmap(jax.value_and_grad(loss_fn), in_axes=(None, 0, 0)))
+        values, g = batched(p, keys, jn)
+        return np.asarray(values, np.float64), {k: np.asarray(v) for k, v in g.items()}
+    losses = np.empty(num_draws, dtype=np.float64)
+    grads: dict[str, list] = {k: [] for k in p}
+    for i in range(num_draws):
+        nz = None
+        if noise:
+            nz = {s: {k: jnp.asarray(v[i]) for k, v in d.items()} for s, d in noise.items()}
+        value, g = vg(p, keys[i], nz)
+        losses[i] = float(value)
+        for k in grads:
+            grads[k].append(np.asarray(g[k]))
+    return losses, {k: np.stack(v) for k, v in grads.items()}
+
+
+def lockstep_run(
+    model: Any,
+    guide: Any,
+    u0: dict,
+    constraints: dict,
+    noise: dict,
+    opt: Any,
+    args: tuple,
+    kwargs: dict,
+    loss: str,
+    options: dict,
+    steps: int,
+    num_particles: int,
+) -> dict:
+    """SVI with the native single-particle ``<loss>`` estimator driven by ``noise[site][kind]``
+    (shape (steps, particles, *site shape)): each step's loss is the mean of one native loss per
+    particle, each particle's guide drawn from its noise (no noise: the guide draws nothing).
+    Starts from the unconstrained ``u0``; NumPyro's own optimizer for ``opt``.  Returns
+    ``{"losses": (steps,), "params": {name: (steps + 1, ...)}}`` (unconstrained)."""
+    from .crosscheck import B as backend
+    from .crosscheck import _bijectors, _j_tree
+
+    bij = _bijectors(constraints)
+    optim = backend.optimizer(opt)
+    elbo = _estimator(loss, options, 1)
+    key = jax.random.PRNGKey(0)
+    tnoise = _j_tree(noise)
+    num = num_particles
+
+    def loss_fn(u: dict, t: int) -> Any:
+        p = {k: bij[k](v) for k, v in u.items()}
+        total = 0.0
+        for j in range(num):  # unrolled: TraceEnum's funsor engine does not vmap
+            nz = {s: {k: v[t, j] for k, v in d.items()} for s, d in tnoise.items()}
+            total = total + elbo.loss(key, p, model, _noisy(guide, nz), *args, **kwargs)
+        return total / num
+
+    @jax.jit
+    def step(state: Any, t: Any) -> tuple[Any, Any]:
+        u = optim.get_params(state)
+        value, g = jax.value_and_grad(loss_fn)(u, t)
+        new = optim.update(g, state)
+        return new, (value, optim.get_params(new))
+
+    state = optim.init(_j_tree(u0))
+    losses = np.empty(steps, dtype=_inputs.float_np())
+    traj: dict[str, list] = {k: [np.asarray(v, _inputs.float_np())] for k, v in u0.items()}
+    for t in range(steps):
+        state, (value, u) = step(state, jnp.asarray(t))
+        losses[t] = float(value)
+        for k in traj:
+            traj[k].append(np.asarray(u[k]))
+    return {"losses": losses, "params": {k: np.stack(v) for k, v in traj.items()}}

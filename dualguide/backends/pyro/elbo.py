@@ -159,3 +159,124 @@ def has_rsample_(d: Any, value: bool) -> Any:
     if value and not d.has_rsample:
         raise SpecError(f"has_rsample_(True): {type(d).__name__} has no reparameterized sampler")
     return d.has_rsample_(value)
+
+
+# -- the crosscheck's gradient and lockstep checks with a native estimator ----------------------
+def _noisy(noise: dict | None) -> Any:
+    """A context setting the guide's continuous sites from ``noise`` (the crosscheck's common
+    random numbers), or nothing."""
+    import contextlib
+
+    if not noise:
+        return contextlib.nullcontext()
+    from .crosscheck import _NoiseMessenger
+
+    return _NoiseMessenger(noise)
+
+
+def grad_draws(
+    model: Any,
+    guide: Any,
+    params: dict,
+    loss: str,
+    options: dict,
+    num_draws: int,
+    num_particles: int,
+    seed: int,
+    args: tuple,
+    kwargs: dict,
+    noise: dict | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """``num_draws`` independent values and gradients (w.r.t. the constrained ``params``) of
+    the native ``<loss>(num_particles, **options)`` estimator (``loss_and_grads``, particles one
+    after another), in a fresh param-store scope and RNG fork seeded with ``seed``.  With
+    ``noise`` (``{site: {kind: (num_draws, *site shape)}}``, one particle) draw ``i`` sets the
+    guide's continuous sites from ``noise[site][kind][i]``."""
+    from .crosscheck import _module_leaves, _t
+
+    fd = _inputs.float_np()
+    leaves = {k: _t(v).requires_grad_(True) for k, v in params.items()}
+    losses = np.empty(num_draws, dtype=np.float64)
+    grads: dict[str, list] = {k: [] for k in leaves}
+    store = pyro.get_param_store()
+    pyro_log = logging.getLogger("pyro")
+    prev_level = pyro_log.level
+    pyro_log.setLevel(max(prev_level, logging.WARNING))
+    try:
+        with store.scope(), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            _module_leaves(guide, leaves)
+            elbo = _make(ELBOS[loss][1], num_particles, options)
+            m = poutine.substitute(model, data=leaves)
+            g = poutine.substitute(guide, data=leaves)
+            for i in range(num_draws):
+                for leaf in leaves.values():
+                    leaf.grad = None
+                nz = None
+                if noise:
+                    nz = {
+                        s: {k: torch.from_numpy(np.asarray(v[i], fd)) for k, v in d.items()}
+                        for s, d in noise.items()
+                    }
+                with _noisy(nz), warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="pyro.module data did not find")
+                    losses[i] = float(elbo.loss_and_grads(m, g, *args, **kwargs))
+                for k, leaf in leaves.items():
+                    gk = leaf.grad
+                    grads[k].append(
+                        np.zeros(tuple(leaf.shape), fd)
+                        if gk is None
+                        else gk.detach().numpy().copy()
+                    )
+    finally:
+        pyro_log.setLevel(prev_level)
+    return losses, {k: np.stack(v) for k, v in grads.items()}
+
+
+def lockstep_run(
+    model: Any,
+    guide: Any,
+    u0: dict,
+    constraints: dict,
+    noise: dict,
+    opt: Any,
+    args: tuple,
+    kwargs: dict,
+    loss: str,
+    options: dict,
+    steps: int,
+    num_particles: int,
+) -> dict:
+    """SVI with the native single-particle ``<loss>`` estimator driven by ``noise[site][kind]``
+    (shape (steps, particles, *site shape)): each step's loss and gradient are the means of one
+    native ``loss_and_grads`` per particle, each particle's guide drawn from its noise.  Starts
+    from the unconstrained ``u0``; dualguide's torch Adam (jax's update).  Returns
+    ``{"losses": (steps,), "params": {name: (steps + 1, ...)}}`` (unconstrained)."""
+    from .crosscheck import _scope
+    from .optim import make_optimizer
+
+    fd = _inputs.float_np()
+    losses = np.empty(steps, dtype=fd)
+    traj = {k: [np.asarray(v, fd)] for k, v in u0.items()}
+    tnoise = {
+        s: {k: torch.from_numpy(np.asarray(v, fd)) for k, v in d.items()} for s, d in noise.items()
+    }
+    elbo = _make(ELBOS[loss][1], 1, options)
+    with _scope(u0, constraints, 0, unconstrained=True) as store:
+        optim = make_optimizer(opt)
+        leaves = dict(store.named_parameters())
+        for t in range(steps):
+            total = 0.0
+            for j in range(num_particles):
+                nz = {s: {k: v[t, j] for k, v in d.items()} for s, d in tnoise.items()}
+                with _noisy(nz):
+                    total += float(elbo.loss_and_grads(model, guide, *args, **kwargs))
+            losses[t] = total / num_particles
+            for p in leaves.values():
+                if p.grad is not None:
+                    p.grad.div_(num_particles)
+            optim(list(leaves.values()))
+            for k, p in leaves.items():
+                p.grad = None
+                traj[k].append(p.detach().numpy().copy())
+    return {"losses": losses, "params": {k: np.stack(v) for k, v in traj.items()}}
