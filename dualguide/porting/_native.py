@@ -55,6 +55,93 @@ def _obs(x):
 """,
 }
 
+#: the base class of a user-defined distribution (``dualguide/_dist_base.py``) in each
+#: framework: what each backend's ``dists.user_class`` does, as plain framework code.  The
+#: exported subclass's neutral ``sample(key, sample_shape)`` and ``log_prob(value)`` are
+#: renamed ``_sample`` and ``_log_prob``; ``key`` is a :class:`_NeutralKey`.
+USER_DIST = {
+    "numpyro": """
+class _NeutralKey:
+    \"\"\"dualguide's random source of a distribution's sample over a JAX key:
+    ``key.normal(shape)`` and ``key.uniform(shape)`` each draw with a fresh subkey.\"\"\"
+
+    def __init__(self, key):
+        self._key = key
+
+    def _next(self):
+        self._key, sub = jax.random.split(self._key)
+        return sub
+
+    def normal(self, shape=()):
+        return jax.random.normal(self._next(), tuple(shape))
+
+    def uniform(self, shape=()):
+        return jax.random.uniform(self._next(), tuple(shape))
+
+
+class UserDistribution(dist.Distribution):
+    \"\"\"The base of a user-defined distribution written with dualguide: the subclass
+    defines ``_sample(key, sample_shape)`` and ``_log_prob(value)``; values outside the
+    support get log_prob -inf (as every dualguide distribution).\"\"\"
+
+    has_rsample = False
+
+    def sample(self, key, sample_shape=()):
+        return self._sample(_NeutralKey(key), tuple(sample_shape))
+
+    def rsample(self, key, sample_shape=()):
+        if not self.has_rsample:
+            raise NotImplementedError(f"{type(self).__name__} has no rsample")
+        return self.sample(key, sample_shape)
+
+    def log_prob(self, value):
+        lp = self._log_prob(value)
+        if self.support is constraints.real:
+            return lp
+        return jnp.where(self.support.check(value), lp, -jnp.inf)
+""",
+    "pyro": """
+class _NeutralKey:
+    \"\"\"dualguide's random source of a distribution's sample in Pyro: ``key.normal(shape)``
+    and ``key.uniform(shape)`` draw from torch's global generator.\"\"\"
+
+    def normal(self, shape=()):
+        return torch.randn(tuple(shape))
+
+    def uniform(self, shape=()):
+        return torch.rand(tuple(shape))
+
+
+class UserDistribution(dist.TorchDistribution):
+    \"\"\"The base of a user-defined distribution written with dualguide: the subclass
+    defines ``_sample(key, sample_shape)`` and ``_log_prob(value)``; values outside the
+    support get log_prob -inf (as every dualguide distribution).\"\"\"
+
+    has_rsample = False
+
+    def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
+        super().__init__(
+            torch.Size(batch_shape), torch.Size(event_shape), validate_args=validate_args
+        )
+
+    def rsample(self, sample_shape=torch.Size()):
+        if not self.has_rsample:
+            raise NotImplementedError(f"{type(self).__name__} has no rsample")
+        return self._sample(_NeutralKey(), tuple(sample_shape))
+
+    def sample(self, sample_shape=torch.Size()):
+        with torch.no_grad():
+            return self._sample(_NeutralKey(), tuple(sample_shape))
+
+    def _validate_sample(self, value):  # outside the support: -inf, not a ValueError
+        pass
+
+    def log_prob(self, value):
+        lp = self._log_prob(value)
+        return torch.where(self.support.check(value), lp, lp.new_full((), float("-inf")))
+""",
+}
+
 TRANSFORMED = {
     "numpyro": """
 def transformed(names, base, fn, event_dims=None):
@@ -381,6 +468,9 @@ def helper_sections(needs: Needs, backend: str, path: str) -> tuple[list[str], s
             imports |= imps
         elif h in HELPERS:
             sections.append(HELPERS[h])
+        elif h == "userdist":
+            title = "# --- dualguide/_dist_base.py, written natively " + "-" * 45
+            sections.append(title + USER_DIST[backend])
     code_n, imps_n = neutral_sections(list(needs.inlined), backend)
     sections += code_n
     imports |= imps_n

@@ -87,6 +87,10 @@ INTRODUCED = {
     "_MASKED",
     "_obs",
     "_native_data",
+    "_SupportMasked",
+    "UserDistribution",
+    "_NeutralKey",
+    "make_elbo",
 }
 #: the model data a file may define (crosscheck, check and export read them)
 DATA_NAMES = {"MODEL_ARGS", "MODEL_KWARGS"}

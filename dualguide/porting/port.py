@@ -45,7 +45,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SpecError
-from ._port_table import FITTING, FRAMEWORK_PACKAGES, Reverse, native_canonical, reverse_table
+from ._port_table import (
+    FITTING,
+    FRAMEWORK_PACKAGES,
+    USER_DIST_BASES,
+    Reverse,
+    native_canonical,
+    reverse_table,
+)
 from ._porter import Porter
 from ._roundtrip import (
     FilePorter,
@@ -260,10 +267,24 @@ def read_native(path: Path) -> NativeFile:
     return nf
 
 
+def is_user_dist(stmt: ast.stmt, nf: NativeFile) -> bool:
+    """A user-defined distribution: a class deriving from the framework's base class (its
+    ``sample`` draws with ``jax.random`` / ``torch.randn``, which port; it is not fitting code)."""
+    if not isinstance(stmt, ast.ClassDef):
+        return False
+    for b in stmt.bases:
+        q = qualname(b, nf.aliases)
+        if q is not None and native_canonical(q) in USER_DIST_BASES[nf.framework]:
+            return True
+    return False
+
+
 def drop_fitting(nf: NativeFile) -> list[ast.stmt]:
     """Top-level fitting code, and what depends on it, is dropped with a note; the rest is kept."""
     dropped: dict[int, str] = {}
     for s in nf.stmts:
+        if is_user_dist(s, nf):
+            continue
         refs = _fitting_refs(s, nf.aliases, nf.framework, nf.rev)
         # a program (it calls primitives) is kept; a __main__ block only if all of it ports
         if refs and (is_main_guard(s) or not nf.calls_primitive(s)):
