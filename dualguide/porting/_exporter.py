@@ -518,26 +518,30 @@ class Exporter(Rewriter):
             return self.call_text(node, self.use("dist.transforms.biject_to"))
         spec = _table.TRANSFORMS[name]
         native = spec.numpyro if self.i == 0 else spec.pyro
-        if native is None or (
+        if native is None:  # NumPyro's TanhTransform: the backend's own class, written out
+            self.needs.helper("transform:" + name)
+            return self.call_text(node, name)
+        ov = {}
+        if (
             self.backend == "numpyro"
             and name == "AffineTransform"
             and (len(node.args) > 2 or any(k.arg == "event_dim" for k in node.keywords))
         ):
             self.problem(
                 node,
-                f"dist.transforms.{name}(...) has no {self.backend} class to export to "
-                "(dualguide builds it at run time); fit the neutral program instead",
+                "dist.transforms.AffineTransform(..., event_dim=) is not exported to NumPyro "
+                "(NumPyro's AffineTransform takes a domain, and with an independent domain it "
+                "has no codomain, so TransformedDistribution cannot use it); fit the neutral "
+                "program instead",
             )
             return self.src.segment(node)
-        ov = {}
         if self.backend == "numpyro" and spec.rename:
-            if node.args:
-                self.problem(
-                    node, f"dist.transforms.{name}: pass its arguments by keyword to export it"
-                )
-            for k in node.keywords:
-                if k.arg in spec.rename:
-                    ov[id(k)] = f"{spec.rename[k.arg]}={self.emit(k.value)}"
+            # NumPyro's own keywords (and argument order): every argument by keyword
+            for a, k in zip(node.args, spec.args):
+                ov[id(a)] = f"{spec.rename.get(k, k)}={self.emit(a)}"
+            for kw in node.keywords:
+                if kw.arg in spec.rename:
+                    ov[id(kw)] = f"{spec.rename[kw.arg]}={self.emit(kw.value)}"
         return self.call_text(node, self.use("dist.transforms." + native), ov)
 
     # ops ---------------------------------------------------------------------------------

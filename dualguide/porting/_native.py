@@ -22,7 +22,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from .. import _support
+from .. import _state, _support
 from .._linalg import logabsdet  # the neutral log|det J| (one import: where it lives may move)
 from ._exporter import Exporter, Needs
 from ._source import (
@@ -53,6 +53,17 @@ def _obs(x):
         return None
     return torch.as_tensor(x).to(torch.get_default_dtype())
 """,
+}
+
+#: the imports of a transform class a backend defines itself (its module's own aliases)
+TRANSFORM_IMPORTS = {
+    "numpyro": {
+        "import jax",
+        "import jax.numpy as jnp",
+        "import numpyro.distributions.transforms as nt",
+        "from numpyro.distributions import constraints as nc",
+    },
+    "pyro": set(),
 }
 
 #: the base class of a user-defined distribution (``dualguide/_dist_base.py``) in each
@@ -468,6 +479,18 @@ def helper_sections(needs: Needs, backend: str, path: str) -> tuple[list[str], s
             imports |= imps
         elif h in HELPERS:
             sections.append(HELPERS[h])
+        elif h.startswith("transform:"):  # a transform the backend builds itself
+            cls = getattr(_state.feature(backend, "dists"), h.split(":", 1)[1])
+            mod_src = _module_source(sys.modules[cls.__module__])
+            stmt = next(
+                s
+                for s in mod_src.tree.body
+                if isinstance(s, ast.ClassDef) and s.name == cls.__name__
+            )
+            rel = "dualguide/" + cls.__module__.split(".", 1)[1].replace(".", "/") + ".py"
+            title = f"# --- {cls.__name__}, from {rel} (plain framework code) "
+            sections.append(title + "-" * max(3, 99 - len(title)) + "\n" + mod_src.segment(stmt))
+            imports |= TRANSFORM_IMPORTS[backend]
         elif h == "userdist":
             title = "# --- dualguide/_dist_base.py, written natively " + "-" * 45
             sections.append(title + USER_DIST[backend])

@@ -91,6 +91,9 @@ INTRODUCED = {
     "UserDistribution",
     "_NeutralKey",
     "make_elbo",
+    "nt",
+    "nc",
+    "TanhTransform",
 }
 #: the model data a file may define (crosscheck, check and export read them)
 DATA_NAMES = {"MODEL_ARGS", "MODEL_KWARGS"}
