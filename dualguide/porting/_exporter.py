@@ -47,6 +47,8 @@ class Needs:
     helpers: list = field(default_factory=list)
     #: backend modules whose code is inlined -> the class the export uses from it
     inlined: dict = field(default_factory=dict)
+    #: the first line that marks sites for enumeration (the fit must use TraceEnum_ELBO)
+    enumerated: int | None = None
 
     def helper(self, name: str) -> None:
         if name not in self.helpers:
@@ -208,6 +210,8 @@ class Exporter(Rewriter):
             if kind == "op":
                 return self.use(_table.OPS[name][self.i])
             if kind == "enum":  # @dg.config_enumerate, @dg.markov
+                if name == "config_enumerate":
+                    self.note_enumerated(node)
                 return self.enum_name(name)
             if kind == "userdist":
                 self.problem(
@@ -267,10 +271,16 @@ class Exporter(Rewriter):
         self.needs.imports.add(f"import {native.rsplit('.', 1)[0]}")
         return native
 
+    def note_enumerated(self, node) -> None:
+        if self.needs.enumerated is None:
+            self.needs.enumerated = getattr(node, "lineno", 0)
+
     def enum(self, name: str, node: ast.Call) -> str:
         """``dg.config_enumerate(model)``, ``dg.markov(range(T))``, ``ops.Vindex(x)``,
         ``dg.infer_discrete(model, first_available_dim=-1, temperature=0)``: the framework's
         own (the same arguments in both)."""
+        if name == "config_enumerate":
+            self.note_enumerated(node)
         if name == "infer_discrete" and self.backend == "numpyro":
             t = next((k.value for k in node.keywords if k.arg == "temperature"), None)
             if t is None and len(node.args) > 2:
@@ -298,6 +308,9 @@ class Exporter(Rewriter):
         )
         if b is None:
             return self.src.segment(node)
+        inf = b.get("infer")
+        if name == "sample" and inf is not None and "enumerate" in self.src.segment(inf):
+            self.note_enumerated(node)
         ov: dict[int, str] = {}
         # arguments numpyro/pyro take only as keywords (or in another position)
         keyword_only = {
