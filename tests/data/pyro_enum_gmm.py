@@ -26,6 +26,6 @@ def guide(data):
 if __name__ == "__main__":
     pyro.clear_param_store()
     svi = SVI(model, guide, Adam({"lr": 0.05}), loss=TraceEnum_ELBO(max_plate_nesting=1))
-    for step in range(30):
+    for _step in range(30):
         loss = svi.step(data)
     print(pyro.param("loc"))
