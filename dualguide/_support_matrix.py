@@ -57,6 +57,43 @@ NOT_OPS = {
 }
 
 
+#: what ``dualguide export`` / ``dualguide port`` do not carry, and why; every other row of the
+#: distribution, transform and op tables is carried both ways (tests/test_port_table_carry.py,
+#: tests/test_ops_parity.py), and so are enumeration and user-defined distributions
+PORT_GAPS = {
+    "dist.transforms.AffineTransform(event_dim=...)": "not exported to NumPyro: NumPyro's "
+    "AffineTransform takes a domain instead, and with an independent domain it has no codomain, "
+    "so its TransformedDistribution cannot use it",
+    "dg.infer_discrete(temperature=1)": "not exported to NumPyro: NumPyro's infer_discrete takes "
+    "its rng_key when it is built (dualguide draws one per call); temperature=0 is exported",
+    "ops.prod over a tuple of axes": "not exported to torch (torch.prod takes one dim): reduce "
+    "one axis at a time",
+    "ops.transpose(x) without axes": "not exported to torch: give the axes",
+    "ops.linspace(..., endpoint=False)": "not exported to torch (torch.linspace has no endpoint)",
+    "ops.<reduction>(x, keepdims=True) over all axes": "not exported to torch: give axis=",
+}
+
+
+def render_port() -> list[str]:
+    """The export/port section: what the two tools do not carry."""
+    lines = [
+        "",
+        "## Export and port",
+        "",
+        "`dualguide export` writes every row above as the framework's own code and "
+        "`dualguide port` reads it back (tests/test_port_table_carry.py runs each exported "
+        "distribution and transform natively against dualguide; tests/test_ops_parity.py each "
+        "op), as it does user-defined distributions (`dist.Distribution` subclasses) and "
+        "enumeration (`config_enumerate`, `markov`, `Vindex`, `infer_discrete`, "
+        "`TraceEnum_ELBO`), except:",
+        "",
+        "| construct | why |",
+        "|---|---|",
+    ]
+    lines += [f"| `{k}` | {v} |" for k, v in PORT_GAPS.items()]
+    return lines
+
+
 def _native_exists(spelling: str) -> bool:
     """Whether a table spelling (``jnp.sort``, ``torch.Tensor.to``) names a real function."""
     import importlib
@@ -245,6 +282,7 @@ def render() -> str:
             why = ONE_SIDED.get(n, f"only in {'NumPyro' if inn else 'Pyro'}")
         lines.append(f"| `{n}` | {'yes' if inn else '-'} | {'yes' if inp else '-'} | {why} |")
     lines += render_ops()
+    lines += render_port()
     return "\n".join(lines) + "\n"
 
 

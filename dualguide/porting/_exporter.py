@@ -31,6 +31,7 @@ from ._vocab import (
     SCANS,
     TORCH_DEFAULTS,
     TORCH_KEYWORDS,
+    USER_DIST_METHODS,
     canonical,
     classify,
     dualguide_refs,
@@ -46,6 +47,8 @@ class Needs:
     helpers: list = field(default_factory=list)
     #: backend modules whose code is inlined -> the class the export uses from it
     inlined: dict = field(default_factory=dict)
+    #: the first line that marks sites for enumeration (the fit must use TraceEnum_ELBO)
+    enumerated: int | None = None
 
     def helper(self, name: str) -> None:
         if name not in self.helpers:
@@ -142,6 +145,8 @@ class Exporter(Rewriter):
                 return self.splice(node)
             finally:
                 self.locals.pop()
+        if isinstance(node, ast.ClassDef) and self.user_dist_bases(node):
+            return self.user_dist(node)
         if isinstance(node, ast.JoinedStr):
             for n, q in dualguide_refs(node, self.aliases):
                 self.problem(n, f"{q} inside an f-string cannot be exported; compute it first")
@@ -178,6 +183,11 @@ class Exporter(Rewriter):
                 return self.bijection(name, node)
             if kind == "autoguide":
                 return self.autoguide(name, node)
+            if kind == "enum":
+                return self.enum(name, node)
+            if kind == "userdist":
+                self.problem(node, f"{q}(...): subclass it (a user-defined distribution)")
+                return self.src.segment(node)
             return None  # constraint factories: the Attribute rule renames them
         if isinstance(node, (ast.Attribute, ast.Name)):
             q = qualname(node, self.aliases)
@@ -199,9 +209,90 @@ class Exporter(Rewriter):
                 return self.dist_class(name)
             if kind == "op":
                 return self.use(_table.OPS[name][self.i])
+            if kind == "enum":  # @dg.config_enumerate, @dg.markov
+                if name == "config_enumerate":
+                    self.note_enumerated(node)
+                return self.enum_name(name)
+            if kind == "userdist":
+                self.problem(
+                    node,
+                    f"{q} can only be exported as the base class of a user-defined distribution",
+                )
+                return self.src.segment(node)
             self.problem(node, f"{q} can only be exported as a call")
             return self.src.segment(node)
         return None
+
+    # user-defined distributions (issue 12) ----------------------------------------------
+    def user_dist_bases(self, node: ast.ClassDef) -> list[ast.expr]:
+        """The bases of ``node`` that are ``dist.Distribution`` (a user-defined distribution)."""
+        out = []
+        for b in node.bases:
+            q = qualname(b, self.aliases)
+            c = classify(canonical(q)) if q is not None else None
+            if c is not None and c[0] == "userdist":
+                out.append(b)
+        return out
+
+    def user_dist(self, node: ast.ClassDef) -> str:
+        """``class X(dist.Distribution)`` -> ``class X(UserDistribution)``, a native subclass.
+
+        ``UserDistribution`` (written into the export, ``_native.USER_DIST``) subclasses the
+        framework's base class and defines its ``sample`` / ``rsample`` / ``log_prob`` on the
+        user's neutral methods, renamed ``_sample(key, sample_shape)`` and ``_log_prob(value)``
+        (-inf outside the support, as in dualguide)."""
+        self.needs.helper("userdist")
+        for line in (
+            ["import jax", "import jax.numpy as jnp", DIST_IMPORT["numpyro"]]
+            if self.backend == "numpyro"
+            else ["import torch", DIST_IMPORT["pyro"]]
+        ):
+            self.needs.imports.add(line)
+        self.needs.imports.add(CONSTRAINT_IMPORT[self.backend])
+        ov: dict[int, str] = {id(b): "UserDistribution" for b in self.user_dist_bases(node)}
+        for st in node.body:
+            if isinstance(st, ast.FunctionDef) and st.name in USER_DIST_METHODS:
+                text = self.emit(st)
+                new = USER_DIST_METHODS[st.name]
+                ov[id(st)] = text.replace(f"def {st.name}(", f"def {new}(", 1)
+            elif isinstance(st, ast.FunctionDef) and st.name == "rsample":
+                self.problem(
+                    st,
+                    f"{node.name}.rsample: a user-defined distribution writes sample(key, "
+                    "sample_shape) and sets has_rsample = True (dualguide makes rsample of it)",
+                )
+        return self.splice(node, ov)
+
+    # enumeration (issue 14) ----------------------------------------------------------------
+    def enum_name(self, name: str) -> str:
+        """The native spelling of a ``dualguide.enum`` name (the first of its ``_table.ENUM``
+        row), its module imported."""
+        native = _table.ENUM[name][self.i][0]
+        self.needs.imports.add(f"import {native.rsplit('.', 1)[0]}")
+        return native
+
+    def note_enumerated(self, node) -> None:
+        if self.needs.enumerated is None:
+            self.needs.enumerated = getattr(node, "lineno", 0)
+
+    def enum(self, name: str, node: ast.Call) -> str:
+        """``dg.config_enumerate(model)``, ``dg.markov(range(T))``, ``ops.Vindex(x)``,
+        ``dg.infer_discrete(model, first_available_dim=-1, temperature=0)``: the framework's
+        own (the same arguments in both)."""
+        if name == "config_enumerate":
+            self.note_enumerated(node)
+        if name == "infer_discrete" and self.backend == "numpyro":
+            t = next((k.value for k in node.keywords if k.arg == "temperature"), None)
+            if t is None and len(node.args) > 2:
+                t = node.args[2]
+            if not (isinstance(t, ast.Constant) and t.value == 0):
+                self.problem(
+                    node,
+                    "dg.infer_discrete: only temperature=0 (MAP) is exported to NumPyro "
+                    "(NumPyro's takes its rng_key when it is built; dualguide draws one per "
+                    "call); decode with temperature=0 or run the neutral program",
+                )
+        return self.call_text(node, self.enum_name(name))
 
     # primitives -------------------------------------------------------------------------
     def primitive(self, name: str, node: ast.Call) -> str:
@@ -217,6 +308,9 @@ class Exporter(Rewriter):
         )
         if b is None:
             return self.src.segment(node)
+        inf = b.get("infer")
+        if name == "sample" and inf is not None and "enumerate" in self.src.segment(inf):
+            self.note_enumerated(node)
         ov: dict[int, str] = {}
         # arguments numpyro/pyro take only as keywords (or in another position)
         keyword_only = {
@@ -437,26 +531,30 @@ class Exporter(Rewriter):
             return self.call_text(node, self.use("dist.transforms.biject_to"))
         spec = _table.TRANSFORMS[name]
         native = spec.numpyro if self.i == 0 else spec.pyro
-        if native is None or (
+        if native is None:  # NumPyro's TanhTransform: the backend's own class, written out
+            self.needs.helper("transform:" + name)
+            return self.call_text(node, name)
+        ov = {}
+        if (
             self.backend == "numpyro"
             and name == "AffineTransform"
             and (len(node.args) > 2 or any(k.arg == "event_dim" for k in node.keywords))
         ):
             self.problem(
                 node,
-                f"dist.transforms.{name}(...) has no {self.backend} class to export to "
-                "(dualguide builds it at run time); fit the neutral program instead",
+                "dist.transforms.AffineTransform(..., event_dim=) is not exported to NumPyro "
+                "(NumPyro's AffineTransform takes a domain, and with an independent domain it "
+                "has no codomain, so TransformedDistribution cannot use it); fit the neutral "
+                "program instead",
             )
             return self.src.segment(node)
-        ov = {}
         if self.backend == "numpyro" and spec.rename:
-            if node.args:
-                self.problem(
-                    node, f"dist.transforms.{name}: pass its arguments by keyword to export it"
-                )
-            for k in node.keywords:
-                if k.arg in spec.rename:
-                    ov[id(k)] = f"{spec.rename[k.arg]}={self.emit(k.value)}"
+            # NumPyro's own keywords (and argument order): every argument by keyword
+            for a, k in zip(node.args, spec.args):
+                ov[id(a)] = f"{spec.rename.get(k, k)}={self.emit(a)}"
+            for kw in node.keywords:
+                if kw.arg in spec.rename:
+                    ov[id(kw)] = f"{spec.rename[kw.arg]}={self.emit(kw.value)}"
         return self.call_text(node, self.use("dist.transforms." + native), ov)
 
     # ops ---------------------------------------------------------------------------------

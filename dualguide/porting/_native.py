@@ -22,7 +22,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from .. import _support
+from .. import _state, _support
 from .._linalg import logabsdet  # the neutral log|det J| (one import: where it lives may move)
 from ._exporter import Exporter, Needs
 from ._source import (
@@ -52,6 +52,104 @@ def _obs(x):
     if x is None:
         return None
     return torch.as_tensor(x).to(torch.get_default_dtype())
+""",
+}
+
+#: the imports of a transform class a backend defines itself (its module's own aliases)
+TRANSFORM_IMPORTS = {
+    "numpyro": {
+        "import jax",
+        "import jax.numpy as jnp",
+        "import numpyro.distributions.transforms as nt",
+        "from numpyro.distributions import constraints as nc",
+    },
+    "pyro": set(),
+}
+
+#: the base class of a user-defined distribution (``dualguide/_dist_base.py``) in each
+#: framework: what each backend's ``dists.user_class`` does, as plain framework code.  The
+#: exported subclass's neutral ``sample(key, sample_shape)`` and ``log_prob(value)`` are
+#: renamed ``_sample`` and ``_log_prob``; ``key`` is a :class:`_NeutralKey`.
+USER_DIST = {
+    "numpyro": """
+class _NeutralKey:
+    \"\"\"dualguide's random source of a distribution's sample over a JAX key:
+    ``key.normal(shape)`` and ``key.uniform(shape)`` each draw with a fresh subkey.\"\"\"
+
+    def __init__(self, key):
+        self._key = key
+
+    def _next(self):
+        self._key, sub = jax.random.split(self._key)
+        return sub
+
+    def normal(self, shape=()):
+        return jax.random.normal(self._next(), tuple(shape))
+
+    def uniform(self, shape=()):
+        return jax.random.uniform(self._next(), tuple(shape))
+
+
+class UserDistribution(dist.Distribution):
+    \"\"\"The base of a user-defined distribution written with dualguide: the subclass
+    defines ``_sample(key, sample_shape)`` and ``_log_prob(value)``; values outside the
+    support get log_prob -inf (as every dualguide distribution).\"\"\"
+
+    has_rsample = False
+
+    def sample(self, key, sample_shape=()):
+        return self._sample(_NeutralKey(key), tuple(sample_shape))
+
+    def rsample(self, key, sample_shape=()):
+        if not self.has_rsample:
+            raise NotImplementedError(f"{type(self).__name__} has no rsample")
+        return self.sample(key, sample_shape)
+
+    def log_prob(self, value):
+        lp = self._log_prob(value)
+        if self.support is constraints.real:
+            return lp
+        return jnp.where(self.support.check(value), lp, -jnp.inf)
+""",
+    "pyro": """
+class _NeutralKey:
+    \"\"\"dualguide's random source of a distribution's sample in Pyro: ``key.normal(shape)``
+    and ``key.uniform(shape)`` draw from torch's global generator.\"\"\"
+
+    def normal(self, shape=()):
+        return torch.randn(tuple(shape))
+
+    def uniform(self, shape=()):
+        return torch.rand(tuple(shape))
+
+
+class UserDistribution(dist.TorchDistribution):
+    \"\"\"The base of a user-defined distribution written with dualguide: the subclass
+    defines ``_sample(key, sample_shape)`` and ``_log_prob(value)``; values outside the
+    support get log_prob -inf (as every dualguide distribution).\"\"\"
+
+    has_rsample = False
+
+    def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
+        super().__init__(
+            torch.Size(batch_shape), torch.Size(event_shape), validate_args=validate_args
+        )
+
+    def rsample(self, sample_shape=torch.Size()):
+        if not self.has_rsample:
+            raise NotImplementedError(f"{type(self).__name__} has no rsample")
+        return self._sample(_NeutralKey(), tuple(sample_shape))
+
+    def sample(self, sample_shape=torch.Size()):
+        with torch.no_grad():
+            return self._sample(_NeutralKey(), tuple(sample_shape))
+
+    def _validate_sample(self, value):  # outside the support: -inf, not a ValueError
+        pass
+
+    def log_prob(self, value):
+        lp = self._log_prob(value)
+        return torch.where(self.support.check(value), lp, lp.new_full((), float("-inf")))
 """,
 }
 
@@ -381,6 +479,21 @@ def helper_sections(needs: Needs, backend: str, path: str) -> tuple[list[str], s
             imports |= imps
         elif h in HELPERS:
             sections.append(HELPERS[h])
+        elif h.startswith("transform:"):  # a transform the backend builds itself
+            cls = getattr(_state.feature(backend, "dists"), h.split(":", 1)[1])
+            mod_src = _module_source(sys.modules[cls.__module__])
+            stmt = next(
+                s
+                for s in mod_src.tree.body
+                if isinstance(s, ast.ClassDef) and s.name == cls.__name__
+            )
+            rel = "dualguide/" + cls.__module__.split(".", 1)[1].replace(".", "/") + ".py"
+            title = f"# --- {cls.__name__}, from {rel} (plain framework code) "
+            sections.append(title + "-" * max(3, 99 - len(title)) + "\n" + mod_src.segment(stmt))
+            imports |= TRANSFORM_IMPORTS[backend]
+        elif h == "userdist":
+            title = "# --- dualguide/_dist_base.py, written natively " + "-" * 45
+            sections.append(title + USER_DIST[backend])
     code_n, imps_n = neutral_sections(list(needs.inlined), backend)
     sections += code_n
     imports |= imps_n

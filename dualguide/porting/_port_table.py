@@ -193,6 +193,24 @@ PORTED_FITTING: dict[str, dict[str, str]] = {
         "torch.manual_seed": "set_rng_seed",
     },
 }
+#: a user-defined distribution's native base class (issue 12): a subclass of one of these whose
+#: methods use mapped ops ports to a ``dist.Distribution`` subclass (dualguide/_dist_base.py)
+USER_DIST_BASES = {
+    "numpyro": (
+        "numpyro.distributions.Distribution",
+        "numpyro.distributions.distribution.Distribution",
+    ),
+    "pyro": (
+        "pyro.distributions.TorchDistribution",
+        "pyro.distributions.torch_distribution.TorchDistribution",
+    ),
+}
+#: shape helpers of a distribution's methods: native -> how the neutral code writes them
+BROADCAST_ALL = (
+    "torch.distributions.utils.broadcast_all",
+    "pyro.distributions.util.broadcast_all",
+)
+VALIDATE_SAMPLE = ("numpyro.distributions.util.validate_sample",)
 #: torch tensor methods with no jax counterpart of the same meaning
 TORCH_ONLY_METHODS = {
     "view",

@@ -10,21 +10,35 @@ What has no neutral counterpart is recorded as a problem with its line.
 from __future__ import annotations
 
 import ast
+import re
 
 from .. import _table
 from ._port_table import (
+    BROADCAST_ALL,
     FLOAT32,
     RANDOM,
     REDUCTIONS,
     TORCH_DTYPE_METHODS,
     TORCH_KEYWORDS,
     TORCH_ONLY_METHODS,
+    USER_DIST_BASES,
+    VALIDATE_SAMPLE,
     _expand,
     dtype_names,
     native_canonical,
     reverse_table,
 )
-from ._source import Rewriter, Source, arg_value, bind, loaded_names, qualname
+from ._source import Rewriter, Source, arg_value, bind, bound_names, loaded_names, qualname
+
+
+def _dict_keys(cls: ast.ClassDef) -> set | None:
+    """The literal keys of ``arg_constraints = {...}`` in a class body, else None."""
+    for st in cls.body:
+        if isinstance(st, ast.Assign) and bound_names(st) == {"arg_constraints"}:
+            v = st.value
+            if isinstance(v, ast.Dict) and all(isinstance(k, ast.Constant) for k in v.keys):
+                return {k.value for k in v.keys}  # type: ignore[union-attr]
+    return None
 
 
 class Porter(Rewriter):
@@ -42,6 +56,12 @@ class Porter(Rewriter):
         self.init_key: str | None = None
         #: torch.sort calls whose values are taken (``.values`` or ``[0]``)
         self.sort_values: set[int] = set()
+        #: the name of the neutral key while a user-defined distribution's sample is written
+        self.dist_key: str | None = None
+        #: True inside a user-defined distribution's class body
+        self.in_user_dist = False
+        #: names of an export's generated helpers (set by the file porter)
+        self.export_helpers: set[str] = set()
 
     def q(self, node) -> str | None:
         q = qualname(node, self.aliases)
@@ -76,6 +96,8 @@ class Porter(Rewriter):
 
     # ------------------------------------------------------------------------------------
     def rule(self, node) -> str | None:
+        if isinstance(node, ast.ClassDef) and self.user_dist_bases(node):
+            return self.user_dist(node)
         if isinstance(node, ast.JoinedStr):
             return self.src.segment(node)
         if isinstance(node, ast.Call):
@@ -126,11 +148,17 @@ class Porter(Rewriter):
         if q in r.reparams:
             return self.ns("dg") + ".reparam." + r.reparams[q]
         if q in r.fitting:
-            return self.ns("dg") + "." + r.fitting[q]
+            return self.fitting_name(r.fitting[q])
         if q in r.nn:
             return self.ns("dg") + ".nn." + r.nn[q]
         self.problem(node, f"{q} has no neutral counterpart")
         return self.src.segment(node)
+
+    def fitting_name(self, name: str) -> str:
+        """``dg.<name>`` of a ported fitting API; ``ops.Vindex`` in the ops namespace."""
+        if name.startswith("ops."):
+            return self.ns("ops") + name[3:]
+        return self.ns("dg") + "." + name
 
     def call(self, node: ast.Call) -> str | None:
         q = self.q(node.func)
@@ -139,6 +167,10 @@ class Porter(Rewriter):
             if isinstance(node.func, ast.Attribute):
                 return self.method(node)
             return None
+        if self.in_user_dist:
+            text = self.user_dist_call(q, node)
+            if text is not None:
+                return text
         if q in r.primitives:
             return self.primitive(r.primitives[q], node)
         if q in r.dists:
@@ -152,7 +184,7 @@ class Porter(Rewriter):
         if q in r.reparams:
             return self.call_text(node, self.ns("dg") + ".reparam." + r.reparams[q])
         if q in r.fitting:  # Pyro's SVI loop on dg.infer.SVI: the same arguments
-            return self.call_text(node, self.ns("dg") + "." + r.fitting[q])
+            return self.call_text(node, self.fitting_name(r.fitting[q]))
         if q in r.transforms:
             return self.transform(r.transforms[q], node)
         if q in r.nn:  # dg.nn keeps torch.nn's and pyro.module's arguments (docs/nn.md)
@@ -180,6 +212,164 @@ class Porter(Rewriter):
                 if k.arg in back:
                     ov[id(k)] = f"{back[k.arg]}={self.emit(k.value)}"
         return self.call_text(node, self.ns("dist") + ".transforms." + name, ov)
+
+    # user-defined distributions (issue 12) ------------------------------------------------
+    def user_dist_bases(self, node: ast.ClassDef) -> list[ast.expr]:
+        """The bases of ``node`` that make it a user-defined distribution: the framework's
+        base class (``numpyro.distributions.Distribution``, ``pyro.distributions.
+        TorchDistribution``), or the ``UserDistribution`` of a file ``dualguide export`` wrote."""
+        out = []
+        for b in node.bases:
+            if (
+                isinstance(b, ast.Name)
+                and b.id == "UserDistribution"
+                and ("UserDistribution" in self.export_helpers)
+            ):
+                out.append(b)
+            elif self.q(b) in USER_DIST_BASES[self.fw]:
+                out.append(b)
+        return out
+
+    def user_dist(self, node: ast.ClassDef) -> str:
+        """A native distribution subclass as a neutral one (``dist.Distribution``): its
+        draws from ``key.normal(shape)`` / ``key.uniform(shape)``, its methods in ops.
+
+        NumPyro's ``sample(key, sample_shape)`` keeps its signature (``jax.random.normal(key,
+        shape)`` -> ``key.normal(shape)``); Pyro's ``rsample(sample_shape)`` (or ``sample`` when
+        there is no ``rsample``) becomes ``sample(self, key, sample_shape=())``
+        (``torch.randn(shape)`` -> ``key.normal(shape)``); ``reparametrized_params`` becomes
+        ``has_rsample``; an export's ``_sample`` / ``_log_prob`` are read back as ``sample`` /
+        ``log_prob``.
+        """
+        exported = any(isinstance(b, ast.Name) for b in self.user_dist_bases(node))
+        ov: dict[int, str] = {id(b): self.ns("dist") + ".Distribution" for b in node.bases}
+        ov.update({id(b): self.emit(b) for b in node.bases if b not in self.user_dist_bases(node)})
+        methods = {st.name: st for st in node.body if isinstance(st, ast.FunctionDef)}
+        keys = _dict_keys(node)
+        prev = self.in_user_dist
+        self.in_user_dist = True
+        try:
+            for st in node.body:
+                if exported:
+                    if isinstance(st, ast.FunctionDef) and st.name in ("_sample", "_log_prob"):
+                        ov[id(st)] = self.emit(st).replace(
+                            f"def {st.name}(", f"def {st.name[1:]}(", 1
+                        )
+                    continue
+                if self.fw == "numpyro":
+                    self.user_dist_numpyro(node, st, keys, ov)
+                else:
+                    self.user_dist_pyro(node, st, methods, ov)
+            return self.splice(node, ov)
+        finally:
+            self.in_user_dist = prev
+
+    def user_dist_numpyro(self, cls: ast.ClassDef, st: ast.stmt, keys, ov: dict) -> None:
+        if isinstance(st, ast.FunctionDef) and st.name == "sample":
+            names = [a.arg for a in st.args.posonlyargs + st.args.args]
+            ov[id(st)] = self.with_dist_key(names[1] if len(names) > 1 else None, st)
+        elif isinstance(st, ast.FunctionDef):
+            # @validate_sample is dropped: the neutral log_prob masks the support
+            drop = {id(d): "" for d in st.decorator_list if self.q(d) in VALIDATE_SAMPLE}
+            text = self.splice(st, drop)
+            if drop:
+                text = re.sub(r"^@[ \t]*\n[ \t]*", "", text, count=1)
+            ov[id(st)] = text
+        elif isinstance(st, ast.Assign) and bound_names(st) == {"reparametrized_params"}:
+            v = st.value
+            names = (
+                {e.value for e in v.elts if isinstance(e, ast.Constant)}
+                if isinstance(v, (ast.List, ast.Tuple))
+                and all(isinstance(e, ast.Constant) for e in v.elts)
+                else None
+            )
+            if names is None or keys is None:
+                self.problem(
+                    st,
+                    f"{cls.name}.reparametrized_params: write it as a list of names next to an "
+                    "arg_constraints dict of literal keys (it ports to has_rsample)",
+                )
+                return
+            # NumPyro's has_rsample: every parameter is reparametrized
+            ov[id(st)] = f"has_rsample = {bool(names) and names == keys}"
+
+    def user_dist_pyro(self, cls: ast.ClassDef, st: ast.stmt, methods: dict, ov: dict) -> None:
+        if not isinstance(st, ast.FunctionDef) or st.name not in ("rsample", "sample"):
+            return
+        if st.name == "sample" and "rsample" in methods:
+            ov[id(st)] = (
+                "# sample(): rsample without gradients, which the neutral class makes itself"
+            )
+            return
+        a = st.args
+        if a.posonlyargs or len(a.args) != 2 or a.vararg or a.kwonlyargs or a.kwarg:
+            self.problem(st, f"{cls.name}.{st.name}: write it as {st.name}(self, sample_shape)")
+            return
+        shape = a.args[1]
+        sub = {id(shape): f"key, {shape.arg}"}
+        if a.defaults:
+            sub[id(a.defaults[0])] = "()"
+        prev, self.dist_key = self.dist_key, "key"
+        try:
+            text = self.splice(st, sub)
+        finally:
+            self.dist_key = prev
+        ov[id(st)] = text.replace(f"def {st.name}(", "def sample(", 1)
+
+    def with_dist_key(self, key: str | None, fn: ast.FunctionDef) -> str:
+        prev, self.dist_key = self.dist_key, key
+        try:
+            return self.emit(fn)
+        finally:
+            self.dist_key = prev
+
+    def user_dist_call(self, q: str, node: ast.Call) -> str | None:
+        """A call inside a user-defined distribution's class that the neutral class writes
+        otherwise (its draws, shapes and broadcasting); None for the ordinary rules."""
+        name = self.rev.ops.get(q)
+        if q in BROADCAST_ALL:
+            items = ", ".join(f"{self.ns('ops')}.asarray({self.emit(a)})" for a in node.args)
+            return f"{self.ns('ops')}.broadcast_arrays({items})"
+        if q == "torch.Size":
+            return f"tuple({self.emit(node.args[0])})" if node.args else "()"
+        if q == "jax.numpy.shape" and len(node.args) == 1 and not node.keywords:
+            return f"tuple({self.ns('ops')}.asarray({self.emit(node.args[0])}).shape)"
+        if self.dist_key is None:
+            return None
+        key = self.dist_key
+        if self.fw == "numpyro" and q == "jax.random.split":
+            # the neutral key draws fresh noise on every call: its "subkeys" are itself
+            n = self.emit(node.args[1]) if len(node.args) > 1 else "2"
+            return f"(({key},) * {n})"
+        if name in RANDOM:
+            draw = "normal" if name == "random.normal" else "uniform"
+            if self.fw == "pyro":
+                prev, self.init_key = self.init_key, "key"
+                try:
+                    text = self.random(name, node, "_", q)  # "_(key, shape)"
+                finally:
+                    self.init_key = prev
+                return f"{key}.{draw}({text[len('_(key, ') : -1]})"
+            b = bind(node, ("key", "shape", "dtype", "minval", "maxval"), q, self)
+            if b is None:
+                return self.src.segment(node)
+            shape = self.emit(arg_value(b["shape"])) if "shape" in b else "()"
+            out = f"{key}.{draw}({shape})"
+            lo, hi = b.get("minval"), b.get("maxval")
+            if lo is not None or hi is not None:
+                lo_t = "0.0" if lo is None else self.emit(arg_value(lo))
+                hi_t = "1.0" if hi is None else self.emit(arg_value(hi))
+                out = f"({lo_t} + ({hi_t} - {lo_t}) * {out})"
+            return out
+        if q.startswith(("jax.random.", "torch.rand", "torch.normal", "torch.no_grad")):
+            self.problem(
+                node,
+                f"{q} in a distribution's sample has no neutral counterpart: draw with "
+                "jax.random.normal / uniform (NumPyro) or torch.randn / rand (Pyro), which "
+                "port to key.normal(shape) / key.uniform(shape)",
+            )
+            return self.src.segment(node)
+        return None
 
     # primitives -------------------------------------------------------------------------
     def primitive(self, name: str, node: ast.Call) -> str:
@@ -504,6 +694,15 @@ class Porter(Rewriter):
         if isinstance(recv, ast.Name) and recv.id in self.module_names:
             return None
         m = f.attr
+        if (
+            self.in_user_dist
+            and m == "_extended_shape"
+            and isinstance(recv, ast.Name)
+            and recv.id == "self"
+            and len(node.args) <= 1
+        ):  # torch's sample_shape + batch_shape + event_shape
+            s = f"tuple({self.emit(node.args[0])}) + " if node.args else ""
+            return f"({s}tuple(self.batch_shape) + tuple(self.event_shape))"
         if m == "astype" and len(node.args) == 1 and not node.keywords:
             return f"{self.ns('ops')}.astype({self.emit(recv)}, {self.dtype_text(node.args[0])})"
         if self.fw == "numpyro":

@@ -277,6 +277,8 @@ class FilePorter(Porter):
             return self.call_text(node, self.ns("dg") + ".transformed")
         if f.id in _table.DISTRIBUTIONS:
             return self.dist(f.id, node)
+        if f.id in _table.TRANSFORMS:  # NumPyro's TanhTransform, written out by the export
+            return self.transform(f.id, node)
         return None
 
     def method(self, node: ast.Call) -> str | None:

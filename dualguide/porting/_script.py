@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import _table
+from ..elbo import as_loss
 from ..optim import ExponentialDecay, as_optimizer
 from ._exporter import Needs
 from ._source import ExportError
@@ -149,15 +150,27 @@ NUMPYRO_RUN_LOOP = """    result = svi.run(
     if bad.size:
         raise FloatingPointError(f"step {bad[0]}: the loss is not finite")"""
 
-NUMPYRO_IMPORTS = {"import jax", "import numpyro", "from numpyro.infer import SVI, Trace_ELBO"}
+NUMPYRO_IMPORTS = {"import jax", "import numpyro"}
 PYRO_IMPORTS = {
     "import math",
     "import pyro",
     "import pyro.optim",
     "import torch",
     "from pyro import poutine",
-    "from pyro.infer import JitTrace_ELBO, Trace_ELBO",
 }
+#: Pyro's ELBOs that have a JIT-compiled twin (``JitTrace_ELBO``...); RenyiELBO has none
+PYRO_JIT_ELBOS = {"Trace_ELBO", "TraceMeanField_ELBO", "TraceGraph_ELBO", "TraceEnum_ELBO"}
+
+
+def elbo_names(fs: FitSettings, backend: str) -> tuple[str, str, str]:
+    """(the native ELBO class, its JIT twin or "" (Pyro), its arguments beyond the particles)
+    for the settings' neutral loss, from the row of ``_table.ELBOS``."""
+    name = _table.ELBOS[fs.loss.name][_table.BACKENDS.index(backend)]
+    extra = "".join(f", {k}={_py(v)}" for k, v in fs.loss.options.items())
+    jit = "Jit" + name if backend == "pyro" and name in PYRO_JIT_ELBOS else ""
+    return name, jit, extra
+
+
 SCRIPT_IMPORTS = {"import argparse", "import json", "import numpy as np"}
 
 
@@ -172,13 +185,21 @@ class FitSettings:
     skip: bool
     model_args: tuple
     model_kwargs: dict
+    #: the neutral ELBO (``FIT_SETTINGS["loss"]``, a ``dg.infer`` object or its name)
+    loss: Any = None
 
     @classmethod
     def read(cls, settings: dict) -> FitSettings:
+        loss = as_loss(
+            settings.get("loss") or "Trace_ELBO",
+            int(settings.get("num_particles", 1)),
+            where="export: FIT_SETTINGS",
+        )
         return cls(
+            loss=loss,
             optim=as_optimizer(settings.get("optim")),
             steps=int(settings.get("num_steps", 2000)),
-            particles=int(settings.get("num_particles", 1)),
+            particles=loss.num_particles,
             seed=int(settings.get("seed", 0)),
             skip=settings.get("on_nonfinite", "stop") == "skip",
             model_args=tuple(settings.get("model_args", ()) or ()),
@@ -243,6 +264,8 @@ def data_lines(fs: FitSettings, backend: str, user: list[str] | None = None) -> 
 def numpyro_fit(fs: FitSettings, opt_code: str, needs: Needs) -> str:
     """``make_optimizer`` and ``fit`` with NumPyro's SVI."""
     needs.imports |= NUMPYRO_IMPORTS
+    elbo, _jit, extra = elbo_names(fs, "numpyro")
+    needs.imports.add(f"from numpyro.infer import SVI, {elbo}")
     loop = NUMPYRO_SKIP_LOOP if fs.skip else NUMPYRO_RUN_LOOP
     steps, particles, seed = fs.steps, fs.particles, fs.seed
     return f'''
@@ -255,7 +278,7 @@ def make_optimizer():
 def fit(model, guide, *, num_steps={steps}, num_particles={particles}, seed={seed},
         model_args=MODEL_ARGS, model_kwargs=MODEL_KWARGS):
     """Fit ``guide`` to ``model`` with NumPyro's SVI; return (constrained params, losses)."""
-    svi = SVI(model, guide, make_optimizer(), Trace_ELBO(num_particles=num_particles))
+    svi = SVI(model, guide, make_optimizer(), {elbo}(num_particles=num_particles{extra}))
 {loop}
     return {{name: np.asarray(value) for name, value in params.items()}}, losses
 '''
@@ -264,6 +287,13 @@ def fit(model, guide, *, num_steps={steps}, num_particles={particles}, seed={see
 def pyro_fit(fs: FitSettings, opt_code: str, needs: Needs) -> str:
     """``make_optimizer``, ``_loss_and_grads`` and ``fit`` with an explicit Pyro SVI loop."""
     needs.imports |= PYRO_IMPORTS
+    elbo, jit_elbo, extra = elbo_names(fs, "pyro")
+    needs.imports.add(f"from pyro.infer import {', '.join(n for n in (jit_elbo, elbo) if n)}")
+    make = (
+        f"{jit_elbo}(ignore_jit_warnings=True, **elbo_kw) if jit else {elbo}(**elbo_kw)"
+        if jit_elbo
+        else f"{elbo}(**elbo_kw)"
+    )
     on_bad = (
         (
             "optimizer(params)  # the loss is finite: take the step\n"
@@ -298,8 +328,8 @@ def fit(model, guide, *, num_steps={steps}, num_particles={particles}, seed={see
     pyro.set_rng_seed(seed)
     optimizer = make_optimizer()
     # particles one after another: the model never sees a particle dimension (as in NumPyro)
-    elbo_kw = dict(num_particles=num_particles, vectorize_particles=False)
-    elbo = JitTrace_ELBO(ignore_jit_warnings=True, **elbo_kw) if jit else Trace_ELBO(**elbo_kw)
+    elbo_kw = dict(num_particles=num_particles, vectorize_particles=False{extra})
+    elbo = {make}
     losses = []
     for step in range(num_steps):
         try:
@@ -307,10 +337,10 @@ def fit(model, guide, *, num_steps={steps}, num_particles={particles}, seed={see
         except Exception:
             if step or not jit:
                 raise
-            # the program does not trace under torch.jit: fall back to Trace_ELBO
+            # the program does not trace under torch.jit: fall back to {elbo}
             pyro.clear_param_store()
             pyro.set_rng_seed(seed)
-            elbo = Trace_ELBO(**elbo_kw)
+            elbo = {elbo}(**elbo_kw)
             loss, params = _loss_and_grads(elbo, model, guide, model_args, model_kwargs)
         grads = [p.grad for p in params if p.grad is not None]
         if math.isfinite(loss) and all(bool(g.isfinite().all()) for g in grads):

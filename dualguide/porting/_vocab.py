@@ -140,6 +140,25 @@ CONSTRAINT_IMPORT = {
 }
 
 
+#: the methods of a user-defined distribution (``dist.Distribution`` subclass) that the
+#: export renames: the exported base class (``UserDistribution``) defines the framework's
+#: ``sample`` / ``rsample`` / ``log_prob`` on top of them
+USER_DIST_METHODS = {"sample": "_sample", "log_prob": "_log_prob"}
+#: the names the export's user-distribution helper section binds
+USER_DIST_HELPERS = ("UserDistribution", "_NeutralKey")
+#: canonical dualguide name -> its row of ``_table.ENUM`` (the native spellings)
+ENUM_NAMES = {
+    "dualguide.config_enumerate": "config_enumerate",
+    "dualguide.enum.config_enumerate": "config_enumerate",
+    "dualguide.markov": "markov",
+    "dualguide.enum.markov": "markov",
+    "dualguide.infer_discrete": "infer_discrete",
+    "dualguide.enum.infer_discrete": "infer_discrete",
+    "dualguide.ops.Vindex": "ops.Vindex",
+    "dualguide.enum.Vindex": "ops.Vindex",
+}
+
+
 def canonical(q: str) -> str:
     """Spell a dualguide name the one way the export table knows."""
     for old, new in (
@@ -173,6 +192,10 @@ def classify(q: str) -> tuple[str, str] | None:
             return "transform", parts[3]  # issue 12: neutral transforms
     if q == "dualguide.distributions.biject_to":
         return "transform", "biject_to"
+    if q == "dualguide.distributions.Distribution":
+        return "userdist", "Distribution"  # the base class of a user-defined distribution
+    if q in ENUM_NAMES:
+        return "enum", ENUM_NAMES[q]  # issue 14: config_enumerate, markov, Vindex...
     if q in ("dualguide.transformed",):
         return "transformed", "transformed"
     if len(parts) == 3 and parts[1] == "bijections":

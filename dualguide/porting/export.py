@@ -42,7 +42,7 @@ from typing import Any
 from .._files import load_file
 from ._exporter import Exporter
 from ._native import helper_sections
-from ._script import main_block
+from ._script import FitSettings, main_block
 from ._source import (
     ExportError,
     Source,
@@ -87,6 +87,13 @@ INTRODUCED = {
     "_MASKED",
     "_obs",
     "_native_data",
+    "_SupportMasked",
+    "UserDistribution",
+    "_NeutralKey",
+    "make_elbo",
+    "nt",
+    "nc",
+    "TanhTransform",
 }
 #: the model data a file may define (crosscheck, check and export read them)
 DATA_NAMES = {"MODEL_ARGS", "MODEL_KWARGS"}
@@ -277,6 +284,15 @@ def export_source(
         )
     if settings is None:
         settings = dict(prog.globals.get("FIT_SETTINGS") or {})
+    if ex.needs.enumerated is not None:
+        loss = FitSettings.read(settings).loss
+        if loss.name != "TraceEnum_ELBO":
+            raise ExportError(
+                f"{path}:{ex.needs.enumerated}: the program marks sites for enumeration, but "
+                f"the exported fit would use {loss.name}, which samples them instead of "
+                "summing them out; give FIT_SETTINGS = {'loss': dg.infer.TraceEnum_ELBO("
+                "max_plate_nesting=...)} in the file (or settings=)"
+            )
     tail, notes = main_block(
         backend, settings, models, guides, the_model, the_guide, ex.needs, data
     )

@@ -45,7 +45,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import SpecError
-from ._port_table import FITTING, FRAMEWORK_PACKAGES, Reverse, native_canonical, reverse_table
+from ._port_table import (
+    FITTING,
+    FRAMEWORK_PACKAGES,
+    USER_DIST_BASES,
+    Reverse,
+    native_canonical,
+    reverse_table,
+)
 from ._porter import Porter
 from ._roundtrip import (
     FilePorter,
@@ -260,10 +267,24 @@ def read_native(path: Path) -> NativeFile:
     return nf
 
 
+def is_user_dist(stmt: ast.stmt, nf: NativeFile) -> bool:
+    """A user-defined distribution: a class deriving from the framework's base class (its
+    ``sample`` draws with ``jax.random`` / ``torch.randn``, which port; it is not fitting code)."""
+    if not isinstance(stmt, ast.ClassDef):
+        return False
+    for b in stmt.bases:
+        q = qualname(b, nf.aliases)
+        if q is not None and native_canonical(q) in USER_DIST_BASES[nf.framework]:
+            return True
+    return False
+
+
 def drop_fitting(nf: NativeFile) -> list[ast.stmt]:
     """Top-level fitting code, and what depends on it, is dropped with a note; the rest is kept."""
     dropped: dict[int, str] = {}
     for s in nf.stmts:
+        if is_user_dist(s, nf):
+            continue
         refs = _fitting_refs(s, nf.aliases, nf.framework, nf.rev)
         # a program (it calls primitives) is kept; a __main__ block only if all of it ports
         if refs and (is_main_guard(s) or not nf.calls_primitive(s)):
@@ -439,6 +460,49 @@ def model_args_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) ->
     return text, native_src
 
 
+def fit_settings_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) -> str:
+    """``FIT_SETTINGS = {"loss": dg.infer.<ELBO>(...)}`` when the original fits with an ELBO
+    other than Trace_ELBO (enumeration above all: a fit with Trace_ELBO would sample the
+    enumerated sites instead), so ``dg.fit``, ``crosscheck`` and ``export`` use the same
+    estimator; "" when there is none (or the file defines FIT_SETTINGS)."""
+    if "FIT_SETTINGS" in {n for s in kept for n in bound_names(s)}:
+        return ""
+    for node in ast.walk(nf.src.tree):
+        if not isinstance(node, ast.Call):
+            continue
+        q = qualname(node.func, nf.aliases)
+        name = nf.rev.fitting.get(native_canonical(q)) if q is not None else None
+        if not (name and name.startswith("infer.") and name.endswith("ELBO")):
+            continue
+        if name == "infer.Trace_ELBO":
+            return ""
+        values = [*node.args, *(k.value for k in node.keywords)]
+        given = {k.arg for k in node.keywords}
+        if not all(isinstance(v, ast.Constant) for v in values) or any(k is None for k in given):
+            nf.notes.append(
+                (node.lineno, f"FIT_SETTINGS not written: give the {name} literal arguments")
+            )
+            return ""
+        if name == "infer.TraceEnum_ELBO" and "max_plate_nesting" not in given:
+            nf.notes.append(
+                (
+                    node.lineno,
+                    "FIT_SETTINGS not written: the TraceEnum_ELBO has no max_plate_nesting "
+                    "(dualguide requires it); add FIT_SETTINGS = {'loss': "
+                    "dg.infer.TraceEnum_ELBO(max_plate_nesting=...)}",
+                )
+            )
+            return ""
+        args = ", ".join(nf.src.segment(a) for a in node.args)
+        kws = ", ".join(f"{k.arg}={nf.src.segment(k.value)}" for k in node.keywords)
+        call = f"{porter.ns('dg')}.{name}({', '.join(x for x in (args, kws) if x)})"
+        return (
+            f"# the loss the original fits with (line {node.lineno}); dualguide fit, crosscheck\n"
+            f'# and export read it\nFIT_SETTINGS = {{"loss": {call}}}\n'
+        )
+    return ""
+
+
 def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list[str], list, str]:
     """Rewrite the file; return (neutral source, framework, notes, ported functions, problems,
     native source of the model arguments or "")."""
@@ -467,6 +531,7 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
         names = ", ".join(sorted(bound_names(s)))
         nf.notes.append((s.lineno, f"kept {names} (a guide made in the __main__ block)"))
     margs, margs_native = model_args_text(nf, porter, kept + nf.hoisted)
+    settings = fit_settings_text(nf, porter, kept)
     nf.notes.sort()
     functions = [s.name for s in kept if isinstance(s, ast.FunctionDef) and nf.calls_primitive(s)]
     check_clashes(porter, kept)
@@ -494,6 +559,8 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
         text += "\n\n" + h + "\n"
     if margs:
         text += "\n\n" + margs
+    if settings:
+        text += "\n\n" + settings
     if exported is not None:
         text = drop_section_marks(text)
     return text, nf.framework, nf.notes, functions, porter.problems, margs_native
