@@ -343,11 +343,39 @@ def _numeric_list(x: list) -> bool:
         return False
 
 
+#: (distribution, number of positional args, keyword names...) whose required-argument check
+#: passed with no argument None (then the check's answer depends on nothing else)
+_CHECKED_SIGNATURES: set[tuple] = set()
+
+
+def _plain(values: Any, native: tuple[type, ...]) -> bool:
+    """Whether every value is a Python float or int (not a bool) or a native array: the values
+    :func:`dist_param` returns unchanged whatever the argument."""
+    for v in values:
+        t = type(v)
+        if t is not float and t is not int and not isinstance(v, native):
+            return False
+    return True
+
+
 def dist_params(
     name: str, args: tuple, kwargs: dict, native: tuple[type, ...], wrap: Callable
 ) -> tuple[tuple, dict]:
     """``check_dist_args`` and :func:`dist_param` on every argument (shapes left alone);
-    ``wrap`` makes a converted numpy array the backend's array."""
+    ``wrap`` makes a converted numpy array the backend's array.
+
+    Runs at every ``dist.X(...)`` of every step (Pyro runs the program eagerly each step), so
+    the common call -- every argument a Python ``float``/``int`` or a native array, which the
+    rule leaves as they are -- takes a fast path: its required-argument check depends only on
+    the distribution, the number of positional arguments and the keyword names (no argument
+    is None), so it runs once per such signature and is remembered (issue 10's benchmark).
+    """
+    if _plain(args, native) and (not kwargs or _plain(kwargs.values(), native)):
+        key = (name, len(args), *kwargs)
+        if key not in _CHECKED_SIGNATURES:
+            check_dist_args(name, args, kwargs)
+            _CHECKED_SIGNATURES.add(key)
+        return args, kwargs
     from ._table import DISTRIBUTIONS
 
     check_dist_args(name, args, kwargs)
