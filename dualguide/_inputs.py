@@ -480,9 +480,32 @@ def duplicate_error(name: str, new: str, old: str) -> SpecError:
     )
 
 
-def check_mask(name: str, mask_shape: tuple, batch_shape: tuple) -> None:
+def with_plates(batch_shape: Sequence[int], plates: Sequence[tuple]) -> tuple:
+    """``batch_shape`` as the enclosing plates will broadcast it.
+
+    ``plates`` are ``(size, dim)`` of the plates on the handler stack, outermost first (the
+    size is the subsample size; a plate whose ``dim`` is not allocated yet is skipped): a
+    missing or size-1 dim becomes the plate's size.
+
+    >>> with_plates((), [(3, -1)]), with_plates((3,), [(2, -2), (3, -1)])
+    ((3,), (2, 3))
+    """
+    shape = list(batch_shape)
+    for size, dim in plates:
+        if dim is None:
+            continue
+        if len(shape) < -dim:
+            shape = [1] * (-dim - len(shape)) + shape
+        if shape[dim] == 1:
+            shape[dim] = size
+    return tuple(shape)
+
+
+def check_mask(name: str, mask_shape: tuple, batch_shape: tuple, plates: Sequence[tuple]) -> None:
     """``handlers.mask``: the mask must broadcast to the site's batch shape (``batch_shape``,
-    with the enclosing plates' sizes), the one rule of both backends."""
+    with the sizes of the enclosing ``plates``, as :func:`with_plates` takes them), the one
+    rule of both backends."""
+    batch_shape = with_plates(batch_shape, plates)
     try:
         fits = tuple(np.broadcast_shapes(mask_shape, batch_shape)) == tuple(batch_shape)
     except ValueError:
