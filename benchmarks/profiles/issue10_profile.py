@@ -26,13 +26,15 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 
-def build(prob, model, guide):
+def build(prob, model, guide, P=1):
     import pyro
     from pyro.infer import SVI, Trace_ELBO
 
     args = tuple(torch.as_tensor(a) for a in prob.args)
     store = pyro.get_param_store()
-    elbo = Trace_ELBO(num_particles=1, max_plate_nesting=prob.max_plate_nesting)
+    elbo = Trace_ELBO(
+        num_particles=P, vectorize_particles=P > 1, max_plate_nesting=prob.max_plate_nesting
+    )
     pyro.set_rng_seed(0)
     with store.scope() as state:
         svi = SVI(model, guide, pyro.optim.Adam({"lr": 0.01}), elbo)
@@ -67,13 +69,16 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=15)
     p.add_argument("--n", type=int, default=300)
     p.add_argument("--top", type=int, default=25)
+    p.add_argument("--particles", type=int, default=1, help="P (vectorized when > 1)")
     a = p.parse_args(argv)
     warnings.filterwarnings("ignore")
     for name in a.problems:
         prob = problems.get(name)
         blocks = {
-            "hand": build(prob, *prob.native["pyro"]()),
-            "rendered": build(prob, dg.render(prob.model, "pyro"), dg.render(prob.guide, "pyro")),
+            "hand": build(prob, *prob.native["pyro"](), P=a.particles),
+            "rendered": build(
+                prob, dg.render(prob.model, "pyro"), dg.render(prob.guide, "pyro"), P=a.particles
+            ),
         }
         # wall time, and this thread's CPU time (torch runs on this one thread): on a shared
         # machine the CPU time is far steadier, as it leaves out the time other jobs ran
@@ -85,7 +90,9 @@ def main(argv=None) -> int:
                 blk(a.n)
                 cpu[k].append((time.thread_time() - c) / a.n * 1e6)
                 wall[k].append((time.perf_counter() - t) / a.n * 1e6)
-        print(f"== {name}: Trace_ELBO, {a.rounds} interleaved rounds of {a.n} steps")
+        print(
+            f"== {name} P={a.particles}: Trace_ELBO, {a.rounds} interleaved rounds of {a.n} steps"
+        )
         for what, times in (("wall", wall), ("cpu", cpu)):
             med = {k: statistics.median(v) for k, v in times.items()}
             per_round = statistics.median(r / h for h, r in zip(times["hand"], times["rendered"]))
