@@ -343,11 +343,39 @@ def _numeric_list(x: list) -> bool:
         return False
 
 
+#: (distribution, number of positional args, keyword names...) whose required-argument check
+#: passed with no argument None (then the check's answer depends on nothing else)
+_CHECKED_SIGNATURES: set[tuple] = set()
+
+
+def _plain(values: Any, native: tuple[type, ...]) -> bool:
+    """Whether every value is a Python float or int (not a bool) or a native array: the values
+    :func:`dist_param` returns unchanged whatever the argument."""
+    for v in values:
+        t = type(v)
+        if t is not float and t is not int and not isinstance(v, native):
+            return False
+    return True
+
+
 def dist_params(
     name: str, args: tuple, kwargs: dict, native: tuple[type, ...], wrap: Callable
 ) -> tuple[tuple, dict]:
     """``check_dist_args`` and :func:`dist_param` on every argument (shapes left alone);
-    ``wrap`` makes a converted numpy array the backend's array."""
+    ``wrap`` makes a converted numpy array the backend's array.
+
+    Runs at every ``dist.X(...)`` of every step (Pyro runs the program eagerly each step), so
+    the common call -- every argument a Python ``float``/``int`` or a native array, which the
+    rule leaves as they are -- takes a fast path: its required-argument check depends only on
+    the distribution, the number of positional arguments and the keyword names (no argument
+    is None), so it runs once per such signature and is remembered (issue 10's benchmark).
+    """
+    if _plain(args, native) and (not kwargs or _plain(kwargs.values(), native)):
+        key = (name, len(args), *kwargs)
+        if key not in _CHECKED_SIGNATURES:
+            check_dist_args(name, args, kwargs)
+            _CHECKED_SIGNATURES.add(key)
+        return args, kwargs
     from ._table import DISTRIBUTIONS
 
     check_dist_args(name, args, kwargs)
@@ -452,9 +480,32 @@ def duplicate_error(name: str, new: str, old: str) -> SpecError:
     )
 
 
-def check_mask(name: str, mask_shape: tuple, batch_shape: tuple) -> None:
+def with_plates(batch_shape: Sequence[int], plates: Sequence[tuple]) -> tuple:
+    """``batch_shape`` as the enclosing plates will broadcast it.
+
+    ``plates`` are ``(size, dim)`` of the plates on the handler stack, outermost first (the
+    size is the subsample size; a plate whose ``dim`` is not allocated yet is skipped): a
+    missing or size-1 dim becomes the plate's size.
+
+    >>> with_plates((), [(3, -1)]), with_plates((3,), [(2, -2), (3, -1)])
+    ((3,), (2, 3))
+    """
+    shape = list(batch_shape)
+    for size, dim in plates:
+        if dim is None:
+            continue
+        if len(shape) < -dim:
+            shape = [1] * (-dim - len(shape)) + shape
+        if shape[dim] == 1:
+            shape[dim] = size
+    return tuple(shape)
+
+
+def check_mask(name: str, mask_shape: tuple, batch_shape: tuple, plates: Sequence[tuple]) -> None:
     """``handlers.mask``: the mask must broadcast to the site's batch shape (``batch_shape``,
-    with the enclosing plates' sizes), the one rule of both backends."""
+    with the sizes of the enclosing ``plates``, as :func:`with_plates` takes them), the one
+    rule of both backends."""
+    batch_shape = with_plates(batch_shape, plates)
     try:
         fits = tuple(np.broadcast_shapes(mask_shape, batch_shape)) == tuple(batch_shape)
     except ValueError:

@@ -251,11 +251,13 @@ def render(fn: Callable, backend: str | Backend | None = None) -> Callable:
 
     @functools.wraps(inner)
     def rendered(*args, **kwargs):
-        prev = _swap(b)
+        global _current
+        prev = _current  # _swap / _restore written out: this runs at every call of every step
+        _current = b
         try:
             return inner(*args, **kwargs)
         finally:
-            _restore(prev)
+            _current = prev
 
     rendered.backend = b.name  # type: ignore[attr-defined]
     rendered.neutral = inner  # type: ignore[attr-defined]

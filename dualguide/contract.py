@@ -86,8 +86,8 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     # the framework's own SVI behind dualguide.svi.SVI, and the param store it fills
     "svi": ("make", "clear_param_store", "set_rng_seed"),
     # neutral transforms, biject_to and user-defined distributions (dualguide.dist_transforms,
-    # dualguide.distributions.Distribution)
-    "dists": ("transform", "biject_to", "user_class"),
+    # dualguide.distributions.Distribution); the framework's classes for the support matrix
+    "dists": ("transform", "biject_to", "user_class", "catalog"),
     # fit with the ELBOs other than Trace_ELBO (dualguide.elbo; the framework's own estimator);
     # grad_draws and lockstep_run: the crosscheck's checks of that estimator
     "elbo": ("fit", "has_rsample_", "grad_draws", "lockstep_run"),

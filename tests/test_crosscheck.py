@@ -246,6 +246,31 @@ def test_elbo_estimate_matches_the_exact_value(backend):
     assert abs(m - exact) < 4 * se
 
 
+def test_elbo_particles_of_a_model_that_does_not_broadcast_over_particles(backend):
+    """``X @ w`` with a drawn ``w`` cannot take a particle dim: Pyro runs such a model one
+    particle at a time (NumPyro vmaps it).  A Delta guide makes every particle exactly
+    ``log p(w0, y)``, so the values are checked exactly."""
+    X = np.array([[1.0, 2.0], [0.5, -1.0], [2.0, 0.0]], np.float32)
+    y = np.array([0.5, -0.25, 1.0], np.float32)
+    w0 = np.array([0.3, -0.7], np.float32)
+
+    def model():
+        w = dg.sample("w", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
+        with dg.plate("data", 3):
+            dg.sample("y", dist.Normal(ops.matmul(ops.asarray(X), w), 1.0), obs=y)
+
+    def guide():
+        dg.sample("w", dist.Delta(dg.param("w0", w0), event_dim=1))
+
+    def lognormal(v, m):
+        return -0.5 * (v - m) ** 2 - 0.5 * math.log(2 * math.pi)
+
+    exact = sum(lognormal(w0, 0.0)) + sum(lognormal(y, X @ w0))
+    vals = dg.crosscheck.elbo_particles(model, guide, None, backend, 3, 0)
+    assert vals.shape == (3,)
+    np.testing.assert_allclose(vals, exact, rtol=1e-5)  # float32 sums of 5 terms
+
+
 # -- the rotated mixture: transformed latents and reparameterized mixtures ----------------------------
 @pytest.fixture(scope="module")
 def mixture():

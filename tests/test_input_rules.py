@@ -289,6 +289,24 @@ def test_a_distribution_without_its_arguments():
     assert "needs exactly one of 'probs', 'logits' (got more than one)" in msg
 
 
+def test_the_argument_check_remembers_only_signatures_that_passed():
+    # plain arguments (floats, native arrays) take a fast path that checks each signature once
+    # (issue 10's benchmark): one that was refused is refused again at every call, and a None
+    # argument always goes through the whole check
+    for _ in range(2):
+        msg = _same_msg(lambda: dg.sample("x", dist.Bernoulli(probs=0.5, logits=0.0)))
+        assert "needs exactly one of 'probs', 'logits' (got more than one)" in msg
+        msg = _same_msg(lambda: dg.sample("x", dist.Normal(0.0)))
+        assert msg.startswith("dist.Normal(loc, scale) is missing its argument 'scale'")
+    for b in BACKENDS:
+        assert (
+            dg.trace(lambda: dg.sample("x", dist.Normal(0.0, 1.0)), backend=b)["x"].value.shape
+            == ()
+        )
+    msg = _same_msg(lambda: dg.sample("x", dist.Normal(0.0, None)))
+    assert msg.startswith("dist.Normal(loc, scale) is missing its argument 'scale'")
+
+
 @pytest.mark.parametrize("name", sorted(DIST_REQUIRED))
 def test_every_distribution_without_arguments_is_the_same_error(name):
     msg = _same_msg(lambda: dg.sample("x", getattr(dist, name)()))

@@ -7,45 +7,25 @@ import numpy as np
 import pytest
 
 import dualguide as dg
-from dualguide import distributions as dist
 from dualguide.errors import SpecError
 
-Y = np.array([0.5, 1.0, 2.0], dtype=np.float32)
-PREC = 1 / 4 + 3 / 0.25
-MEAN = (1.0 / 4 + Y.sum() / 0.25) / PREC
+#: every test runs with an empty param store (the fixture clears it)
+pytestmark = pytest.mark.usefixtures("conjugate")
 
 
-def model(y):
-    x = dg.sample("x", dist.Normal(1.0, 2.0))
-    with dg.plate("data", 3):
-        dg.sample("y", dist.Normal(x, 0.5), obs=y)
-
-
-def guide(y):
-    m = dg.param("m", 0.0)
-    s = dg.param("s", 1.0, constraint=dg.constraints.positive)
-    dg.sample("x", dist.Normal(m, s))
-
-
-@pytest.fixture(autouse=True)
-def fresh_store():
-    dg.clear_param_store()
-    yield
-    dg.clear_param_store()
-
-
-def make(backend):
+def make(c, backend):
     return dg.infer.SVI(
-        model,
-        guide,
+        c.model,
+        c.guide,
         dg.optim.ClippedAdam(lr=0.05, lrd=0.99),
         loss=dg.infer.Trace_ELBO(num_particles=8),
         backend=backend,
     )
 
 
-def test_init_update_loop_reaches_the_posterior(backend):
-    svi = make(backend)
+def test_init_update_loop_reaches_the_posterior(backend, conjugate):
+    Y, MEAN, PREC = conjugate.Y, conjugate.MEAN, conjugate.PREC
+    svi = make(conjugate, backend)
     state = svi.init(dg.infer.PRNGKey(0), Y)
     init = svi.get_params(state)
     assert float(init["m"]) == 0.0 and float(init["s"]) == pytest.approx(1.0)
@@ -62,10 +42,11 @@ def test_init_update_loop_reaches_the_posterior(backend):
     assert np.isfinite(svi.evaluate(state, Y))
 
 
-def test_init_draws_nothing_the_first_update_is_the_first_step(backend):
+def test_init_draws_nothing_the_first_update_is_the_first_step(backend, conjugate):
     """init creates the params without using the seed's noise: init + update gives the loss
     of a plain first step with the same seed."""
-    a = make(backend)
+    Y, model, guide = conjugate.Y, conjugate.model, conjugate.guide
+    a = make(conjugate, backend)
     state = a.init(7, Y)
     _, loss_a = a.update(state, Y)
     dg.clear_param_store()
@@ -80,8 +61,9 @@ def test_init_draws_nothing_the_first_update_is_the_first_step(backend):
     assert loss_a == pytest.approx(b.step(Y), rel=1e-6)
 
 
-def test_run_scan_and_fori_loop_give_numpy_results(backend):
-    svi = make(backend)
+def test_run_scan_and_fori_loop_give_numpy_results(backend, conjugate):
+    Y, MEAN = conjugate.Y, conjugate.MEAN
+    svi = make(conjugate, backend)
     res = svi.run(dg.infer.PRNGKey(0), 300, Y, progress_bar=False)
     assert res.losses.shape == (300,) and res.losses.dtype == np.float32
     assert float(res.params["m"]) == pytest.approx(MEAN, abs=0.05)
@@ -105,8 +87,9 @@ def test_run_scan_and_fori_loop_give_numpy_results(backend):
     assert float(svi.get_params(state)["m"]) == pytest.approx(MEAN, abs=0.05)
 
 
-def test_a_stale_state_or_a_key_is_a_spec_error(backend):
-    svi = make(backend)
+def test_a_stale_state_or_a_key_is_a_spec_error(backend, conjugate):
+    Y = conjugate.Y
+    svi = make(conjugate, backend)
     s0 = svi.init(0, Y)
     s1, _ = svi.update(s0, Y)
     with pytest.raises(SpecError, match="not the SVI object's latest"):
@@ -122,10 +105,11 @@ def test_a_stale_state_or_a_key_is_a_spec_error(backend):
         svi.run(0, 0, Y)
 
 
-def test_init_restarts_from_the_init_values_step_continues(backend):
+def test_init_restarts_from_the_init_values_step_continues(backend, conjugate):
     """NumPyro's init / run restart from the init values; Pyro's step on a new object
     continues from the param store (each spelling keeps its framework's meaning)."""
-    svi = make(backend)
+    Y, model, guide = conjugate.Y, conjugate.model, conjugate.guide
+    svi = make(conjugate, backend)
     res = svi.run(0, 100, Y)
     m = float(res.params["m"])
     assert m > 0.5

@@ -9,31 +9,18 @@ import dualguide as dg
 from dualguide import distributions as dist
 from dualguide.errors import SpecError
 
-Y = np.array([0.5, 1.0, 2.0], dtype=np.float32)
-PREC = 1 / 4 + 3 / 0.25
-MEAN = (1.0 / 4 + Y.sum() / 0.25) / PREC
+#: every test runs with an empty param store (the fixture clears it)
+pytestmark = pytest.mark.usefixtures("conjugate")
 
 
-def model(y):
-    x = dg.sample("x", dist.Normal(1.0, 2.0))
-    with dg.plate("data", 3):
-        dg.sample("y", dist.Normal(x, 0.5), obs=y)
-
-
-def guide(y):
-    m = dg.param("m", 0.0)
-    s = dg.param("s", 1.0, constraint=dg.constraints.positive)
-    dg.sample("x", dist.Normal(m, s))
-
-
-@pytest.fixture(autouse=True)
-def fresh_store():
-    dg.clear_param_store()
-    yield
-    dg.clear_param_store()
-
-
-def test_a_step_loop_reaches_the_conjugate_posterior(backend):
+def test_a_step_loop_reaches_the_conjugate_posterior(backend, conjugate):
+    Y, MEAN, PREC, model, guide = (
+        conjugate.Y,
+        conjugate.MEAN,
+        conjugate.PREC,
+        conjugate.model,
+        conjugate.guide,
+    )
     svi = dg.infer.SVI(
         model,
         guide,
@@ -62,7 +49,8 @@ def test_a_step_loop_reaches_the_conjugate_posterior(backend):
     assert np.all(np.abs(y_new.mean(0) - MEAN) < 0.05 + 4 * 0.027)
 
 
-def test_store_continues_and_clear_restarts(backend):
+def test_store_continues_and_clear_restarts(backend, conjugate):
+    Y, model, guide = conjugate.Y, conjugate.model, conjugate.guide
     svi = dg.infer.SVI(model, guide, dg.optim.Adam(lr=0.1), backend=backend, seed=0)
     for _ in range(30):
         svi.step(Y)
@@ -79,18 +67,19 @@ def test_store_continues_and_clear_restarts(backend):
     assert float(svi2.params["m"]) == pytest.approx(0.0, abs=1e-4)
 
 
-def exact_loss(m: float, s: float) -> float:
+def exact_loss(m: float, s: float, y_obs) -> float:
     """-ELBO of q = N(m, s) for x ~ N(1, 2), y_i ~ N(x, 0.5): E_q[-log p(x, y)] - H(q)."""
     c = 0.5 * np.log(2 * np.pi)
     prior = -0.5 * (s**2 + (m - 1.0) ** 2) / 4.0 - np.log(2.0) - c
-    lik = sum(-0.5 * ((y - m) ** 2 + s**2) / 0.25 - np.log(0.5) - c for y in Y)
+    lik = sum(-0.5 * ((y - m) ** 2 + s**2) / 0.25 - np.log(0.5) - c for y in y_obs)
     entropy = 0.5 * np.log(2 * np.pi * np.e * s**2)
     return float(-(prior + lik + entropy))
 
 
-def test_evaluate_loss_is_the_exact_elbo_at_the_init_params(both):
+def test_evaluate_loss_is_the_exact_elbo_at_the_init_params(both, conjugate):
     """evaluate_loss before any step: Trace_ELBO at m = 0, s = 1 on both backends."""
-    want = exact_loss(0.0, 1.0)
+    Y, model, guide = conjugate.Y, conjugate.model, conjugate.guide
+    want = exact_loss(0.0, 1.0, Y)
     assert want == pytest.approx(17.63, abs=0.01)  # checked by Monte Carlo (200000 draws)
     for b in both:
         dg.clear_param_store()
@@ -102,7 +91,8 @@ def test_evaluate_loss_is_the_exact_elbo_at_the_init_params(both):
         assert svi.evaluate_loss(Y) == pytest.approx(want, abs=0.6)
 
 
-def test_a_handler_wrapped_model_in_the_loop(backend):
+def test_a_handler_wrapped_model_in_the_loop(backend, conjugate):
+    Y, MEAN, model, guide = conjugate.Y, conjugate.MEAN, conjugate.model, conjugate.guide
     open_model = dg.handlers.condition(
         lambda y: model(None), data={"y": Y}
     )  # y observed by condition instead of obs=
@@ -119,7 +109,8 @@ def test_a_handler_wrapped_model_in_the_loop(backend):
     assert float(svi.params["m"]) == pytest.approx(MEAN, abs=0.05)
 
 
-def test_bad_input():
+def test_bad_input(conjugate):
+    model, guide = conjugate.model, conjugate.guide
     with pytest.raises(SpecError, match="Trace_ELBO"):
         dg.infer.SVI(model, guide, 0.01, loss="elbo")
     with pytest.raises(SpecError, match="num_particles"):
@@ -150,7 +141,8 @@ def test_int_arguments_stay_ints(backend):
     assert np.isfinite(svi.evaluate_loss(y, n=5))
 
 
-def test_an_autoguide_continues_from_the_store(backend):
+def test_an_autoguide_continues_from_the_store(backend, conjugate):
+    Y, model = conjugate.Y, conjugate.model
     g = dg.autoguides.AutoNormal(model)
     svi = dg.infer.SVI(model, g, dg.optim.Adam(lr=0.1), backend=backend, seed=0)
     for _ in range(30):
@@ -163,7 +155,8 @@ def test_an_autoguide_continues_from_the_store(backend):
         np.testing.assert_allclose(svi2.params[k], v, atol=1e-4)
 
 
-def test_set_rng_seed_repeats_and_param_reads_the_store(backend, backend_state):
+def test_set_rng_seed_repeats_and_param_reads_the_store(backend, backend_state, conjugate):
+    Y, model, guide = conjugate.Y, conjugate.model, conjugate.guide
     dg.set_backend(backend)
 
     def run():

@@ -16,11 +16,12 @@ So that ``port`` -> ``crosscheck`` -> ``export`` works as one round trip:
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .. import _table
 from ._porter import Porter
-from ._source import bound_names, loaded_names
+from ._source import Source, bound_names, loaded_names
 
 __all__ = [
     "ExportedFile",
@@ -188,8 +189,18 @@ def _original_docstring(doc: str) -> str | None:
 class FilePorter(Porter):
     """The porter for a whole file: also autoguides, and numpy data at the top level."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        src: Source,
+        framework: str,
+        aliases: dict[str, str],
+        module_names: set,
+        calls_primitive: Callable[[ast.stmt], bool],
+    ):
+        super().__init__(src, framework, aliases, module_names)
+        #: which top-level statements call primitives (``NativeFile.calls_primitive``): the
+        #: other functions are host code (fitting, printing) and read results the numpy way
+        self.calls_primitive = calls_primitive
         #: names of an export's generated helpers (:func:`strip_export`), read back as the
         #: neutral API they were written from
         self.export_helpers: set[str] = set()
@@ -199,8 +210,6 @@ class FilePorter(Porter):
         self.uses_numpy = False
         #: True inside a top-level function that is not a model or guide (fitting, printing)
         self.host_level = False
-        #: which statements call primitives (set by ``port``)
-        self.calls_primitive = lambda stmt: True
 
     def emit_statement(self, stmt: ast.stmt) -> str:
         """A top-level statement; data statements make numpy arrays, and functions that are

@@ -341,8 +341,7 @@ def drop_unportable_fitting(nf: NativeFile, kept: list[ast.stmt]) -> list[ast.st
             continue
         if not (is_main_guard(s) or _uses_ported_fitting(s, nf)):
             continue
-        trial = FilePorter(nf.src, nf.framework, nf.aliases, nf.module_names)
-        trial.calls_primitive = nf.calls_primitive
+        trial = FilePorter(nf.src, nf.framework, nf.aliases, nf.module_names, nf.calls_primitive)
         trial.emit_statement(s)
         if trial.problems:
             _f, ln, msg = trial.problems[0]
@@ -513,8 +512,7 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
     doc = ast.literal_eval(nf.docstring.value) if nf.docstring is not None else None
     nf.stmts, exported = strip_export(nf.stmts, nf.src.text, doc)  # a dualguide export
     kept = drop_unportable_fitting(nf, drop_fitting(nf))
-    porter = FilePorter(nf.src, nf.framework, nf.aliases, nf.module_names)
-    porter.calls_primitive = nf.calls_primitive
+    porter = FilePorter(nf.src, nf.framework, nf.aliases, nf.module_names, nf.calls_primitive)
     if exported is not None:
         porter.export_helpers = exported.helpers
         nf.notes.append(

@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpyro
 import numpyro.distributions as nd
 import numpyro.distributions.transforms as nt
 from numpyro.distributions import constraints as nc
@@ -146,3 +147,12 @@ def user_class(cls: type) -> type:
         "support": _constraint(cls.support),  # type: ignore[attr-defined]
     }
     return meta(cls.__name__, (_Adapter, cls, nd.Distribution), ns)
+
+
+def catalog() -> tuple[str, dict[str, tuple[Any, type]]]:
+    """NumPyro's version, and the modules of its distribution and transform classes with
+    their base classes (``python -m dualguide._support_matrix`` lists them)."""
+    return numpyro.__version__, {
+        "distributions": (nd, nd.Distribution),
+        "transforms": (nt, nt.Transform),
+    }

@@ -88,21 +88,9 @@ class _Mask(nh.mask):
         super().process_message(msg)
 
 
-def _with_plates(batch_shape: tuple) -> tuple:
-    """``batch_shape`` as the enclosing plates will broadcast it."""
-    shape = list(batch_shape)
-    for h in _PYRO_STACK:
-        if isinstance(h, _Plate) and h.dim is not None:
-            size = h.subsample_size
-            if len(shape) < -h.dim:
-                shape = [1] * (-h.dim - len(shape)) + shape
-            if shape[h.dim] == 1:
-                shape[h.dim] = size
-    return tuple(shape)
-
-
 def _check_mask(name: str, mask_shape: tuple, batch_shape: tuple) -> None:
-    _inputs.check_mask(name, mask_shape, _with_plates(batch_shape))
+    plates = [(h.subsample_size, h.dim) for h in _PYRO_STACK if isinstance(h, _Plate)]
+    _inputs.check_mask(name, mask_shape, batch_shape, plates)
 
 
 _SUBCLASSES = {"condition": _Condition, "substitute": _Substitute, "do": _Do}

@@ -93,10 +93,13 @@ _PARTICLE_PLATES = ("num_particles", "_num_particles")
 
 def _no_duplicate(name: str, kind: str) -> None:
     """A site name used twice in one run: one SpecError (Pyro raises a RuntimeError)."""
-    msg = {"name": name, "type": kind, "fn": None, "infer": {}, "kwargs": {}, "is_observed": False}
+    msg: dict | None = None  # built at the first block (this runs at every site of every step)
     for h in reversed(_PYRO_STACK):  # innermost first, as the message travels
-        if isinstance(h, _BlockMessenger) and h.hide_fn(msg):
-            break  # traces outside a block that hides the site never see it (AutoGuideList)
+        if isinstance(h, _BlockMessenger):
+            if msg is None:
+                msg = dict(name=name, type=kind, fn=None, infer={}, kwargs={}, is_observed=False)
+            if h.hide_fn(msg):
+                break  # traces outside a block that hides the site never see it (AutoGuideList)
         if isinstance(h, _TraceMessenger) and name in h.trace.nodes:
             old = h.trace.nodes[name]["type"]
             if old == "sample" and h.trace.nodes[name]["infer"].get("_deterministic"):

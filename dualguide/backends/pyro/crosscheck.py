@@ -135,13 +135,19 @@ def _vectorized(fn, num, dim, scale=None):
 
 
 def _per_particle(tr, num: int, nesting: int) -> torch.Tensor:
-    """Sum of every sample site's log density per particle (scale and mask applied)."""
+    """Sum of every sample site's log density per particle (scale and mask applied).
+
+    ``num`` particles along the particle plate's dim ``-(nesting + 1)``; with ``num == 1``
+    (one particle, with or without that plate) everything sums to the one particle."""
     tr.compute_log_prob(site_filter=lambda _name, site: not _is_subsample(site))
     total = torch.zeros(num)
     for s in tr.nodes.values():
         if s["type"] != "sample" or _is_subsample(s):
             continue
         lp = s["log_prob"]
+        if num == 1:
+            total = total + lp.sum()
+            continue
         if lp.dim() < nesting + 1:
             lp = lp.reshape((1,) * (nesting + 1 - lp.dim()) + tuple(lp.shape))
         if lp.dim() > nesting + 1 or lp.shape[0] != num:
@@ -260,39 +266,25 @@ def elbo_particles(model, guide, params, n, seed, args, kwargs, chunk=4096, cons
             k = min(chunk, n - i)
             if vectorized:
                 try:
-                    outs.append(_vectorized_chunk(model, guide, k, nest, args, kwargs))
+                    outs.append(_chunk(model, guide, k, nest, args, kwargs))
                     continue
                 except Exception:  # the model does not broadcast over particles
                     vectorized = False
-            outs.append(_looped_chunk(model, guide, k, args, kwargs))
+            # one particle per run of the programs, which never see a particle dim
+            outs += [_chunk(model, guide, None, nest, args, kwargs) for _ in range(k)]
     return np.concatenate(outs)
 
 
-def _vectorized_chunk(model, guide, k, nest, args, kwargs) -> np.ndarray:
-    gtr = poutine.trace(_vectorized(guide, k, -(nest + 1))).get_trace(*args, **kwargs)
-    mtr = poutine.trace(poutine.replay(_vectorized(model, k, -(nest + 1)), trace=gtr)).get_trace(
-        *args, **kwargs
-    )
-    return _n(_per_particle(mtr, k, nest) - _per_particle(gtr, k, nest))
-
-
-def _looped_chunk(model, guide, k, args, kwargs) -> np.ndarray:
-    out = np.empty(k, dtype=_inputs.float_np())
-    for j in range(k):
-        gtr = poutine.trace(guide).get_trace(*args, **kwargs)
-        mtr = poutine.trace(poutine.replay(model, trace=gtr)).get_trace(*args, **kwargs)
-        out[j] = _log_density(mtr) - _log_density(gtr)
-    return out
-
-
-def _log_density(tr) -> float:
-    """Sum of every sample site's log density (scale and mask applied), one particle."""
-    tr.compute_log_prob(site_filter=lambda _name, site: not _is_subsample(site))
-    return sum(
-        float(s["log_prob"].sum())
-        for s in tr.nodes.values()
-        if s["type"] == "sample" and not _is_subsample(s)
-    )
+def _chunk(model, guide, k, nest, args, kwargs) -> np.ndarray:
+    """``log p - log q`` per particle, from one trace of the guide and of the model replayed
+    on it: ``k`` particles in a particle plate at dim ``-(nest + 1)``, or (``k`` None) one
+    particle of the programs as they are."""
+    if k is not None:
+        guide, model = _vectorized(guide, k, -(nest + 1)), _vectorized(model, k, -(nest + 1))
+    gtr = poutine.trace(guide).get_trace(*args, **kwargs)
+    mtr = poutine.trace(poutine.replay(model, trace=gtr)).get_trace(*args, **kwargs)
+    num = 1 if k is None else k
+    return _n(_per_particle(mtr, num, nest) - _per_particle(gtr, num, nest))
 
 
 def grad_batches(

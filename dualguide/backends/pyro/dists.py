@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pyro
 import pyro.distributions as pd
 import pyro.distributions.transforms as pt
 import torch
@@ -95,3 +96,12 @@ def user_class(cls: type) -> type:
         "support": _constraint(cls.support),  # type: ignore[attr-defined]
     }
     return meta(cls.__name__, (_Adapter, _SupportMasked, cls, pd.TorchDistribution), ns)
+
+
+def catalog() -> tuple[str, dict[str, tuple[Any, type]]]:
+    """Pyro's version, and the modules of its distribution and transform classes with their
+    base classes (``python -m dualguide._support_matrix`` lists them)."""
+    return pyro.__version__, {
+        "distributions": (pd, torch.distributions.Distribution),
+        "transforms": (pt, torch.distributions.transforms.Transform),
+    }
