@@ -117,7 +117,7 @@ def _vectorizes(model, guide, nest, args, kwargs) -> bool:
         return False
     try:
         with torch.random.fork_rng(), torch.no_grad(), poutine.block():
-            _vectorized_chunk(model, guide, 2, nest, args, kwargs)
+            _chunk(model, guide, 2, nest, args, kwargs)
     except Exception:
         return False
     return True
