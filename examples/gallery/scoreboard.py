@@ -513,7 +513,10 @@ def write_scoreboard(results: list[ModelResult], *, reduced: bool, native: bool)
         "same-backend seed spread; log-density and gradient parity; ELBO). "
         "*Agrees with originals* = each native original, run in its own framework with the same "
         "settings, against dualguide's fit on that backend "
-        f"(|diff| <= {ABS} + {REL} |value| per param). Steps/s: dualguide's fit loop on each "
+        f"(|diff| <= {ABS} + {REL} |value| per param; a network guide, whose weights differ "
+        "from init to init, by each latent's posterior mean and sd from "
+        f"{POST_DRAWS} guide draws, |diff| <= {POST_ABS} + {POST_REL} |value|). "
+        "Steps/s: dualguide's fit loop on each "
         "backend (native originals in parentheses).",
         "",
         "*CI crosscheck* = the short crosscheck `tests/test_gallery.py` runs "
