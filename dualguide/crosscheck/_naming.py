@@ -38,6 +38,25 @@ class Naming:
     layouts: dict[str, list] | None = None
     #: backend -> the autoguide's auxiliary latent site name (packed guides)
     aux: dict[str, str] = field(default_factory=dict)
+    #: the model's inputs (an AutoGuideList translates part by part from its parts' layouts)
+    model_args: tuple = ()
+    model_kwargs: dict | None = None
+
+    @property
+    def parts(self) -> list:
+        """The autoguides whose params are named: an AutoGuideList's parts, else the guide."""
+        if self.guide is None:
+            return []
+        return list(getattr(self.guide, "parts", [self.guide]))
+
+    @property
+    def is_list(self) -> bool:
+        return self.guide is not None and self.kind == "AutoGuideList"
+
+    @property
+    def packed_kind(self) -> str:
+        """The packed autoguide (one vector over its latents) among the parts ("" if none)."""
+        return next((p.kind for p in self.parts if not AUTOGUIDE_PARAMS[p.kind].per_site), "")
 
     @property
     def kind(self) -> str:
@@ -52,7 +71,7 @@ class Naming:
     def same_storage(self) -> bool:
         """Whether the params map element by element (a renaming and a permutation), so that
         gradients translate as values do (AutoMultivariateNormal's Cholesky factor does not)."""
-        return not self.active or not AUTOGUIDE_PARAMS[self.kind].storage
+        return not self.active or not any(AUTOGUIDE_PARAMS[p.kind].storage for p in self.parts)
 
     def own_params(self, names, backend: str) -> list[str]:
         """Those of ``names`` (in ``backend``'s names) that belong to the autoguide."""
@@ -60,7 +79,13 @@ class Naming:
             return []
         from ..autoguides import _pattern
 
-        pats = [_pattern(p.name) for p in getattr(AUTOGUIDE_PARAMS[self.kind], backend)]
+        if self.is_list and backend == "pyro":  # Pyro names a list's params by position
+            return [n for n in names if n.startswith("AutoGuideList.")]
+        pats = [
+            _pattern(p.name)
+            for part in self.parts
+            for p in getattr(AUTOGUIDE_PARAMS[part.kind], backend)
+        ]
         return [n for n in names if any(p.match(n) for p in pats)]
 
     # params ---------------------------------------------------------------------------------
@@ -69,6 +94,10 @@ class Naming:
             return dict(params)
         from ..autoguides import translate_params
 
+        if self.is_list:  # part by part, each with its own table row
+            return self.guide.translate(
+                params, target, model_args=self.model_args, model_kwargs=self.model_kwargs
+            )
         return translate_params(self.kind, params, source, target, layouts=self.layouts)
 
     def params_to(self, params: dict, backend: str) -> dict:
@@ -103,7 +132,7 @@ class Naming:
             return None
         from ..autoguides import _permutation
 
-        return _permutation(self.kind, self.layouts, source, target)
+        return _permutation(self.packed_kind or self.kind, self.layouts, source, target)
 
     def points_to(self, points: dict, backend: str) -> dict:
         """Canonical ``{site: (N, ...)}`` -> ``backend``'s (aux latent renamed and reordered)."""
@@ -142,21 +171,24 @@ def build(guide, sites_by_backend: dict, canonical: str | None, model_args, mode
     auto = _autoguide(guide)
     if auto is None or canonical is None:
         return Naming(canonical=canonical)
-    if auto.kind not in AUTOGUIDE_PARAMS:
+    if auto.kind not in AUTOGUIDE_PARAMS and auto.kind != "AutoGuideList":
         from ..errors import SpecError
 
         raise SpecError(
-            f"crosscheck: {auto.kind} is not supported yet (its params are named part by part); "
-            "fit each backend with dg.fit and compare after guide.translate(params, to=...)"
+            f"crosscheck: {auto.kind} is not supported yet; fit each backend with dg.fit and "
+            "compare after guide.translate(params, to=...)"
         )
-    naming = Naming(canonical=canonical, guide=auto)
+    naming = Naming(
+        canonical=canonical, guide=auto, model_args=tuple(model_args), model_kwargs=model_kwargs
+    )
     for b, (gsites, msites) in sites_by_backend.items():
         model_latents = {n for n, s in msites.items() if s.is_latent}
         extra = [n for n, s in gsites.items() if s.is_latent and n not in model_latents]
         if len(extra) == 1:
             naming.aux[b] = extra[0]
-    if not AUTOGUIDE_PARAMS[auto.kind].per_site:
+    packed = [p for p in naming.parts if not AUTOGUIDE_PARAMS[p.kind].per_site]
+    if packed:  # the packed vector's order per backend (an AutoGuideList: its packed part's)
         naming.layouts = {
-            b: auto.layout(b, tuple(model_args), model_kwargs) for b in sites_by_backend
+            b: packed[0].layout(b, tuple(model_args), model_kwargs) for b in sites_by_backend
         }
     return naming

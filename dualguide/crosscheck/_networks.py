@@ -40,6 +40,7 @@ def network_params(prob: Any, progs: Any) -> dict[str, str]:
     vector mixes the weights with the other latents)."""
     import dualguide as dg
 
+    from ..autoguides import _pattern
     from ..nn import record_networks
 
     b = progs.naming.canonical or next(iter(progs.ok_backends), None)
@@ -57,17 +58,19 @@ def network_params(prob: Any, progs: Any) -> dict[str, str]:
     sites = {n: net for n, (net, kind) in rec.items() if kind == "sample"}
     nm = progs.naming
     if sites and nm.active:
-        spec = AUTOGUIDE_PARAMS[nm.kind]
-        if spec.per_site:
+        own = set(nm.own_params(sorted(names), nm.canonical))
+        joint = "+".join(sorted(set(sites.values())))
+        for part in nm.parts:
+            spec = AUTOGUIDE_PARAMS[part.kind]
+            if not spec.per_site:  # one vector mixes the weights with the other latents
+                pats = [_pattern(p.name) for p in getattr(spec, nm.canonical)]
+                out.update({n: joint for n in own if any(p.match(n) for p in pats)})
+                continue
             for s, net in sites.items():
                 for p in getattr(spec, nm.canonical):
                     n = p.name.format(site=s)
-                    if n in names:
+                    if n in own:
                         out[n] = net
-        else:
-            joint = "+".join(sorted(set(sites.values())))
-            for n in nm.own_params(sorted(names), nm.canonical):
-                out[n] = joint
     return out
 
 

@@ -328,11 +328,20 @@ def load_params(
         if model is not None:
             raise SpecError("load_params: pass guide= too; params are checked against a guide")
         return LoadedParams(params, info)
-    from ..autoguides import AutoGuide, naming_of, translate_constraints
+    from ..autoguides import AutoGuide, AutoGuideList, naming_of, translate_constraints
 
     b = _state.resolve(backend)
     constraints = dict(info.constraints)
-    if isinstance(guide, AutoGuide):
+    if isinstance(guide, AutoGuideList):  # part by part (Pyro names them by position)
+        source = _list_naming(guide, params)
+        if source is not None and source != b.name:
+            params = guide.translate(
+                params, to=b.name, model_args=model_args, model_kwargs=model_kwargs
+            )
+            constraints = _list_constraints(
+                guide, constraints, source, b.name, model_args, model_kwargs
+            )
+    elif isinstance(guide, AutoGuide):
         source = naming_of(guide.kind, params)
         if source is not None and source != b.name:
             params = guide.translate(
@@ -389,6 +398,33 @@ def load_params(
         created=info.created,
     )
     return LoadedParams(out, info)
+
+
+def _list_naming(guide: Any, params: Mapping[str, Any]) -> str | None:
+    """Which backend's names an AutoGuideList's ``params`` use (None: neither)."""
+    from .._table import AUTOGUIDE_PARAMS
+    from ..autoguides import _pattern
+
+    if any(k.startswith("AutoGuideList.") for k in params):
+        return "pyro"
+    pats = [_pattern(p.name) for part in guide.parts for p in AUTOGUIDE_PARAMS[part.kind].numpyro]
+    return "numpyro" if any(p.match(k) for k in params for p in pats) else None
+
+
+def _list_constraints(guide, constraints, source, target, model_args, model_kwargs) -> dict:
+    """An AutoGuideList's recorded constraints under ``target``'s names, part by part."""
+    from ..autoguides import translate_constraints
+
+    out, used = {}, set()
+    for i, part in enumerate(guide.parts):
+        sites = {s for s, _ in part.layout(source, model_args, model_kwargs)}
+        own = guide._own(i, part, constraints, source, sites)
+        used |= {k for k, _ in own.values()}
+        mine = {name: c for name, (_k, c) in own.items()}
+        for k, c in translate_constraints(part.kind, mine, source, target).items():
+            out[f"AutoGuideList.{i}.{k[len(part.kind) + 1 :]}" if target == "pyro" else k] = c
+    out.update({k: c for k, c in constraints.items() if k not in used})
+    return out
 
 
 def _declared(b, guide, model, model_args, model_kwargs):
