@@ -10,7 +10,10 @@ standard normal and uniform arrays of that shape (a fresh draw each call).
 Calling the class builds a native subclass for the active backend (a
 ``numpyro.distributions.Distribution`` or a ``pyro.distributions.TorchDistribution``): it
 works in ``dg.sample``, models, guides and ``dg.fit``, and has the framework's own
-``sample`` / ``rsample`` signatures, ``expand``, ``to_event`` and ``mask``.
+``sample`` / ``rsample`` signatures, ``expand``, ``to_event`` and ``mask``.  ``dualguide
+export`` writes the class as a native subclass of each framework, and ``dualguide port`` reads
+a native subclass (NumPyro's ``Distribution``, Pyro's ``TorchDistribution``) back as one of
+these (``docs/export_and_port.md``).
 
 >>> import dualguide as dg
 >>> from dualguide import constraints, ops, distributions as dist

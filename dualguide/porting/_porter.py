@@ -354,6 +354,9 @@ class Porter(Rewriter):
             if b is None:
                 return self.src.segment(node)
             shape = self.emit(arg_value(b["shape"])) if "shape" in b else "()"
+            k = arg_value(b["key"]) if "key" in b else None
+            if isinstance(k, ast.Name):  # a key of the method, or a "subkey" split from it
+                key = k.id
             out = f"{key}.{draw}({shape})"
             lo, hi = b.get("minval"), b.get("maxval")
             if lo is not None or hi is not None:
@@ -361,7 +364,15 @@ class Porter(Rewriter):
                 hi_t = "1.0" if hi is None else self.emit(arg_value(hi))
                 out = f"({lo_t} + ({hi_t} - {lo_t}) * {out})"
             return out
-        if q.startswith(("jax.random.", "torch.rand", "torch.normal", "torch.no_grad")):
+        if q == "torch.no_grad":
+            self.problem(
+                node,
+                "torch.no_grad in a distribution's sample has no neutral counterpart: write the "
+                "draw as rsample(sample_shape) (with has_rsample = True) or as sample without "
+                "no_grad; the neutral class runs sample without gradients itself",
+            )
+            return self.src.segment(node)
+        if q.startswith(("jax.random.", "torch.rand", "torch.normal")):
             self.problem(
                 node,
                 f"{q} in a distribution's sample has no neutral counterpart: draw with "
