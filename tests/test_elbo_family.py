@@ -255,7 +255,7 @@ def test_crosscheck_names_each_estimator(both, loss, label):
         num_steps=3,
         num_particles=1,
         loss=loss,
-        checks=(),
+        checks=("gradient",),
         reference=None,
         elbo_particles=2,
         doctor=False,
@@ -264,6 +264,10 @@ def test_crosscheck_names_each_estimator(both, loss, label):
     for b in both:  # Pyro may run the Jit class of the same estimator
         assert report.runs[b].fit.elbo in (label, "Jit" + label)
     assert "estimator" in str(report) and label in str(report)
+    grad = report.checks["gradient"]
+    assert grad.status == "pass", grad.summary
+    if label != "Trace_ELBO":  # the check measured the fits' own estimator, from common noise
+        assert grad.details["estimator"] == label and grad.details["mode"] == "common noise"
 
 
 def test_crosscheck_reports_the_estimator(both):
