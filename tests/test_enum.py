@@ -97,6 +97,22 @@ def test_enumerated_gradient_parity_is_the_exact_gradient(both):
         )
 
 
+def test_enumerated_gradient_parity_catches_a_cut_gradient(both):
+    # a rendering that cuts the gradient path on one backend (the same values, no gradient):
+    # the enumerated loss still agrees, the gradients do not (the exact ones against 0)
+    from dualguide.crosscheck.estimators import estimator_gradient_parity
+
+    def guide_cut(x):
+        loc = dg.param("l", L0)
+        if dg.get_backend() == "pyro":
+            loc = loc.detach()
+        dg.sample("locs", dist.Delta(loc).to_event(1))
+
+    r = estimator_gradient_parity(gmm, guide_cut, (X,), loss=ENUM1)
+    assert r.status == "fail" and "> limit" in r.summary, r.summary
+    assert r.details["max_loss_rel_diff"] < 1e-5 < r.details["max_rel_diff"]
+
+
 def test_enumerated_lockstep_is_adam_on_the_exact_objective(both):
     # every step of both backends is Adam on the exact gradient (numpy, float64): the
     # trajectories agree with it to float32 rounding over 15 steps (~1e-6; limit 1e-4)

@@ -135,7 +135,7 @@ def _enum_logdensity(prob: _Problem, progs, backends, enum) -> CheckResult:
             "logdensity",
             "n/a",
             "the guide draws random latents: no deterministic enumerated ELBO (the gradient "
-            "parity compares it from common noise)",
+            "parity and lockstep check the enumerated estimator)",
         )
     a, b = (float(vals[k][0]) for k in backends[:2])
     # float32: both sum the same terms in another order, a few ulps of the magnitude apart
