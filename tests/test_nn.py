@@ -475,3 +475,67 @@ def test_logdensity_parity_with_a_deterministic_under_an_autoguide():
     r = dg.crosscheck.logdensity_parity(model, dg.autoguides.AutoNormal(model), (x, y))
     assert r.status == "pass", r.summary
     assert "model_unmatched_sites" not in r.details
+
+
+# -- NumPyro's stax layers (issue 15, item 3) --------------------------------------------------
+def _stax_encoder(stax):
+    return stax.serial(
+        stax.Dense(16),
+        stax.Softplus,
+        stax.FanOut(2),
+        stax.parallel(stax.Dense(2), stax.serial(stax.Dense(2), stax.Exp)),
+    )
+
+
+def test_stax_layers_compute_what_jax_stax_computes(backend):
+    from jax.example_libraries import stax as jstax
+
+    nn.manual_seed(0)
+    enc = _stax_encoder(nn.stax)
+    x = np.random.default_rng(1).uniform(size=(5, 8)).astype(np.float32)
+
+    def guide():
+        loc, scale = dg.nn.module("encoder", enc, (5, 8))(x)
+        dg.deterministic("loc", loc)
+        dg.deterministic("scale", scale)
+
+    tr = dg.trace(guide, backend=backend)
+    w = {k[len("encoder.") :]: s.value for k, s in tr.items() if k.startswith("encoder.")}
+    # stax's params tree, from the same numbers: [(W, b), (), (), [(W, b), [(W, b), ()]]]
+    tree = [
+        (w["0.0"], w["0.1"]),
+        (),
+        (),
+        [(w["3.0.0"], w["3.0.1"]), [(w["3.1.0.0"], w["3.1.0.1"]), ()]],
+    ]
+    _init, apply = _stax_encoder(jstax)
+    loc, scale = apply(tree, x)
+    # the same float32 matmuls and activations: rounding only
+    np.testing.assert_allclose(tr["loc"].value, np.asarray(loc), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(tr["scale"].value, np.asarray(scale), rtol=1e-5, atol=1e-6)
+    assert w["0.0"].shape == (8, 16)  # stax's (in, out) layout
+
+
+def test_port_carries_numpyro_stax_vae_and_verifies(tmp_path):
+    from pathlib import Path
+
+    from dualguide.porting.port import port
+
+    src = Path(__file__).parent.parent / "examples" / "gallery" / "vae" / "numpyro_model.py"
+    r = port(src, out=tmp_path / "vae.py")
+    assert "dg.nn.stax.serial(" in r.source and 'dg.nn.module("decoder", decoder' in r.source
+    # traced on both backends, and on NumPyro against the original from the original's
+    # weights (numpyro.module's decoder$params pytree read as decoder.0.0, ...)
+    assert r.verified, r.report()
+    orig = [v for v in r.verification if v.backend == "numpyro vs original"]
+    assert {v.function for v in orig} == {"model", "guide"} and all(v.ok for v in orig)
+
+
+def test_stax_network_needs_an_input_shape(backend):
+    net = nn.stax.serial(nn.stax.Dense(2))
+
+    def model():
+        return dg.nn.module("f", net)(np.ones((1, 3), np.float32))
+
+    with pytest.raises(SpecError, match=r"nn.module\('f'\): a stax network needs input_shape"):
+        dg.trace(model, backend=backend)
