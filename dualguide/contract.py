@@ -96,7 +96,7 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     # (``loss_values``: single-particle TraceEnum_ELBO values for dualguide.crosscheck)
     "enum": ("config_enumerate", "markov", "infer_discrete", "vindex", "check", "loss_values"),
     # the layers' kernels and native networks behind dualguide.nn
-    "nn": ("linear", "activation", "native_module"),
+    "nn": ("linear", "activation", "native_module", "init_key"),
     # the fit loops; fit_seeds runs many seeds in one program (dualguide.fit(seeds=...))
     "fitloop": ("fit", "fit_seeds"),
 }

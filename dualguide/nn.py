@@ -75,6 +75,7 @@ __all__ = [
     "random_module",
     "record_networks",
     "relu",
+    "stax",
 ]
 
 #: separator between a network's registered name and a weight's path (``PyroModule``'s)
@@ -677,6 +678,149 @@ class MLP(Sequential):
 
 
 # ---------------------------------------------------------------------------------------------
+# stax: NumPyro's jax.example_libraries.stax layers, sized when registered
+# ---------------------------------------------------------------------------------------------
+class _StaxLayer(Module):
+    """A stax layer: its weights are made when the network is registered with an input shape
+    (``dg.nn.module(name, net, input_shape)``, as ``numpyro.module``)."""
+
+    def build(self, shape: Any) -> Any:
+        """Make the weights for inputs of ``shape``; return the output shape."""
+        return shape
+
+
+class _StaxDense(_StaxLayer):
+    def __init__(self, out_dim: int, seed: int | np.random.Generator | None = None):
+        super().__init__()
+        if isinstance(out_dim, bool) or not isinstance(out_dim, (int, np.integer)) or out_dim < 1:
+            raise SpecError(f"nn.stax.Dense: out_dim must be a positive int, got {out_dim!r}")
+        object.__setattr__(self, "out_dim", int(out_dim))
+        object.__setattr__(self, "_seed", seed)
+
+    def build(self, shape: Any) -> Any:
+        n_in = int(shape[-1])
+        if "0" not in self._params:
+            # stax's defaults: W glorot_normal (a truncated normal, fan_avg), b normal(1e-6)
+            rng = _generator(self._seed)
+            std = math.sqrt(2.0 / (n_in + self.out_dim)) / 0.87962566103423978
+            w = rng.standard_normal((n_in, self.out_dim))
+            while np.any(np.abs(w) > 2.0):
+                bad = np.abs(w) > 2.0
+                w[bad] = rng.standard_normal(int(bad.sum()))
+            self.register_parameter("0", w * std)
+            self.register_parameter("1", rng.standard_normal(self.out_dim) * 1e-6)
+        return (*tuple(shape)[:-1], self.out_dim)
+
+    def forward(self, x: Any) -> Any:
+        w = self._value("0")
+        return _native(_state.current(), x) @ w + self._value("1")
+
+    def extra_repr(self) -> str:
+        return f"{self.out_dim}"
+
+
+class _StaxAct(_StaxLayer):
+    def __init__(self, kind: str, **kw: Any):
+        super().__init__()
+        object.__setattr__(self, "kind", kind)
+        object.__setattr__(self, "_kw", kw)
+
+    def forward(self, x: Any) -> Any:
+        return _activation(self.kind, x, **self._kw)
+
+    def extra_repr(self) -> str:
+        return self.kind
+
+
+class _StaxSerial(_StaxLayer):
+    def __init__(self, *layers: Any):
+        super().__init__()
+        for i, m in enumerate(layers):
+            if not isinstance(m, _StaxLayer):
+                raise SpecError(
+                    f"nn.stax.serial: item {i} is {type(m).__name__}, not a dg.nn.stax layer"
+                )
+            setattr(self, str(i), m)
+
+    def build(self, shape: Any) -> Any:
+        for m in self._modules.values():
+            shape = m.build(shape)
+        return shape
+
+    def forward(self, x: Any) -> Any:
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+
+class _StaxParallel(_StaxSerial):
+    def build(self, shape: Any) -> Any:
+        return [m.build(s) for m, s in zip(self._modules.values(), shape)]
+
+    def forward(self, xs: Any) -> Any:
+        return [m(x) for m, x in zip(self._modules.values(), xs)]
+
+
+class _StaxFanOut(_StaxLayer):
+    def __init__(self, num: int):
+        super().__init__()
+        object.__setattr__(self, "num", int(num))
+
+    def build(self, shape: Any) -> Any:
+        return [shape] * self.num
+
+    def forward(self, x: Any) -> Any:
+        return [x] * self.num
+
+
+class stax:
+    """NumPyro's ``jax.example_libraries.stax`` layers, neutral (what ``dualguide port``
+    writes for them): ``serial``, ``parallel``, ``Dense(out_dim)``, ``FanOut(n)`` and the
+    activations ``Relu``, ``Elu``, ``LeakyRelu``, ``Softplus``, ``Sigmoid``, ``Tanh``,
+    ``Exp``, ``Identity``, ``Softmax``, ``LogSoftmax`` (values, as in stax).
+
+    A stax network's input size comes from the registration, as with ``numpyro.module``:
+    ``dg.nn.module(name, net, input_shape)`` makes the weights (stax's initializers, drawn
+    with numpy: ``nn.manual_seed``) the first time.  Weights are named by their position in
+    stax's params, ``f"{name}.{i}.{j}"`` (``decoder.0.0`` is the first Dense's ``W``, shape
+    ``(in, out)``; ``decoder.0.1`` its ``b``), the names a NumPyro ``name$params`` pytree
+    flattens to.
+
+    >>> import numpy as np, dualguide as dg
+    >>> from dualguide import nn
+    >>> dec = nn.stax.serial(nn.stax.Dense(4), nn.stax.Softplus, nn.stax.Dense(3), nn.stax.Sigmoid)
+    >>> def model():
+    ...     f = dg.nn.module("decoder", dec, (5, 2))
+    ...     return f(np.zeros((5, 2), np.float32))
+    >>> sorted(dg.trace(model, backend="pyro"))
+    ['decoder.0.0', 'decoder.0.1', 'decoder.2.0', 'decoder.2.1']
+    """
+
+    Dense = _StaxDense
+    FanOut = _StaxFanOut
+    Relu = _StaxAct("relu")
+    Elu = _StaxAct("elu")
+    LeakyRelu = _StaxAct("leaky_relu")
+    Softplus = _StaxAct("softplus")
+    Sigmoid = _StaxAct("sigmoid")
+    Tanh = _StaxAct("tanh")
+    Exp = _StaxAct("exp")
+    Identity = _StaxAct("identity")
+    Softmax = _StaxAct("softmax")
+    LogSoftmax = _StaxAct("log_softmax")
+
+    @staticmethod
+    def serial(*layers: Any) -> Module:
+        """Layers applied in order (``stax.serial``)."""
+        return _StaxSerial(*layers)
+
+    @staticmethod
+    def parallel(*layers: Any) -> Module:
+        """Each layer applied to its own input of a list (``stax.parallel``)."""
+        return _StaxParallel(*layers)
+
+
+# ---------------------------------------------------------------------------------------------
 # registering a network in a program
 # ---------------------------------------------------------------------------------------------
 def _check_name(name: Any, what: str) -> str:
@@ -709,6 +853,14 @@ def module(name: str, net: Any, input_shape: tuple[int, ...] | None = None) -> A
     _check_name(name, "nn.module")
     if not isinstance(net, Module):
         return _state.feature(_state.current(), "nn").native_module(name, net, input_shape)
+    if isinstance(net, _StaxLayer):
+        if input_shape is None:
+            raise SpecError(
+                f"nn.module({name!r}): a stax network needs input_shape= (numpyro.module's "
+                "third argument), e.g. dg.nn.module(name, net, (batch, features))"
+            )
+        net.build(tuple(int(d) for d in input_shape))
+        _state.feature(_state.current(), "nn").init_key()  # numpyro.module's init key
     return _register(name, net, {})
 
 

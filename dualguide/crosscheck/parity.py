@@ -384,6 +384,13 @@ def _drop_recorded_values(progs: Programs, a: dict, c: dict) -> None:
         and recorded_value(sites[0][n])
         and recorded_value(sites[1][n])
     }
+    # a deterministic site that only one backend's log densities list (Pyro's
+    # ``deterministic`` is a sample site of a Delta, scored 0; NumPyro's is not a sample site)
+    names |= {
+        n
+        for n in set(a["model"]) ^ set(c["model"])
+        if all(n in s and recorded_value(s[n]) for s in sites)
+    }
     for o in (a, c):
         for n in names:
             v = o["model"].get(n)

@@ -55,10 +55,32 @@ SYNONYMS = {
     },
 }
 #: native networks -> ``dg.nn`` (dualguide.nn; docs/nn.md): torch.nn layers and ``pyro.module``.
-#: NumPyro's stax / flax layers infer their input sizes and have no row (the hand edit is in
-#: docs/nn.md).
+#: NumPyro's ``numpyro.module`` and stax layers -> ``dg.nn.module`` and ``dg.nn.stax`` (sized
+#: from ``input_shape`` at registration, as numpyro.module does); flax has no row.
+_STAX = "jax.example_libraries.stax."
 NN = {
-    "numpyro": {},
+    "numpyro": {
+        "numpyro.module": "module",
+        **{
+            _STAX + n: "stax." + n
+            for n in (
+                "serial",
+                "parallel",
+                "Dense",
+                "FanOut",
+                "Relu",
+                "Elu",
+                "LeakyRelu",
+                "Softplus",
+                "Sigmoid",
+                "Tanh",
+                "Exp",
+                "Identity",
+                "Softmax",
+                "LogSoftmax",
+            )
+        },
+    },
     "pyro": {
         "pyro.module": "module",
         "pyro.random_module": "random_module",

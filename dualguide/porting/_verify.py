@@ -109,10 +109,18 @@ def _against_original(
             f"the original did not trace: {type(e).__name__}: {e}",
         )
     renamed = {k: k.replace("$$$", ".") for k in nat if "$$$" in k}
-    if renamed:
+    # numpyro.module's stax params (traced as name.i.j): dg.nn.stax draws them with numpy
+    stax = {
+        k: k
+        for k, s in nat.items()
+        if s.type == "param"
+        and isinstance(s.native, dict)
+        and str(s.native.get("name", "")).endswith("$params")
+    }
+    if renamed or stax:
         over = {
             new: nat[old].value
-            for old, new in renamed.items()
+            for old, new in {**renamed, **stax}.items()
             if new in sites and nat[old].type == "param" and sites[new].type == "param"
         }
         if over and retrace is not None:

@@ -282,6 +282,14 @@ class NumPyroBackend:
             t = s["type"]
             if t == "sample":
                 out[name] = sample_site(name, s, s["fn"], s["value"], np.asarray)
+            elif t == "param" and isinstance(s.get("value"), (list, tuple, dict)):
+                # numpyro.module's one pytree param ``name$params`` (stax, flax): one site per
+                # array, ``name.i.j`` by position (dg.nn.stax's and native_module's names)
+                base = name[: -len("$params")] if name.endswith("$params") else name
+                for path, leaf in jax.tree_util.tree_flatten_with_path(s["value"])[0]:
+                    sub = ".".join(str(getattr(k, "idx", getattr(k, "key", k))) for k in path)
+                    full = f"{base}.{sub}"
+                    out[full] = plain_site(full, t, s, leaf, np.asarray)
             elif t in ("param", "deterministic"):
                 out[name] = plain_site(name, t, s, s.get("value"), np.asarray)
         return out

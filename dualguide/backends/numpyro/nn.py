@@ -45,6 +45,13 @@ def activation(kind: str, x: Any, **kwargs: Any) -> Any:
     return _ACTS[kind](x, **kwargs)
 
 
+def init_key() -> None:
+    """Draw (and drop) one PRNG key, as ``numpyro.module`` does to initialize a stax network,
+    so that a program with ``dg.nn.stax`` layers draws its latents from the same key stream
+    as the NumPyro original (outside a seed handler: nothing)."""
+    numpyro.prng_key()
+
+
 def native_module(name: str, net: Any, input_shape: Any) -> Any:
     """A user's native network on NumPyro: a stax ``(init_fn, apply_fn)`` pair, initialized as
     ``numpyro.module(name, net, input_shape)`` does, but with one ``numpyro.param`` per array

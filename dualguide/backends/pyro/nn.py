@@ -44,6 +44,11 @@ def activation(kind: str, x: Any, **kwargs: Any) -> Any:
     return _ACTS[kind](x, **kwargs)
 
 
+def init_key() -> None:
+    """Nothing on Pyro (NumPyro draws a PRNG key where ``numpyro.module`` initializes a stax
+    network; Pyro's random stream has no keys)."""
+
+
 def native_module(name: str, net: Any, input_shape: Any) -> Any:
     """A user's native network on Pyro: a ``torch.nn.Module`` registered with
     ``pyro.module(name, net)`` (``input_shape`` is not needed); returns the module."""
