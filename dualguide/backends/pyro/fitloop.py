@@ -201,19 +201,21 @@ def _record_grad_program(fn, flat: torch.Tensor):
     ``torch.fx``'s ``make_fx`` records the same program but costs about a second of
     Python per call here; this recorder keeps to what the step needs."""
     from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves as pytree_leaves
     from torch.utils._pytree import tree_map
+    from torch.utils.weak import WeakTensorKeyDictionary
 
     ops: list[tuple] = []  # (op, args, kwargs): tensors as slot numbers (_Slot)
-    slots: dict[int, tuple] = {}  # id(tensor) -> (slot, tensor): the tensor kept alive
+    slots = WeakTensorKeyDictionary()  # tensor -> slot; holds no tensor alive (memory)
     values: list = []  # slot -> the constant tensor, or None (computed)
 
     def slot_of(t) -> _Slot:
-        hit = slots.get(id(t))
-        if hit is not None and hit[1] is t:
-            return hit[0]
+        hit = slots.get(t)
+        if hit is not None:
+            return hit
         s = _Slot(len(values))
         values.append(t.detach())  # a constant: a tensor the program did not compute
-        slots[id(t)] = (s, t)
+        slots[t] = s
         return s
 
     def arg(a):
@@ -226,7 +228,7 @@ def _record_grad_program(fn, flat: torch.Tensor):
     def define(t) -> None:
         s = _Slot(len(values))
         values.append(None)
-        slots[id(t)] = (s, t)
+        slots[t] = s
 
     class Recorder(TorchDispatchMode):
         @classmethod
@@ -252,7 +254,7 @@ def _record_grad_program(fn, flat: torch.Tensor):
                     func,
                     fargs,
                     fkw,
-                    [slots[id(o)][0] for o in outs],
+                    [slots[o] for o in outs],
                     out is outs[0] if outs else True,
                 )
             )
@@ -269,16 +271,29 @@ def _record_grad_program(fn, flat: torch.Tensor):
         loss = out[0].detach()
     res = []
     for t in (loss, g):
-        hit = slots.get(id(t))
-        if hit is None or hit[1] is not t:
+        hit = slots.get(t)
+        if hit is None:
             raise _Unrecordable("an output not made by a recorded op")
-        res.append(hit[0])
+        res.append(hit)
+
+    # each computed value is dropped after its last use (the replay's peak memory)
+    last: dict[int, int] = {}
+    for i, (_, fargs, fkw, _, _) in enumerate(ops):
+        for a in pytree_leaves((fargs, fkw)):
+            if isinstance(a, _Slot) and values[a] is None:
+                last[a] = i
+    drop: list[list[int]] = [[] for _ in ops]
+    for s, i in last.items():
+        if s not in res:
+            drop[i].append(s)
+    for i, (_, _, _, outs, _) in enumerate(ops):
+        drop[i].extend(s for s in outs if s not in last and s not in res)  # never read
 
     def replay(x):
         vals = list(values)
         vals[0] = x
         get = lambda a: vals[a] if isinstance(a, _Slot) else a
-        for func, fargs, fkw, outs, single in ops:
+        for (func, fargs, fkw, outs, single), dead in zip(ops, drop):
             r = func(*tree_map(get, fargs), **tree_map(get, fkw))
             if single:
                 if outs:
@@ -286,6 +301,8 @@ def _record_grad_program(fn, flat: torch.Tensor):
             else:
                 for s, o in zip(outs, r):
                     vals[s] = o
+            for s in dead:
+                vals[s] = None
         return vals[res[0]], vals[res[1]]
 
     with torch.no_grad(), warnings.catch_warnings():
@@ -327,7 +344,7 @@ class _JitLoop:
             vflat = _VmapFlatELBO(elbo, traced, sizes, shapes, tuple(args))
             self.step_mod = _Step(vflat, *hyper)
             if num_steps > RECORD_MIN_STEPS:
-                self._record(vflat, hyper)
+                self._to_record = (vflat, hyper)  # after the first step (see record)
         else:
             rng = torch.get_rng_state()  # tracing runs the ELBO once: keep its draws out
             with warnings.catch_warnings():
@@ -345,8 +362,15 @@ class _JitLoop:
         self.bc2 = _bias_corrections(b2, num_steps).tolist()
         self.t = 0
 
-    def _record(self, vflat, hyper) -> None:
-        """Swap the Python step for the recorded program, if it replays the step exactly."""
+    _to_record: tuple | None = None
+
+    def record(self) -> None:
+        """Swap the Python step for the recorded program, if it replays the step exactly.
+        Called once the first step's autograd graph is gone (peak memory)."""
+        if self._to_record is None:
+            return
+        vflat, hyper = self._to_record
+        self._to_record = None
         rng = torch.get_rng_state()
         try:
             prog = _record_grad_program(vflat, self.flat)
@@ -533,6 +557,8 @@ def fit(
                             fast = None
                         if fast is not None:
                             loss, bad = fast.adam_first(loss_t, surrogate)
+                            loss_t = surrogate = None  # free the first step's graph
+                            fast.record()
                         else:
                             optim = make_optimizer(opt)
                             surrogate.backward()
