@@ -43,7 +43,7 @@ from jax import lax
 
 from ... import _inputs
 from ..._progress import Progress
-from ...contract import FitOutput
+from ...contract import CannotVectorize, FitOutput
 from . import fastrng
 
 log = logging.getLogger("dualguide")
@@ -486,24 +486,8 @@ def fit_seeds(
     """
     from numpyro.infer import SVI, Trace_ELBO
 
-    if not jit:  # nothing to compile: the fits one after the other
-        return [
-            fit(
-                backend,
-                model,
-                guide,
-                args,
-                kwargs,
-                opt,
-                num_steps=num_steps,
-                num_particles=num_particles,
-                seed=s,
-                on_nonfinite=on_nonfinite,
-                progress=progress,
-                jit=False,
-            )
-            for s in seeds
-        ]
+    if not jit:  # nothing to compile: dualguide.fit runs the fits one after the other
+        raise CannotVectorize("jit=False")
     t0 = time.perf_counter()
     skip = on_nonfinite == "skip"
     svi = SVI(model, guide, backend.optimizer(opt), Trace_ELBO(num_particles=num_particles))

@@ -35,7 +35,7 @@ from pyro import poutine
 
 from ... import _inputs
 from ..._progress import Progress
-from ...contract import FitOutput
+from ...contract import CannotVectorize, FitOutput
 from .optim import adam_update_, bias_correction, make_optimizer
 
 log = logging.getLogger("dualguide")
@@ -656,33 +656,14 @@ def fit_seeds(
     Each seed starts from the params ``fit(seed=s)`` starts from; the draws come from one
     batched torch stream (``vmap(randomness="different")``), so each fit equals
     ``fit(seed=s)`` in distribution, not draw for draw.  Adam runs on the ``(seeds, params)``
-    table with each seed's own step count (a skipped step does not advance it).  Programs the
-    batched trace cannot take run the seeds one after the other (logged)."""
+    table with each seed's own step count (a skipped step does not advance it).  A program the
+    batched trace cannot take raises :class:`.contract.CannotVectorize` (``dualguide.fit``
+    then fits the seeds one after the other)."""
     from . import _jit_safety
     from .particles import ParticleELBO
 
-    def sequential(reason):
-        log.info("fit (pyro, seeds): one program unavailable (%s); fitting seed by seed", reason)
-        return [
-            fit(
-                backend,
-                model,
-                guide,
-                args,
-                kwargs,
-                opt,
-                num_steps=num_steps,
-                num_particles=num_particles,
-                seed=s,
-                on_nonfinite=on_nonfinite,
-                progress=progress,
-                jit=jit,
-            )
-            for s in seeds
-        ]
-
     if not jit:
-        return sequential("jit=False")
+        raise CannotVectorize("jit=False")
     t0 = time.perf_counter()
     store = pyro.get_param_store()
     skip = on_nonfinite == "skip"
@@ -706,7 +687,8 @@ def fit_seeds(
                 if elbo.mode != "vmap" or len(cf.compiled) != 1 or not cf._param_names:
                     raise RuntimeError("the particle did not trace for vmap")
             except Exception as e:
-                return sequential(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                first = str(e).splitlines()[0] if str(e) else ""
+                raise CannotVectorize(f"{type(e).__name__}: {first}") from e
             out = _run_seeds(elbo, cf, inits, args, opt, num_steps, skip, S, progress)
     finally:
         pyro_log.setLevel(prev_level)
