@@ -317,8 +317,11 @@ def bench_pyro(prob, P: int, quick: bool) -> dict:
         blocks[key] = lambda blk=blk, n=ns[key]: blk(n)
     ns["floor"] = n_fast
     blocks["floor"] = lambda: floor_block(n_fast)
-    # fit blocks: long enough that the per-call tracing does not drown the per-step slope
-    n_fit = 4 * n_fast
+    # fit blocks: long enough that the per-call tracing does not drown the per-step slope, and
+    # (both N and 2N) than fit's threshold for recording the vectorized particles' step
+    from dualguide.backends.pyro import fitloop
+
+    n_fit = max(4 * n_fast, fitloop.RECORD_MIN_STEPS + 1)
     fit_kw = _fit_kw(prob, "pyro", P, dg)
     t_first, r = _add_fit_blocks(blocks, prob, fit_kw, n_fit, dg, timed)
     times = interleave(blocks, cfg["rounds"], cfg["budget_s"])
