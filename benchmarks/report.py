@@ -324,16 +324,25 @@ def markdown(data, png_name: str = "bench_us_per_step.png") -> str:
             "them (sampled every ms; glibc's mmap threshold pinned at 64 KiB so freed arrays "
             "leave at once), plated D=100,000 with 16 particles, MiB, median over repeats. "
             "**floor**: the pure JAX / pure torch step (`benchmarks/floors.py`); **fit**: "
-            "`dualguide.fit` with the same settings.\n"
+            "`dualguide.fit` with the same settings (Pyro: the steps of a fit long enough for "
+            "its step to be recorded as one program, from its second step on; **whole call**: "
+            "the peak of the whole `fit` call, with the first step's trace and the "
+            "recording).\n"
         )
-        md.append(f"| backend | floor | dualguide.fit | fit/floor (≤ {MEM}) |\n|---|---|---|---|")
+        md.append(
+            f"| backend | floor | dualguide.fit | fit/floor (≤ {MEM}) | whole call |\n"
+            "|---|---|---|---|---|"
+        )
         pairs = _memory_pairs(data)
         for b in sorted({r["backend"] for r in mem}):
             rows = {r["variant"]: r["peak_mb"] for r in mem if r["backend"] == b}
+            for r in mem:
+                if r["backend"] == b and "call_peak_mb" in r:
+                    rows["fit_call"] = r["call_peak_mb"]
             ratio = pairs[b][0] / pairs[b][1] if b in pairs and pairs[b][1] > 0 else None
             md.append(
                 f"| {b} | {_cell(rows.get('floor'))} | {_cell(rows.get('fit'))} | "
-                f"{_rcell(ratio, MEM)} |"
+                f"{_rcell(ratio, MEM)} | {_cell(rows.get('fit_call'))} |"
             )
     imp = _import(data)
     if imp:
@@ -396,6 +405,18 @@ own loop around them:
   `sqrt`, `tan`, `softmax`, `log_softmax`, `logsumexp`, `1 / x`, `c ** x`, `power`) run
   through input-saving autograd functions, so their Jacobian is recorded as plain ops; the
   few left (`prod`, `cumprod`, `norm`, matrix ops) warn naming the op and the site.
+  With several particles, the traced particle runs under `torch.func.vmap` (the model
+  never sees a particle dimension, `docs/particles.md`); op by op, functorch's batching
+  layer and autograd's engine cost microseconds per op whatever the sizes, which made
+  P = 16 2-3x the floor.  A fit of more than `RECORD_MIN_STEPS` (200) steps therefore
+  records, once, the vmapped step and its gradient as the ATen ops they run (a
+  `TorchDispatchMode` below vmap and autograd: the same batched kernels, the same draws
+  in the same order, eager autograd's own backward ops) and traces them into one
+  TorchScript program with no autograd at run time, each value dropped after its last
+  use.  Before use, one step of it is checked bit for bit against the op-by-op step from
+  the same draws; a program it cannot replay (a Python number read back mid-step, an
+  explicit generator) keeps the op-by-op step (logged at DEBUG).  Recording costs about
+  0.1-0.3 s per fit call (hence the threshold).
 - **Many seeds** (`fit(seeds=[...])`): NumPyro `vmap`s the chunk's step over one SVI
   state per seed, with the `scan` and its `cond` on the chunk's end left unbatched (a
   batched predicate would run every step of the static-length scan): each seed's fit

@@ -317,8 +317,11 @@ def bench_pyro(prob, P: int, quick: bool) -> dict:
         blocks[key] = lambda blk=blk, n=ns[key]: blk(n)
     ns["floor"] = n_fast
     blocks["floor"] = lambda: floor_block(n_fast)
-    # fit blocks: long enough that the per-call tracing does not drown the per-step slope
-    n_fit = 4 * n_fast
+    # fit blocks: long enough that the per-call tracing does not drown the per-step slope, and
+    # (both N and 2N) than fit's threshold for recording the vectorized particles' step
+    from dualguide.backends.pyro import fitloop
+
+    n_fit = max(4 * n_fast, fitloop.RECORD_MIN_STEPS + 1)
     fit_kw = _fit_kw(prob, "pyro", P, dg)
     t_first, r = _add_fit_blocks(blocks, prob, fit_kw, n_fit, dg, timed)
     times = interleave(blocks, cfg["rounds"], cfg["budget_s"])
@@ -467,6 +470,8 @@ def bench_memory(backend: str, variant: str, quick: bool) -> dict:
         import dualguide as dg
 
         kw = {**_fit_kw(prob, backend, MEM_P, dg), "num_steps": n}
+        if backend == "pyro":
+            return _pyro_fit_memory(prob, dg, kw, quick)
         dg.fit(prob.model, prob.guide, **kw)  # compile / trace and warm
 
         def steps():
@@ -484,6 +489,62 @@ def bench_memory(backend: str, variant: str, quick: bool) -> dict:
         "P": MEM_P,
         "variant": variant,
         "peak_mb": stats([p / 2**20 for p in peaks]),
+    }
+
+
+def _pyro_fit_memory(prob, dg, kw, quick: bool) -> dict:
+    """Pyro's fit: the peak while its steps run (from the loop's second step, after the first
+    step's JitTrace_ELBO trace, to its end), as the floor's is taken, in a fit long enough
+    for the step to be recorded as one program (``fitloop.RECORD_MIN_STEPS``); and the peak
+    of the whole call (trace, first step, recording) apart."""
+    import gc
+    import threading
+
+    from timing import stats
+
+    from dualguide.backends.pyro import fitloop
+
+    kw = {**kw, "num_steps": fitloop.RECORD_MIN_STEPS + 10}
+    live: dict = {}
+    step, write_back = fitloop._JitLoop.step, fitloop._JitLoop.write_back
+
+    def sample(ev):
+        while not ev.is_set():
+            live["peak"] = max(live["peak"], _rss())
+            time.sleep(0.001)
+
+    def hooked_step(self):
+        if "ev" not in live:
+            gc.collect()
+            live["base"] = live["peak"] = _rss()
+            live["ev"] = threading.Event()
+            live["th"] = threading.Thread(target=sample, args=(live["ev"],), daemon=True)
+            live["th"].start()
+        return step(self)
+
+    def hooked_write_back(self):
+        if "ev" in live:
+            live.pop("ev").set()
+            live.pop("th").join()
+            live["steps"] = live["peak"] - live["base"]
+        return write_back(self)
+
+    fitloop._JitLoop.step = hooked_step  # type: ignore[method-assign]
+    fitloop._JitLoop.write_back = hooked_write_back  # type: ignore[method-assign]
+    dg.fit(prob.model, prob.guide, **kw)  # warm
+    steps_peaks, call_peaks = [], []
+    for _ in range(2 if quick else 3):
+        gc.collect()
+        base, peak = _peak_during(lambda: dg.fit(prob.model, prob.guide, **kw))
+        call_peaks.append(peak - base)
+        steps_peaks.append(live["steps"])
+    return {
+        "D": MEM_D,
+        "P": MEM_P,
+        "variant": "fit",
+        "num_steps": kw["num_steps"],
+        "peak_mb": stats([p / 2**20 for p in steps_peaks]),
+        "call_peak_mb": stats([p / 2**20 for p in call_peaks]),
     }
 
 

@@ -28,6 +28,7 @@ from .errors import DualGuideError, SpecError
 
 __all__ = [
     "Backend",
+    "CannotVectorize",
     "FEATURES",
     "FEATURE_API",
     "FitOutput",
@@ -238,6 +239,11 @@ class FitOutput:
 # ---------------------------------------------------------------------------------------------
 # types and helpers both sides use
 # ---------------------------------------------------------------------------------------------
+class CannotVectorize(DualGuideError):
+    """Raised by a backend's ``fitloop.fit_seeds`` when the seeds cannot run as one program
+    (the message says why); :func:`dualguide.fit` then fits them one after the other."""
+
+
 class NotLockstepable(DualGuideError):
     """A guide site whose distribution cannot be drawn from supplied noise in both backends."""
 

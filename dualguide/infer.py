@@ -16,7 +16,7 @@ from . import _inputs, _state
 from ._state import ParamHook  # noqa: F401
 from ._state import check_init_params as _check_init_params  # noqa: F401
 from .constraints import Constraint
-from .contract import FitOutput
+from .contract import CannotVectorize, FitOutput
 from .errors import FitError, SpecError
 from .optim import Optimizer, as_optimizer
 from .render import render
@@ -251,44 +251,59 @@ def fit(
     m, g = render(model, b), render(guide, b)
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
+
+    def one_by_one(seeds_: list[int]) -> list[FitResult]:
+        """The fits one after the other (checks already ran); the one place seeds that
+        cannot run as one program are looped over."""
+        results = []
+        for s in seeds_:
+            try:
+                r = fit(
+                    model,
+                    guide,
+                    backend=b.name,
+                    model_args=model_args,
+                    model_kwargs=model_kwargs,
+                    optim=optim,
+                    num_steps=num_steps,
+                    num_particles=num_particles,
+                    seed=s,
+                    init_params=init_params,
+                    on_nonfinite=on_nonfinite,
+                    progress=progress,
+                    jit=jit,
+                    check=False,
+                    loss=loss,
+                )
+            except FitError as e:  # a seed that stopped: the others go on, as in one program
+                if not isinstance(e.result, FitResult) or e.result.stopped_at is None:
+                    raise
+                r = e.result
+            results.append(r)
+        return _seeds_done(results, b.name)
+
     if seed_list is not None and (loss_obj.name != "Trace_ELBO" or not jit):
-        # nothing to vectorize over: the fits one after the other (checks already ran)
-        return [
-            fit(
-                model,
-                guide,
-                backend=b.name,
-                model_args=model_args,
-                model_kwargs=model_kwargs,
-                optim=optim,
-                num_steps=num_steps,
-                num_particles=num_particles,
-                seed=s,
-                init_params=init_params,
-                on_nonfinite=on_nonfinite,
-                progress=progress,
-                jit=jit,
-                check=False,
-                loss=loss,
-            )
-            for s in seed_list
-        ]
+        return one_by_one(seed_list)  # nothing to vectorize over
     with _state.param_overrides(init_params) as hook:
         if seed_list is not None:
-            outs: list[FitOutput] = _state.feature(b, "fitloop").fit_seeds(
-                b,
-                m,
-                g,
-                args,
-                kwargs,
-                opt,
-                num_steps=num_steps,
-                num_particles=num_particles,
-                seeds=seed_list,
-                on_nonfinite=on_nonfinite,
-                progress=progress,
-                jit=jit,
-            )
+            try:
+                outs: list[FitOutput] = _state.feature(b, "fitloop").fit_seeds(
+                    b,
+                    m,
+                    g,
+                    args,
+                    kwargs,
+                    opt,
+                    num_steps=num_steps,
+                    num_particles=num_particles,
+                    seeds=seed_list,
+                    on_nonfinite=on_nonfinite,
+                    progress=progress,
+                    jit=jit,
+                )
+            except CannotVectorize as e:
+                log.info("fit (%s, seeds): one program unavailable (%s); seed by seed", b.name, e)
+                outs = []
         elif loss_obj.name == "Trace_ELBO":
             out: FitOutput = b.fit(
                 m,
@@ -320,6 +335,8 @@ def fit(
                 progress=progress,
                 jit=jit,
             )
+    if seed_list is not None and not outs:
+        return one_by_one(seed_list)
     unknown = sorted(set(hook.overrides) - set(hook.constraints))
     if unknown:
         raise SpecError(
@@ -328,15 +345,7 @@ def fit(
         )
     if seed_list is not None:
         results = [_result(o, b, num_particles, s, opt, hook) for o, s in zip(outs, seed_list)]
-        bad = [r.seed for r in results if r.stopped_at is not None]
-        if bad:
-            raise FitError(
-                f"fit ({b.name}, seeds): the fits with seed(s) {bad} hit a non-finite loss or "
-                "gradient and stopped there (the others ran to the end); .result holds every "
-                "seed's result (pass on_nonfinite='skip' to drop such steps)",
-                results,
-            )
-        return results
+        return _seeds_done(results, b.name)
     result = _result(out, b, num_particles, seed, opt, hook)
     if out.stopped_at is not None:
         sites = _nonfinite_note(
@@ -349,6 +358,19 @@ def fit(
             result,
         )
     return result
+
+
+def _seeds_done(results: list[FitResult], backend: str) -> list[FitResult]:
+    """The results of ``fit(seeds=...)``, or one FitError naming every seed that stopped."""
+    bad = [r.seed for r in results if r.stopped_at is not None]
+    if bad:
+        raise FitError(
+            f"fit ({backend}, seeds): the fits with seed(s) {bad} hit a non-finite loss or "
+            "gradient and stopped there (the others ran to the end); .result holds every "
+            "seed's result (pass on_nonfinite='skip' to drop such steps)",
+            results,
+        )
+    return results
 
 
 def _check_seeds(seeds, seed: int) -> list[int] | None:

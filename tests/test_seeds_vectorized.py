@@ -108,3 +108,39 @@ def test_bad_seeds_are_refused(seeds, match):
 def test_seed_and_seeds_together_are_refused():
     with pytest.raises(dg.errors.SpecError, match="not both"):
         dg.fit(model, guide, backend="numpyro", seed=3, seeds=[1, 2], num_steps=2)
+
+
+def test_seeds_that_cannot_run_as_one_program_are_fitted_one_by_one(backend, monkeypatch):
+    """A backend's fit_seeds signals CannotVectorize; dualguide.fit then loops over the seeds
+    (the one loop, in infer.py): each result is exactly fit(seed=s)."""
+    from dualguide import _state
+    from dualguide.contract import CannotVectorize
+
+    fitloop = _state.feature(_state.resolve(backend), "fitloop")
+
+    def refuse(*a, **k):
+        raise CannotVectorize("test")
+
+    monkeypatch.setattr(fitloop, "fit_seeds", refuse)
+    kw = dict(KW, num_steps=30)
+    rs = dg.fit(model, guide, backend=backend, seeds=[1, 4], **kw)
+    assert [r.seed for r in rs] == [1, 4]
+    for r in rs:
+        q = dg.fit(model, guide, backend=backend, seed=r.seed, **kw)
+        np.testing.assert_array_equal(r.losses, q.losses)  # the same fit, run the same way
+
+
+def test_a_failing_seed_fitted_one_by_one_stops_alone(backend):
+    """jit=False runs the seeds one by one: a seed that stops does not stop the others, and
+    the one error names every such seed (as in one program)."""
+
+    def guide_boom():
+        loc = dg.param("loc", 0.0)
+        dg.sample("x1", dist.Normal(loc, 1.0))
+        dg.sample("x2", dist.Normal(0.0, 1.0))
+        dg.factor("boom", 1.0 / (loc - loc))
+
+    with pytest.raises(dg.errors.FitError, match=r"seed\(s\) \[0, 1\]") as ei:
+        dg.fit(model, guide_boom, backend=backend, seeds=[0, 1], num_steps=3, jit=False,
+               progress=False, check=False)  # fmt: skip
+    assert [r.seed for r in ei.value.result] == [0, 1]

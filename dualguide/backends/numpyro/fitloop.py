@@ -43,7 +43,7 @@ from jax import lax
 
 from ... import _inputs
 from ..._progress import Progress
-from ...contract import FitOutput
+from ...contract import CannotVectorize, FitOutput
 from . import fastrng
 
 log = logging.getLogger("dualguide")
@@ -194,8 +194,20 @@ def _opt_key(opt):
 # ------------------------------------------------------------------------------------------
 # the compiled loop
 # ------------------------------------------------------------------------------------------
-def _build(svi, skip, treedef_info, leaves):
-    """The chunk function: run steps ``start <= i < stop`` (at most CHUNK) from ``state``."""
+def _checked_update(svi, state, args, kwargs):
+    """``svi.update`` and the one non-finite test of every loop here: ``(new, loss, ok,
+    kept)``, ``ok`` when the loss and every float leaf of the new optimizer state are finite;
+    ``kept``: the state a rejected step leaves (the old one, its key advanced)."""
+    new, loss = svi.update(state, *args, **kwargs)
+    ok = jnp.isfinite(loss)
+    for leaf in jax.tree_util.tree_leaves(new.optim_state):
+        if jnp.issubdtype(leaf.dtype, jnp.floating):
+            ok = ok & jnp.all(jnp.isfinite(leaf))
+    return new, loss, ok, state._replace(rng_key=new.rng_key)
+
+
+def _rebuilder(treedef_info, leaves):
+    """``dyn -> (args, kwargs)``: the traced array arguments put back among the static ones."""
     treedef, _, is_arr = treedef_info
 
     def rebuild(dyn):
@@ -203,17 +215,19 @@ def _build(svi, skip, treedef_info, leaves):
         full = [next(it) if a else leaf for a, leaf in zip(is_arr, leaves)]
         return jax.tree_util.tree_unflatten(treedef, full)
 
+    return rebuild
+
+
+def _build(svi, skip, treedef_info, leaves):
+    """The chunk function: run steps ``start <= i < stop`` (at most CHUNK) from ``state``."""
+    rebuild = _rebuilder(treedef_info, leaves)
+
     def chunk(state, start, stop, dyn):
         args, kwargs = rebuild(dyn)
 
         def run(state):
-            new, loss = svi.update(state, *args, **kwargs)
-            ok = jnp.isfinite(loss)
-            for leaf in jax.tree_util.tree_leaves(new.optim_state):
-                if jnp.issubdtype(leaf.dtype, jnp.floating):
-                    ok = ok & jnp.all(jnp.isfinite(leaf))
-            # a rejected step keeps the state; its key still advances
-            new = lax.cond(ok, lambda: new, lambda: state._replace(rng_key=new.rng_key))
+            new, loss, ok, kept = _checked_update(svi, state, args, kwargs)
+            new = lax.cond(ok, lambda: new, lambda: kept)
             return new, loss.astype(jnp.result_type(float)), ok
 
         def idle(state):
@@ -325,14 +339,10 @@ def fit(
             n = int(stop) - int(start)
             losses, oks = np.full(CHUNK, np.nan, _inputs.float_np()), np.ones(CHUNK, bool)
             for j in range(n):
-                new, loss = svi.update(state, *args, **kwargs)
-                ok = bool(np.isfinite(loss)) and all(
-                    bool(np.all(np.isfinite(leaf)))
-                    for leaf in jax.tree_util.tree_leaves(new.optim_state)
-                    if jnp.issubdtype(leaf.dtype, jnp.floating)
-                )
+                new, loss, ok_, kept = _checked_update(svi, state, args, kwargs)
+                ok = bool(ok_)
                 losses[j], oks[j] = float(loss), ok
-                state = new if ok else state._replace(rng_key=new.rng_key)
+                state = new if ok else kept
                 if not ok and not skip:
                     break
             return state, losses, oks
@@ -417,25 +427,15 @@ def _build_seeds(svi, skip, treedef_info, leaves):
     loop and its ``cond`` on the chunk's end left unbatched (a batched predicate would run
     every one of the CHUNK steps).  ``active[j]`` False: seed ``j`` has stopped; its state is
     kept."""
-    treedef, _, is_arr = treedef_info
-
-    def rebuild(dyn):
-        it = iter(dyn)
-        full = [next(it) if a else leaf for a, leaf in zip(is_arr, leaves)]
-        return jax.tree_util.tree_unflatten(treedef, full)
+    rebuild = _rebuilder(treedef_info, leaves)
 
     def chunk(states, start, stop, active, dyn):
         args, kwargs = rebuild(dyn)
         S = active.shape[0]
 
         def one(state, act):
-            new, loss = svi.update(state, *args, **kwargs)
-            ok = jnp.isfinite(loss)
-            for leaf in jax.tree_util.tree_leaves(new.optim_state):
-                if jnp.issubdtype(leaf.dtype, jnp.floating):
-                    ok = ok & jnp.all(jnp.isfinite(leaf))
+            new, loss, ok, kept = _checked_update(svi, state, args, kwargs)
             keep = ok & act
-            kept = state._replace(rng_key=new.rng_key)
             new = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new, kept)
             return new, loss.astype(jnp.result_type(float)), ok
 
@@ -486,24 +486,8 @@ def fit_seeds(
     """
     from numpyro.infer import SVI, Trace_ELBO
 
-    if not jit:  # nothing to compile: the fits one after the other
-        return [
-            fit(
-                backend,
-                model,
-                guide,
-                args,
-                kwargs,
-                opt,
-                num_steps=num_steps,
-                num_particles=num_particles,
-                seed=s,
-                on_nonfinite=on_nonfinite,
-                progress=progress,
-                jit=False,
-            )
-            for s in seeds
-        ]
+    if not jit:  # nothing to compile: dualguide.fit runs the fits one after the other
+        raise CannotVectorize("jit=False")
     t0 = time.perf_counter()
     skip = on_nonfinite == "skip"
     svi = SVI(model, guide, backend.optimizer(opt), Trace_ELBO(num_particles=num_particles))

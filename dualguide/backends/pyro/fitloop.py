@@ -35,7 +35,7 @@ from pyro import poutine
 
 from ... import _inputs
 from ..._progress import Progress
-from ...contract import FitOutput
+from ...contract import CannotVectorize, FitOutput
 from .optim import adam_update_, bias_correction, make_optimizer
 
 log = logging.getLogger("dualguide")
@@ -201,19 +201,21 @@ def _record_grad_program(fn, flat: torch.Tensor):
     ``torch.fx``'s ``make_fx`` records the same program but costs about a second of
     Python per call here; this recorder keeps to what the step needs."""
     from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves as pytree_leaves
     from torch.utils._pytree import tree_map
+    from torch.utils.weak import WeakTensorKeyDictionary
 
     ops: list[tuple] = []  # (op, args, kwargs): tensors as slot numbers (_Slot)
-    slots: dict[int, tuple] = {}  # id(tensor) -> (slot, tensor): the tensor kept alive
+    slots = WeakTensorKeyDictionary()  # tensor -> slot; holds no tensor alive (memory)
     values: list = []  # slot -> the constant tensor, or None (computed)
 
     def slot_of(t) -> _Slot:
-        hit = slots.get(id(t))
-        if hit is not None and hit[1] is t:
-            return hit[0]
+        hit = slots.get(t)
+        if hit is not None:
+            return hit
         s = _Slot(len(values))
         values.append(t.detach())  # a constant: a tensor the program did not compute
-        slots[id(t)] = (s, t)
+        slots[t] = s
         return s
 
     def arg(a):
@@ -226,7 +228,7 @@ def _record_grad_program(fn, flat: torch.Tensor):
     def define(t) -> None:
         s = _Slot(len(values))
         values.append(None)
-        slots[id(t)] = (s, t)
+        slots[t] = s
 
     class Recorder(TorchDispatchMode):
         @classmethod
@@ -252,7 +254,7 @@ def _record_grad_program(fn, flat: torch.Tensor):
                     func,
                     fargs,
                     fkw,
-                    [slots[id(o)][0] for o in outs],
+                    [slots[o] for o in outs],
                     out is outs[0] if outs else True,
                 )
             )
@@ -269,16 +271,29 @@ def _record_grad_program(fn, flat: torch.Tensor):
         loss = out[0].detach()
     res = []
     for t in (loss, g):
-        hit = slots.get(id(t))
-        if hit is None or hit[1] is not t:
+        hit = slots.get(t)
+        if hit is None:
             raise _Unrecordable("an output not made by a recorded op")
-        res.append(hit[0])
+        res.append(hit)
+
+    # each computed value is dropped after its last use (the replay's peak memory)
+    last: dict[int, int] = {}
+    for i, (_, fargs, fkw, _, _) in enumerate(ops):
+        for a in pytree_leaves((fargs, fkw)):
+            if isinstance(a, _Slot) and values[a] is None:
+                last[a] = i
+    drop: list[list[int]] = [[] for _ in ops]
+    for s, i in last.items():
+        if s not in res:
+            drop[i].append(s)
+    for i, (_, _, _, outs, _) in enumerate(ops):
+        drop[i].extend(s for s in outs if s not in last and s not in res)  # never read
 
     def replay(x):
         vals = list(values)
         vals[0] = x
         get = lambda a: vals[a] if isinstance(a, _Slot) else a
-        for func, fargs, fkw, outs, single in ops:
+        for (func, fargs, fkw, outs, single), dead in zip(ops, drop):
             r = func(*tree_map(get, fargs), **tree_map(get, fkw))
             if single:
                 if outs:
@@ -286,6 +301,8 @@ def _record_grad_program(fn, flat: torch.Tensor):
             else:
                 for s, o in zip(outs, r):
                     vals[s] = o
+            for s in dead:
+                vals[s] = None
         return vals[res[0]], vals[res[1]]
 
     with torch.no_grad(), warnings.catch_warnings():
@@ -327,7 +344,7 @@ class _JitLoop:
             vflat = _VmapFlatELBO(elbo, traced, sizes, shapes, tuple(args))
             self.step_mod = _Step(vflat, *hyper)
             if num_steps > RECORD_MIN_STEPS:
-                self._record(vflat, hyper)
+                self._to_record = (vflat, hyper)  # after the first step (see record)
         else:
             rng = torch.get_rng_state()  # tracing runs the ELBO once: keep its draws out
             with warnings.catch_warnings():
@@ -345,8 +362,15 @@ class _JitLoop:
         self.bc2 = _bias_corrections(b2, num_steps).tolist()
         self.t = 0
 
-    def _record(self, vflat, hyper) -> None:
-        """Swap the Python step for the recorded program, if it replays the step exactly."""
+    _to_record: tuple | None = None
+
+    def record(self) -> None:
+        """Swap the Python step for the recorded program, if it replays the step exactly.
+        Called once the first step's autograd graph is gone (peak memory)."""
+        if self._to_record is None:
+            return
+        vflat, hyper = self._to_record
+        self._to_record = None
         rng = torch.get_rng_state()
         try:
             prog = _record_grad_program(vflat, self.flat)
@@ -533,6 +557,8 @@ def fit(
                             fast = None
                         if fast is not None:
                             loss, bad = fast.adam_first(loss_t, surrogate)
+                            loss_t = surrogate = None  # free the first step's graph
+                            fast.record()
                         else:
                             optim = make_optimizer(opt)
                             surrogate.backward()
@@ -630,33 +656,14 @@ def fit_seeds(
     Each seed starts from the params ``fit(seed=s)`` starts from; the draws come from one
     batched torch stream (``vmap(randomness="different")``), so each fit equals
     ``fit(seed=s)`` in distribution, not draw for draw.  Adam runs on the ``(seeds, params)``
-    table with each seed's own step count (a skipped step does not advance it).  Programs the
-    batched trace cannot take run the seeds one after the other (logged)."""
+    table with each seed's own step count (a skipped step does not advance it).  A program the
+    batched trace cannot take raises :class:`.contract.CannotVectorize` (``dualguide.fit``
+    then fits the seeds one after the other)."""
     from . import _jit_safety
     from .particles import ParticleELBO
 
-    def sequential(reason):
-        log.info("fit (pyro, seeds): one program unavailable (%s); fitting seed by seed", reason)
-        return [
-            fit(
-                backend,
-                model,
-                guide,
-                args,
-                kwargs,
-                opt,
-                num_steps=num_steps,
-                num_particles=num_particles,
-                seed=s,
-                on_nonfinite=on_nonfinite,
-                progress=progress,
-                jit=jit,
-            )
-            for s in seeds
-        ]
-
     if not jit:
-        return sequential("jit=False")
+        raise CannotVectorize("jit=False")
     t0 = time.perf_counter()
     store = pyro.get_param_store()
     skip = on_nonfinite == "skip"
@@ -680,7 +687,8 @@ def fit_seeds(
                 if elbo.mode != "vmap" or len(cf.compiled) != 1 or not cf._param_names:
                     raise RuntimeError("the particle did not trace for vmap")
             except Exception as e:
-                return sequential(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+                first = str(e).splitlines()[0] if str(e) else ""
+                raise CannotVectorize(f"{type(e).__name__}: {first}") from e
             out = _run_seeds(elbo, cf, inits, args, opt, num_steps, skip, S, progress)
     finally:
         pyro_log.setLevel(prev_level)
