@@ -859,7 +859,9 @@ def module(name: str, net: Any, input_shape: tuple[int, ...] | None = None) -> A
                 f"nn.module({name!r}): a stax network needs input_shape= (numpyro.module's "
                 "third argument), e.g. dg.nn.module(name, net, (batch, features))"
             )
-        net.build(tuple(int(d) for d in input_shape))
+        if not net.__dict__.get("_built", False):  # sized once (a later call may be traced
+            net.build(tuple(input_shape))  # by Pyro's JIT: no sizes read then)
+            object.__setattr__(net, "_built", True)
         _state.feature(_state.current(), "nn").init_key()  # numpyro.module's init key
     return _register(name, net, {})
 

@@ -539,3 +539,22 @@ def test_stax_network_needs_an_input_shape(backend):
 
     with pytest.raises(SpecError, match=r"nn.module\('f'\): a stax network needs input_shape"):
         dg.trace(model, backend=backend)
+
+
+def test_ported_stax_vae_keeps_the_jit_on_pyro(backend_state, tmp_path):
+    import warnings
+    from pathlib import Path
+
+    from dualguide._files import load_file
+    from dualguide.porting.port import port
+
+    src = Path(__file__).parent.parent / "examples" / "gallery" / "vae" / "numpyro_model.py"
+    port(src, out=tmp_path / "vae.py")
+    mod = load_file(str(tmp_path / "vae.py"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = dg.fit(mod.model, mod.guide, backend="pyro", model_args=mod.MODEL_ARGS, num_steps=3)
+    # input_shape=(images.shape[0], 2) is read once, when the network is first sized; the
+    # JIT-traced calls read no sizes
+    assert r.elbo == "JitTrace_ELBO"
+    assert not [w for w in caught if "Fallback" in type(w.message).__name__], caught
