@@ -11,7 +11,11 @@ redoes in Python on every step (param-store lookups, poutine handlers, one
 * all unconstrained params live in one flat tensor whose slices feed the traced
   ELBO, so the gradient is one tensor;
 * gradient (``torch.autograd.grad``), non-finite check and the Adam update run in
-  one TorchScript call, operating on that flat tensor.
+  one TorchScript call, operating on that flat tensor;
+* with vectorized particles (the traced particle under ``torch.func.vmap``), a fit of more
+  than :data:`RECORD_MIN_STEPS` steps records the vmapped step and its gradient once as
+  one program of ATen ops (:func:`_record_grad_program`), checked bit for bit against the
+  op-by-op step before it replaces it.
 
 The random draws, the loss and the gradient are those of ``JitTrace_ELBO``
 (same trace, same generator), so a fit gives the losses the step-by-step Pyro
