@@ -244,6 +244,9 @@ def fit(
         from .elbo import check_program
 
         check_program(loss_obj, model, guide, b, tuple(model_args), model_kwargs)
+    from .elbo import warn_estimator_mismatch
+
+    warn_estimator_mismatch(loss_obj, guide, b, tuple(model_args), model_kwargs)
     if check:
         from .doctor import fit_checks
 
@@ -252,27 +255,34 @@ def fit(
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
     if seed_list is not None and (loss_obj.name != "Trace_ELBO" or not jit):
-        # nothing to vectorize over: the fits one after the other (checks already ran)
-        return [
-            fit(
-                model,
-                guide,
-                backend=b.name,
-                model_args=model_args,
-                model_kwargs=model_kwargs,
-                optim=optim,
-                num_steps=num_steps,
-                num_particles=num_particles,
-                seed=s,
-                init_params=init_params,
-                on_nonfinite=on_nonfinite,
-                progress=progress,
-                jit=jit,
-                check=False,
-                loss=loss,
-            )
-            for s in seed_list
-        ]
+        # nothing to vectorize over: the fits one after the other (checks already ran, the
+        # estimator warning too)
+        import warnings
+
+        from .errors import EstimatorMismatchWarning
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", EstimatorMismatchWarning)
+            return [
+                fit(
+                    model,
+                    guide,
+                    backend=b.name,
+                    model_args=model_args,
+                    model_kwargs=model_kwargs,
+                    optim=optim,
+                    num_steps=num_steps,
+                    num_particles=num_particles,
+                    seed=s,
+                    init_params=init_params,
+                    on_nonfinite=on_nonfinite,
+                    progress=progress,
+                    jit=jit,
+                    check=False,
+                    loss=loss,
+                )
+                for s in seed_list
+            ]
     with _state.param_overrides(init_params) as hook:
         if seed_list is not None:
             outs: list[FitOutput] = _state.feature(b, "fitloop").fit_seeds(
