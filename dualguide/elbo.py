@@ -9,6 +9,10 @@ program is refused with a :class:`~dualguide.errors.SpecError` (``docs/elbo.md``
 
 - ``TraceGraph_ELBO``: no baselines (NumPyro's has none), so ``infer={"baseline": ...}`` on a
   site is refused on both backends;
+- ``Trace_ELBO``: guide sites without ``rsample`` run (each framework's estimator) with an
+  :class:`~dualguide.errors.EstimatorMismatchWarning` (:func:`warn_estimator_mismatch`):
+  Pyro's adds a score-function term, NumPyro's differentiates through its sampler;
+- ``TraceMeanField_ELBO``: guide sites without ``rsample`` are refused (Pyro raises);
 - ``RenyiELBO``: guide sites without ``rsample`` are refused (Pyro raises, NumPyro would drop
   their score-function term), and so are scaled sites such as subsampled plates (the
   frameworks scale them differently inside the log-sum-exp).
@@ -32,7 +36,13 @@ from ._table import ELBOS
 from .errors import SpecError
 from .svi import Trace_ELBO
 
-__all__ = ["TraceEnum_ELBO", "as_loss", "check_program", "has_rsample_"]
+__all__ = [
+    "TraceEnum_ELBO",
+    "as_loss",
+    "check_program",
+    "has_rsample_",
+    "warn_estimator_mismatch",
+]
 
 
 class TraceEnum_ELBO(Trace_ELBO):
@@ -126,7 +136,7 @@ def check_program(
     where: str = "fit",
 ) -> None:
     """Refuse, naming the site, what ``loss`` would estimate differently on the two frameworks."""
-    if loss.name not in ("TraceGraph_ELBO", "RenyiELBO", "TraceEnum_ELBO"):
+    if loss.name not in ("TraceGraph_ELBO", "RenyiELBO", "TraceEnum_ELBO", "TraceMeanField_ELBO"):
         return
     from .trace import trace
 
@@ -153,6 +163,19 @@ def check_program(
     model_sites = trace(model, *args, backend=b.name, **(kwargs or {}))
     if isinstance(loss, TraceEnum_ELBO):
         _check_enum(loss, model_sites, guide_sites, b, where)
+        return
+    if loss.name == "TraceMeanField_ELBO":
+        names = score_function_sites(guide_sites)
+        if names:
+            s = guide_sites[names[0]]
+            raise SpecError(
+                f"{where}: TraceMeanField_ELBO needs reparameterized guide sites, but "
+                f"{s.name!r} ({s.dist}) has no rsample; Pyro's TraceMeanField_ELBO refuses it "
+                "and NumPyro's would differentiate through its sampler (a discrete site: no "
+                "gradient). Use TraceGraph_ELBO for the same score-function estimator on both "
+                "backends, or infer={'enumerate': 'parallel'} with TraceEnum_ELBO for discrete "
+                "sites (docs/elbo.md)"
+            )
         return
     for role, sites in (("guide", guide_sites), ("model", model_sites)):
         for s in sites.values():
@@ -183,6 +206,66 @@ def check_program(
                 "handlers.scale): NumPyro and Pyro apply the scale differently inside the "
                 "log-sum-exp, so dualguide refuses it; use the full plate or Trace_ELBO"
             )
+
+
+#: the losses whose frameworks treat a guide site without rsample differently (docs/elbo.md)
+#: (TraceMeanField_ELBO with such a site is refused by check_program: Pyro's raises)
+MISMATCH_LOSSES = ("Trace_ELBO",)
+
+
+def score_function_sites(guide_sites: dict) -> list[str]:
+    """The guide's latent sites sampled without ``rsample`` (``has_rsample`` False: a discrete
+    site, ``has_rsample_(False)``, Pyro's ``LKJCholesky``), in trace order."""
+    return [
+        n
+        for n, s in guide_sites.items()
+        if s.type == "sample" and s.is_latent and s.dist != "Delta" and s.has_rsample is False
+    ]
+
+
+def mismatch_message(loss_name: str, sites: dict[str, str], where: str) -> str:
+    """The :class:`~dualguide.errors.EstimatorMismatchWarning` text for ``sites``
+    (``{site: "Beta on pyro"}``)."""
+    named = ", ".join(f"{n!r} ({d})" for n, d in sites.items())
+    return (
+        f"{where}: {loss_name} with guide site(s) {named} that have no rsample: Pyro's "
+        f"{loss_name} adds a score-function term for them, NumPyro's differentiates through "
+        "its sampler (a discrete site gets no gradient at all), so the two backends run "
+        "different estimators. Use TraceGraph_ELBO for the same score-function estimator on "
+        "both backends, or infer={'enumerate': 'parallel'} with TraceEnum_ELBO for discrete "
+        "sites (docs/elbo.md)"
+    )
+
+
+def warn_estimator_mismatch(
+    loss: Trace_ELBO,
+    guide: Callable,
+    backend: Any,
+    args: tuple,
+    kwargs: dict | None,
+    where: str = "fit",
+) -> None:
+    """Warn (:class:`~dualguide.errors.EstimatorMismatchWarning`), naming the sites, when
+    ``loss`` is ``Trace_ELBO`` and the guide has sites without ``rsample`` on ``backend``: the frameworks estimate their gradients differently.  The fit
+    still runs (the framework's own estimator)."""
+    if loss.name not in MISMATCH_LOSSES:
+        return
+    import warnings
+
+    from .errors import EstimatorMismatchWarning
+    from .trace import trace
+
+    b = _state.resolve(backend)
+    try:
+        guide_sites = trace(guide, *args, backend=b.name, **(kwargs or {}))
+    except Exception:  # the fit itself reports what is wrong with the guide
+        return
+    names = score_function_sites(guide_sites)
+    if names:
+        sites = {n: f"{guide_sites[n].dist} on {b.name}" for n in names}
+        warnings.warn(
+            mismatch_message(loss.name, sites, where), EstimatorMismatchWarning, stacklevel=3
+        )
 
 
 #: autoguides over one packed latent vector (NumPyro's AutoContinuous)

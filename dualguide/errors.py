@@ -31,6 +31,13 @@ class CheckWarning(UserWarning):
     """A warning from the guide doctor (``dualguide.check``), e.g. when ``fit`` starts."""
 
 
+class EstimatorMismatchWarning(UserWarning):
+    """``Trace_ELBO`` with a guide site that has no ``rsample``: the
+    frameworks run different estimators on it (Pyro adds a score-function term, NumPyro
+    differentiates through its sampler), so the two backends' gradients differ
+    (``docs/elbo.md``)."""
+
+
 def unknown_name(module: str, kind: str, name: str, known, fix: str = "") -> UnknownNameError:
     """The error for ``<module>.<name>`` that is not there, with a did-you-mean.
 

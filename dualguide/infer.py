@@ -244,6 +244,9 @@ def fit(
         from .elbo import check_program
 
         check_program(loss_obj, model, guide, b, tuple(model_args), model_kwargs)
+    from .elbo import warn_estimator_mismatch
+
+    warn_estimator_mismatch(loss_obj, guide, b, tuple(model_args), model_kwargs)
     if check:
         from .doctor import fit_checks
 
@@ -255,26 +258,32 @@ def fit(
     def one_by_one(seeds_: list[int]) -> list[FitResult]:
         """The fits one after the other (checks already ran); the one place seeds that
         cannot run as one program are looped over."""
+        import warnings
+
+        from .errors import EstimatorMismatchWarning
+
         results = []
         for s in seeds_:
             try:
-                r = fit(
-                    model,
-                    guide,
-                    backend=b.name,
-                    model_args=model_args,
-                    model_kwargs=model_kwargs,
-                    optim=optim,
-                    num_steps=num_steps,
-                    num_particles=num_particles,
-                    seed=s,
-                    init_params=init_params,
-                    on_nonfinite=on_nonfinite,
-                    progress=progress,
-                    jit=jit,
-                    check=False,
-                    loss=loss,
-                )
+                with warnings.catch_warnings():  # fit already warned once, not once per seed
+                    warnings.simplefilter("ignore", EstimatorMismatchWarning)
+                    r = fit(
+                        model,
+                        guide,
+                        backend=b.name,
+                        model_args=model_args,
+                        model_kwargs=model_kwargs,
+                        optim=optim,
+                        num_steps=num_steps,
+                        num_particles=num_particles,
+                        seed=s,
+                        init_params=init_params,
+                        on_nonfinite=on_nonfinite,
+                        progress=progress,
+                        jit=jit,
+                        check=False,
+                        loss=loss,
+                    )
             except FitError as e:  # a seed that stopped: the others go on, as in one program
                 if not isinstance(e.result, FitResult) or e.result.stopped_at is None:
                     raise

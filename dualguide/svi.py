@@ -365,6 +365,10 @@ class SVI:
             from .elbo import check_program
 
             check_program(self.loss, self.model, self.guide, self.backend, args, kwargs, "SVI")
+        if not getattr(self, "_program_checked", False):
+            from .elbo import warn_estimator_mismatch
+
+            warn_estimator_mismatch(self.loss, self.guide, self.backend, args, kwargs, "SVI")
         self._program_checked = True
 
     def step(self, *args: Any, **kwargs: Any) -> float:

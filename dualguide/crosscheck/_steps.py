@@ -177,6 +177,8 @@ def fit_one(prob: _Problem, progs, backend: str, fit_kw: dict, seed: int, progre
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=getattr(dg.errors, "CheckWarning", Warning))
+        # crosscheck warned once, for both backends
+        warnings.simplefilter("ignore", category=dg.errors.EstimatorMismatchWarning)
         return dg.fit(
             prob.model,
             prob.guide,

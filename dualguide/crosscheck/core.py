@@ -244,6 +244,7 @@ def crosscheck(
     say = _Status(progress)
     say("tracing the model and guide on " + " and ".join(backends) + " ...")
     progs = prepare(model, guide, model_args, model_kwargs, init_params, seed, backends)
+    _warn_estimator_mismatch(_loss_object(loss, num_particles), progs)
     settings = {
         "num_steps": num_steps,
         "num_particles": num_particles,
@@ -312,6 +313,27 @@ def crosscheck(
 
 
 # -- preparing the inputs (the other steps are in ._steps) ---------------------------------------
+
+
+def _warn_estimator_mismatch(loss, progs) -> None:
+    """One :class:`~dualguide.errors.EstimatorMismatchWarning` for the guide sites without
+    rsample on any backend (the fits' own warnings are silenced in ``fit_one``)."""
+    import warnings
+
+    from ..elbo import MISMATCH_LOSSES, mismatch_message, score_function_sites
+    from ..errors import EstimatorMismatchWarning
+
+    if loss.name not in MISMATCH_LOSSES:
+        return
+    sites: dict[str, list[str]] = {}
+    for b, (gsites, _m) in progs.sites_by_backend.items():
+        for n in score_function_sites(gsites):
+            sites.setdefault(n, []).append(f"{gsites[n].dist} on {b}")
+    if sites:
+        text = {n: ", ".join(d) for n, d in sites.items()}
+        warnings.warn(
+            mismatch_message(loss.name, text, "crosscheck"), EstimatorMismatchWarning, stacklevel=3
+        )
 
 
 def _loss_object(loss, num_particles: int):

@@ -380,7 +380,36 @@ class FilePorter(Porter):
                     f"{kind}: init_loc_fn={self.src.segment(v)} has no neutral counterpart "
                     f"(use one of {', '.join(repr(s) for s in INIT_STRATEGIES.values())})",
                 )
+        default = native_init_default(self.fw, kind)
+        if (
+            "init_loc_fn" not in given
+            and None not in given  # **options may carry it
+            and len(node.args) < 2  # Pyro's AutoDelta(model, init_to_median) positional
+            and default != "feasible"  # the neutral default
+        ):
+            # the original's own default, written out: the port starts where it starts
+            append.append(f"init_loc_fn={default!r}")
         return self.call_text(node, func, ov, append)
+
+
+#: each framework's default ``init_loc_fn`` per autoguide (as the neutral strategy name) where
+#: the call gives none; dualguide's own default is "feasible".  NumPyro: init_to_median for
+#: AutoDelta, init_to_uniform for the others; Pyro: init_to_feasible for AutoNormal and
+#: AutoIAFNormal (AutoNormalizingFlow), init_to_median for the others.
+NATIVE_INIT_DEFAULTS = {
+    "numpyro": ({"AutoDelta": "median"}, "uniform"),
+    "pyro": ({"AutoNormal": "feasible", "AutoIAFNormal": "feasible"}, "median"),
+}
+
+
+def native_init_default(fw: str, kind: str) -> str:
+    """The neutral name of ``fw``'s default ``init_loc_fn`` for the autoguide ``kind``.
+
+    >>> native_init_default("numpyro", "AutoDelta"), native_init_default("pyro", "AutoNormal")
+    ('median', 'feasible')
+    """
+    per_kind, other = NATIVE_INIT_DEFAULTS[fw]
+    return per_kind.get(kind, other)
 
 
 # -------------------------------------------------------------------------------------------
