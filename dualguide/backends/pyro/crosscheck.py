@@ -31,13 +31,12 @@ PARTICLES = "_dualguide_particles"
 
 
 # helpers -----------------------------------------------------------------------------------
-def _t(x) -> torch.Tensor:
-    """numpy -> torch, floats in the current float dtype; integer arrays (a subsampled plate's
-    indices) as int64."""
-    a = np.asarray(x)
-    if a.dtype.kind in "iu":
-        return torch.as_tensor(a.astype(np.int64))
-    return torch.tensor(np.asarray(a, dtype=_inputs.float_np()))
+def _t(x, index: bool = False) -> torch.Tensor:
+    """numpy -> torch: floats in the current float dtype (a discrete latent's values too, as
+    Pyro's own samplers give them), or, with ``index``, int64 (a subsampled plate's indices)."""
+    if index:
+        return torch.as_tensor(np.asarray(x).astype(np.int64))
+    return torch.tensor(np.asarray(x, dtype=_inputs.float_np()))
 
 
 def _n(x) -> np.ndarray:
@@ -93,19 +92,27 @@ def _plate_nesting(model, guide, args, kwargs) -> int:
     return n
 
 
+def _subsample_sites(model, guide, args, kwargs) -> dict:
+    """The ``_Subsample`` sites (one per plate, by plate name) of one run of guide and model."""
+    with poutine.block():
+        gtr = poutine.trace(guide).get_trace(*args, **kwargs)
+        mtr = poutine.trace(poutine.replay(model, trace=gtr)).get_trace(*args, **kwargs)
+    return {
+        name: s
+        for tr in (gtr, mtr)
+        for name, s in tr.nodes.items()
+        if s["type"] == "sample" and _is_subsample(s)
+    }
+
+
 def _subsampled(model, guide, args, kwargs) -> bool:
     """Whether either program has a subsampled plate.  Inside Pyro's particle plate such a
     plate draws one minibatch for all the particles; dualguide's particle rule (NumPyro's,
     ``docs/particles.md``) is one minibatch per particle, so those programs run their
     particles one after another."""
-    with poutine.block():
-        gtr = poutine.trace(guide).get_trace(*args, **kwargs)
-        mtr = poutine.trace(poutine.replay(model, trace=gtr)).get_trace(*args, **kwargs)
     return any(
-        _is_subsample(s) and s["fn"].subsample_size not in (None, s["fn"].size)
-        for tr in (gtr, mtr)
-        for s in tr.nodes.values()
-        if s["type"] == "sample"
+        s["fn"].subsample_size not in (None, s["fn"].size)
+        for s in _subsample_sites(model, guide, args, kwargs).values()
     )
 
 
@@ -206,9 +213,10 @@ def logdensities(model, guide, params, gpoints, mpoints, args, kwargs, constrain
     n = len(next(iter(gpoints.values()))) if gpoints else len(next(iter(mpoints.values())))
     rows = []
     with _scope(params, constraints or {}), torch.no_grad():
+        plates = _subsample_sites(model, guide, args, kwargs)
         for i in range(n):
-            gp = {k: _t(v[i]) for k, v in gpoints.items()}
-            mp = {k: _t(v[i]) for k, v in mpoints.items()}
+            gp = {k: _t(v[i], k in plates) for k, v in gpoints.items()}
+            mp = {k: _t(v[i], k in plates) for k, v in mpoints.items()}
             gtr = poutine.trace(poutine.condition(guide, data=gp)).get_trace(*args, **kwargs)
             mtr = poutine.trace(poutine.condition(model, data=mp)).get_trace(*args, **kwargs)
             row = {"values": {k: _n(v) for k, v in _latent(gtr).items()}}
