@@ -124,9 +124,44 @@ def _vectorizes(model, guide, nest, args, kwargs) -> bool:
         return False
     try:
         with torch.random.fork_rng(), torch.no_grad(), poutine.block():
-            _chunk(model, guide, 2, nest, args, kwargs)
+            return _faithful(model, guide, nest, args, kwargs)
     except Exception:
         return False
+
+
+def _faithful(model, guide, nest, args, kwargs, num: int = 2) -> bool:
+    """Whether ``num`` particles in the particle plate give each particle the value that one
+    run of the programs at that particle's latent values gives.  Shapes alone cannot tell: a
+    model that reduces over every dimension (``dg.factor("f", (z * z).sum())``) sums all the
+    particles into one term, which the plate then broadcasts to every particle."""
+    dim = -(nest + 1)
+    gtr = poutine.trace(_vectorized(guide, num, dim)).get_trace(*args, **kwargs)
+    mtr = poutine.trace(poutine.replay(_vectorized(model, num, dim), trace=gtr)).get_trace(
+        *args, **kwargs
+    )
+    vec = _per_particle(mtr, num, nest) - _per_particle(gtr, num, nest)
+    latent = {
+        k: s
+        for k, s in gtr.nodes.items()
+        if s["type"] == "sample" and not s["is_observed"] and not _is_subsample(s)
+    }
+    shapes = {
+        k: s["value"].shape
+        for k, s in poutine.trace(guide).get_trace(*args, **kwargs).nodes.items()
+    }
+    for j in range(num):
+        data = {}
+        for k, s in latent.items():
+            v, batch = s["value"], s["value"].dim() - s["fn"].event_dim
+            at = batch + dim  # the particle dim's position in the value
+            if at >= 0 and v.shape[at] == num:
+                v = v.select(at, j)
+            data[k] = v.reshape(shapes[k]) if v.numel() == shapes[k].numel() else v
+        g1 = poutine.trace(poutine.condition(guide, data=data)).get_trace(*args, **kwargs)
+        m1 = poutine.trace(poutine.replay(model, trace=g1)).get_trace(*args, **kwargs)
+        one = float(_per_particle(m1, 1, nest) - _per_particle(g1, 1, nest))
+        if not abs(one - float(vec[j])) <= 1e-3 * (1.0 + abs(one)):
+            return False
     return True
 
 
@@ -269,7 +304,7 @@ def elbo_particles(model, guide, params, n, seed, args, kwargs, chunk=4096, cons
     outs = []
     with _scope(params, constraints or {}, seed), torch.no_grad():
         nest = _plate_nesting(model, guide, args, kwargs)
-        vectorized = not _subsampled(model, guide, args, kwargs)
+        vectorized = _vectorizes(model, guide, nest, args, kwargs)
         for i in range(0, n, chunk):
             k = min(chunk, n - i)
             if vectorized:
