@@ -92,3 +92,22 @@ def test_posterior_comparison_for_network_guides(tmp_path):
     for fw in SB.FILES:
         src = (GALLERY / "neutra_flow" / SB.FILES[fw]).read_text(encoding="utf-8")
         assert 'out["posterior"]' in src, fw
+
+
+def test_loss_comparison_for_network_models(tmp_path):
+    # a VAE's weights are not identifiable, so the scoreboard compares its final loss (the mean
+    # of the last 10% of the steps) with the native original's; limit LOSS_REL |loss| + 4 sd
+    losses = [300.0] * 90 + [100.0, 102.0, 98.0, 100.0, 101.0, 99.0, 100.0, 100.0, 102.0, 98.0]
+    near = {"loss": {"mean": 103.0, "sd": 1.0}}  # |diff| 3 <= 0.02 * 100 + 4 * 1.26
+    far = {"loss": {"mean": 110.0, "sd": 1.0}}  # |diff| 10 > 7.0
+    assert SB.compare_loss(near, losses).startswith("ok")
+    assert SB.compare_loss(far, losses).startswith("FAIL")
+    # the native VAE files report the loss the scoreboard compares, and the scoreboard uses
+    # dualguide's own fit of the port (the original's settings, seed and init)
+    for fw in SB.FILES:
+        src = (GALLERY / "vae" / SB.FILES[fw]).read_text(encoding="utf-8")
+        assert 'out["loss"]' in src, fw
+    fit = SB.own_fit(
+        SB.port_one("coin", "numpyro", tmp_path / "coin.py")[1], SB.settings("coin"), "numpyro"
+    )
+    assert fit is not None and len(fit.losses) == SB.settings("coin")["steps"]

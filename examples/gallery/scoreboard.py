@@ -59,6 +59,9 @@ ABS, REL = 0.05, 0.05
 #: (two flows fitted from different inits; the Monte-Carlo error of 4000 draws, sd / 63, is
 #: a tenth of it)
 POST_ABS, POST_REL, POST_DRAWS = 0.15, 0.1, 4000
+#: a network model whose native ``run()`` returns ``"loss": {"mean", "sd"}`` (a VAE: its
+#: weights are not identifiable) is compared by its final loss (:func:`compare_loss`)
+LOSS_REL = 0.02
 
 
 #: the scoreboard's order (models not listed follow, alphabetically)
@@ -403,12 +406,13 @@ def ci_crosscheck(mod, name: str) -> str:
         return "error"
 
 
-def own_fit(mod, st: dict, backend: str) -> dict | None:
+def own_fit(mod, st: dict, backend: str):
     """dualguide's fit of the ported program as the native original runs it: the same
     settings, seed 0 and each framework's own init (the crosscheck's fits start both backends
     from the canonical backend's autoguide init, which is not the original's), so that the
     comparison with the original measures the port, not two starting points.  A fit that
-    stops keeps its last params; one that fails gives None."""
+    stops keeps its last params; one that fails gives None.  Returns the
+    :class:`~dualguide.infer.FitResult`."""
     import dualguide as dg
 
     try:
@@ -428,7 +432,20 @@ def own_fit(mod, st: dict, backend: str) -> dict | None:
         r = e.result
     except Exception:
         return None
-    return {k: np.asarray(v) for k, v in r.params.items()} if r is not None else None
+    return r
+
+
+def compare_loss(native: dict, losses) -> str:
+    """``ok (loss ...)`` or ``FAIL ...``: a network model's final loss (the mean of the last
+    10% of the steps), native vs dualguide's own fit.  Limit: LOSS_REL of the loss plus 4 x
+    the larger of the two runs' step-to-step sd over that window (two random streams)."""
+    ours = np.asarray(losses, np.float64)
+    tail = ours[-max(1, len(ours) // 10) :]
+    a, sd_a = native["loss"]["mean"], native["loss"]["sd"]
+    b, sd_b = float(tail.mean()), float(tail.std())
+    d, limit = abs(a - b), LOSS_REL * abs(b) + 4 * max(sd_a, sd_b)
+    verdict = "ok" if d <= limit else "FAIL"
+    return f"{verdict} (loss {a:.4g} vs {b:.4g}, |diff| {d:.3g} vs limit {limit:.3g})"
 
 
 def score(name: str, *, reduced: bool, native: bool, workdir: Path) -> ModelResult:
@@ -463,7 +480,8 @@ def score(name: str, *, reduced: bool, native: bool, workdir: Path) -> ModelResu
     if native:
         for b in FILES:
             res.native[b] = run_native(name, b, st)
-            fit = own_fit(mods[fw], st, b) if fw is not None else None
+            own = own_fit(mods[fw], st, b) if fw is not None else None
+            fit = None if own is None else {k: np.asarray(v) for k, v in own.params.items()}
             post = res.native[b].get("posterior")
             if post is not None and fit is not None:  # network params: compare the posterior
                 try:
@@ -471,6 +489,8 @@ def score(name: str, *, reduced: bool, native: bool, workdir: Path) -> ModelResu
                     res.agreement[b] = compare_posterior(post, ours)
                 except Exception as e:
                     res.agreement[b] = f"FAIL: posterior draws: {type(e).__name__}: {e}"[:300]
+            elif "loss" in res.native[b] and own is not None:  # network weights: the loss
+                res.agreement[b] = compare_loss(res.native[b], own.losses)
             else:
                 res.agreement[b] = compare(res.native[b], fit)
     return res
@@ -539,10 +559,12 @@ def write_scoreboard(results: list[ModelResult], *, reduced: bool, native: bool)
         f"{SEEDS} times with different seeds so that the params are judged against the "
         "same-backend seed spread; log-density and gradient parity; ELBO). "
         "*Agrees with originals* = each native original, run in its own framework with the same "
-        "settings, against dualguide's fit on that backend "
+        "settings and seed, against dualguide's own fit of the port on that backend "
         f"(|diff| <= {ABS} + {REL} |value| per param; a network guide, whose weights differ "
         "from init to init, by each latent's posterior mean and sd from "
-        f"{POST_DRAWS} guide draws, |diff| <= {POST_ABS} + {POST_REL} |value|). "
+        f"{POST_DRAWS} guide draws, |diff| <= {POST_ABS} + {POST_REL} |value|; a network "
+        "model (a VAE) by its final loss, the mean of the last 10% of the steps, "
+        f"|diff| <= {LOSS_REL} |loss| + 4 sd). "
         "Steps/s: dualguide's fit loop on each "
         "backend (native originals in parentheses).",
         "",

@@ -57,6 +57,9 @@ def run(seed=0):
     tolist = lambda a: np.asarray(a).tolist()
     out = {"params": {k: jax.tree_util.tree_map(tolist, v) for k, v in result.params.items()}}
     out["steps_per_second"] = SETTINGS["steps"] / wall
+    # a network's weights differ from fit to fit: compare the loss (last 10% of the steps)
+    tail = np.asarray(result.losses)[-max(1, SETTINGS["steps"] // 10) :]
+    out["loss"] = {"mean": float(tail.mean()), "sd": float(tail.std())}
     return out
 
 

@@ -75,12 +75,14 @@ def run(seed=0):
         loss=Trace_ELBO(num_particles=SETTINGS["particles"], vectorize_particles=False),
     )
     t0 = time.perf_counter()
-    for _ in range(SETTINGS["steps"]):
-        svi.step(images)
+    losses = [svi.step(images) for _ in range(SETTINGS["steps"])]
     wall = time.perf_counter() - t0
     store = pyro.get_param_store()
     out = {"params": {k: v.detach().numpy().tolist() for k, v in store.items()}}
     out["steps_per_second"] = SETTINGS["steps"] / wall
+    # a network's weights differ from fit to fit: compare the loss (last 10% of the steps)
+    tail = np.asarray(losses)[-max(1, SETTINGS["steps"] // 10) :]
+    out["loss"] = {"mean": float(tail.mean()), "sd": float(tail.std())}
     return out
 
 
