@@ -19,7 +19,7 @@ from __future__ import annotations
 from . import constraints, distributions, ops, optim
 from ._inputs import get_dtype, set_dtype, use_dtype
 from ._state import available_backends, get_backend, set_backend, use_backend
-from .errors import BackendError, DualGuideError, FitError, SpecError
+from .errors import BackendError, DualGuideError, EstimatorMismatchWarning, FitError, SpecError
 from .infer import FitResult, fit
 from .primitives import deterministic, factor, param, plate, sample
 from .render import backend_of, render
@@ -72,6 +72,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BackendError",
     "DualGuideError",
+    "EstimatorMismatchWarning",
     "FitError",
     "FitResult",
     "Site",

@@ -142,3 +142,11 @@ def test_pyro_lkj_cholesky_guide_warns_and_still_fits():
     with pytest.warns(EstimatorMismatchWarning, match="'L' \\(LKJCholesky on pyro\\)"):
         r = dg.fit(model, guide, backend="pyro", num_steps=3, seed=0)
     assert r.num_steps == 3 and np.isfinite(r.params["c"])
+
+
+def test_warning_exported_at_top_level(backend):
+    # dg.EstimatorMismatchWarning is the class the library warns with, public like dg.SpecError
+    assert dg.EstimatorMismatchWarning is EstimatorMismatchWarning
+    assert "EstimatorMismatchWarning" in dg.__all__
+    with pytest.warns(dg.EstimatorMismatchWarning, match="'p'"):
+        dg.fit(bb_model, bb_guide, backend=backend, model_args=(FLIPS,), num_steps=1)
