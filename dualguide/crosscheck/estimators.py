@@ -40,6 +40,7 @@ import numpy as np
 
 from .. import _state
 from ._common import describe_error, fmt
+from ._gradstats import canonical_grads, compared_params, mean_z, z_limit
 from ._programs import Programs, prepare
 from .report import CheckResult
 
@@ -134,12 +135,6 @@ def crn_plan(progs: Programs, loss: Any) -> dict | str:
     return plans
 
 
-def _z_limit(k: float, n_tests: int) -> float:
-    from statistics import NormalDist
-
-    return max(k, NormalDist().inv_cdf(1 - 0.001 / (2 * max(n_tests, 1))))
-
-
 def estimator_gradient_parity(
     model: Callable,
     guide: Callable,
@@ -164,28 +159,12 @@ def estimator_gradient_parity(
 
     lo = as_loss(loss, 1, where="gradient_parity")
     progs = programs or prepare(model, guide, model_args, model_kwargs, params, seed)
+    decided, compared, skipped = compared_params(progs)
+    if decided is not None:
+        return decided
     res = CheckResult("gradient", "error")
     label = estimator_label(lo)
-    if len(progs.ok_backends) < 2:
-        res.errors = {b: e.args[0] for b, e in progs.errors.items()}
-        res.summary = "needs both backends to run the programs"
-        return res
-    if not progs.params:
-        res.status, res.summary = "n/a", "no params"
-        return res
     nm = progs.naming
-    compared = list(progs.params)
-    skipped: list[str] = []
-    if not nm.same_storage:
-        skipped = nm.own_params(compared, nm.canonical or "")
-        compared = [n for n in compared if n not in skipped]
-    if not compared:
-        res.status = "n/a"
-        res.summary = (
-            f"the {nm.kind}'s params are stored differently by the two frameworks, so their "
-            "gradients do not compare element by element (the ELBO check covers them)"
-        )
-        return res
     plan = crn_plan(progs, lo)
     crn = isinstance(plan, dict)
     if crn:
@@ -217,11 +196,7 @@ def estimator_gradient_parity(
                     nat.kwargs,
                     noise,
                 )
-            if skipped:
-                own = set(nm.own_params(list(grads), b))
-                out[b] = (losses, {kk: v for kk, v in grads.items() if kk not in own})
-            else:
-                out[b] = (losses, nm.batched_from(grads, b))
+            out[b] = (losses, canonical_grads(progs, grads, b, skipped))
         except Exception as e:
             res.errors[b] = describe_error(e)
     if res.errors:
@@ -308,7 +283,7 @@ def _compare_in_distribution(
     """Two-sample tests per gradient element: the means (Welch z beyond a float32 floor) and
     the spreads (log sd ratio, its standard error from the sample kurtosis, plus slack)."""
     n_el = sum(int(np.prod(np.shape(out[ba][1][nm])[1:])) for nm in names)
-    z = _z_limit(k, 2 * n_el)
+    z = z_limit(k, 2 * n_el)
     slack = math.log1p(SPREAD_SLACK)
     ok = True
     worst_mean, worst_sd = (None, 0.0), (None, 0.0, 1.0)
@@ -318,12 +293,7 @@ def _compare_in_distribution(
         gb = np.asarray(out[bb][1][name], np.float64).reshape(n, -1)
         ma, mb = ga.mean(0), gb.mean(0)
         sa, sb = ga.std(0, ddof=1), gb.std(0, ddof=1)
-        se = np.sqrt((sa**2 + sb**2) / n)
-        floor = 1e-5 * (1.0 + np.maximum(np.abs(ma), np.abs(mb)))
-        excess = np.maximum(np.abs(ma - mb) - floor, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            zm = np.where(se > 0, excess / se, np.where(excess > 0, np.inf, 0.0))
-        zm = np.where(np.isfinite(ma) & np.isfinite(mb), zm, np.inf)
+        zm = mean_z(ma, mb, np.sqrt((sa**2 + sb**2) / n))
         # log sd ratio: var(log s) ~ (kurtosis - 1) / (4 n) for each sample
         both = (sa > 0) & (sb > 0)
         with np.errstate(divide="ignore", invalid="ignore"):

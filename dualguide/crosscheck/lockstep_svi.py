@@ -203,32 +203,56 @@ def lockstep(
         res.status = "n/a"
         res.summary = "not lockstep-able: " + "; ".join(reasons)
         return res
+
+    def run(b, nat, u0, noise):
+        return nat.mod.lockstep_run(
+            nat.model, nat.guide, u0, progs.constraints, noise, opt, nat.args, nat.kwargs
+        )
+
+    runs = _run_both(progs, plans, num_steps, num_particles, seed, res, run, "a lockstep run")
+    if runs is None:
+        return res
+    sites = ", ".join(f"{n} ({progs.guide_sites[n].dist})" for n in plans)
+    return _judge(res, progs, runs, num_steps, num_particles, rtol, f"[{sites}]")
+
+
+def _run_both(
+    progs: Programs,
+    plans: dict,
+    num_steps: int,
+    num_particles: int,
+    seed: int,
+    res: CheckResult,
+    run: Callable,
+    what: str,
+) -> dict | None:
+    """Both backends' runs from the same start (NumPyro's unconstrained params) and the same
+    noise: ``{backend: run(backend, native, u0, noise)}``, or None when ``res`` is decided
+    (``n/a``: other unconstrained coordinates, or a :class:`NotLockstepable` run; ``error``:
+    a run failed, ``res.summary`` is "``what`` failed")."""
     np_mod = progs.native("numpyro").mod
     u0 = np_mod.unconstrain(progs.params, progs.constraints)
     coords = _coordinate_differences(progs, u0)
     if coords:
         res.status = "n/a"
         res.summary = "not lockstep-able: " + "; ".join(coords)
-        return res
+        return None
     noise = draw_noise(progs, plans, num_steps, num_particles, seed)
     runs = {}
     for b in progs.ok_backends:
         nat = progs.native(b)
         try:
             with progs.hook():
-                runs[b] = nat.mod.lockstep_run(
-                    nat.model, nat.guide, u0, progs.constraints, noise, opt, nat.args, nat.kwargs
-                )
+                runs[b] = run(b, nat, u0, noise)
         except NotLockstepable as e:
             res.status, res.summary = "n/a", f"not lockstep-able: {e}"
-            return res
+            return None
         except Exception as e:
             res.errors[b] = describe_error(e)
     if res.errors:
-        res.summary = "a lockstep run failed"
-        return res
-    sites = ", ".join(f"{n} ({progs.guide_sites[n].dist})" for n in plans)
-    return _judge(res, progs, runs, num_steps, num_particles, rtol, f"[{sites}]")
+        res.summary = f"{what} failed"
+        return None
+    return runs
 
 
 def _judge(res, progs, runs, num_steps, num_particles, rtol, what_ran) -> CheckResult:
@@ -320,40 +344,26 @@ def _estimator_lockstep(progs, lo, opt, num_steps, num_particles, seed, rtol, re
         )
         return res
     assert isinstance(plan, dict)
-    np_mod = progs.native("numpyro").mod
-    u0 = np_mod.unconstrain(progs.params, progs.constraints)
-    coords = _coordinate_differences(progs, u0)
-    if coords:
-        res.status = "n/a"
-        res.summary = "not lockstep-able: " + "; ".join(coords)
-        return res
-    noise = draw_noise(progs, plan, num_steps, num_particles, seed)
-    runs = {}
-    for b in progs.ok_backends:
-        nat = progs.native(b)
-        try:
-            with progs.hook():
-                runs[b] = _state.feature(b, "elbo").lockstep_run(
-                    nat.model,
-                    nat.guide,
-                    u0,
-                    progs.constraints,
-                    noise,
-                    opt,
-                    nat.args,
-                    nat.kwargs,
-                    lo.name,
-                    lo.options,
-                    num_steps,
-                    num_particles,
-                )
-        except NotLockstepable as e:
-            res.status, res.summary = "n/a", f"not lockstep-able: {e}"
-            return res
-        except Exception as e:
-            res.errors[b] = describe_error(e)
-    if res.errors:
-        res.summary = f"a lockstep run with {label} failed"
+
+    def run(b, nat, u0, noise):
+        return _state.feature(b, "elbo").lockstep_run(
+            nat.model,
+            nat.guide,
+            u0,
+            progs.constraints,
+            noise,
+            opt,
+            nat.args,
+            nat.kwargs,
+            lo.name,
+            lo.options,
+            num_steps,
+            num_particles,
+        )
+
+    fail = f"a lockstep run with {label}"
+    runs = _run_both(progs, plan, num_steps, num_particles, seed, res, run, fail)
+    if runs is None:
         return res
     sites = ", ".join(f"{n} ({progs.guide_sites[n].dist})" for n in plan) or "no random guide site"
     out = _judge(res, progs, runs, num_steps, num_particles, rtol, f"with {label} [{sites}]")

@@ -23,6 +23,7 @@ from ._common import (
     param_hook,
     particle_bytes,
 )
+from ._gradstats import canonical_grads, compared_params, mean_z, z_limit
 from ._programs import (
     Programs,
     backend_module,
@@ -440,30 +441,12 @@ def gradient_parity(
     >>> dg.crosscheck.gradient_parity(model, guide, num_batches=16, batch_size=16).status
     'pass'
     """
-    from statistics import NormalDist
-
     progs = programs or prepare(model, guide, model_args, model_kwargs, params, seed)
+    decided, compared, skipped = compared_params(progs)
+    if decided is not None:
+        return decided
     res = CheckResult("gradient", "error")
-    if len(progs.ok_backends) < 2:
-        res.errors = {b: e.args[0] for b, e in progs.errors.items()}
-        res.summary = "needs both backends to run the programs"
-        return res
-    if not progs.params:
-        res.status, res.summary = "n/a", "no params"
-        return res
     nm = progs.naming
-    compared = list(progs.params)
-    skipped: list[str] = []
-    if not nm.same_storage:  # e.g. AutoMultivariateNormal: Pyro stores scale x unit triangle
-        skipped = nm.own_params(compared, nm.canonical or "")
-        compared = [n for n in compared if n not in skipped]
-    if not compared:
-        res.status = "n/a"
-        res.summary = (
-            f"the {nm.kind}'s params are stored differently by the two frameworks, so their "
-            "gradients do not compare element by element (the ELBO check covers them)"
-        )
-        return res
     out = {}
     budget = check_memory(max_memory_mb, "gradient_parity")
     # a gradient holds about three copies of a particle (values, cotangents, the sum)
@@ -484,11 +467,7 @@ def gradient_parity(
                     nat.kwargs,
                     chunk,
                 )
-            if skipped:  # left out, and not translated (storage formulas are for values)
-                own = set(nm.own_params(list(grads), b))
-                out[b] = (losses, {k: v for k, v in grads.items() if k not in own})
-            else:
-                out[b] = (losses, nm.batched_from(grads, b))
+            out[b] = (losses, canonical_grads(progs, grads, b, skipped))
         except Exception as e:
             res.errors[b] = describe_error(e)
     if res.errors:
@@ -496,7 +475,7 @@ def gradient_parity(
         return res
     ba, bb = progs.ok_backends[:2]
     n_el = sum(int(np.size(progs.params[n])) for n in compared)
-    z = max(k, NormalDist().inv_cdf(1 - 0.001 / (2 * max(n_el, 1))))
+    z = z_limit(k, n_el)
     ok, worst, rows = True, (None, 0.0), {}
     ratios, heavy = [], []
     for name in compared:
@@ -505,14 +484,9 @@ def gradient_parity(
         ma, mb = ga.mean(0), gb.mean(0)
         sa = ga.std(0, ddof=1) / math.sqrt(ga.shape[0])
         sb = gb.std(0, ddof=1) / math.sqrt(gb.shape[0])
-        floor = 1e-5 * (1.0 + np.maximum(np.abs(ma), np.abs(mb)))
-        se = np.sqrt(sa**2 + sb**2)
         # the difference beyond the float32 floor, in standard errors: the verdict is
         # exactly "zs > z", so the printed maximum and the limit decide it
-        excess = np.maximum(np.abs(ma - mb) - floor, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            zs = np.where(se > 0, excess / se, np.where(excess > 0, np.inf, 0.0))
-        zs = np.where(np.isfinite(ma) & np.isfinite(mb), zs, np.inf)
+        zs = mean_z(ma, mb, np.sqrt(sa**2 + sb**2))
         if np.any(~(zs <= z)):
             ok = False
         zmax = float(np.max(np.where(np.isnan(zs), np.inf, zs))) if zs.size else 0.0
