@@ -61,9 +61,6 @@ NOT_OPS = {
 #: distribution, transform and op tables is carried both ways (tests/test_port_table_carry.py,
 #: tests/test_ops_parity.py), and so are enumeration and user-defined distributions
 PORT_GAPS = {
-    "dist.transforms.AffineTransform(event_dim=...)": "not exported to NumPyro: NumPyro's "
-    "AffineTransform takes a domain instead, and with an independent domain it has no codomain, "
-    "so its TransformedDistribution cannot use it",
     "dg.infer_discrete(temperature=1)": "not exported to NumPyro: NumPyro's infer_discrete takes "
     "its rng_key when it is built (dualguide draws one per call); temperature=0 is exported",
     "ops.prod over a tuple of axes": "not exported to torch (torch.prod takes one dim): reduce "

@@ -17,7 +17,6 @@ import pytest
 import dualguide as dg
 from dualguide import _dist_cases, _state, _support_matrix, _table
 from dualguide._files import load_file
-from dualguide.porting.export import ExportError
 from dualguide.porting.port import port
 
 HEAD = (
@@ -143,16 +142,28 @@ def test_every_row_is_carried_both_ways(programs, backend):
     assert not gaps, "\n".join(gaps)
 
 
-def test_the_listed_gaps_are_refused_with_their_reason(tmp_path):
-    """What PORT_GAPS lists is refused by one clear error (so the list stays true)."""
-    assert "AffineTransform(event_dim=...)" in " ".join(_support_matrix.PORT_GAPS)
+def test_affine_with_event_dim_is_carried_both_ways(tmp_path, backend):
+    """``AffineTransform(..., event_dim=1)`` (once a PORT_GAPS row): exported to NumPyro as
+    ``IndependentTransform(AffineTransform(loc, scale), 1)``, to Pyro as written; both run the
+    neutral program's log density and port back."""
+    assert not any("AffineTransform" in k for k in _support_matrix.PORT_GAPS)
     src = tmp_path / "affine.py"
     src.write_text(
-        HEAD + "\n\ndef model():\n"
-        "    t = dist.transforms.AffineTransform(1.0, 2.0, event_dim=1)\n"
+        HEAD + "\n\ndef model_x():\n"
+        "    t = dist.transforms.AffineTransform(ops.asarray([1.0, -1.0]), "
+        "ops.asarray([2.0, -0.5]), event_dim=1)\n"
         '    dg.sample("x", dist.TransformedDistribution(dist.Normal(ops.zeros(2), 1.0)'
-        ".to_event(1), [t]))\n"
+        ".to_event(1), [t]), obs=ops.asarray([0.3, -2.0]))\n"
     )
-    with pytest.raises(ExportError, match=r"affine.py:\d+: .*event_dim=\) is not exported"):
-        dg.export(src, backend="numpyro")
-    dg.export(src, backend="pyro")  # Pyro's AffineTransform takes event_dim
+    out = tmp_path / f"affine_{backend}.py"
+    code = dg.export(src, backend=backend, model="model_x", out=out)
+    if backend == "numpyro":
+        assert "dist.transforms.IndependentTransform(dist.transforms.AffineTransform(" in code
+    want = dg.trace(load_file(str(src)).model_x, backend=backend)["x"].log_prob
+    got = _native_log_prob(load_file(str(out)), "x", backend)
+    # exact: N(0,1) at (0.3-1)/2 and (-2+1)/-0.5, less log 2 and log 0.5 (= log|det J| = 0)
+    z = np.array([(0.3 - 1.0) / 2.0, (-2.0 + 1.0) / -0.5])
+    exact = float(np.sum(-0.5 * z**2 - 0.5 * np.log(2 * np.pi)) - np.log(2.0) - np.log(0.5))
+    np.testing.assert_allclose(np.sum(got), exact, rtol=1e-5)
+    np.testing.assert_allclose(np.sum(want), exact, rtol=1e-5)
+    assert "dist.transforms.AffineTransform(" in port(out, verify=False).source

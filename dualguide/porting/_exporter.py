@@ -540,14 +540,7 @@ class Exporter(Rewriter):
             and name == "AffineTransform"
             and (len(node.args) > 2 or any(k.arg == "event_dim" for k in node.keywords))
         ):
-            self.problem(
-                node,
-                "dist.transforms.AffineTransform(..., event_dim=) is not exported to NumPyro "
-                "(NumPyro's AffineTransform takes a domain, and with an independent domain it "
-                "has no codomain, so TransformedDistribution cannot use it); fit the neutral "
-                "program instead",
-            )
-            return self.src.segment(node)
+            return self.affine_event_dim(node)
         if self.backend == "numpyro" and spec.rename:
             # NumPyro's own keywords (and argument order): every argument by keyword
             for a, k in zip(node.args, spec.args):
@@ -556,6 +549,34 @@ class Exporter(Rewriter):
                 if kw.arg in spec.rename:
                     ov[id(kw)] = f"{spec.rename[kw.arg]}={self.emit(kw.value)}"
         return self.call_text(node, self.use("dist.transforms." + native), ov)
+
+    def affine_event_dim(self, node: ast.Call) -> str:
+        """``AffineTransform(loc, scale, event_dim=k)`` for NumPyro, whose AffineTransform has
+        no event_dim (its domain argument, made independent, leaves it without a codomain):
+        ``IndependentTransform(AffineTransform(loc, scale), k)``, the map the NumPyro backend
+        runs (``backends/numpyro/dists.py``)."""
+        named = dict(zip(("loc", "scale", "event_dim"), node.args))
+        for kw in node.keywords:
+            if kw.arg is None or kw.arg in named or kw.arg not in ("loc", "scale", "event_dim"):
+                self.problem(
+                    node,
+                    "dist.transforms.AffineTransform(...) with event_dim: give loc, scale and "
+                    "event_dim by position or by their names (no **kwargs) to export it to "
+                    "NumPyro",
+                )
+                return self.src.segment(node)
+            named[kw.arg] = kw.value
+        if len(node.args) > 3 or "loc" not in named or "scale" not in named:
+            self.problem(
+                node,
+                "dist.transforms.AffineTransform(loc, scale, event_dim): loc and scale are "
+                "needed, and no more arguments",
+            )
+            return self.src.segment(node)
+        affine = self.use("dist.transforms.AffineTransform")
+        wrap = self.use("dist.transforms.IndependentTransform")
+        loc, scale, k = (self.emit(named[a]) for a in ("loc", "scale", "event_dim"))
+        return f"{wrap}({affine}({loc}, {scale}), {k})"
 
     # ops ---------------------------------------------------------------------------------
     def op(self, name: str, node: ast.Call) -> str:

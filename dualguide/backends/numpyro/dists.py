@@ -7,6 +7,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 import numpyro.distributions as nd
 import numpyro.distributions.transforms as nt
@@ -65,14 +66,29 @@ def transform(t: Transform) -> Any:
     if t.name == "AffineTransform":
         named = dict(zip(spec.args, args), **kwargs)
         event_dim = named.pop("event_dim", 0)
-        domain = nc.real if not event_dim else nc.independent(nc.real, event_dim)
-        out = nt.AffineTransform(named["loc"], named["scale"], domain=domain)
+        out = nt.AffineTransform(named["loc"], named["scale"])
+        if event_dim:
+            # torch's AffineTransform(event_dim=k) sums log|scale| over the k rightmost dims.
+            # NumPyro's takes a domain instead, and with an independent domain it has no
+            # codomain (TransformedDistribution needs one): the same map is NumPyro's
+            # elementwise AffineTransform wrapped in an IndependentTransform
+            out = nt.IndependentTransform(out, _event_dim(event_dim))
     elif t.name == "TanhTransform":
         out = TanhTransform()
     else:
         assert spec.numpyro is not None
         out = getattr(nt, spec.numpyro)(*args, **kwargs)
     return out.inv if t.inverted else out
+
+
+def _event_dim(k: Any) -> int:
+    """``event_dim`` as the int NumPyro's IndependentTransform asserts, or a SpecError."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise SpecError(
+            f"dist.transforms.AffineTransform(..., event_dim={k!r}): event_dim must be an "
+            "integer >= 0 (the number of rightmost dims that form one event)"
+        )
+    return int(k)
 
 
 def biject_to(constraint: Any) -> Any:
