@@ -16,6 +16,7 @@ float32 in both backends.
 from __future__ import annotations
 
 import math
+import numbers
 
 from . import _state
 from ._table import OPS
@@ -331,7 +332,31 @@ def eye(n, m=None, k=0):
     ...     ops.to_numpy(ops.eye(2, 3, k=1)).tolist()
     [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
-    return _state.current().ops.eye(int(n), int(n) if m is None else int(m), int(k))
+    n = _eye_size(n, "n")
+    return _state.current().ops.eye(n, n if m is None else _eye_size(m, "m"), int(k))
+
+
+def _eye_size(n, what: str):
+    """An ``ops.eye`` size: a Python int (from an int, a numpy integer or an integral float),
+    or a framework scalar handed to the backend as it is.  Under Pyro's JIT a size read from a
+    traced shape (``x.shape[0]``) is a 0-d tensor: ``int()`` would freeze it into the trace
+    (and make the fit fall back to no JIT), while torch takes it as a size and keeps the
+    trace's size dynamic; the backend checks it is an integer scalar."""
+    if isinstance(n, numbers.Integral) and not isinstance(n, bool):
+        if int(n) >= 0:
+            return int(n)
+    elif isinstance(n, float):
+        if n.is_integer() and n >= 0:
+            return int(n)
+    elif isinstance(n, bool):
+        pass
+    elif type(n).__module__.split(".")[0] in ("jax", "jaxlib", "torch"):
+        return n  # a jax or torch scalar: the backend's eye checks it
+    elif getattr(n, "ndim", None) == 0 and n.dtype.kind in "iu" and n >= 0:
+        return int(n)  # a numpy scalar array
+    from .errors import SpecError
+
+    raise SpecError(f"ops.eye: {what}={n!r} is not a size; give an integer >= 0 (e.g. x.shape[0])")
 
 
 def asarray(x):

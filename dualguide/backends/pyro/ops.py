@@ -30,6 +30,20 @@ def _s(x):
     return x if isinstance(x, (torch.Tensor, int, float)) else _asarray(x)
 
 
+def _eye_size(n):
+    """A size for ``torch.eye``: an int, or a 0-d integer tensor passed as it is.  Under
+    ``torch.jit.trace`` (Pyro's JitTrace_ELBO) ``x.shape[0]`` is such a tensor; torch records
+    it as a dynamic size (``aten::Int`` of the traced size) where ``int()`` would freeze it."""
+    if isinstance(n, torch.Tensor) and (
+        n.dim() != 0 or n.dtype.is_floating_point or n.dtype.is_complex or n.dtype == torch.bool
+    ):
+        raise SpecError(
+            f"ops.eye: the size is a tensor of shape {tuple(n.shape)} and dtype {n.dtype}; "
+            "give an integer or an integer scalar (e.g. x.shape[0])"
+        )
+    return n
+
+
 def _reduce(fn, x, axis, keepdims):
     x = _t(x)
     if axis is None:
@@ -263,6 +277,7 @@ class Ops:
 
     @staticmethod
     def eye(n, m, k):
+        n, m = _eye_size(n), _eye_size(m)
         if k == 0:
             return torch.eye(n, m, dtype=F32)
         return torch.ones(n, m, dtype=F32).triu(k).tril(k)  # torch.eye has no diagonal offset
