@@ -237,7 +237,7 @@ class Exporter(Rewriter):
     def user_dist(self, node: ast.ClassDef) -> str:
         """``class X(dist.Distribution)`` -> ``class X(UserDistribution)``, a native subclass.
 
-        ``UserDistribution`` (written into the export, ``_native.USER_DIST``) subclasses the
+        ``UserDistribution`` (written into the export, ``_native.user_dist_source``) subclasses the
         framework's base class and defines its ``sample`` / ``rsample`` / ``log_prob`` on the
         user's neutral methods, renamed ``_sample(key, sample_shape)`` and ``_log_prob(value)``
         (-inf outside the support, as in dualguide)."""

@@ -66,51 +66,13 @@ TRANSFORM_IMPORTS = {
     "pyro": set(),
 }
 
-#: the base class of a user-defined distribution (``dualguide/_dist_base.py``) in each
-#: framework: what each backend's ``dists.user_class`` does, as plain framework code.  The
-#: exported subclass's neutral ``sample(key, sample_shape)`` and ``log_prob(value)`` are
-#: renamed ``_sample`` and ``_log_prob``; ``key`` is a :class:`_NeutralKey`.
+#: the base class of a user-defined distribution (``dualguide/_dist_base.py``) in Pyro: what
+#: the Pyro backend's ``dists.user_class`` does, as plain framework code.  The exported
+#: subclass's neutral ``sample(key, sample_shape)`` and ``log_prob(value)`` are renamed
+#: ``_sample`` and ``_log_prob``; ``key`` is a ``_NeutralKey``.  NumPyro's is not a string: the
+#: NumPyro backend's own ``_NeutralKey`` and ``UserDistribution`` classes are copied
+#: (:func:`user_dist_source`), so what the backend runs and what the export writes are one code.
 USER_DIST = {
-    "numpyro": """
-class _NeutralKey:
-    \"\"\"dualguide's random source of a distribution's sample over a JAX key:
-    ``key.normal(shape)`` and ``key.uniform(shape)`` each draw with a fresh subkey.\"\"\"
-
-    def __init__(self, key):
-        self._key = key
-
-    def _next(self):
-        self._key, sub = jax.random.split(self._key)
-        return sub
-
-    def normal(self, shape=()):
-        return jax.random.normal(self._next(), tuple(shape))
-
-    def uniform(self, shape=()):
-        return jax.random.uniform(self._next(), tuple(shape))
-
-
-class UserDistribution(dist.Distribution):
-    \"\"\"The base of a user-defined distribution written with dualguide: the subclass
-    defines ``_sample(key, sample_shape)`` and ``_log_prob(value)``; values outside the
-    support get log_prob -inf (as every dualguide distribution).\"\"\"
-
-    has_rsample = False
-
-    def sample(self, key, sample_shape=()):
-        return self._sample(_NeutralKey(key), tuple(sample_shape))
-
-    def rsample(self, key, sample_shape=()):
-        if not self.has_rsample:
-            raise NotImplementedError(f"{type(self).__name__} has no rsample")
-        return self.sample(key, sample_shape)
-
-    def log_prob(self, value):
-        lp = self._log_prob(value)
-        if self.support is constraints.real:
-            return lp
-        return jnp.where(self.support.check(value), lp, -jnp.inf)
-""",
     "pyro": """
 class _NeutralKey:
     \"\"\"dualguide's random source of a distribution's sample in Pyro: ``key.normal(shape)``
@@ -467,6 +429,39 @@ def _generated(obj: Any, backend: str, title: str, **kw: Any) -> tuple[str, set[
     return _section(title, doc) + "\n" + code, imports
 
 
+def _class_section(*classes: type) -> str:
+    """The source of ``classes`` (plain framework code of one backend module), as they are,
+    under a title naming their file."""
+    mod = sys.modules[classes[0].__module__]
+    mod_src = _module_source(mod)
+    names = [c.__name__ for c in classes]
+    stmts = {s.name: s for s in mod_src.tree.body if isinstance(s, ast.ClassDef)}
+    rel = "dualguide/" + mod.__name__.split(".", 1)[1].replace(".", "/") + ".py"
+    title = f"# --- {', '.join(names)}, from {rel} (plain framework code) "
+    code = "\n\n\n".join(mod_src.segment(stmts[n]) for n in names)
+    return title + "-" * max(3, 99 - len(title)) + "\n" + code
+
+
+#: the module aliases the NumPyro backend's user-distribution classes are written with
+USER_DIST_IMPORTS = {
+    "import jax",
+    "import jax.numpy as jnp",
+    "import numpyro.distributions as nd",
+    "from numpyro.distributions import constraints as nc",
+}
+
+
+def user_dist_source(backend: str) -> tuple[str, set[str]]:
+    """The base class of an exported user-defined distribution and the imports it needs:
+    on NumPyro the backend's own ``_NeutralKey`` and ``UserDistribution`` (one source for the
+    backend and the export), on Pyro :data:`USER_DIST`."""
+    if backend == "numpyro":
+        feat = _state.feature(backend, "dists")
+        return _class_section(feat._NeutralKey, feat.UserDistribution), set(USER_DIST_IMPORTS)
+    title = "# --- dualguide/_dist_base.py, written natively " + "-" * 45
+    return title + USER_DIST[backend], set()
+
+
 def helper_sections(needs: Needs, backend: str, path: str) -> tuple[list[str], set[str]]:
     """The code sections of the helpers ``needs`` lists, and the imports they add."""
     sections: list[str] = []
@@ -481,19 +476,12 @@ def helper_sections(needs: Needs, backend: str, path: str) -> tuple[list[str], s
             sections.append(HELPERS[h])
         elif h.startswith("transform:"):  # a transform the backend builds itself
             cls = getattr(_state.feature(backend, "dists"), h.split(":", 1)[1])
-            mod_src = _module_source(sys.modules[cls.__module__])
-            stmt = next(
-                s
-                for s in mod_src.tree.body
-                if isinstance(s, ast.ClassDef) and s.name == cls.__name__
-            )
-            rel = "dualguide/" + cls.__module__.split(".", 1)[1].replace(".", "/") + ".py"
-            title = f"# --- {cls.__name__}, from {rel} (plain framework code) "
-            sections.append(title + "-" * max(3, 99 - len(title)) + "\n" + mod_src.segment(stmt))
+            sections.append(_class_section(cls))
             imports |= TRANSFORM_IMPORTS[backend]
         elif h == "userdist":
-            title = "# --- dualguide/_dist_base.py, written natively " + "-" * 45
-            sections.append(title + USER_DIST[backend])
+            code, imps = user_dist_source(backend)
+            sections.append(code)
+            imports |= imps
     code_n, imps_n = neutral_sections(list(needs.inlined), backend)
     sections += code_n
     imports |= imps_n

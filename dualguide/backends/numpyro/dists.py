@@ -103,8 +103,12 @@ def biject_to(constraint: Any) -> Any:
 
 
 # user-defined distributions ---------------------------------------------------------------
-class _Key:
-    """A neutral random source over a jax key: each draw uses a fresh subkey."""
+# ``_NeutralKey`` and ``UserDistribution`` are plain NumPyro code: ``dualguide export`` copies
+# them as they are into an exported program with a user-defined distribution
+# (``porting/_native.user_dist_source``), so the backend and the export run the same base class.
+class _NeutralKey:
+    """dualguide's random source of a distribution's sample over a JAX key:
+    ``key.normal(shape)`` and ``key.uniform(shape)`` each draw with a fresh subkey."""
 
     def __init__(self, key):
         self._key = key
@@ -120,8 +124,38 @@ class _Key:
         return jax.random.uniform(self._next(), tuple(shape))
 
 
+class UserDistribution(nd.Distribution):
+    """The base of a user-defined distribution written with dualguide: the subclass
+    defines ``_sample(key, sample_shape)`` and ``_log_prob(value)``; values outside the
+    support get log_prob -inf (as every dualguide distribution)."""
+
+    has_rsample = False
+
+    def sample(self, key, sample_shape=()):
+        return self._sample(_NeutralKey(key), tuple(sample_shape))
+
+    def rsample(self, key, sample_shape=()):
+        if not self.has_rsample:
+            raise NotImplementedError(f"{type(self).__name__} has no rsample")
+        return self.sample(key, sample_shape)
+
+    def log_prob(self, value):
+        lp = self._log_prob(value)
+        if self.support is nc.real:
+            return lp
+        return jnp.where(self.support.check(value), lp, -jnp.inf)
+
+
 class _Adapter:
-    """Between a user's neutral class and numpyro's Distribution in the native class's MRO."""
+    """First in the native class's MRO (``_Adapter, user's class, UserDistribution``):
+    :class:`UserDistribution`'s methods ahead of the user's neutral ``sample``/``log_prob``
+    (which it calls as ``_sample``/``_log_prob``), the neutral ``__init__``'s call, and no
+    pytree (the user's attributes are not leaves).  UserDistribution itself comes after the
+    user's class so that numpyro's ``Distribution.__init__`` is the last ``__init__``."""
+
+    sample = UserDistribution.sample
+    rsample = UserDistribution.rsample
+    log_prob = UserDistribution.log_prob
 
     def _dg_native_init(self, batch_shape, event_shape, validate_args):
         nd.Distribution.__init__(
@@ -130,23 +164,6 @@ class _Adapter:
             event_shape=tuple(event_shape),
             validate_args=validate_args,
         )
-
-    def sample(self, key, sample_shape=()):
-        return super().sample(_Key(key), tuple(sample_shape))
-
-    def rsample(self, key, sample_shape=()):
-        if not self.has_rsample:
-            raise NotImplementedError(f"{type(self).__name__} has no rsample")
-        return self.sample(key, sample_shape)
-
-    def log_prob(self, value):
-        """The user's log_prob, -inf outside the support (as for every dualguide distribution)."""
-        lp = super().log_prob(value)
-        support = self.support
-        if support is nc.real:
-            return lp
-        ok = support.check(value)
-        return jnp.where(ok, lp, -jnp.inf)
 
     def tree_flatten(self):
         raise NotImplementedError("user-defined distributions are not pytrees")
@@ -161,8 +178,12 @@ def user_class(cls: type) -> type:
         "_dg_backend": "numpyro",
         "arg_constraints": {k: _constraint(v) for k, v in cls.arg_constraints.items()},  # type: ignore[attr-defined]
         "support": _constraint(cls.support),  # type: ignore[attr-defined]
+        # the user's neutral methods under the names UserDistribution calls (as the export
+        # renames them)
+        "_sample": cls.sample,  # type: ignore[attr-defined]
+        "_log_prob": cls.log_prob,  # type: ignore[attr-defined]
     }
-    return meta(cls.__name__, (_Adapter, cls, nd.Distribution), ns)
+    return meta(cls.__name__, (_Adapter, cls, UserDistribution), ns)
 
 
 def catalog() -> tuple[str, dict[str, tuple[Any, type]]]:
