@@ -332,13 +332,13 @@ def eye(n, m=None, k=0):
     ...     ops.to_numpy(ops.eye(2, 3, k=1)).tolist()
     [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
     """
-    n = _eye_size(n, "n")
-    return _state.current().ops.eye(n, n if m is None else _eye_size(m, "m"), int(k))
+    n = _size(n, "eye", "n")
+    return _state.current().ops.eye(n, n if m is None else _size(m, "eye", "m"), int(k))
 
 
-def _eye_size(n, what: str):
-    """An ``ops.eye`` size: a Python int (from an int, a numpy integer or an integral float),
-    or a framework scalar handed to the backend as it is.  Under Pyro's JIT a size read from a
+def _size(n, op: str, what: str):
+    """A size (``ops.eye``'s ``n``, ``ops.linspace``'s ``num``): a Python int (from an int, a
+    numpy integer or an integral float), or a framework scalar handed to the backend as it is.  Under Pyro's JIT a size read from a
     traced shape (``x.shape[0]``) is a 0-d tensor: ``int()`` would freeze it into the trace
     (and make the fit fall back to no JIT), while torch takes it as a size and keeps the
     trace's size dynamic; the backend checks it is an integer scalar."""
@@ -351,12 +351,12 @@ def _eye_size(n, what: str):
     elif isinstance(n, bool):
         pass
     elif type(n).__module__.split(".")[0] in ("jax", "jaxlib", "torch"):
-        return n  # a jax or torch scalar: the backend's eye checks it
+        return n  # a jax or torch scalar: the backend checks it
     elif getattr(n, "ndim", None) == 0 and n.dtype.kind in "iu" and n >= 0:
         return int(n)  # a numpy scalar array
     from .errors import SpecError
 
-    raise SpecError(f"ops.eye: {what}={n!r} is not a size; give an integer >= 0 (e.g. x.shape[0])")
+    raise SpecError(f"ops.{op}: {what}={n!r} is not a size; give an integer >= 0 (e.g. x.shape[0])")
 
 
 def asarray(x):
@@ -474,7 +474,7 @@ def astype(x, dtype):
 
 def linspace(start, stop, num, endpoint=True):
     """``num`` evenly spaced float32 values from ``start`` to ``stop`` (active backend)."""
-    return _state.current().ops.linspace(start, stop, int(num), bool(endpoint))
+    return _state.current().ops.linspace(start, stop, _size(num, "linspace", "num"), bool(endpoint))
 
 
 def full_like(x, fill_value):

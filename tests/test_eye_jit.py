@@ -1,4 +1,5 @@
-"""``ops.eye`` of a size read from a traced shape keeps the JIT on both backends.
+"""``ops.eye`` (and ``ops.linspace``, ``ops.full``) of a size read from a traced shape keeps
+the JIT on both backends.
 
 Under Pyro's JitTrace_ELBO (``torch.jit.trace``) ``x.shape[0]`` is a 0-d tensor; ``int()`` of
 it used to freeze it into the trace, which dualguide's JIT-safety check caught, so the fit
@@ -38,16 +39,28 @@ def test_the_gp_fit_keeps_the_jit(backend):
     if backend == "pyro":
         assert r.elbo == "JitTrace_ELBO"  # was Trace_ELBO: the JIT fell back
     assert np.all(np.isfinite(r.losses)) and r.num_steps == 30
-    # that the compiled eye is the right one is test_a_compiled_eye_follows_the_input_size
+    # that the compiled eye is the right one is test_a_compiled_size_follows_the_input
 
 
-def _eye_plus(x):
-    return ops.eye(x.shape[0]) + x[:, None]
+#: ops that take a size, each with a size read from x's shape, and numpy's answer
+SIZED = {
+    "eye": (
+        lambda x: ops.eye(x.shape[0]) + x[:, None],
+        lambda x: np.eye(len(x)) + x[:, None],
+    ),
+    "linspace": (
+        lambda x: ops.linspace(0.0, 1.0, x.shape[0]) + x,
+        lambda x: np.linspace(0.0, 1.0, len(x)) + x,
+    ),
+    "full": (lambda x: ops.full(x.shape[0], 2.0) + x, lambda x: np.full(len(x), 2.0) + x),
+}
 
 
-def test_a_compiled_eye_follows_the_input_size(backend):
-    """Compiled for 3 points and run on 5: the identity of 5 (a frozen size would be wrong)."""
-    want = np.eye(5, dtype=np.float32) + np.arange(5, dtype=np.float32)[:, None]
+@pytest.mark.parametrize("op", sorted(SIZED))
+def test_a_compiled_size_follows_the_input(backend, op):
+    """Compiled for 3 points and run on 5: numpy's answer for 5 (a frozen size would be 3)."""
+    fn, want = SIZED[op]
+    x5 = np.arange(5.0, dtype=np.float32)
     with dg.use_backend(backend):
         if backend == "pyro":
             import torch
@@ -55,20 +68,21 @@ def test_a_compiled_eye_follows_the_input_size(backend):
             with warnings.catch_warnings():
                 warnings.simplefilter("error", torch.jit.TracerWarning)  # no frozen value
                 warnings.filterwarnings("ignore", category=DeprecationWarning)
-                f = torch.jit.trace(_eye_plus, (torch.zeros(3),), check_trace=False)
-            got = f(torch.arange(5.0))
+                f = torch.jit.trace(fn, (torch.zeros(3),), check_trace=False)
         else:
             import jax
 
-            f = jax.jit(_eye_plus)
+            f = jax.jit(fn)
             f(ops.zeros(3))
-            got = f(ops.asarray(np.arange(5.0)))
-        np.testing.assert_array_equal(ops.to_numpy(got), want)
-        # and with an offset diagonal (Pyro builds it from ones, triu and tril)
-        np.testing.assert_array_equal(
-            ops.to_numpy(ops.eye(ops.asarray(np.arange(3.0)).shape[0], 4, k=1)),
-            np.eye(3, 4, 1),
-        )
+        got = ops.to_numpy(f(ops.asarray(x5)))
+    np.testing.assert_allclose(got, want(x5), rtol=1e-6, atol=1e-7)
+
+
+def test_an_offset_eye_of_a_shape(backend):
+    # with k the Pyro backend builds it from ones, triu and tril
+    with dg.use_backend(backend):
+        got = ops.to_numpy(ops.eye(ops.zeros(3).shape[0], 4, k=1))
+    np.testing.assert_array_equal(got, np.eye(3, 4, 1))
 
 
 @pytest.mark.parametrize("bad", [2.5, -1, True, np.array([3])])
@@ -76,6 +90,8 @@ def test_a_size_that_is_not_one_is_refused(backend, bad):
     with dg.use_backend(backend):
         with pytest.raises(dg.SpecError, match="ops.eye: .*integer"):
             ops.eye(bad)
+        with pytest.raises(dg.SpecError, match="ops.linspace: .*integer"):
+            ops.linspace(0.0, 1.0, bad)
         assert ops.to_numpy(ops.eye(3.0)).tolist() == np.eye(3).tolist()  # an integral float
 
 

@@ -21,9 +21,9 @@ def _asarray(x):
     return jnp.asarray(a, dtype=F32 if a.dtype.kind == "f" else None)
 
 
-def _eye_size(n):
-    """A size for ``jnp.eye``: an int, or a concrete integer scalar.  Under ``jax.jit`` a shape
-    (``x.shape[0]``) is an int already; a size computed from traced values has no value yet,
+def _size(n, op="eye"):
+    """A size for ``jnp.eye`` / ``jnp.linspace``: an int, or a concrete integer scalar.  Under
+    ``jax.jit`` a shape (``x.shape[0]``) is an int already; a size computed from traced values has no value yet,
     and array shapes are static in jax: one clear error instead of jax's."""
     if isinstance(n, int):
         return n
@@ -31,13 +31,13 @@ def _eye_size(n):
         a = np.asarray(n)
     except jax.errors.JAXTypeError:
         raise SpecError(
-            "ops.eye: the size is computed from traced values, and under jit NumPyro's array "
+            f"ops.{op}: the size is computed from traced values, and under jit NumPyro's array "
             "shapes must be known before the values: take it from a shape (e.g. "
-            "ops.eye(x.shape[0])), or fit with jit=False"
+            "x.shape[0]), or fit with jit=False"
         ) from None
     if a.ndim != 0 or a.dtype.kind not in "iu" or a < 0:
         raise SpecError(
-            f"ops.eye: the size is an array of shape {a.shape} and dtype {a.dtype}; give an "
+            f"ops.{op}: the size is an array of shape {a.shape} and dtype {a.dtype}; give an "
             "integer >= 0 or an integer scalar (e.g. x.shape[0])"
         )
     return int(a)
@@ -148,7 +148,7 @@ class Ops:
 
     @staticmethod
     def eye(n, m, k):
-        return jnp.eye(_eye_size(n), _eye_size(m), k, dtype=F32)
+        return jnp.eye(_size(n), _size(m), k, dtype=F32)
 
     @staticmethod
     def arange(start, stop, step):
@@ -196,7 +196,7 @@ class Ops:
 
     @staticmethod
     def linspace(start, stop, num, endpoint):
-        return jnp.linspace(start, stop, num, endpoint=endpoint, dtype=F32)
+        return jnp.linspace(start, stop, _size(num, "linspace"), endpoint=endpoint, dtype=F32)
 
     @staticmethod
     def softmax(x, axis):

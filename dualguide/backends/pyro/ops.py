@@ -30,15 +30,16 @@ def _s(x):
     return x if isinstance(x, (torch.Tensor, int, float)) else _asarray(x)
 
 
-def _eye_size(n):
-    """A size for ``torch.eye``: an int, or a 0-d integer tensor passed as it is.  Under
-    ``torch.jit.trace`` (Pyro's JitTrace_ELBO) ``x.shape[0]`` is such a tensor; torch records
-    it as a dynamic size (``aten::Int`` of the traced size) where ``int()`` would freeze it."""
+def _size(n, op="eye"):
+    """A size for ``torch.eye`` / ``torch.linspace`` / ``torch.full``: an int, or a 0-d integer
+    tensor passed as it is.  Under ``torch.jit.trace`` (Pyro's JitTrace_ELBO) ``x.shape[0]``
+    is such a tensor; torch records it as a dynamic size (``aten::Int`` of the traced size)
+    where ``int()`` would freeze it."""
     if isinstance(n, torch.Tensor) and (
         n.dim() != 0 or n.dtype.is_floating_point or n.dtype.is_complex or n.dtype == torch.bool
     ):
         raise SpecError(
-            f"ops.eye: the size is a tensor of shape {tuple(n.shape)} and dtype {n.dtype}; "
+            f"ops.{op}: the size is a tensor of shape {tuple(n.shape)} and dtype {n.dtype}; "
             "give an integer or an integer scalar (e.g. x.shape[0])"
         )
     return n
@@ -261,6 +262,8 @@ class Ops:
 
     @staticmethod
     def full(shape, fill_value):
+        if isinstance(shape, torch.Tensor) and shape.dim() == 0:  # a traced x.shape[0]
+            shape = (_size(shape, "full"),)
         return torch.full(
             tuple(np.atleast_1d(shape)) if not isinstance(shape, tuple) else shape,
             float(fill_value),
@@ -277,7 +280,7 @@ class Ops:
 
     @staticmethod
     def eye(n, m, k):
-        n, m = _eye_size(n), _eye_size(m)
+        n, m = _size(n), _size(m)
         if k == 0:
             return torch.eye(n, m, dtype=F32)
         return torch.ones(n, m, dtype=F32).triu(k).tril(k)  # torch.eye has no diagonal offset
@@ -347,6 +350,7 @@ class Ops:
 
     @staticmethod
     def linspace(start, stop, num, endpoint):
+        num = _size(num, "linspace")
         if endpoint:
             return torch.linspace(float(start), float(stop), num, dtype=F32)
         return torch.linspace(float(start), float(stop), num + 1, dtype=F32)[:-1]
