@@ -218,8 +218,50 @@ def _rebuilder(treedef_info, leaves):
     return rebuild
 
 
+def _holds_tracer(obj, depth: int = 6) -> bool:
+    """Whether ``obj`` (a transform, a constraint, their containers) keeps a JAX tracer."""
+    if isinstance(obj, jax.core.Tracer):
+        return True
+    if depth == 0:
+        return False
+    if isinstance(obj, dict):
+        return any(_holds_tracer(v, depth - 1) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_holds_tracer(v, depth - 1) for v in obj)
+    d = getattr(obj, "__dict__", None)
+    return d is not None and any(_holds_tracer(v, depth - 1) for v in d.values())
+
+
+def _init(svi, key, args, kwargs):
+    """``svi.init(key, *args, **kwargs)`` compiled as one program, or None where it cannot be.
+
+    Run eagerly, ``svi.init`` compiles one XLA kernel per op and shape of the model and guide
+    (new shapes: tens of kernels, most of a small fit's first call); one program compiles in a
+    fraction of that and computes the same values (the same ops, no reassociation).  None
+    (the caller runs it eagerly) for a program that needs concrete values or whose param
+    constraints were built from traced arguments (``svi.constrain_fn`` would keep tracers).
+    """
+    dyn, info, leaves = _split_args(args, kwargs)
+    rebuild = _rebuilder(info, leaves)
+
+    def init(key, dyn):
+        a, k = rebuild(dyn)
+        return svi.init(key, *a, **k)
+
+    try:  # run once: the faster-compiling CPU options whatever the size
+        state = _compile_lowered(jax.jit(init).lower(key, dyn), True)(key, dyn)
+    except Exception as e:  # concrete values needed: the eager init reports real errors
+        log.debug("fit (numpyro): init not compiled (%s)", e)
+        return None
+    if _holds_tracer(getattr(svi.constrain_fn, "args", ())):
+        log.debug("fit (numpyro): init not compiled (constraints built from traced arguments)")
+        return None
+    return state
+
+
 def _build(svi, skip, treedef_info, leaves):
-    """The chunk function: run steps ``start <= i < stop`` (at most CHUNK) from ``state``."""
+    """The chunk function: run steps ``start <= i < stop`` (at most CHUNK) from ``state``;
+    returns ``(state, losses, oks, params)`` (``params`` constrained, of the new state)."""
     rebuild = _rebuilder(treedef_info, leaves)
 
     def chunk(state, start, stop, dyn):
@@ -243,7 +285,8 @@ def _build(svi, skip, treedef_info, leaves):
         (state, _), (losses, oks) = lax.scan(
             body, (state, jnp.asarray(False)), start + jnp.arange(CHUNK, dtype=jnp.int32)
         )
-        return state, losses, oks
+        # the constrained params too: no eager kernels to compile for them after the loop
+        return state, losses, oks, svi.get_params(state)
 
     return chunk
 
@@ -255,8 +298,11 @@ _options_ok: bool | None = None
 
 
 def _compile(fn, example, small: bool):
+    return _compile_lowered(jax.jit(fn).lower(*example), small)
+
+
+def _compile_lowered(lowered, small: bool):
     global _options_ok
-    lowered = jax.jit(fn).lower(*example)
     if small and jax.default_backend() == "cpu" and _options_ok is not False:
         try:
             compiled = lowered.compile(compiler_options=_CPU_OPTIONS)
@@ -293,9 +339,11 @@ def fit(
     skip = on_nonfinite == "skip"
     svi = SVI(model, guide, backend.optimizer(opt), Trace_ELBO(num_particles=num_particles))
     # init with JAX's default key (its eager kernels are compiled once per process)
-    state = svi.init(jax.random.PRNGKey(seed), *args, **kwargs)
-    params0 = svi.get_params(state)
-    n_params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(params0))
+    state = _init(svi, jax.random.PRNGKey(seed), args, kwargs) if jit else None
+    if state is None:
+        state = svi.init(jax.random.PRNGKey(seed), *args, **kwargs)
+    params0 = jax.eval_shape(svi.get_params, state)  # shapes only: nothing to compile
+    n_params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params0))
     small = n_params <= SMALL_MODEL
     if small and fastrng.IMPL_SPLIT is not None:  # the same key bits, unrolled splits
         state = state._replace(rng_key=fastrng.rewrap(state.rng_key, fastrng.IMPL_SPLIT))
@@ -345,9 +393,10 @@ def fit(
                 state = new if ok else kept
                 if not ok and not skip:
                     break
-            return state, losses, oks
+            return state, losses, oks, svi.get_params(state)
 
     losses, skipped, stopped_at, message = [], [], None, ""
+    params = None
     bar = Progress(num_steps, "numpyro", progress)
     done = 0
     size = min(num_steps, 64, CHUNK)
@@ -355,13 +404,13 @@ def fit(
         while done < num_steps:
             stop = min(num_steps, done + size)
             tc = time.perf_counter()
-            new_state, ls, oks = runner(
+            new_state, ls, oks, new_params = runner(
                 state, jnp.asarray(done, jnp.int32), jnp.asarray(stop, jnp.int32), dyn
             )
             n = stop - done
             ls, oks = np.asarray(ls)[:n], np.asarray(oks)[:n]  # waits for the chunk
             dt = time.perf_counter() - tc
-            state = new_state
+            state, params = new_state, new_params
             bad = np.nonzero(~oks)[0]
             if bad.size and not skip:
                 stopped_at = done + int(bad[0])
@@ -379,7 +428,9 @@ def fit(
         log.warning("fit (numpyro): %s; returning the params so far", message)
     finally:
         bar.close()
-    params = {k: np.asarray(v) for k, v in svi.get_params(state).items()}
+    if params is None:  # no chunk ran (interrupted before the first)
+        params = svi.get_params(state)
+    params = {k: np.asarray(v) for k, v in params.items()}
     return FitOutput(
         params=params,
         losses=np.concatenate(losses) if losses else np.zeros(0, _inputs.float_np()),
