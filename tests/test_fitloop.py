@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import dualguide as dg
-from dualguide import constraints
+from dualguide import constraints, ops
 from dualguide import distributions as dist
 
 OPTIMS = {
@@ -371,3 +371,38 @@ def test_numpyro_first_fit_compiles_init_and_loop_only(monkeypatch):
     np.testing.assert_array_equal(fast.losses, slow.losses)
     for k in slow.params:
         np.testing.assert_array_equal(fast.params[k], slow.params[k])
+
+
+def test_numpyro_stop_finds_the_step_whose_state_overflows():
+    """A gradient whose square overflows float32 makes Adam's ``v`` inf while every loss stays
+    finite (the params then freeze): the compiled loop, which tests the state once per chunk,
+    stops at the very step the op-by-op loop (every step tested) stops at, with its params."""
+
+    def model():
+        z = dg.sample("z", dist.Normal(0.0, 1.0))
+        dg.factor("grow", ops.exp(10.0 * z))  # d/dz = 10 exp(10 z): its square overflows first
+
+    def guide():
+        dg.sample("z", dist.Normal(dg.param("loc", 0.0), 1e-3))
+
+    def stopped(jit):
+        with pytest.raises(dg.errors.FitError) as e:
+            dg.fit(
+                model,
+                guide,
+                backend="numpyro",
+                num_steps=300,
+                jit=jit,
+                check=False,
+                progress=False,
+                optim=dg.optim.Adam(lr=0.1),
+            )
+        return e.value.result
+
+    fast, slow = stopped(True), stopped(False)
+    assert 20 < slow.stopped_at < 100  # Adam's steps of ~0.1 reach z ~ 4.4 first
+    assert np.isfinite(slow.losses).all()  # no loss told it: only the state
+    assert fast.stopped_at == slow.stopped_at
+    # exp(10 z) magnifies the compiled vs op-by-op float32 rounding of z (measured 1.2e-4)
+    np.testing.assert_allclose(fast.losses, slow.losses, rtol=1e-3)
+    np.testing.assert_allclose(fast.params["loc"], slow.params["loc"], rtol=1e-5)

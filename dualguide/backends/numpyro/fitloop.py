@@ -199,11 +199,21 @@ def _checked_update(svi, state, args, kwargs):
     kept)``, ``ok`` when the loss and every float leaf of the new optimizer state are finite;
     ``kept``: the state a rejected step leaves (the old one, its key advanced)."""
     new, loss = svi.update(state, *args, **kwargs)
-    ok = jnp.isfinite(loss)
-    for leaf in jax.tree_util.tree_leaves(new.optim_state):
+    ok = jnp.isfinite(loss) & _finite_state(new)
+    return new, loss, ok, state._replace(rng_key=new.rng_key)
+
+
+def _finite_state(state):
+    """Whether every float leaf of ``state``'s optimizer state is finite.
+
+    Adam's and ClippedAdam's state stays non-finite once it is (each new ``m``, ``v`` and
+    param adds the old value times a non-negative factor: inf and nan propagate), which lets
+    the ``"stop"`` loop test it once per chunk (:func:`_first_bad_step`)."""
+    ok = jnp.asarray(True)
+    for leaf in jax.tree_util.tree_leaves(state.optim_state):
         if jnp.issubdtype(leaf.dtype, jnp.floating):
             ok = ok & jnp.all(jnp.isfinite(leaf))
-    return new, loss, ok, state._replace(rng_key=new.rng_key)
+    return ok
 
 
 def _rebuilder(treedef_info, leaves):
@@ -216,6 +226,23 @@ def _rebuilder(treedef_info, leaves):
         return jax.tree_util.tree_unflatten(treedef, full)
 
     return rebuild
+
+
+def _first_bad_step(runner, state, start: int, upto: int, dyn) -> int:
+    """The chunk from ``state`` at step ``start`` left a non-finite optimizer state after its
+    first ``upto`` steps: the index (from ``start``) of the step that made it so, by
+    bisection over replays of the chunk (the same program, keys and draws)."""
+    lo, hi = 0, upto  # the state after lo steps is finite, after hi steps it is not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        *_, finite = runner(
+            state, jnp.asarray(start, jnp.int32), jnp.asarray(start + mid, jnp.int32), dyn
+        )
+        if bool(finite):
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def _holds_tracer(obj, depth: int = 6) -> bool:
@@ -261,14 +288,25 @@ def _init(svi, key, args, kwargs):
 
 def _build(svi, skip, treedef_info, leaves):
     """The chunk function: run steps ``start <= i < stop`` (at most CHUNK) from ``state``;
-    returns ``(state, losses, oks, params)`` (``params`` constrained, of the new state)."""
+    returns ``(state, losses, oks, params, finite)`` (``params`` constrained, of the new state;
+    ``finite``: its optimizer state is finite).
+
+    With ``skip`` every step tests its new state (a bad step is dropped and the loop goes on).
+    Without, a step tests only its loss and the state is tested once, after the loop: that
+    test over every param, ``m`` and ``v`` costs up to a sixth of a large model's step, and a
+    non-finite state stays so (:func:`_finite_state`), so :func:`_first_bad_step` finds the
+    step that made it by replaying the chunk, only when it happens."""
     rebuild = _rebuilder(treedef_info, leaves)
 
     def chunk(state, start, stop, dyn):
         args, kwargs = rebuild(dyn)
 
         def run(state):
-            new, loss, ok, kept = _checked_update(svi, state, args, kwargs)
+            if skip:
+                new, loss, ok, kept = _checked_update(svi, state, args, kwargs)
+            else:
+                new, loss = svi.update(state, *args, **kwargs)
+                ok, kept = jnp.isfinite(loss), state._replace(rng_key=new.rng_key)
             new = lax.cond(ok, lambda: new, lambda: kept)
             return new, loss.astype(jnp.result_type(float)), ok
 
@@ -286,7 +324,7 @@ def _build(svi, skip, treedef_info, leaves):
             body, (state, jnp.asarray(False)), start + jnp.arange(CHUNK, dtype=jnp.int32)
         )
         # the constrained params too: no eager kernels to compile for them after the loop
-        return state, losses, oks, svi.get_params(state)
+        return state, losses, oks, svi.get_params(state), _finite_state(state)
 
     return chunk
 
@@ -393,7 +431,7 @@ def fit(
                 state = new if ok else kept
                 if not ok and not skip:
                     break
-            return state, losses, oks, svi.get_params(state)
+            return state, losses, oks, svi.get_params(state), jnp.asarray(True)
 
     losses, skipped, stopped_at, message = [], [], None, ""
     params = None
@@ -404,12 +442,20 @@ def fit(
         while done < num_steps:
             stop = min(num_steps, done + size)
             tc = time.perf_counter()
-            new_state, ls, oks, new_params = runner(
+            new_state, ls, oks, new_params, finite = runner(
                 state, jnp.asarray(done, jnp.int32), jnp.asarray(stop, jnp.int32), dyn
             )
             n = stop - done
-            ls, oks = np.asarray(ls)[:n], np.asarray(oks)[:n]  # waits for the chunk
+            ls, oks = np.asarray(ls)[:n], np.asarray(oks)[:n].copy()  # waits for the chunk
             dt = time.perf_counter() - tc
+            if not skip and not bool(finite):  # the step that made the state non-finite
+                j = _first_bad_step(
+                    runner, state, done, int(np.argmin(oks)) if not oks.all() else n, dyn
+                )
+                new_state, _, _, new_params, _ = runner(
+                    state, jnp.asarray(done, jnp.int32), jnp.asarray(done + j, jnp.int32), dyn
+                )
+                oks[j:] = False
             state, params = new_state, new_params
             bad = np.nonzero(~oks)[0]
             if bad.size and not skip:
