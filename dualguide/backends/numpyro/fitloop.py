@@ -15,6 +15,13 @@ fit reproduces ``SVI.run``'s losses and params to float rounding
   2-3x faster than the same ``svi.update`` in a plain ``lax.scan`` (``SVI.run``).
   (Selecting with ``jnp.where`` instead makes XLA recompute the ELBO inside each
   consumer kernel -- measured ~3x slower.)
+* **The non-finite test.**  With ``on_nonfinite="stop"`` a step tests its loss; the
+  optimizer state (every param, ``m``, ``v``) is tested once per chunk, and only when it
+  is not finite is the chunk replayed to find the step that made it so
+  (:func:`_first_bad_step`).  ``"skip"`` tests every step's state.
+* **First call.**  ``svi.init`` runs as one compiled program (:func:`_init`) and the loop
+  returns the constrained params, so a fit of new shapes compiles two programs and no
+  eager kernel (an eager init compiles one per op and shape).
 * **Small models: cheaper PRNG and compile settings.**  For models with few params
   (kernel-launch bound) the key is :mod:`.fastrng`'s threefry with key splits
   unrolled (bit-for-bit JAX's generator) and XLA's older CPU fusion emitters are
