@@ -12,10 +12,11 @@ redoes in Python on every step (param-store lookups, poutine handlers, one
   ELBO, so the gradient is one tensor;
 * gradient (``torch.autograd.grad``), non-finite check and the Adam update run in
   one TorchScript call, operating on that flat tensor;
-* with vectorized particles (the traced particle under ``torch.func.vmap``), a fit of more
-  than :data:`RECORD_MIN_STEPS` steps records the vmapped step and its gradient once as
-  one program of ATen ops (:func:`_record_grad_program`), checked bit for bit against the
-  op-by-op step before it replaces it.
+* a fit of more than :data:`RECORD_MIN_STEPS` steps records the step and its gradient
+  once as one program of ATen ops (:func:`_record_grad_program`): the traced ELBO (one
+  particle) or the traced particle under ``torch.func.vmap`` (vectorized particles), with
+  autograd's backward ops; it is checked bit for bit against the op-by-op step (run with
+  eager autograd) before it replaces it.  No autograd engine runs per step after that.
 
 The random draws, the loss and the gradient are those of ``JitTrace_ELBO``
 (same trace, same generator), so a fit gives the losses the step-by-step Pyro
@@ -361,6 +362,8 @@ class _JitLoop:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self.step_mod = torch.jit.script(_Step(fe, *hyper))
+            if num_steps > RECORD_MIN_STEPS:
+                self._to_record = (fe, hyper)
         self.lrs = [float(opt.lr_at(t)) for t in range(num_steps)]
         self.bc1 = _bias_corrections(b1, num_steps).tolist()
         self.bc2 = _bias_corrections(b2, num_steps).tolist()
