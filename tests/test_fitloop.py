@@ -300,12 +300,13 @@ def _plated(D=7):
     return model, guide, (data,)
 
 
+@pytest.mark.parametrize("P", [1, 4])
 @pytest.mark.parametrize("problem", ["seed", "plated"])
 def test_pyro_recorded_particle_step_is_the_op_by_op_step(
-    seed_gaussian, problem, monkeypatch, caplog
+    seed_gaussian, problem, P, monkeypatch, caplog
 ):
-    """Vectorized particles: the step recorded as one program (fits longer than
-    RECORD_MIN_STEPS) replays the vmapped particles' very kernels and autograd's backward
+    """The step recorded as one program (fits longer than RECORD_MIN_STEPS; one particle or
+    vectorized particles) replays the traced ELBO's very kernels and autograd's backward
     ops, so the fit is bit for bit the op-by-op one."""
     from dualguide.backends.pyro import fitloop
 
@@ -313,7 +314,7 @@ def test_pyro_recorded_particle_step_is_the_op_by_op_step(
         model, guide, args = seed_gaussian.model_nofactor, seed_gaussian.guide, ()
     else:
         model, guide, args = _plated()
-    kw = dict(backend="pyro", model_args=args, optim=OPTIMS["clipped-lrd"], num_particles=4)
+    kw = dict(backend="pyro", model_args=args, optim=OPTIMS["clipped-lrd"], num_particles=P)
     kw.update({**FIT, "num_steps": fitloop.RECORD_MIN_STEPS + 20})
     recorded = []
     real = fitloop._record_grad_program
@@ -328,7 +329,14 @@ def test_pyro_recorded_particle_step_is_the_op_by_op_step(
     assert len(recorded) == 1
     assert "op by op" not in caplog.text  # the recorded program passed its check and ran
     monkeypatch.setattr(fitloop, "RECORD_MIN_STEPS", 10**9)
-    slow = dg.fit(model, guide, **kw)
+    # one particle: the op-by-op step is a TorchScript graph whose profiling executor
+    # differentiates with TorchScript's own gradient formulas (float rounding apart from
+    # eager autograd's); the recording replays eager autograd's, so compare with the step
+    # run without that executor (it stays within 1e-5 of Pyro's SVI: the test above)
+    import torch
+
+    with torch.jit.optimized_execution(P > 1):
+        slow = dg.fit(model, guide, **kw)
     assert len(recorded) == 1  # not recorded this time
     np.testing.assert_array_equal(fast.losses, slow.losses)
     for k in slow.params:

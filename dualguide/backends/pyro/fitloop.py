@@ -12,10 +12,11 @@ redoes in Python on every step (param-store lookups, poutine handlers, one
   ELBO, so the gradient is one tensor;
 * gradient (``torch.autograd.grad``), non-finite check and the Adam update run in
   one TorchScript call, operating on that flat tensor;
-* with vectorized particles (the traced particle under ``torch.func.vmap``), a fit of more
-  than :data:`RECORD_MIN_STEPS` steps records the vmapped step and its gradient once as
-  one program of ATen ops (:func:`_record_grad_program`), checked bit for bit against the
-  op-by-op step before it replaces it.
+* a fit of more than :data:`RECORD_MIN_STEPS` steps records the step and its gradient
+  once as one program of ATen ops (:func:`_record_grad_program`): the traced ELBO (one
+  particle) or the traced particle under ``torch.func.vmap`` (vectorized particles), with
+  autograd's backward ops; it is checked bit for bit against the op-by-op step (run with
+  eager autograd) before it replaces it.  No autograd engine runs per step after that.
 
 The random draws, the loss and the gradient are those of ``JitTrace_ELBO``
 (same trace, same generator), so a fit gives the losses the step-by-step Pyro
@@ -30,7 +31,7 @@ import logging
 import math
 import time
 import warnings
-from typing import Tuple  # noqa: UP035  (TorchScript reads the annotations)
+from typing import Optional, Tuple  # noqa: UP035  (TorchScript reads the annotations)
 
 import numpy as np
 import pyro
@@ -54,17 +55,22 @@ class JitFallbackWarning(UserWarning):
     """A Pyro fit runs ``Trace_ELBO`` because its program cannot be traced (the message says why)."""
 
 
-class _Step(torch.nn.Module):
-    """One step on the flat unconstrained params: ELBO, gradient, check, Adam (in place)."""
+class _AdamStep(torch.nn.Module):
+    """One step on the flat unconstrained params: ``fn``'s loss and gradient, the non-finite
+    check, Adam in place.  Holds the Adam constants; subclasses say how the gradient is
+    obtained (:meth:`loss_and_grad`).  Both are TorchScript-scripted."""
 
-    def __init__(self, elbo, b1: float, b2: float, eps: float, clip: float, do_clip: bool):
+    def __init__(self, fn, b1: float, b2: float, eps: float, clip: float, do_clip: bool):
         super().__init__()
-        self.elbo = elbo
+        self.fn = fn
         self.b1 = b1
         self.b2 = b2
         self.eps = eps
         self.clip = clip
         self.do_clip = do_clip
+
+    def loss_and_grad(self, flat: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:  # noqa: UP006, UP045
+        raise NotImplementedError
 
     def forward(
         self,
@@ -75,10 +81,7 @@ class _Step(torch.nn.Module):
         bc1: float,
         bc2: float,
     ) -> Tuple[float, int]:  # noqa: UP006
-        out = self.elbo(flat)
-        loss = out[0]
-        grads = torch.autograd.grad([out[1]], [flat], allow_unused=True)
-        g = grads[0]
+        loss, g = self.loss_and_grad(flat)
         lv = float(loss.item())
         if not math.isfinite(lv):
             return lv, 1
@@ -94,6 +97,16 @@ class _Step(torch.nn.Module):
                 flat, g, m, v, lr, bc1, bc2, self.b1, self.b2, self.eps, self.clip, self.do_clip
             )
         return lv, 0
+
+
+class _Step(_AdamStep):
+    """:class:`_AdamStep` for ``fn`` returning ``[loss, surrogate]``: autograd differentiates
+    the surrogate."""
+
+    def loss_and_grad(self, flat: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:  # noqa: UP006, UP045
+        out = self.fn(flat)
+        grads = torch.autograd.grad([out[1]], [flat], allow_unused=True)
+        return out[0], grads[0]
 
 
 class _FlatELBO(torch.nn.Module):
@@ -154,40 +167,13 @@ class _VmapFlatELBO(torch.nn.Module):
         return self.elbo._vmap(lambda: self.traced(*parts, *self.args), traced=True)
 
 
-class _GradStep(torch.nn.Module):
-    """:class:`_Step` for a function that returns ``[loss, surrogate]`` and the gradient
-    itself (:func:`_record_grad_program`): no autograd at run time."""
+class _GradStep(_AdamStep):
+    """:class:`_AdamStep` for ``fn`` returning the loss and the gradient itself
+    (:func:`_record_grad_program`): no autograd at run time."""
 
-    def __init__(self, fn, b1: float, b2: float, eps: float, clip: float, do_clip: bool):
-        super().__init__()
-        self.fn = fn
-        self.b1 = b1
-        self.b2 = b2
-        self.eps = eps
-        self.clip = clip
-        self.do_clip = do_clip
-
-    def forward(
-        self,
-        flat: torch.Tensor,
-        m: torch.Tensor,
-        v: torch.Tensor,
-        lr: float,
-        bc1: float,
-        bc2: float,
-    ) -> Tuple[float, int]:  # noqa: UP006
+    def loss_and_grad(self, flat: torch.Tensor) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:  # noqa: UP006, UP045
         out = self.fn(flat)
-        lv = float(out[0].item())
-        if not math.isfinite(lv):
-            return lv, 1
-        g = out[1]
-        if not math.isfinite(float(g.sum().item())):
-            if not bool(torch.isfinite(g).all().item()):
-                return lv, 2
-        adam_update_(
-            flat, g, m, v, lr, bc1, bc2, self.b1, self.b2, self.eps, self.clip, self.do_clip
-        )
-        return lv, 0
+        return out[0], out[1]
 
 
 class _Unrecordable(RuntimeError):
@@ -361,6 +347,8 @@ class _JitLoop:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self.step_mod = torch.jit.script(_Step(fe, *hyper))
+            if num_steps > RECORD_MIN_STEPS:
+                self._to_record = (fe, hyper)
         self.lrs = [float(opt.lr_at(t)) for t in range(num_steps)]
         self.bc1 = _bias_corrections(b1, num_steps).tolist()
         self.bc2 = _bias_corrections(b2, num_steps).tolist()
