@@ -283,6 +283,9 @@ def _describe(out_names, in_names) -> str:
 
 
 def _broadcast_shapes(shapes, what: str) -> tuple:
+    shapes = [tuple(s) for s in shapes]
+    if all(s == shapes[0] for s in shapes):  # the usual case, without numpy's slower check
+        return shapes[0] if shapes else ()
     try:
         return tuple(np.broadcast_shapes(*[tuple(s) for s in shapes]))
     except ValueError:
@@ -330,7 +333,11 @@ class Plan:
                 )
             ob, oe = s[: len(s) - e], s[len(s) - e :]
             try:
-                full = tuple(np.broadcast_shapes(ob, self.batch_shape))
+                full = (
+                    ob
+                    if ob == self.batch_shape
+                    else tuple(np.broadcast_shapes(ob, self.batch_shape))
+                )
             except ValueError:
                 full = None
             if full != self.batch_shape:

@@ -82,7 +82,7 @@ import numpy as np
 
 from . import _state, bijections, ops
 from ._inputs import float_np
-from ._linalg import logabsdet
+from ._linalg import logabsdet, logabsdet_entries
 from .bijections import Bijection, sum_rightmost
 from .contract import Plan, _as_outputs, _describe  # noqa: F401  (Plan: re-exported)
 from .errors import SpecError
@@ -238,9 +238,9 @@ def transformed(
     elif callable(fn):
         out_eds = _check_event_dims(event_dims, names_t)
         outs, J, plan = _backend_module(b).jacobian(
-            fn, us, in_eds, out_eds, in_names, names_t, True
+            fn, us, in_eds, out_eds, in_names, names_t, True, entries=True
         )
-        logdet = logabsdet(J, plan.d_in)
+        logdet = _logdet(J, plan)
         method = "autodiff"
     else:
         raise SpecError(f"{desc}: fn must be a function or a dg.bijections object, got {fn!r}")
@@ -259,6 +259,11 @@ def transformed(
         v = sample(name, dist.Delta(out, log_density=ld, event_dim=ed), infer={INFER_KEY: info})
         values.append(v)
     return values[0] if isinstance(names, str) else tuple(values)
+
+
+def _logdet(J, plan):
+    """log|det J| from a backend's Jacobian: an array, or (Pyro, maps of scalars) its entries."""
+    return logabsdet_entries(J) if isinstance(J, list) else logabsdet(J, plan.d_in)
 
 
 def _apply_bijection(bij, us, in_eds, names_t, in_names, event_dims, b):
@@ -376,5 +381,5 @@ def log_abs_det_jacobian(
         out_names = tuple(f"output{j}" for j in range(len(probe)))
         eds = _check_event_dims(event_dims, out_names)
         mod = _backend_module(b)
-        _, J, plan = mod.jacobian(fn, us, in_eds, eds, in_names, out_names, True)
-        return b.to_numpy(logabsdet(J, plan.d_in))
+        _, J, plan = mod.jacobian(fn, us, in_eds, eds, in_names, out_names, True, entries=True)
+        return b.to_numpy(_logdet(J, plan))

@@ -1,4 +1,6 @@
 # ruff: noqa: E402  (a profiling script: it sets threads and warnings before importing the frameworks)
+import cProfile
+import pstats
 import sys
 import time
 import warnings
@@ -21,6 +23,7 @@ pairs = {
     "rendered": (dg.render(prob.model, "pyro"), dg.render(prob.guide, "pyro")),
 }
 counts = {}
+py_calls = {}
 for P in (1,):
     for name, (m, g) in pairs.items():
         pyro.set_rng_seed(0)
@@ -47,6 +50,20 @@ for P in (1,):
             for _ in range(200):
                 svi.step()
             dt = (time.perf_counter() - t0) / 200 * 1e6
+            # Python calls per step by where the function lives (the cost aten ops do not show)
+            prof_py = cProfile.Profile()
+            prof_py.enable()
+            for _ in range(50):
+                svi.step()
+            prof_py.disable()
+            by_area = {}
+            for (path, _line, _fn), st in pstats.Stats(prof_py).stats.items():
+                area = next(
+                    (a for a in ("dualguide", "examples", "pyro", "torch") if f"/{a}/" in path),
+                    "other",
+                )
+                by_area[area] = by_area.get(area, 0) + st[1] / 50  # primitive calls
+            py_calls[name] = by_area
             counts.setdefault(name, {}).update(
                 {
                     e.key: (e.count / 50, e.self_cpu_time_total / 50)
@@ -73,3 +90,9 @@ print(
 print(
     "ops the rendered step calls less often:", ", ".join(f"{k} {d:.0f}" for d, k in diff if d <= -1)
 )
+for name, by_area in py_calls.items():
+    print(
+        f"{name}: {sum(by_area.values()):.0f} Python calls/step ("
+        + ", ".join(f"{a} {n:.0f}" for a, n in sorted(by_area.items(), key=lambda t: -t[1]))
+        + ")"
+    )

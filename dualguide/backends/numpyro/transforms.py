@@ -22,8 +22,12 @@ def _arr(x):
     return x if isinstance(x, jax.Array) else jnp.asarray(x, dtype=F32)
 
 
-def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
-    """``(outputs, J, plan)``: outputs broadcast to ``batch + event``; J ``batch + (D_out, D_in)``."""
+def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square, entries=False):
+    """``(outputs, J, plan)``: outputs broadcast to ``batch + event``; J ``batch + (D_out, D_in)``.
+
+    ``entries`` is accepted for the backend contract and ignored: under ``jit`` XLA fuses the
+    matrix's assembly, so J is always an array here (the Pyro backend may return its entries).
+    """
     us = [_arr(u) for u in us]
     plan = Plan(in_names, out_names, [tuple(u.shape) for u in us], in_eds)
     xs = [jnp.broadcast_to(u, plan.in_full_shape(i)) for i, u in enumerate(us)]

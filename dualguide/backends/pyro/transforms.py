@@ -203,19 +203,54 @@ def _shape(t) -> tuple:
         return tuple(int(d) for d in t.shape)
 
 
-def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
-    """``(outputs, J, plan)``: outputs broadcast to ``batch + event``; J ``batch + (D_out, D_in)``."""
+def _unsafe_error(plan, outs) -> JitUnsafe:
+    bad = _unsafe_ops(outs) or ["an op"]
+    return JitUnsafe(
+        f"{plan.desc}: the map uses {', '.join(bad)}, whose torch gradient Pyro's "
+        "JitTrace_ELBO cannot record (it saves its output); write the map without "
+        "it or use a dg.bijections object"
+    )
+
+
+def _grad(o, xs, ones, tracing, plan, outs):
+    """d(sum of o)/d(xs) with ``create_graph``.  Eagerly it is seeded with ``ones`` (no ``sum``
+    op, no ``SumBackward`` in the double backward); under ``torch.jit.trace`` autograd cannot
+    compare a seed's traced shape with the output's, so there it differentiates ``o.sum()``."""
+    try:
+        if tracing:
+            return torch.autograd.grad(o.sum(), xs, create_graph=True, allow_unused=True)
+        return torch.autograd.grad(
+            (o,), xs, grad_outputs=(ones,), create_graph=True, allow_unused=True
+        )
+    except RuntimeError as e:
+        if not tracing or "as a constant" not in str(e):
+            raise
+        raise _unsafe_error(plan, outs) from None
+
+
+def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square, entries=False):
+    """``(outputs, J, plan)``: outputs broadcast to ``batch + event``; J ``batch + (D_out, D_in)``.
+
+    ``entries=True`` (what ``dg.transformed`` asks for): when every input and output is a
+    scalar per batch element (the usual small maps), J comes back as its entries instead, a
+    list of rows of arrays of the batch shape (``J[r][k] = d out_r / d in_k``), so that the
+    log-det is formed from them without stacking and indexing a matrix (fewer ops in the
+    step and in its backward).  Otherwise J is an array either way.
+    """
     us = [
         u if isinstance(u, torch.Tensor) else torch.as_tensor(u, dtype=torch.get_default_dtype())
         for u in us
     ]
-    plan = Plan(in_names, out_names, [_shape(u) for u in us], in_eds)
+    in_shapes = [_shape(u) for u in us]
+    plan = Plan(in_names, out_names, in_shapes, in_eds)
     grad_on = torch.is_grad_enabled()
     tracing = torch.jit.is_tracing()
     with torch.enable_grad():
         xs = []
         for i, u in enumerate(us):
-            u = u.expand(plan.in_full_shape(i))
+            full = plan.in_full_shape(i)
+            if in_shapes[i] != full:  # (an expand is one more op, and one more in the backward)
+                u = u.expand(full)
             xs.append(u if u.requires_grad else u.detach().requires_grad_())
         with _InputSaved() if tracing else contextlib.nullcontext():
             outs = _as_outputs(fn(*xs), plan.desc, len(out_names))
@@ -225,10 +260,14 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
             else torch.as_tensor(o, dtype=torch.get_default_dtype())
             for o in outs
         ]
-        plan.outputs([_shape(o) for o in outs], out_eds)
+        out_shapes = [_shape(o) for o in outs]
+        plan.outputs(out_shapes, out_eds)
         if square:
             plan.check_square()
-        outs = [o.expand(plan.out_full_shape(j)) for j, o in enumerate(outs)]
+        outs = [
+            o if out_shapes[j] == plan.out_full_shape(j) else o.expand(plan.out_full_shape(j))
+            for j, o in enumerate(outs)
+        ]
         B = plan.batch_shape
         # scalar events (the usual 2-D maps): each output is its own row and each input its
         # own column, with no flattening (fewer ops in the traced step)
@@ -240,30 +279,33 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square):
         else:
             flat = torch.cat([o.reshape(B + (-1,)) for o in outs], dim=-1)
             flat_rows = [flat[..., r] for r in range(plan.d_out)]
+        ones = zero = None
         rows = []
         for o_r in flat_rows:
             if not o_r.requires_grad:
-                rows.append(o_r.new_zeros(B + (plan.d_in,)))
+                if scalars:
+                    zero = o_r.new_zeros(B) if zero is None else zero
+                    rows.append([zero] * plan.d_in)
+                else:
+                    rows.append(o_r.new_zeros(B + (plan.d_in,)))
                 continue
-            try:
-                gs = torch.autograd.grad(o_r.sum(), xs, create_graph=True, allow_unused=True)
-            except RuntimeError as e:
-                if not tracing or "as a constant" not in str(e):
-                    raise
-                bad = _unsafe_ops(outs) or ["an op"]
-                raise JitUnsafe(
-                    f"{plan.desc}: the map uses {', '.join(bad)}, whose torch gradient Pyro's "
-                    "JitTrace_ELBO cannot record (it saves its output); write the map without "
-                    "it or use a dg.bijections object"
-                ) from None
+            if ones is None and not tracing:
+                ones = torch.ones_like(o_r)
+            gs = _grad(o_r, xs, ones, tracing, plan, outs)
             cols = [(g if g is not None else x.new_zeros(x.shape)) for g, x in zip(gs, xs)]
             if scalars:
-                rows.append(torch.stack(cols, dim=-1))
+                rows.append(cols)
             else:
                 rows.append(torch.cat([c.reshape(B + (-1,)) for c in cols], dim=-1))
-        J = torch.stack(rows, dim=-2)
+        if scalars and entries:
+            J = rows
+        elif scalars:
+            J = torch.stack([torch.stack(r, dim=-1) for r in rows], dim=-2)
+        else:
+            J = torch.stack(rows, dim=-2)
     if not grad_on:
-        outs, J = [o.detach() for o in outs], J.detach()
+        outs = [o.detach() for o in outs]
+        J = [[e.detach() for e in r] for r in J] if isinstance(J, list) else J.detach()
     return outs, J, plan
 
 
