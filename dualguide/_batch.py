@@ -48,9 +48,13 @@ def _members(batch, kw: dict, seeds: list[int] | None) -> list[_Member]:
     try:
         items = list(batch)
     except TypeError:
-        raise SpecError(f"fit: batch must be a list of dicts, one per member, got {batch!r:.80}") from None
+        raise SpecError(
+            f"fit: batch must be a list of dicts, one per member, got {batch!r:.80}"
+        ) from None
     if not items:
-        raise SpecError("fit: batch is empty; give at least one member, e.g. batch=[{'model_args': (x,)}]")
+        raise SpecError(
+            "fit: batch is empty; give at least one member, e.g. batch=[{'model_args': (x,)}]"
+        )
     out = []
     for i, m in enumerate(items):
         if not isinstance(m, dict):
@@ -133,7 +137,9 @@ def _same_shapes(members: list[_Member]) -> str | None:
             kind, a = _leaf(x)
             kind0, a0 = _leaf(x0)
             if kind != kind0:
-                raise SpecError(f"fit: batch[{i}] {name} is not the same kind of value as batch[0]'s")
+                raise SpecError(
+                    f"fit: batch[{i}] {name} is not the same kind of value as batch[0]'s"
+                )
             if kind == "object":
                 if x is not x0 and why is None:
                     why = f"batch[{i}] {name} is not an array and differs from batch[0]'s"
@@ -216,14 +222,13 @@ def fit_batch(
         from .doctor import fit_checks
 
         fit_checks(model, guide, b, m0.args, m0.kwargs, m0.init, m0.seed, kw["on_nonfinite"])
-    per = seeds if seeds is not None else None
-    runs_of = [(i, s) for i, m in enumerate(members) for s in (per or [m.seed])]
+    runs_of = [(i, s) for i, mb in enumerate(members) for s in (seeds or [mb.seed])]
 
     outs: list[FitOutput] = []
     if why is None:
         from .render import render
 
-        m, g = render(model, b), render(guide, b)
+        rm, rg = render(model, b), render(guide, b)
         runs = [
             BatchRun(
                 member=i,
@@ -239,8 +244,8 @@ def fit_batch(
             try:
                 outs = _state.feature(b, "fitloop").fit_batch(
                     b,
-                    m,
-                    g,
+                    rm,
+                    rg,
                     runs,
                     num_steps=kw["num_steps"],
                     num_particles=loss_obj.num_particles,

@@ -681,7 +681,9 @@ def fit_batch(
         while j < R and runs[j].member == runs[i].member:
             j += 1
         with runs[i].init_scope():
-            parts.append(_init_seeds(svi0, [r.seed for r in runs[i:j]], runs[i].args, runs[i].kwargs))
+            parts.append(
+                _init_seeds(svi0, [r.seed for r in runs[i:j]], runs[i].args, runs[i].kwargs)
+            )
         i = j
     state = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)
     state0 = jax.tree_util.tree_map(lambda x: x[0], state)
@@ -694,13 +696,14 @@ def fit_batch(
         dyns.append(dyn)
     dyn, info, leaves = _split_args(runs[0].args, runs[0].kwargs)
     shared = all(
-        all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(d, dyn))
-        for d in dyns[1:]
+        all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(d, dyn)) for d in dyns[1:]
     )
     data_axis = None if shared else 0
     if not shared:
         dyn = [jnp.stack([d[k] for d in dyns]) for k in range(len(dyn))]
-    lrs = jnp.asarray([float(r.opt.lr) if not same_lr else 0.0 for r in runs], jnp.result_type(float))
+    lrs = jnp.asarray(
+        [float(r.opt.lr) if not same_lr else 0.0 for r in runs], jnp.result_type(float)
+    )
     common = (
         jax.tree_util.tree_structure(state),
         tuple((tuple(np.shape(x)), str(x.dtype)) for x in jax.tree_util.tree_leaves(state)),

@@ -714,8 +714,19 @@ def fit_seeds(
 
 
 def _run_seeds(
-    elbo, cf, inits, args, opt, num_steps, skip, S, progress, *, lr_table=None, arg_dims=None,
-    randomness="different"
+    elbo,
+    cf,
+    inits,
+    args,
+    opt,
+    num_steps,
+    skip,
+    S,
+    progress,
+    *,
+    lr_table=None,
+    arg_dims=None,
+    randomness="different",
 ):
     """The loop of :func:`fit_seeds` (and :func:`fit_batch`): one flat param row per run,
     ``vmap``-ed.  ``lr_table`` ``(S, num_steps)``: a learning rate per run and step (None: the
@@ -760,7 +771,7 @@ def _run_seeds(
             return elbo._vmap(lambda: traced(*parts, *a), traced=True)
 
         vm = torch.func.vmap(per_run, in_dims=(0, *arg_dims), randomness=randomness)
-        batched = lambda f: vm(f, *args)  # noqa: E731
+        batched = lambda f: vm(f, *args)
     bar = Progress(num_steps, "pyro", progress)
     done, message = 0, ""
     try:
