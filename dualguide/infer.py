@@ -242,6 +242,15 @@ def fit(
     the seeds, with the list of results in ``.result``.  ``wall_time`` is the batch's.
     Losses other than ``Trace_ELBO`` and ``jit=False`` run the seeds one after the other.
 
+    ``batch=[{...}, {...}]`` runs one fit per **batch member** in one program, alone or with
+    ``seeds`` (``docs/batch.md``).  A member is a dict of the arguments that differ:
+    ``model_args`` / ``model_kwargs`` (data of equal shapes), ``init_params``, ``optim`` (the
+    learning rate may differ) and ``seed``; the others are ``fit``'s.  Returns one
+    :class:`FitResult` per member (``result.member``), or with ``seeds`` a list per member,
+    one per seed; each equals the member's separate fit (float rounding).  Members that cannot
+    share a program run one after the other, the reason logged.  E.g.
+    ``dg.fit(model, guide, batch=[{"model_args": (y1,)}, {"model_args": (y2,)}])``.
+
     >>> import dualguide as dg
     >>> from dualguide import constraints, distributions as dist
     >>> def model():
