@@ -632,6 +632,10 @@ def _build_batch(make_svi, skip, treedef_info, leaves, data_axis):
     return chunk
 
 
+def _same_init(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
 def fit_batch(
     backend,
     model,
@@ -660,7 +664,8 @@ def fit_batch(
     t0 = time.perf_counter()
     skip = on_nonfinite == "skip"
     elbo = Trace_ELBO(num_particles=num_particles)
-    opt0 = runs[0].opt
+    r0 = runs[0]
+    opt0 = r0.opt
     same_lr = all(r.opt == opt0 for r in runs)
     svi0 = SVI(model, guide, backend.optimizer(opt0), elbo)
     R = len(runs)
@@ -674,22 +679,6 @@ def fit_batch(
         svi.optim = backend.optimizer(dataclasses.replace(opt0, lr=lr))
         return svi
 
-    # the initial states: each member's init under its own overrides, its seeds stacked
-    parts, i = [], 0
-    while i < R:
-        j = i
-        while j < R and runs[j].member == runs[i].member:
-            j += 1
-        with runs[i].init_scope():
-            parts.append(
-                _init_seeds(svi0, [r.seed for r in runs[i:j]], runs[i].args, runs[i].kwargs)
-            )
-        i = j
-    state = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)
-    state0 = jax.tree_util.tree_map(lambda x: x[0], state)
-    n_params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(svi0.get_params(state0)))
-    small = n_params <= SMALL_MODEL
-
     dyns = []
     for r in runs:
         dyn, info, leaves = _split_args(r.args, r.kwargs)
@@ -701,6 +690,42 @@ def fit_batch(
     data_axis = None if shared else 0
     if not shared:
         dyn = [jnp.stack([d[k] for d in dyns]) for k in range(len(dyn))]
+    # the initial states: one vmapped init over the seeds and data when the runs share their
+    # init values, else each member's init under its own overrides, its seeds stacked
+    state = None
+    if R > 1 and all(_same_init(r.init, r0.init) for r in runs[1:]):
+        rebuild = _rebuilder(info, leaves)
+
+        def init_one(seed, d):
+            a, k = rebuild(d)
+            return svi0.init(jax.random.PRNGKey(seed), *a, **k)
+
+        try:
+            with r0.init_scope():
+                state = jax.vmap(init_one, in_axes=(0, data_axis))(
+                    jnp.asarray([r.seed for r in runs], jnp.uint32), dyn
+                )
+        except Exception as e:  # a program whose init needs concrete values
+            log.debug("fit (numpyro, batch): init run by run (%s)", e)
+            state = None
+    if state is None:
+        parts, i = [], 0
+        while i < R:
+            j = i
+            while j < R and runs[j].member == runs[i].member:
+                j += 1
+            with runs[i].init_scope():
+                parts.append(
+                    _init_seeds(svi0, [r.seed for r in runs[i:j]], runs[i].args, runs[i].kwargs)
+                )
+            i = j
+        state = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)
+    with r0.init_scope():  # svi0 holds concrete transforms (the vmapped init traced them)
+        svi0.init(jax.random.PRNGKey(r0.seed), *r0.args, **r0.kwargs)
+    state0 = jax.tree_util.tree_map(lambda x: x[0], state)
+    n_params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(svi0.get_params(state0)))
+    small = n_params <= SMALL_MODEL
+
     lrs = jnp.asarray(
         [float(r.opt.lr) if not same_lr else 0.0 for r in runs], jnp.result_type(float)
     )
