@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick    # smoke run (1-2 minutes), noisier figures
     python benchmarks/run.py --only 'numpyro:seed'      # a subset (regex on backend:problem:P)
     python benchmarks/run.py --only '^seeds|^memory'    # the many-seeds and memory rows
+    python benchmarks/run.py --only '^batch' --no-write  # fit(batch=[...]) rows, print only
     python benchmarks/run.py --report-only              # re-render docs from docs/benchmarks.json
     python benchmarks/run.py --threads 1                # one intra-op thread (steadier when shared)
 
@@ -48,6 +49,9 @@ def comparisons() -> list[list[str]]:
     for backend in ("numpyro", "pyro"):
         for name in SEED_PROBLEMS:
             out.append(["seeds", backend, name])
+    for backend in ("numpyro", "pyro"):
+        for name in SEED_PROBLEMS:  # seed: 32 learning rates; plated1000: 32 datasets
+            out.append(["batch", backend, name])
     for backend in ("numpyro", "pyro"):
         for variant in ("fit", "floor"):
             out.append(["memory", backend, variant])

@@ -405,6 +405,57 @@ def bench_seeds(backend: str, prob, quick: bool) -> dict:
 
 
 # ------------------------------------------------------------------------------------------
+# a batch of datasets / settings in one program
+# ------------------------------------------------------------------------------------------
+MEMBERS = 32
+
+
+def batch_members(prob, dg) -> tuple[str, list[dict]]:
+    """What the 32 members vary: the data (problems with data: each member's observations
+    shifted by its own offset), else the learning rate (0.005 .. 0.02)."""
+    import numpy as np
+
+    if prob.args:
+        (y,) = prob.args
+        return "datasets", [
+            {"model_args": ((y + np.float32(0.1 * i)).astype(np.float32),)} for i in range(MEMBERS)
+        ]
+    lrs = np.linspace(0.005, 0.02, MEMBERS)
+    return "learning rates", [{"optim": dg.optim.Adam(lr=float(lr))} for lr in lrs]
+
+
+def bench_batch(backend: str, prob, quick: bool) -> dict:
+    """``dualguide.fit(batch=[32 members])`` (one program) against the 32 separate fits."""
+    import numpy as np
+    from timing import interleave, stats, timed
+
+    import dualguide as dg
+
+    n = 100 if quick else 300
+    kw = {**_fit_kw(prob, backend, 1, dg), "num_steps": n}
+    varies, members = batch_members(prob, dg)
+
+    def one(m):
+        return dg.fit(prob.model, prob.guide, **{**kw, **m})
+
+    t_first, _ = timed(lambda: dg.fit(prob.model, prob.guide, batch=members, **kw))
+    one(members[0])  # compile / trace the sequential one too
+    blocks = {
+        "vectorized": lambda: dg.fit(prob.model, prob.guide, batch=members, **kw),
+        "sequential": lambda: [one(m) for m in members],
+    }
+    times = interleave(blocks, 3 if quick else 5, budget_s=60.0 if quick else 240.0)
+    return {
+        "members": MEMBERS,
+        "varies": varies,
+        "steps": n,
+        "seconds": {k: stats(v) for k, v in times.items()},
+        "speedup": float(np.median(times["sequential"]) / np.median(times["vectorized"])),
+        "vectorized_first_call_s": t_first,
+    }
+
+
+# ------------------------------------------------------------------------------------------
 # memory
 # ------------------------------------------------------------------------------------------
 MEM_D, MEM_P = 100_000, 16
@@ -581,6 +632,16 @@ def main(argv=None) -> int:
             "backend": backend,
             "problem": pname,
             **bench_seeds(backend, problems.get(pname), quick),
+        }
+    elif argv[0] == "batch":
+        import problems
+
+        backend, pname = argv[1], argv[2]
+        res = {
+            "kind": "batch",
+            "backend": backend,
+            "problem": pname,
+            **bench_batch(backend, problems.get(pname), quick),
         }
     elif argv[0] == "memory":
         backend, variant = argv[1], argv[2]

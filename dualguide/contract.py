@@ -28,6 +28,7 @@ from .errors import DualGuideError, SpecError
 
 __all__ = [
     "Backend",
+    "BatchRun",
     "CannotVectorize",
     "FEATURES",
     "FEATURE_API",
@@ -98,8 +99,9 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     "enum": ("config_enumerate", "markov", "infer_discrete", "vindex", "check", "loss_values"),
     # the layers' kernels and native networks behind dualguide.nn
     "nn": ("linear", "activation", "native_module", "init_key"),
-    # the fit loops; fit_seeds runs many seeds in one program (dualguide.fit(seeds=...))
-    "fitloop": ("fit", "fit_seeds"),
+    # the fit loops; fit_seeds runs many seeds in one program (dualguide.fit(seeds=...)),
+    # fit_batch many members (data, init, lr) x seeds (dualguide.fit(batch=[...]))
+    "fitloop": ("fit", "fit_seeds", "fit_batch"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)
@@ -240,8 +242,47 @@ class FitOutput:
 # types and helpers both sides use
 # ---------------------------------------------------------------------------------------------
 class CannotVectorize(DualGuideError):
-    """Raised by a backend's ``fitloop.fit_seeds`` when the seeds cannot run as one program
-    (the message says why); :func:`dualguide.fit` then fits them one after the other."""
+    """Raised by a backend's ``fitloop.fit_seeds`` / ``fit_batch`` when the fits cannot run as
+    one program (the message says why); :func:`dualguide.fit` then fits them one after the
+    other."""
+
+
+@dataclass
+class BatchRun:
+    """One fit of ``dualguide.fit(batch=[...])`` handed to a backend's ``fitloop.fit_batch``:
+    batch member ``member`` with ``seed``.  ``args`` / ``kwargs`` are the backend's arrays
+    (every run has the same shapes; only float arrays differ between members), ``opt`` differs
+    from the other runs' at most in ``lr`` (a number), ``init`` are the member's constrained
+    init values (enter them with :meth:`init_scope` around the run's init trace)."""
+
+    member: int
+    seed: int
+    args: tuple
+    kwargs: dict
+    opt: Any
+    init: dict = field(default_factory=dict)
+
+    def init_scope(self) -> Any:
+        """A context in which the active param hook applies this run's ``init`` on top of the
+        fit's own overrides (the hook of :func:`dualguide._state.param_overrides`)."""
+        import contextlib
+
+        from . import _state
+
+        @contextlib.contextmanager
+        def scope():
+            hook = _state.param_hook
+            if hook is None or not self.init:
+                yield
+                return
+            saved = hook.overrides
+            hook.overrides = {**saved, **self.init}
+            try:
+                yield
+            finally:
+                hook.overrides = saved
+
+        return scope()
 
 
 class NotLockstepable(DualGuideError):

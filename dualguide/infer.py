@@ -47,6 +47,8 @@ class FitResult:
     skipped_steps: list[int] = field(default_factory=list)
     stopped_at: int | None = None
     message: str = ""
+    #: the index of the batch member this fit ran (``fit(batch=[...])``), else None
+    member: int | None = None
 
     @property
     def steps_per_second(self) -> float:
@@ -90,6 +92,7 @@ def fit(
     num_particles: int = ...,
     seed: int = ...,
     seeds: None = ...,
+    batch: None = ...,
     init_params: dict[str, Any] | None = ...,
     on_nonfinite: str = ...,
     progress: bool | None = ...,
@@ -113,6 +116,7 @@ def fit(
     num_particles: int = ...,
     seed: int = ...,
     seeds: Sequence[int],
+    batch: None = ...,
     init_params: dict[str, Any] | None = ...,
     on_nonfinite: str = ...,
     progress: bool | None = ...,
@@ -121,6 +125,54 @@ def fit(
     loss: Any = ...,
     dtype: str | None = ...,
 ) -> list[FitResult]: ...
+
+
+@overload
+def fit(
+    model: Callable,
+    guide: Callable,
+    *,
+    backend: str | None = ...,
+    model_args: tuple = ...,
+    model_kwargs: dict | None = ...,
+    optim: Optimizer | float | None = ...,
+    num_steps: int = ...,
+    num_particles: int = ...,
+    seed: int = ...,
+    seeds: None = ...,
+    batch: Sequence[dict[str, Any]],
+    init_params: dict[str, Any] | None = ...,
+    on_nonfinite: str = ...,
+    progress: bool | None = ...,
+    jit: bool = ...,
+    check: bool = ...,
+    loss: Any = ...,
+    dtype: str | None = ...,
+) -> list[FitResult]: ...
+
+
+@overload
+def fit(
+    model: Callable,
+    guide: Callable,
+    *,
+    backend: str | None = ...,
+    model_args: tuple = ...,
+    model_kwargs: dict | None = ...,
+    optim: Optimizer | float | None = ...,
+    num_steps: int = ...,
+    num_particles: int = ...,
+    seed: int = ...,
+    seeds: Sequence[int],
+    batch: Sequence[dict[str, Any]],
+    init_params: dict[str, Any] | None = ...,
+    on_nonfinite: str = ...,
+    progress: bool | None = ...,
+    jit: bool = ...,
+    check: bool = ...,
+    loss: Any = ...,
+    dtype: str | None = ...,
+) -> list[list[FitResult]]: ...
 
 
 def fit(
@@ -135,6 +187,7 @@ def fit(
     num_particles: int = 1,
     seed: int = 0,
     seeds: Sequence[int] | None = None,
+    batch: Sequence[dict[str, Any]] | None = None,
     init_params: dict[str, Any] | None = None,
     on_nonfinite: str = "stop",
     progress: bool | None = None,
@@ -142,7 +195,7 @@ def fit(
     check: bool = True,
     loss: Any = "Trace_ELBO",
     dtype: str | None = None,
-) -> FitResult | list[FitResult]:
+) -> FitResult | list[FitResult] | list[list[FitResult]]:
     """Fit ``guide`` to ``model`` with the native SVI and ``Trace_ELBO`` of ``backend``.
 
     NumPyro runs the whole loop under ``jit`` (``lax.scan`` over chunks of
@@ -189,6 +242,15 @@ def fit(
     the seeds, with the list of results in ``.result``.  ``wall_time`` is the batch's.
     Losses other than ``Trace_ELBO`` and ``jit=False`` run the seeds one after the other.
 
+    ``batch=[{...}, {...}]`` runs one fit per **batch member** in one program, alone or with
+    ``seeds`` (``docs/batch.md``).  A member is a dict of the arguments that differ:
+    ``model_args`` / ``model_kwargs`` (data of equal shapes), ``init_params``, ``optim`` (the
+    learning rate may differ) and ``seed``; the others are ``fit``'s.  Returns one
+    :class:`FitResult` per member (``result.member``), or with ``seeds`` a list per member,
+    one per seed; each equals the member's separate fit (float rounding).  Members that cannot
+    share a program run one after the other, the reason logged.  E.g.
+    ``dg.fit(model, guide, batch=[{"model_args": (y1,)}, {"model_args": (y2,)}])``.
+
     >>> import dualguide as dg
     >>> from dualguide import constraints, distributions as dist
     >>> def model():
@@ -218,6 +280,7 @@ def fit(
                 num_particles=num_particles,
                 seed=seed,
                 seeds=seeds,
+                batch=batch,
                 init_params=init_params,
                 on_nonfinite=on_nonfinite,
                 progress=progress,
@@ -233,6 +296,31 @@ def fit(
     seed_list = _check_seeds(seeds, seed)
     if on_nonfinite not in ("stop", "skip"):
         raise SpecError(f"fit: on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
+    if batch is not None:
+        from ._batch import fit_batch
+
+        return fit_batch(
+            model,
+            guide,
+            b,
+            batch,
+            seed_list,
+            loss_obj,
+            dict(
+                model_args=model_args,
+                model_kwargs=model_kwargs,
+                optim=optim,
+                num_steps=num_steps,
+                num_particles=num_particles,
+                seed=seed,
+                init_params=init_params,
+                on_nonfinite=on_nonfinite,
+                progress=progress,
+                jit=jit,
+                check=check,
+                loss=loss,
+            ),
+        )
     if not isinstance(model_args, (tuple, list)):
         raise SpecError(
             f"fit: model_args must be a tuple (or list) of arguments, got "

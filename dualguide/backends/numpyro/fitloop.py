@@ -38,6 +38,8 @@ fit reproduces ``SVI.run``'s losses and params to float rounding
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import time
 import types
@@ -692,4 +694,224 @@ def fit_seeds(
             message=message,
         )
         for j in range(S)
+    ]
+
+
+# ------------------------------------------------------------------------------------------
+# a batch of members (data, init values, learning rate) x seeds in one compiled program
+# ------------------------------------------------------------------------------------------
+def _build_batch(make_svi, skip, treedef_info, leaves, data_axis):
+    """:func:`_build_seeds`'s chunk with per-run data (``data_axis`` 0: one row per run;
+    None: shared) and per-run learning rate (``make_svi(lr)`` builds the run's SVI)."""
+    rebuild = _rebuilder(treedef_info, leaves)
+
+    def chunk(states, start, stop, active, dyn, lrs):
+        S = active.shape[0]
+
+        def one(state, act, dyn_r, lr):
+            args, kwargs = rebuild(dyn_r)
+            new, loss, ok, kept = _checked_update(make_svi(lr), state, args, kwargs)
+            keep = ok & act
+            new = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new, kept)
+            return new, loss.astype(jnp.result_type(float)), ok
+
+        def run(sa):
+            states, act = sa
+            new, loss, ok = jax.vmap(one, in_axes=(0, 0, data_axis, 0))(states, act, dyn, lrs)
+            if not skip:
+                act = act & ok
+            return (new, act), (loss, ok)
+
+        def idle(sa):
+            return sa, (jnp.full((S,), jnp.nan, jnp.result_type(float)), jnp.ones((S,), bool))
+
+        def body(sc, i):
+            return lax.cond(i < stop, run, idle, sc)
+
+        (states, _), (losses, oks) = lax.scan(
+            body, (states, active), start + jnp.arange(CHUNK, dtype=jnp.int32)
+        )
+        return states, losses.T, oks.T
+
+    return chunk
+
+
+def _same_init(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def fit_batch(
+    backend,
+    model,
+    guide,
+    runs,
+    *,
+    num_steps,
+    num_particles,
+    on_nonfinite,
+    progress,
+    jit,
+) -> list[FitOutput]:
+    """The runs of ``dualguide.fit(batch=[...])`` (:class:`.contract.BatchRun`: a member's data,
+    init values and learning rate, with a seed) in one compiled program: the chunk of
+    :func:`fit` ``jax.vmap``-ed over the SVI states, the float data and the learning rates.
+
+    Each run's steps are those of ``fit(seed=run.seed)`` on the member's data and settings
+    (same keys, same draws), so its losses and params equal that fit's to float32 rounding.
+    Raises :class:`.contract.CannotVectorize` when the model needs its float data as
+    concrete values (it cannot then differ between runs).
+    """
+    from numpyro.infer import SVI, Trace_ELBO
+
+    if not jit:
+        raise CannotVectorize("jit=False")
+    t0 = time.perf_counter()
+    skip = on_nonfinite == "skip"
+    elbo = Trace_ELBO(num_particles=num_particles)
+    r0 = runs[0]
+    opt0 = r0.opt
+    same_lr = all(r.opt == opt0 for r in runs)
+    svi0 = SVI(model, guide, backend.optimizer(opt0), elbo)
+    R = len(runs)
+
+    def make_svi(lr):
+        """The SVI of a run: ``svi0`` (initialized, so it knows the constraints) with the
+        run's learning rate (a traced number) when the runs' rates differ."""
+        if same_lr:
+            return svi0
+        svi = copy.copy(svi0)
+        svi.optim = backend.optimizer(dataclasses.replace(opt0, lr=lr))
+        return svi
+
+    dyns = []
+    for r in runs:
+        dyn, info, leaves = _split_args(r.args, r.kwargs)
+        dyns.append(dyn)
+    dyn, info, leaves = _split_args(runs[0].args, runs[0].kwargs)
+    shared = all(
+        all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(d, dyn)) for d in dyns[1:]
+    )
+    data_axis = None if shared else 0
+    if not shared:
+        dyn = [jnp.stack([d[k] for d in dyns]) for k in range(len(dyn))]
+    # the initial states: one vmapped init over the seeds and data when the runs share their
+    # init values, else each member's init under its own overrides, its seeds stacked
+    state = None
+    if R > 1 and all(_same_init(r.init, r0.init) for r in runs[1:]):
+        rebuild = _rebuilder(info, leaves)
+
+        def init_one(seed, d):
+            a, k = rebuild(d)
+            return svi0.init(jax.random.PRNGKey(seed), *a, **k)
+
+        try:
+            with r0.init_scope():
+                state = jax.vmap(init_one, in_axes=(0, data_axis))(
+                    jnp.asarray([r.seed for r in runs], jnp.uint32), dyn
+                )
+        except Exception as e:  # a program whose init needs concrete values
+            log.debug("fit (numpyro, batch): init run by run (%s)", e)
+            state = None
+    if state is None:
+        parts, i = [], 0
+        while i < R:
+            j = i
+            while j < R and runs[j].member == runs[i].member:
+                j += 1
+            with runs[i].init_scope():
+                parts.append(
+                    _init_seeds(svi0, [r.seed for r in runs[i:j]], runs[i].args, runs[i].kwargs)
+                )
+            i = j
+        state = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)
+    with r0.init_scope():  # svi0 holds concrete transforms (the vmapped init traced them)
+        svi0.init(jax.random.PRNGKey(r0.seed), *r0.args, **r0.kwargs)
+    state0 = jax.tree_util.tree_map(lambda x: x[0], state)
+    n_params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(svi0.get_params(state0)))
+    small = n_params <= SMALL_MODEL
+
+    lrs = jnp.asarray(
+        [float(r.opt.lr) if not same_lr else 0.0 for r in runs], jnp.result_type(float)
+    )
+    common = (
+        jax.tree_util.tree_structure(state),
+        tuple((tuple(np.shape(x)), str(x.dtype)) for x in jax.tree_util.tree_leaves(state)),
+        num_particles,
+        skip,
+        _opt_key(opt0) if same_lr else ("lr per run",) + _opt_key(opt0)[:1] + _opt_key(opt0)[2:],
+        _constraints_key(),
+        small,
+        tuple(sorted(_CPU_OPTIONS.items())),
+        ("batch", R, data_axis),
+    )
+    key = _cache_key(model, guide, info, common)
+    runner = _CACHE.get(key) if key is not None else None
+    if runner is not None:
+        _CACHE.move_to_end(key)
+    else:
+        chunk = _build_batch(make_svi, skip, info, leaves, data_axis)
+        example = (state, jnp.asarray(0, jnp.int32), jnp.asarray(1, jnp.int32), jnp.ones(R, bool))
+        try:
+            runner = _compile(chunk, example + (dyn, lrs), small)
+        except (jax.errors.JAXTypeError, jax.errors.NonConcreteBooleanIndexError) as e:
+            raise CannotVectorize(
+                f"the model needs its float data as concrete values ({type(e).__name__})"
+            ) from e
+        if key is not None:
+            _CACHE[key] = runner
+            while len(_CACHE) > CACHE_SIZE:
+                _CACHE.popitem(last=False)
+
+    losses: list[list[np.ndarray]] = [[] for _ in runs]
+    skipped: list[list[int]] = [[] for _ in runs]
+    stopped: list[int | None] = [None] * R
+    message = ""
+    bar = Progress(num_steps, "numpyro", progress)
+    done = 0
+    size = min(num_steps, 64, CHUNK)
+    try:
+        while done < num_steps and any(s is None for s in stopped):
+            stop = min(num_steps, done + size)
+            active = jnp.asarray(np.array([s is None for s in stopped]))
+            tc = time.perf_counter()
+            state, ls, oks = runner(
+                state, jnp.asarray(done, jnp.int32), jnp.asarray(stop, jnp.int32), active, dyn, lrs
+            )
+            n = stop - done
+            ls, oks = np.asarray(ls)[:, :n], np.asarray(oks)[:, :n]
+            dt = time.perf_counter() - tc
+            for j in range(R):
+                if stopped[j] is not None:
+                    continue
+                bad = np.nonzero(~oks[j])[0]
+                if bad.size and not skip:
+                    stopped[j] = done + int(bad[0])
+                    losses[j].append(ls[j, : int(bad[0]) + 1])
+                    continue
+                losses[j].append(ls[j])
+                skipped[j].extend(int(done + b) for b in bad)
+            done = stop
+            bar.update(n, float(np.nanmean(ls[:, -1])))
+            size = int(min(CHUNK, max(64, CHUNK_SECONDS * n / max(dt, 1e-9))))
+    except KeyboardInterrupt:
+        message = f"interrupted after {done} steps"
+        log.warning("fit (numpyro): %s; returning the params so far", message)
+    finally:
+        bar.close()
+    params = jax.vmap(svi0.get_params)(state)
+    params = {k: np.asarray(v) for k, v in params.items()}
+    wall = time.perf_counter() - t0
+    empty = np.zeros(0, _inputs.float_np())
+    return [
+        FitOutput(
+            params={k: np.array(v[j]) for k, v in params.items()},
+            losses=np.concatenate(losses[j]) if losses[j] else empty,
+            steps_done=stopped[j] if stopped[j] is not None else done,
+            wall_time=wall,
+            elbo="Trace_ELBO",
+            skipped=skipped[j],
+            stopped_at=stopped[j],
+            message=message,
+        )
+        for j in range(R)
     ]

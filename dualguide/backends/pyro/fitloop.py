@@ -701,7 +701,26 @@ def fit_seeds(
     ]
 
 
-def _run_seeds(elbo, cf, inits, args, opt, num_steps, skip, S, progress):
+def _run_seeds(
+    elbo,
+    cf,
+    inits,
+    args,
+    opt,
+    num_steps,
+    skip,
+    S,
+    progress,
+    *,
+    lr_table=None,
+    arg_dims=None,
+    randomness="different",
+):
+    """The loop of :func:`fit_seeds` (and :func:`fit_batch`): one flat param row per run,
+    ``vmap``-ed.  ``lr_table`` ``(S, num_steps)``: a learning rate per run and step (None: the
+    one ``opt``); ``arg_dims``: per model argument, 0 when ``args`` holds one row per run (None:
+    every run has the same ``args``); ``randomness``: ``"same"`` gives every run the draws of one
+    fit (runs with the same seed), ``"different"`` each run its own."""
     traced = next(iter(cf.compiled.values()))
     names = list(cf._param_names)
     store = pyro.get_param_store()
@@ -713,7 +732,11 @@ def _run_seeds(elbo, cf, inits, args, opt, num_steps, skip, S, progress):
     m, v = torch.zeros_like(flat), torch.zeros_like(flat)
     b1, b2 = opt.betas
     clip = opt.clip_norm
-    lrs = torch.tensor([float(opt.lr_at(t)) for t in range(num_steps)], dtype=flat.dtype)
+    if lr_table is None:
+        lrs = torch.tensor([float(opt.lr_at(t)) for t in range(num_steps)], dtype=flat.dtype)
+    else:
+        lrs = torch.as_tensor(lr_table, dtype=flat.dtype)
+    rows = torch.arange(S)
     bc1 = torch.tensor(_bias_corrections(b1, num_steps), dtype=flat.dtype)
     bc2 = torch.tensor(_bias_corrections(b2, num_steps), dtype=flat.dtype)
     t = torch.zeros(S, dtype=torch.long)
@@ -722,11 +745,21 @@ def _run_seeds(elbo, cf, inits, args, opt, num_steps, skip, S, progress):
     stopped: list[int | None] = [None] * S
     skipped: list[list[int]] = [[] for _ in range(S)]
 
-    def per_seed(f):
-        parts = [x.reshape(s) for x, s in zip(f.split(sizes), shapes)]
-        return elbo._vmap(lambda: traced(*parts, *args), traced=True)
+    if arg_dims is None:
 
-    batched = torch.func.vmap(per_seed, randomness="different")
+        def per_seed(f):
+            parts = [x.reshape(s) for x, s in zip(f.split(sizes), shapes)]
+            return elbo._vmap(lambda: traced(*parts, *args), traced=True)
+
+        batched = torch.func.vmap(per_seed, randomness=randomness)
+    else:
+
+        def per_run(f, *a):
+            parts = [x.reshape(s) for x, s in zip(f.split(sizes), shapes)]
+            return elbo._vmap(lambda: traced(*parts, *a), traced=True)
+
+        vm = torch.func.vmap(per_run, in_dims=(0, *arg_dims), randomness=randomness)
+        batched = lambda f: vm(f, *args)
     bar = Progress(num_steps, "pyro", progress)
     done, message = 0, ""
     try:
@@ -747,7 +780,7 @@ def _run_seeds(elbo, cf, inits, args, opt, num_steps, skip, S, progress):
                         torch.where(upd[:, None], g, torch.zeros_like(g)),
                         m,
                         v,
-                        lrs[tt][:, None],  # type: ignore[arg-type]
+                        (lrs[tt] if lr_table is None else lrs[rows, tt])[:, None],  # type: ignore[arg-type]
                         bc1[tt][:, None],  # type: ignore[arg-type]
                         bc2[tt][:, None],  # type: ignore[arg-type]
                         float(b1),
@@ -794,3 +827,142 @@ def _constrain(store, name, u):
 
     c = store._constraints[name]
     return biject_to(c)(u)
+
+
+# ------------------------------------------------------------------------------------------
+# a batch of members (data, init values, learning rate) x seeds in one program
+# ------------------------------------------------------------------------------------------
+def _same(a, b) -> bool:
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b))
+    return a is b
+
+
+def fit_batch(
+    backend,
+    model,
+    guide,
+    runs,
+    *,
+    num_steps,
+    num_particles,
+    on_nonfinite,
+    progress,
+    jit,
+) -> list[FitOutput]:
+    """The runs of ``dualguide.fit(batch=[...])`` (:class:`.contract.BatchRun`) in one program:
+    :func:`fit_seeds`'s loop with one flat param row per run, the member's model arguments
+    ``vmap``-ed beside it and a learning rate per run.
+
+    When every run has the same seed (a batch of data or settings), the runs share the draws
+    (``vmap(randomness="same")``), which are the draws of ``fit(seed=seed)``: each run equals
+    that fit on the member's data and settings to float rounding.  With several seeds each
+    run draws its own (as :func:`fit_seeds`: equal in distribution).  ``model_kwargs`` are
+    baked into Pyro's trace, so members whose kwargs differ raise
+    :class:`.contract.CannotVectorize`, as does a program the batched trace cannot take."""
+    from . import _jit_safety
+    from .particles import ParticleELBO
+
+    if not jit:
+        raise CannotVectorize("jit=False")
+    r0 = runs[0]
+    for r in runs[1:]:
+        for k, v in r.kwargs.items():
+            if not _same(v, r0.kwargs[k]):
+                raise CannotVectorize(
+                    f"batch[{r.member}] model_kwargs[{k!r}] differs from batch[0]'s, and Pyro's "
+                    "traced ELBO bakes model_kwargs in (pass data that varies as model_args)"
+                )
+    t0 = time.perf_counter()
+    store = pyro.get_param_store()
+    skip = on_nonfinite == "skip"
+    R = len(runs)
+    one_seed = all(r.seed == r0.seed for r in runs)
+    args = list(r0.args)
+    arg_dims: list[int | None] = []
+    for k, a in enumerate(r0.args):
+        if all(_same(r.args[k], a) for r in runs[1:]):
+            arg_dims.append(None)
+        elif isinstance(a, torch.Tensor):
+            args[k] = torch.stack([r.args[k] for r in runs])
+            arg_dims.append(0)
+        else:  # dualguide.fit sends only arrays that differ
+            raise CannotVectorize(f"batch[*] model_args[{k}] is not an array and differs")
+    o0 = r0.opt
+    lr_table = None
+    if any(r.opt != o0 for r in runs):
+        lr_table = np.array([[float(r.opt.lr_at(t)) for t in range(num_steps)] for r in runs])
+    pyro_log = logging.getLogger("pyro")
+    prev_level = pyro_log.level
+    pyro_log.setLevel(max(prev_level, logging.WARNING))
+    try:
+        with store.scope(), torch.random.fork_rng(devices=[]):
+            inits = []
+            for r in runs:
+                store.clear()
+                torch.manual_seed(r.seed)
+                with r.init_scope(), poutine.block():
+                    guide_trace = poutine.trace(guide).get_trace(*r.args, **r.kwargs)
+                    poutine.replay(model, trace=guide_trace)(*r.args, **r.kwargs)
+                inits.append({n: store._params[n].detach().clone() for n in store.keys()})
+            store.clear()
+            torch.manual_seed(r0.seed)
+            elbo = ParticleELBO(num_particles, jit=True)
+            single = elbo.mode == "single"
+            elbo.mode = "vmap"  # even one particle: the traced particle draws out of place
+            states: list[torch.Tensor] = []
+            vmap = elbo._vmap
+
+            def spy(fn, traced=False):  # the generator's state before each particle batch
+                states.append(torch.get_rng_state())
+                return vmap(fn, traced)
+
+            elbo._vmap = spy  # type: ignore[method-assign]
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", torch.jit.TracerWarning)
+                    elbo.loss_and_surrogate_loss(model, guide, *r0.args, **r0.kwargs)
+                _jit_safety(caught)
+                cf = elbo._loss_and_surrogate_loss
+                if elbo.mode != "vmap" or len(cf.compiled) != 1 or not cf._param_names:
+                    raise RuntimeError("the particle did not trace for vmap")
+            except Exception as e:
+                first = str(e).splitlines()[0] if str(e) else ""
+                raise CannotVectorize(f"{type(e).__name__}: {first}") from e
+            finally:
+                del elbo._vmap
+            # a fit's first step draws where the traced first call drew its last particle
+            # batch; one particle (Pyro's own trace, no init run) draws one batch earlier
+            if len(states) >= 3:
+                torch.set_rng_state(states[-2] if single else states[-1])
+            out = _run_seeds(
+                elbo,
+                cf,
+                inits,
+                tuple(args),
+                o0,
+                num_steps,
+                skip,
+                R,
+                progress,
+                lr_table=lr_table,
+                arg_dims=arg_dims,
+                randomness="same" if one_seed else "different",
+            )
+    finally:
+        pyro_log.setLevel(prev_level)
+    params, losses, stopped, skipped, done, message = out
+    wall = time.perf_counter() - t0
+    return [
+        FitOutput(
+            params={k: np.array(v[j]) for k, v in params.items()},
+            losses=losses[j, : (stopped[j] + 1 if stopped[j] is not None else done)],
+            steps_done=stopped[j] if stopped[j] is not None else done,
+            wall_time=wall,
+            elbo="JitTrace_ELBO",
+            skipped=skipped[j],
+            stopped_at=stopped[j],
+            message=message,
+        )
+        for j in range(R)
+    ]
