@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 GALLERY = Path(__file__).resolve().parent.parent / "examples" / "gallery"
@@ -111,3 +112,25 @@ def test_loss_comparison_for_network_models(tmp_path):
         SB.port_one("coin", "numpyro", tmp_path / "coin.py")[1], SB.settings("coin"), "numpyro"
     )
     assert fit is not None and len(fit.losses) == SB.settings("coin")["steps"]
+
+
+def test_agreement_limit_from_the_originals_seed_spread():
+    # the params' limit is ABS + REL |b| + SPREAD_K s, s the original's own seed spread: here
+    # |diff| 0.2 at b = 1.2 is over the floor 0.05 + 0.06 = 0.11; a spread s = 0.03 (limit
+    # 0.11 + 5.66 * 0.03 = 0.28) admits it, s = 0.01 (limit 0.167) does not
+    native = {"params": {"x": [1.0, 2.0]}}
+    fit = {"x": np.array([1.2, 2.0])}
+    assert SB.compare(native, fit).startswith("FAIL: x differ")
+    assert SB.compare(native, fit, {"x": [0.03, 0.0]}).startswith("ok (max |diff| 0.2")
+    assert SB.compare(native, fit, {"x": [0.01, 0.5]}).startswith("FAIL: x differ")
+    # the spread is the per-element sd (ddof 1) over the runs; a failed run is left out
+    runs = [{"params": {"x": [1.0, 2.0]}}, {"params": {"x": [1.2, 2.0]}}, {"error": "boom"}]
+    assert SB.seed_spread(runs)["x"] == pytest.approx([0.2 / 2**0.5, 0.0])
+    assert SB.seed_spread(runs[:1]) == {}
+    # each native original takes the seed: on both frameworks the same seed repeats its params
+    # exactly and another seed moves them (the spread is measured, not 0)
+    st = {"steps": 20, "particles": 2, "lr": 0.01}
+    for fw in SB.FILES:
+        a, b, c = (SB.run_native("coin", fw, st, seed=i) for i in (0, 0, 1))
+        assert SB.seed_spread([a, b]) == {"alpha_q": 0.0, "beta_q": 0.0}, fw
+        assert all(v > 0 for v in SB.seed_spread([a, c]).values()), fw
