@@ -256,10 +256,23 @@ def warn_estimator_mismatch(
     from .trace import trace
 
     b = _state.resolve(backend)
-    try:
-        guide_sites = trace(guide, *args, backend=b.name, **(kwargs or {}))
-    except Exception:  # the fit itself reports what is wrong with the guide
-        return
+    guide_sites = None
+    abstract = getattr(_state.feature(b, "elbo"), "guide_sample_sites", None)
+    if abstract is not None:  # no values needed: a backend that can, traces without computing
+        try:
+            with _state.param_overrides(None):  # as trace() runs it: its own param hook
+                guide_sites = abstract(
+                    _state.render(guide, b),
+                    tuple(b.to_array(a) for a in args),
+                    {k: b.to_array(v) for k, v in (kwargs or {}).items()},
+                )
+        except Exception:  # a guide that needs concrete values: traced below
+            guide_sites = None
+    if guide_sites is None:
+        try:
+            guide_sites = trace(guide, *args, backend=b.name, **(kwargs or {}))
+        except Exception:  # the fit itself reports what is wrong with the guide
+            return
     names = score_function_sites(guide_sites)
     if names:
         sites = {n: f"{guide_sites[n].dist} on {b.name}" for n in names}

@@ -245,3 +245,39 @@ def lockstep_run(
         for k in traj:
             traj[k].append(np.asarray(u[k]))
     return {"losses": losses, "params": {k: np.stack(v) for k, v in traj.items()}}
+
+
+def guide_sample_sites(guide: Any, args: tuple, kwargs: dict) -> dict:
+    """The rendered ``guide``'s sample sites as :class:`~dualguide.trace.Site` objects without
+    values (``dist``, ``is_observed``, ``has_rsample``, ``is_factor``), from one abstract run
+    under ``jax.eval_shape``: nothing is computed and nothing is compiled (an eager trace
+    compiles one XLA kernel per op and shape, most of a small fit's first call).  Raises
+    whatever the abstract run raises (a guide that needs concrete values); the caller then
+    traces it eagerly."""
+    from numpyro import handlers
+
+    from ...trace import Site, base_distribution
+
+    out: dict = {}
+
+    def run() -> int:
+        with handlers.trace() as tr, handlers.seed(rng_seed=0):
+            guide(*args, **kwargs)
+        for name, s in tr.items():
+            if s["type"] != "sample":
+                continue
+            d = s["fn"]
+            dist_name = type(base_distribution(d)).__name__
+            out[name] = Site(
+                name=name,
+                type="sample",
+                value=None,
+                dist=dist_name,
+                is_observed=bool(s.get("is_observed")),
+                has_rsample=bool(getattr(d, "has_rsample", False)),
+                is_factor=dist_name == "Unit",
+            )
+        return 0
+
+    jax.eval_shape(run)
+    return out
