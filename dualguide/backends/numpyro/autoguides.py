@@ -213,6 +213,16 @@ def _setup(native, args, kwargs):
                 handlers.seed(g._setup_prototype, rng_seed=0)(*args, **kwargs)
 
 
+def setup_eagerly(guide, args, kwargs) -> None:
+    """Set up ``guide``'s prototype now, outside any JAX transform, when it is a NumPyro
+    autoguide that has not been set up.  An autoguide keeps what its first call builds (the
+    prototype trace, the packed latents' layout, init values); built under ``jax.jit``,
+    ``jax.vmap`` or ``jax.eval_shape`` it would keep tracers and later calls would unpack
+    the latents wrongly.  Other guides: nothing to do."""
+    if isinstance(guide, (nag.AutoGuide, nag.AutoGuideList)):
+        _setup(guide, args, kwargs)
+
+
 def _latents(native):
     return [
         k

@@ -279,5 +279,8 @@ def guide_sample_sites(guide: Any, args: tuple, kwargs: dict) -> dict:
             )
         return 0
 
+    from .autoguides import setup_eagerly
+
+    setup_eagerly(guide, args, kwargs)  # set up under eval_shape, it would keep tracers
     jax.eval_shape(run)
     return out

@@ -54,6 +54,7 @@ from ... import _inputs
 from ..._progress import Progress
 from ...contract import CannotVectorize, FitOutput
 from . import fastrng
+from .autoguides import setup_eagerly
 
 log = logging.getLogger("dualguide")
 
@@ -386,6 +387,7 @@ def fit(
     skip = on_nonfinite == "skip"
     svi = SVI(model, guide, backend.optimizer(opt), Trace_ELBO(num_particles=num_particles))
     # init with JAX's default key (its eager kernels are compiled once per process)
+    setup_eagerly(guide, args, kwargs)  # an autoguide set up inside jit would keep tracers
     state = _init(svi, jax.random.PRNGKey(seed), args, kwargs) if jit else None
     if state is None:
         state = svi.init(jax.random.PRNGKey(seed), *args, **kwargs)
@@ -799,6 +801,8 @@ def fit_batch(
     state = None
     if R > 1 and all(_same_init(r.init, r0.init) for r in runs[1:]):
         rebuild = _rebuilder(info, leaves)
+        with r0.init_scope():  # an autoguide set up inside vmap would keep tracers
+            setup_eagerly(svi0.guide, r0.args, r0.kwargs)
 
         def init_one(seed, d):
             a, k = rebuild(d)
