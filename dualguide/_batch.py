@@ -5,7 +5,9 @@ The neutral half: it checks the members (one :class:`~dualguide.errors.SpecError
 member and the argument), decides whether they can share one program, hands the runs to the
 backend's ``fitloop.fit_batch`` and turns its outputs into :class:`~dualguide.infer.FitResult`
 objects.  Members that cannot share a program are fitted one after the other, and the reason
-is logged (``logging.getLogger("dualguide")``, INFO).
+is logged (``logging.getLogger("dualguide")``, INFO); so is a member whose params get other
+constraints than batch[0]'s (built from its data), which is fitted on its own.
+``fit(seeds=[...])`` is the one-member case (``batch=None``): one seed loop, one error path.
 """
 
 from __future__ import annotations
@@ -251,7 +253,8 @@ def fit_batch(
         by = "seed by seed" if batch is None else "member by member"
         log.info("fit (%s, %s): one program unavailable (%s); %s", b.name, what, why, by)
     rest = [i for i in range(len(members)) if i not in results]
-    for i, rs in zip(rest, _one_by_one(model, guide, b, [members[i] for i in rest], seeds, kw)):
+    alone_ms = [members[i] for i in rest]
+    for i, rs in zip(rest, _one_by_one(model, guide, b, alone_ms, seeds, kw, batch is None)):
         results[i] = rs
     if batch is not None:
         for i, rs in results.items():
@@ -360,10 +363,11 @@ def _one_program(model, guide, b, members, together, seeds, loss_obj, kw) -> dic
     return out
 
 
-def _one_by_one(model, guide, b, members: list[_Member], seeds, kw) -> list[list]:
+def _one_by_one(model, guide, b, members: list[_Member], seeds, kw, by_seed: bool) -> list[list]:
     """Each member's fits one after the other, a list of results per member: the one place
-    runs that cannot share a program are looped over.  With several members, a member's
-    seeds still run as one program (``fit(batch=[member], seeds=...)``)."""
+    runs that cannot share a program are looped over.  ``by_seed`` False: a member's seeds
+    still run as one program if they can (``fit(..., seeds=seeds)``); True (that fit's own
+    fallback): one ``fit(seed=s)`` per seed."""
     from .infer import FitResult, fit
 
     out: list[list] = []
@@ -384,7 +388,7 @@ def _one_by_one(model, guide, b, members: list[_Member], seeds, kw) -> list[list
         )
         calls = (
             [dict(seeds=seeds)]
-            if seeds is not None and len(members) > 1
+            if seeds is not None and not by_seed
             else [dict(seed=s) for s in (seeds or [m.seed])]
         )
         rs: list = []
