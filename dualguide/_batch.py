@@ -300,6 +300,11 @@ def _constraint_clashes(model, guide, b, members: list[_Member], which: list[int
     except Exception as e:  # the fit itself meets (and reports) what stops the trace
         log.debug("fit (%s, batch): params of batch[0] not traced (%s)", b.name, e)
         return {}
+    if not any(c.args for c in first.values()):
+        # no bound a member's data could set (positive, simplex, ...: choosing another kind
+        # by the data is Python control flow on traced data, which both backends' compiled
+        # programs refuse): the other members need no trace
+        return {}
     out = {}
     for i in which:
         try:

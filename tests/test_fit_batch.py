@@ -177,6 +177,18 @@ def test_members_whose_constraints_agree_share_one_program(backend, caplog):
     assert any(f"({backend}, batch): 3 runs in one program" in m for m in msgs), msgs
     assert not any("fitted on its own" in m or "unavailable" in m for m in msgs)
     assert len({r.wall_time for r in rs}) == 1
+    # bounds from the data that agree (every member's max is 5): no member is split off
+    xs = [np.minimum(x, 5.0).astype(np.float32) for x in data()]
+    for x in xs:
+        x[0] = 5.0
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="dualguide"):
+        try:
+            dg.fit(model, guide_bounded, backend=backend, batch=[{"model_args": (x,)} for x in xs],
+                   **dict(KW, num_steps=5))  # fmt: skip
+        except dg.errors.SpecError:  # NumPyro cannot compile a bound from traced data
+            assert backend == "numpyro"
+    assert not any("fitted on its own" in r.getMessage() for r in caplog.records)
 
 
 def test_the_doctor_checks_every_member_whose_data_differ(backend):

@@ -524,10 +524,12 @@ def fit_batch(
     data_axis = None if shared else 0
     if not shared:
         dyn = [jnp.stack([d[k] for d in dyns]) for k in range(len(dyn))]
-    # the initial states: one vmapped init over the seeds and data when the runs share their
-    # init values, else each member's init under its own overrides, its seeds stacked
+    # the initial states: one vmapped init over the seeds and data when several members share
+    # their init values, else each member's init under its own overrides, its seeds stacked
+    # (one member, as fit(seeds=...): _init_seeds, which traces the program once or twice)
     state = None
-    if R > 1 and all(_same_init(r.init, r0.init) for r in runs[1:]):
+    members = {r.member for r in runs}
+    if len(members) > 1 and all(_same_init(r.init, r0.init) for r in runs[1:]):
         rebuild = _rebuilder(info, leaves)
 
         def init_one(seed, d):
