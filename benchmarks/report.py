@@ -112,16 +112,13 @@ def checks(data) -> list[tuple[str, float, float, bool]]:
         x = _ratio(u.get("fit"), u.get("floor"))
         if x is not None:
             out.append((f"{lab}: fit/floor", x, FF, x <= FF))
-    for r in _kind(data, "seeds"):
-        t = TARGETS[f"{r['backend']} seeds speed-up"]
-        x = r["speedup"]
-        lab = f"{r['backend']} {r['problem']} x{r['seeds']} seeds: speed-up (one program)"
-        out.append((lab, x, t, x >= t))
-    for r in _kind(data, "batch"):
-        t = TARGETS[f"{r['backend']} batch speed-up"]
-        x = r["speedup"]
-        lab = f"{r['backend']} {r['problem']} x{r['members']} {r['varies']}: speed-up (batch)"
-        out.append((lab, x, t, x >= t))
+    for kind in ("seeds", "batch"):
+        for r in _kind(data, kind):
+            t = TARGETS[f"{r['backend']} {kind} speed-up"]
+            x = r["speedup"]
+            what = f"x{r['seeds']} seeds" if kind == "seeds" else f"x{r['members']} {r['varies']}"
+            how = "one program" if kind == "seeds" else "batch"
+            out.append((f"{r['backend']} {r['problem']} {what}: speed-up ({how})", x, t, x >= t))
     for b, (fit, floor) in _memory_pairs(data).items():
         x = fit / floor if floor > 0 else math.inf
         out.append((f"{b} plated100000 P=16: peak memory fit/floor", x, MEM, x <= MEM))
@@ -301,51 +298,27 @@ def markdown(data, png_name: str = "bench_us_per_step.png") -> str:
             f"{c.get('rendered_jit', float('nan')):.2f} | {c.get('fit_first_call', 0):.2f} | "
             f"{c.get('fit_warm_call', 0):.3f} | {c.get('fit_check_s', 0):.3f} |"
         )
-    seeds = _kind(data, "seeds")
-    if seeds:
-        md.append("\n## Many fits in one program\n")
-        md.append(
-            "`dualguide.fit(seeds=range(32))` (one compiled program: `jax.vmap` of the fit loop "
-            "on NumPyro, `torch.func.vmap` of the traced ELBO on Pyro) against 32 calls "
-            "`dualguide.fit(seed=s)`, both warm (compiled / traced once before), interleaved; "
-            "seconds per batch of 32 fits, median (25th–75th percentile).  1 particle, "
-            "Adam(0.01).\n"
-        )
-        md.append(
-            "| backend | problem | steps | 32 sequential fits | one program | speed-up | "
-            "target | first call of the program |\n|---|---|---|---|---|---|---|---|"
-        )
-        for r in seeds:
-            t = TARGETS[f"{r['backend']} seeds speed-up"]
-            sec = r["seconds"]
-            md.append(
-                f"| {r['backend']} | {r['problem']} | {r['steps']} | "
-                f"{_cell(sec.get('sequential'))} | {_cell(sec.get('vectorized'))} | "
-                f"{r['speedup']:.1f} {'✓' if r['speedup'] >= t else '✗'} | ≥ {t:.0f} | "
-                f"{r.get('vectorized_first_call_s', float('nan')):.2f} s |"
-            )
-    batch = _kind(data, "batch")
-    if batch:
-        md.append("\n## A batch of datasets or settings in one program\n")
-        md.append(
-            "`dualguide.fit(batch=[32 members])` (docs/batch.md: one program over the members' "
-            "data or learning rates) against the 32 separate `dualguide.fit` calls, both warm, "
-            "interleaved; seconds per 32 fits, median (25th–75th percentile).  1 particle, "
-            "Adam; seed: 32 learning rates 0.005–0.02, plated1000: 32 datasets.\n"
-        )
-        md.append(
-            "| backend | problem | members vary | steps | 32 sequential fits | one program | "
-            "speed-up | target | first call of the program |\n|---|---|---|---|---|---|---|---|---|"
-        )
-        for r in batch:
-            t = TARGETS[f"{r['backend']} batch speed-up"]
-            sec = r["seconds"]
-            md.append(
-                f"| {r['backend']} | {r['problem']} | {r['varies']} | {r['steps']} | "
-                f"{_cell(sec.get('sequential'))} | {_cell(sec.get('vectorized'))} | "
-                f"{r['speedup']:.1f} {'✓' if r['speedup'] >= t else '✗'} | ≥ {t:.0f} | "
-                f"{r.get('vectorized_first_call_s', float('nan')):.2f} s |"
-            )
+    _many_fits_table(
+        md,
+        _kind(data, "seeds"),
+        "seeds",
+        "Many fits in one program",
+        "`dualguide.fit(seeds=range(32))` (one compiled program: `jax.vmap` of the fit loop "
+        "on NumPyro, `torch.func.vmap` of the traced ELBO on Pyro) against 32 calls "
+        "`dualguide.fit(seed=s)`, both warm (compiled / traced once before), interleaved; "
+        "seconds per batch of 32 fits, median (25th–75th percentile).  1 particle, "
+        "Adam(0.01).\n",
+    )
+    _many_fits_table(
+        md,
+        _kind(data, "batch"),
+        "batch",
+        "A batch of datasets or settings in one program",
+        "`dualguide.fit(batch=[32 members])` (docs/batch.md: one program over the members' "
+        "data or learning rates) against the 32 separate `dualguide.fit` calls, both warm, "
+        "interleaved; seconds per 32 fits, median (25th–75th percentile).  1 particle, "
+        "Adam; seed: 32 learning rates 0.005–0.02, plated1000: 32 datasets.\n",
+    )
     mem = _kind(data, "memory")
     if mem:
         md.append("\n## Memory\n")
@@ -460,6 +433,30 @@ Where a floor ratio does not hold, the remaining cost is the framework's own ELB
 the traced graph): the hand-written floor computes the same estimator with fewer
 operations.  `dualguide.fit` runs that graph; it does not rewrite it.
 """
+
+
+def _many_fits_table(md: list[str], rows: list[dict], kind: str, title: str, intro: str) -> None:
+    """The table of a "many fits in one program" kind (``seeds`` or ``batch``, whose rows
+    also say what the members vary) against the sequential fits, appended to ``md``."""
+    if not rows:
+        return
+    vary = kind == "batch"
+    md.append(f"\n## {title}\n")
+    md.append(intro)
+    cols = ["backend", "problem", *(["members vary"] if vary else []), "steps"]
+    cols += ["32 sequential fits", "one program", "speed-up", "target"]
+    cols += ["first call of the program"]
+    md.append(f"| {' | '.join(cols)} |\n|{'---|' * len(cols)}")
+    for r in rows:
+        t = TARGETS[f"{r['backend']} {kind} speed-up"]
+        sec = r["seconds"]
+        varies = f"{r['varies']} | " if vary else ""
+        md.append(
+            f"| {r['backend']} | {r['problem']} | {varies}{r['steps']} | "
+            f"{_cell(sec.get('sequential'))} | {_cell(sec.get('vectorized'))} | "
+            f"{r['speedup']:.1f} {'✓' if r['speedup'] >= t else '✗'} | ≥ {t:.0f} | "
+            f"{r.get('vectorized_first_call_s', float('nan')):.2f} s |"
+        )
 
 
 def plot(data, path: Path) -> None:

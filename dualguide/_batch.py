@@ -5,7 +5,9 @@ The neutral half: it checks the members (one :class:`~dualguide.errors.SpecError
 member and the argument), decides whether they can share one program, hands the runs to the
 backend's ``fitloop.fit_batch`` and turns its outputs into :class:`~dualguide.infer.FitResult`
 objects.  Members that cannot share a program are fitted one after the other, and the reason
-is logged (``logging.getLogger("dualguide")``, INFO).
+is logged (``logging.getLogger("dualguide")``, INFO); so is a member whose params get other
+constraints than batch[0]'s (built from its data), which is fitted on its own.
+``fit(seeds=[...])`` is the one-member case (``batch=None``): one seed loop, one error path.
 """
 
 from __future__ import annotations
@@ -191,21 +193,28 @@ def fit_batch(
     model: Callable,
     guide: Callable,
     b,
-    batch: Sequence[dict[str, Any]],
+    batch: Sequence[dict[str, Any]] | None,
     seeds: list[int] | None,
     loss_obj,
     kw: dict,
 ) -> list:
-    """:func:`dualguide.fit` with ``batch=[...]`` (its arguments checked, ``b`` resolved)."""
-    from .infer import FitResult, _check_signature, _result
+    """:func:`dualguide.fit` with ``batch=[...]``, or with ``batch=None`` and ``seeds=[...]``
+    (the one member of ``fit``'s own arguments, a flat list of results); its arguments
+    checked, ``b`` resolved."""
+    from .infer import _check_signature
 
-    members = _members(batch, kw, seeds)
+    what = "seeds" if batch is None else "batch"
+    members = _members([{}] if batch is None else batch, kw, seeds)
+
+    def where(i: int) -> str:
+        return "" if batch is None else f"batch[{i}]: "
+
     for i, m in enumerate(members):
         for fn, role in ((model, "model"), (guide, "guide")):
             try:
                 _check_signature(fn, role, m.args, m.kwargs)
             except SpecError as e:
-                raise SpecError(f"batch[{i}]: {e}") from None
+                raise SpecError(f"{where(i)}{e}") from None
     why = _same_shapes(members) or _optim_obstacle(members)
     m0 = members[0]
     if loss_obj.name != "Trace_ELBO":
@@ -218,117 +227,210 @@ def fit_batch(
     from .elbo import warn_estimator_mismatch
 
     warn_estimator_mismatch(loss_obj, guide, b, m0.args, m0.kwargs)
+    # what the program sees can differ only in the members whose data differ from batch[0]'s
+    other_data = [i for i, m in enumerate(members[1:], 1) if _other_data(m, m0)]
     if kw["check"]:
         from .doctor import fit_checks
 
-        fit_checks(model, guide, b, m0.args, m0.kwargs, m0.init, m0.seed, kw["on_nonfinite"])
-    runs_of = [(i, s) for i, mb in enumerate(members) for s in (seeds or [mb.seed])]
-
-    outs: list[FitOutput] = []
-    if why is None:
-        from .render import render
-
-        rm, rg = render(model, b), render(guide, b)
-        runs = [
-            BatchRun(
-                member=i,
-                seed=s,
-                args=tuple(b.to_array(a) for a in members[i].args),
-                kwargs={k: b.to_array(v) for k, v in members[i].kwargs.items()},
-                opt=members[i].opt,
-                init=members[i].init,
-            )
-            for i, s in runs_of
-        ]
-        with _state.param_overrides(None) as hook:
+        for i in [0, *other_data]:
+            m = members[i]
             try:
-                outs = _state.feature(b, "fitloop").fit_batch(
-                    b,
-                    rm,
-                    rg,
-                    runs,
-                    num_steps=kw["num_steps"],
-                    num_particles=loss_obj.num_particles,
-                    on_nonfinite=kw["on_nonfinite"],
-                    progress=kw["progress"],
-                    jit=kw["jit"],
-                )
-            except CannotVectorize as e:
-                why = str(e)
-        if outs:
-            unknown = sorted(set().union(*(mb.init for mb in members)) - set(hook.constraints))
-            if unknown:
-                raise SpecError(
-                    f"fit: init_params has {', '.join(map(repr, unknown))}, which the guide and "
-                    f"model never declare (they declare "
-                    f"{', '.join(map(repr, sorted(hook.constraints))) or 'no params'})"
-                )
-            opts = [members[i].opt for i, _ in runs_of]
-            results = [
-                _result(o, b, loss_obj.num_particles, s, opt, hook)
-                for o, (_, s), opt in zip(outs, runs_of, opts)
-            ]
-    if not outs:
-        log.info("fit (%s, batch): one program unavailable (%s); member by member", b.name, why)
-        results = _one_by_one(model, guide, b, members, seeds, kw)
-    for r, (i, _) in zip(results, runs_of):
-        r.member = i
-    return _done(results, members, seeds, b.name, FitResult)
+                fit_checks(model, guide, b, m.args, m.kwargs, m.init, m.seed, kw["on_nonfinite"])
+            except SpecError as e:
+                raise SpecError(f"{where(i)}{e}") from None
+    alone = _constraint_clashes(model, guide, b, members, other_data) if why is None else {}
+    for i, clash in alone.items():
+        log.info("fit (%s, batch): batch[%d] fitted on its own: %s", b.name, i, clash)
+    together = [i for i in range(len(members)) if i not in alone]
 
-
-def _one_by_one(model, guide, b, members, seeds, kw) -> list:
-    """Each member's fit (its seeds vectorized by ``fit(seeds=...)``), flattened to runs."""
-    from .infer import FitResult, fit
-
-    out: list = []
-    for m in members:
+    results: dict[int, list] = {}
+    if why is None:
         try:
-            with warnings.catch_warnings():  # fit already warned once, not once per member
-                warnings.simplefilter("ignore", EstimatorMismatchWarning)
-                r = fit(
-                    model,
-                    guide,
-                    backend=b.name,
-                    model_args=m.args,
-                    model_kwargs=m.kwargs,
-                    optim=m.optim,
-                    num_steps=kw["num_steps"],
-                    num_particles=kw["num_particles"],
-                    seed=m.seed if seeds is None else 0,
-                    seeds=seeds,
-                    init_params=m.init,
-                    on_nonfinite=kw["on_nonfinite"],
-                    progress=kw["progress"],
-                    jit=kw["jit"],
-                    check=False,
-                    loss=kw["loss"],
+            results = _one_program(model, guide, b, members, together, seeds, loss_obj, kw)
+        except CannotVectorize as e:
+            why = str(e)
+    if why is not None:
+        by = "seed by seed" if batch is None else "member by member"
+        log.info("fit (%s, %s): one program unavailable (%s); %s", b.name, what, why, by)
+    rest = [i for i in range(len(members)) if i not in results]
+    alone_ms = [members[i] for i in rest]
+    for i, rs in zip(rest, _one_by_one(model, guide, b, alone_ms, seeds, kw, batch is None)):
+        results[i] = rs
+    if batch is not None:
+        for i, rs in results.items():
+            for r in rs:
+                r.member = i
+    return _done([results[i] for i in range(len(members))], seeds, what, b.name)
+
+
+def _other_data(m: _Member, m0: _Member) -> bool:
+    """Whether member ``m`` gives the model other arguments than ``m0`` (same shapes: checked)."""
+    pairs = list(zip(m.args, m0.args)) + [(v, m0.kwargs[k]) for k, v in m.kwargs.items()]
+    for x, x0 in pairs:
+        if x is x0:
+            continue
+        kind, a = _leaf(x)
+        kind0, a0 = _leaf(x0)
+        if kind == "object" or kind0 == "object" or not np.array_equal(a, a0):
+            return True
+    return False
+
+
+def _declared(model, guide, b, m: _Member) -> dict:
+    """The constraint of every param the guide and model declare on member ``m``'s data (one
+    concrete trace of each)."""
+    from .render import render
+
+    args = tuple(b.to_array(a) for a in m.args)
+    kwargs = {k: b.to_array(v) for k, v in m.kwargs.items()}
+    with _state.param_overrides(m.init) as hook:
+        for fn in (guide, model):
+            b.trace(render(fn, b), args, kwargs, m.seed)
+    return hook.constraints
+
+
+def _constraint_clashes(model, guide, b, members: list[_Member], which: list[int]) -> dict:
+    """``{i: why}`` for the members (among ``which``) whose params get other constraints than
+    batch[0]'s (a constraint built from the data, say ``interval(0, y.max())``): one program
+    would give them batch[0]'s, so they are fitted on their own."""
+    if not which:
+        return {}
+    try:
+        first = _declared(model, guide, b, members[0])
+    except Exception as e:  # the fit itself meets (and reports) what stops the trace
+        log.debug("fit (%s, batch): params of batch[0] not traced (%s)", b.name, e)
+        return {}
+    if not any(c.args for c in first.values()):
+        # no bound a member's data could set (positive, simplex, ...: choosing another kind
+        # by the data is Python control flow on traced data, which both backends' compiled
+        # programs refuse): the other members need no trace
+        return {}
+    out = {}
+    for i in which:
+        try:
+            mine = _declared(model, guide, b, members[i])
+        except Exception as e:
+            out[i] = f"its params could not be traced to compare with batch[0]'s ({e})"
+            continue
+        for name in sorted(set(first) | set(mine)):
+            c, c0 = mine.get(name), first.get(name)
+            if c != c0:
+                out[i] = (
+                    f"param {name!r} has constraint {c} there and {c0} in batch[0] (a "
+                    "constraint computed from the data); one program would give it batch[0]'s"
                 )
-        except FitError as e:  # a member that stopped: the others go on, as in one program
-            res = e.result
-            ok = isinstance(res, FitResult) and res.stopped_at is not None
-            ok = ok or (isinstance(res, list) and all(isinstance(x, FitResult) for x in res))
-            if not ok:
-                raise
-            r = res
-        out.extend(r if isinstance(r, list) else [r])
+                break
     return out
 
 
-def _done(results: list, members, seeds, backend: str, FitResult) -> list:
-    """Group the runs per member (a list per member with ``seeds``) and raise one FitError
-    naming every run that stopped."""
-    if seeds is None:
-        grouped: list = results
-    else:
-        k = len(seeds)
-        grouped = [results[i * k : (i + 1) * k] for i in range(len(members))]
-    bad = [(r.member, r.seed) for r in results if r.stopped_at is not None]
-    if bad:
-        which = ", ".join(f"batch[{i}] (seed {s})" for i, s in bad)
-        raise FitError(
-            f"fit ({backend}, batch): {which} hit a non-finite loss or gradient and stopped "
-            "there (the others ran to the end); .result holds every member's result (pass "
-            "on_nonfinite='skip' to drop such steps)",
-            grouped,
+def _one_program(model, guide, b, members, together, seeds, loss_obj, kw) -> dict[int, list]:
+    """The runs of the members ``together`` (each with each seed) in one program:
+    ``{member index: its results}``; raises CannotVectorize."""
+    from .infer import _result
+    from .render import render
+
+    runs_of = [(i, s) for i in together for s in (seeds or [members[i].seed])]
+    rm, rg = render(model, b), render(guide, b)
+    runs = [
+        BatchRun(
+            member=i,
+            seed=s,
+            args=tuple(b.to_array(a) for a in members[i].args),
+            kwargs={k: b.to_array(v) for k, v in members[i].kwargs.items()},
+            opt=members[i].opt,
+            init=members[i].init,
         )
-    return grouped
+        for i, s in runs_of
+    ]
+    with _state.param_overrides(None) as hook:
+        outs: list[FitOutput] = _state.feature(b, "fitloop").fit_batch(
+            b,
+            rm,
+            rg,
+            runs,
+            num_steps=kw["num_steps"],
+            num_particles=loss_obj.num_particles,
+            on_nonfinite=kw["on_nonfinite"],
+            progress=kw["progress"],
+            jit=kw["jit"],
+        )
+    log.debug("fit (%s, batch): %d runs in one program", b.name, len(runs))
+    unknown = sorted(set().union(*(members[i].init for i in together)) - set(hook.constraints))
+    if unknown:
+        raise SpecError(
+            f"fit: init_params has {', '.join(map(repr, unknown))}, which the guide and "
+            f"model never declare (they declare "
+            f"{', '.join(map(repr, sorted(hook.constraints))) or 'no params'})"
+        )
+    out: dict[int, list] = {i: [] for i in together}
+    for o, (i, s) in zip(outs, runs_of):
+        out[i].append(_result(o, b, loss_obj.num_particles, s, members[i].opt, hook))
+    return out
+
+
+def _one_by_one(model, guide, b, members: list[_Member], seeds, kw, by_seed: bool) -> list[list]:
+    """Each member's fits one after the other, a list of results per member: the one place
+    runs that cannot share a program are looped over.  ``by_seed`` False: a member's seeds
+    still run as one program if they can (``fit(..., seeds=seeds)``); True (that fit's own
+    fallback): one ``fit(seed=s)`` per seed."""
+    from .infer import FitResult, fit
+
+    out: list[list] = []
+    for m in members:
+        one = dict(
+            backend=b.name,
+            model_args=m.args,
+            model_kwargs=m.kwargs,
+            optim=m.optim,
+            num_steps=kw["num_steps"],
+            num_particles=kw["num_particles"],
+            init_params=m.init,
+            on_nonfinite=kw["on_nonfinite"],
+            progress=kw["progress"],
+            jit=kw["jit"],
+            check=False,
+            loss=kw["loss"],
+        )
+        calls = (
+            [dict(seeds=seeds)]
+            if seeds is not None and not by_seed
+            else [dict(seed=s) for s in (seeds or [m.seed])]
+        )
+        rs: list = []
+        for c in calls:
+            try:
+                with warnings.catch_warnings():  # fit already warned once, not once per fit
+                    warnings.simplefilter("ignore", EstimatorMismatchWarning)
+                    r = fit(model, guide, **one, **c)
+            except FitError as e:  # a run that stopped: the others go on, as in one program
+                r = e.result
+                ok = isinstance(r, FitResult) and r.stopped_at is not None
+                ok = ok or (isinstance(r, list) and all(isinstance(x, FitResult) for x in r))
+                if not ok:
+                    raise
+            rs.extend(r if isinstance(r, list) else [r])
+        out.append(rs)
+    return out
+
+
+def _done(grouped: list[list], seeds, what: str, backend: str) -> list:
+    """The results of ``fit(batch=...)`` (``what="batch"``: one per member, or with ``seeds``
+    a list per member) or of ``fit(seeds=...)`` (``what="seeds"``: one list), and one FitError
+    naming every run that stopped."""
+    if what == "seeds":
+        out: list = grouped[0]
+        bad = [r.seed for r in out if r.stopped_at is not None]
+        which = f"the fits with seed(s) {bad}"
+    else:
+        out = grouped if seeds is not None else [rs[0] for rs in grouped]
+        stopped = [(r.member, r.seed) for rs in grouped for r in rs if r.stopped_at is not None]
+        bad = stopped
+        which = ", ".join(f"batch[{i}] (seed {s})" for i, s in stopped)
+    if bad:
+        raise FitError(
+            f"fit ({backend}, {what}): {which} hit a non-finite loss or gradient and stopped "
+            f"there (the others ran to the end); .result holds every {'seed' if what == 'seeds' else 'member'}'s "
+            "result (pass on_nonfinite='skip' to drop such steps)",
+            out,
+        )
+    return out

@@ -99,9 +99,9 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     "enum": ("config_enumerate", "markov", "infer_discrete", "vindex", "check", "loss_values"),
     # the layers' kernels and native networks behind dualguide.nn
     "nn": ("linear", "activation", "native_module", "init_key"),
-    # the fit loops; fit_seeds runs many seeds in one program (dualguide.fit(seeds=...)),
-    # fit_batch many members (data, init, lr) x seeds (dualguide.fit(batch=[...]))
-    "fitloop": ("fit", "fit_seeds", "fit_batch"),
+    # the fit loops; fit_batch runs many fits in one program: members (data, init, lr) x
+    # seeds (dualguide.fit(batch=[...]), and dualguide.fit(seeds=...) as its one member)
+    "fitloop": ("fit", "fit_batch"),
 }
 #: the feature names, in order
 FEATURES: tuple[str, ...] = tuple(FEATURE_API)
@@ -242,7 +242,7 @@ class FitOutput:
 # types and helpers both sides use
 # ---------------------------------------------------------------------------------------------
 class CannotVectorize(DualGuideError):
-    """Raised by a backend's ``fitloop.fit_seeds`` / ``fit_batch`` when the fits cannot run as
+    """Raised by a backend's ``fitloop.fit_batch`` when the fits cannot run as
     one program (the message says why); :func:`dualguide.fit` then fits them one after the
     other."""
 

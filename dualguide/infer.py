@@ -16,7 +16,7 @@ from . import _inputs, _state
 from ._state import ParamHook  # noqa: F401
 from ._state import check_init_params as _check_init_params  # noqa: F401
 from .constraints import Constraint
-from .contract import CannotVectorize, FitOutput
+from .contract import FitOutput
 from .errors import FitError, SpecError
 from .optim import Optimizer, as_optimizer
 from .render import render
@@ -296,7 +296,12 @@ def fit(
     seed_list = _check_seeds(seeds, seed)
     if on_nonfinite not in ("stop", "skip"):
         raise SpecError(f"fit: on_nonfinite must be 'stop' or 'skip', got {on_nonfinite!r}")
-    if batch is not None:
+    if not isinstance(model_args, (tuple, list)):
+        raise SpecError(
+            f"fit: model_args must be a tuple (or list) of arguments, got "
+            f"{type(model_args).__name__}; for one argument write model_args=(data,)"
+        )
+    if batch is not None or seed_list is not None:  # many fits: one program if it can
         from ._batch import fit_batch
 
         return fit_batch(
@@ -321,11 +326,6 @@ def fit(
                 loss=loss,
             ),
         )
-    if not isinstance(model_args, (tuple, list)):
-        raise SpecError(
-            f"fit: model_args must be a tuple (or list) of arguments, got "
-            f"{type(model_args).__name__}; for one argument write model_args=(data,)"
-        )
     _check_signature(model, "model", model_args, model_kwargs)
     _check_signature(guide, "guide", model_args, model_kwargs)
     if loss_obj.name != "Trace_ELBO":
@@ -343,65 +343,8 @@ def fit(
     args = tuple(b.to_array(a) for a in model_args)
     kwargs = {k: b.to_array(v) for k, v in (model_kwargs or {}).items()}
 
-    def one_by_one(seeds_: list[int]) -> list[FitResult]:
-        """The fits one after the other (checks already ran); the one place seeds that
-        cannot run as one program are looped over."""
-        import warnings
-
-        from .errors import EstimatorMismatchWarning
-
-        results = []
-        for s in seeds_:
-            try:
-                with warnings.catch_warnings():  # fit already warned once, not once per seed
-                    warnings.simplefilter("ignore", EstimatorMismatchWarning)
-                    r = fit(
-                        model,
-                        guide,
-                        backend=b.name,
-                        model_args=model_args,
-                        model_kwargs=model_kwargs,
-                        optim=optim,
-                        num_steps=num_steps,
-                        num_particles=num_particles,
-                        seed=s,
-                        init_params=init_params,
-                        on_nonfinite=on_nonfinite,
-                        progress=progress,
-                        jit=jit,
-                        check=False,
-                        loss=loss,
-                    )
-            except FitError as e:  # a seed that stopped: the others go on, as in one program
-                if not isinstance(e.result, FitResult) or e.result.stopped_at is None:
-                    raise
-                r = e.result
-            results.append(r)
-        return _seeds_done(results, b.name)
-
-    if seed_list is not None and (loss_obj.name != "Trace_ELBO" or not jit):
-        return one_by_one(seed_list)  # nothing to vectorize over
     with _state.param_overrides(init_params) as hook:
-        if seed_list is not None:
-            try:
-                outs: list[FitOutput] = _state.feature(b, "fitloop").fit_seeds(
-                    b,
-                    m,
-                    g,
-                    args,
-                    kwargs,
-                    opt,
-                    num_steps=num_steps,
-                    num_particles=num_particles,
-                    seeds=seed_list,
-                    on_nonfinite=on_nonfinite,
-                    progress=progress,
-                    jit=jit,
-                )
-            except CannotVectorize as e:
-                log.info("fit (%s, seeds): one program unavailable (%s); seed by seed", b.name, e)
-                outs = []
-        elif loss_obj.name == "Trace_ELBO":
+        if loss_obj.name == "Trace_ELBO":
             out: FitOutput = b.fit(
                 m,
                 g,
@@ -432,17 +375,12 @@ def fit(
                 progress=progress,
                 jit=jit,
             )
-    if seed_list is not None and not outs:
-        return one_by_one(seed_list)
     unknown = sorted(set(hook.overrides) - set(hook.constraints))
     if unknown:
         raise SpecError(
             f"fit: init_params has {', '.join(map(repr, unknown))}, which the guide and model "
             f"never declare (they declare {', '.join(map(repr, sorted(hook.constraints))) or 'no params'})"
         )
-    if seed_list is not None:
-        results = [_result(o, b, num_particles, s, opt, hook) for o, s in zip(outs, seed_list)]
-        return _seeds_done(results, b.name)
     result = _result(out, b, num_particles, seed, opt, hook)
     if out.stopped_at is not None:
         sites = _nonfinite_note(
@@ -455,19 +393,6 @@ def fit(
             result,
         )
     return result
-
-
-def _seeds_done(results: list[FitResult], backend: str) -> list[FitResult]:
-    """The results of ``fit(seeds=...)``, or one FitError naming every seed that stopped."""
-    bad = [r.seed for r in results if r.stopped_at is not None]
-    if bad:
-        raise FitError(
-            f"fit ({backend}, seeds): the fits with seed(s) {bad} hit a non-finite loss or "
-            "gradient and stopped there (the others ran to the end); .result holds every "
-            "seed's result (pass on_nonfinite='skip' to drop such steps)",
-            results,
-        )
-    return results
 
 
 def _check_seeds(seeds, seed: int) -> list[int] | None:

@@ -132,6 +132,81 @@ def test_members_that_cannot_share_a_program_are_fitted_one_by_one(backend, capl
         np.testing.assert_array_equal(r.losses, q.losses)  # the same fit, run the same way
 
 
+def guide_bounded(x, scale=1.0):
+    # the upper bound is computed from the member's data: another constraint per member
+    loc = dg.param("loc", 0.0, constraint=constraints.interval(-1.0, x.max()))
+    dg.sample("mu", dist.Normal(loc, 1.0))
+
+
+def test_members_whose_constraints_differ_are_fitted_on_their_own(backend, caplog):
+    """A constraint built from a member's data differs between members; one program would give
+    every member batch[0]'s.  dualguide compares each member's param declarations with
+    batch[0]'s, names the param and the member, and fits that member on its own: each result
+    is the separate fit (Pyro), or the batch is refused as the separate fit is (NumPyro's
+    compiled loop cannot take a bound computed from traced data)."""
+    xs = [x + 3.0 for x in data()]  # upper bounds max(x) differ, all above the lower -1
+    batch = [{"model_args": (x,)} for x in xs]
+    kw = dict(KW, num_steps=60)
+    with caplog.at_level(logging.INFO, logger="dualguide"):
+        if backend == "numpyro":
+            with pytest.raises(dg.errors.SpecError, match="plain number"):
+                dg.fit(model, guide_bounded, backend=backend, batch=batch, seed=2, **kw)
+            with pytest.raises(dg.errors.SpecError, match="plain number"):
+                dg.fit(model, guide_bounded, backend=backend, model_args=(xs[1],), **kw)
+        else:
+            rs = dg.fit(model, guide_bounded, backend=backend, batch=batch, seed=2, **kw)
+    msgs = [r.getMessage() for r in caplog.records]
+    for i in (1, 2):
+        assert any(f"batch[{i}] fitted on its own: param 'loc'" in m for m in msgs), msgs
+    assert not any("batch[0] fitted on its own" in m for m in msgs)
+    if backend == "numpyro":
+        return
+    for r, x in zip(rs, xs):
+        q = dg.fit(model, guide_bounded, backend=backend, model_args=(x,), seed=2, **kw)
+        assert_same_fit(r, q)
+        assert -1.0 < float(r.params["loc"]) < float(x.max())  # its own bound, not batch[0]'s
+
+
+def test_members_whose_constraints_agree_share_one_program(backend, caplog):
+    """The comparison of declarations does not split members whose constraints agree."""
+    xs = data()
+    batch = [{"model_args": (x,)} for x in xs]
+    with caplog.at_level(logging.DEBUG, logger="dualguide"):
+        rs = dg.fit(model, guide, backend=backend, batch=batch, **dict(KW, num_steps=20))
+    msgs = [r.getMessage() for r in caplog.records]
+    assert any(f"({backend}, batch): 3 runs in one program" in m for m in msgs), msgs
+    assert not any("fitted on its own" in m or "unavailable" in m for m in msgs)
+    assert len({r.wall_time for r in rs}) == 1
+    # bounds from the data that agree (every member's max is 5): no member is split off
+    xs = [np.minimum(x, 5.0).astype(np.float32) for x in data()]
+    for x in xs:
+        x[0] = 5.0
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="dualguide"):
+        try:
+            dg.fit(model, guide_bounded, backend=backend, batch=[{"model_args": (x,)} for x in xs],
+                   **dict(KW, num_steps=5))  # fmt: skip
+        except dg.errors.SpecError:  # NumPyro cannot compile a bound from traced data
+            assert backend == "numpyro"
+    assert not any("fitted on its own" in r.getMessage() for r in caplog.records)
+
+
+def test_the_doctor_checks_every_member_whose_data_differ(backend):
+    """check=True runs the guide doctor on each member with other data than batch[0]'s: a
+    guide that leaves out the model's latent for batch[1]'s data only is refused, naming the
+    member (the doctor's traces are concrete, so it sees the branch batch[1] takes)."""
+
+    def guide_branch(x, scale=1.0):
+        loc = dg.param("loc", 0.0)
+        if float(x[0]) > 0:
+            dg.sample("mu", dist.Normal(loc, 1.0))
+
+    pos = np.full(4, 1.0, np.float32)
+    batch = [{"model_args": (pos,)}, {"model_args": (-pos,)}]
+    with pytest.raises(dg.errors.SpecError, match=r"(?s)batch\[1\]: fit .*latent 'mu'"):
+        dg.fit(model, guide_branch, backend=backend, batch=batch, num_steps=2, progress=False)
+
+
 def test_model_kwargs_vary(backend, caplog):
     """Float kwargs are data like any other on NumPyro; Pyro's trace bakes kwargs in, so it
     fits such members one by one (and says so).  Either way: the separate fits."""

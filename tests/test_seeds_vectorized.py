@@ -111,8 +111,8 @@ def test_seed_and_seeds_together_are_refused():
 
 
 def test_seeds_that_cannot_run_as_one_program_are_fitted_one_by_one(backend, monkeypatch):
-    """A backend's fit_seeds signals CannotVectorize; dualguide.fit then loops over the seeds
-    (the one loop, in infer.py): each result is exactly fit(seed=s)."""
+    """A backend's fit_batch signals CannotVectorize; dualguide.fit then loops over the seeds
+    (the one loop, _batch._one_by_one): each result is exactly fit(seed=s)."""
     from dualguide import _state
     from dualguide.contract import CannotVectorize
 
@@ -121,7 +121,7 @@ def test_seeds_that_cannot_run_as_one_program_are_fitted_one_by_one(backend, mon
     def refuse(*a, **k):
         raise CannotVectorize("test")
 
-    monkeypatch.setattr(fitloop, "fit_seeds", refuse)
+    monkeypatch.setattr(fitloop, "fit_batch", refuse)
     kw = dict(KW, num_steps=30)
     rs = dg.fit(model, guide, backend=backend, seeds=[1, 4], **kw)
     assert [r.seed for r in rs] == [1, 4]

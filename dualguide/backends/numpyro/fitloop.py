@@ -530,181 +530,15 @@ def _init_seeds(svi, seeds, args, kwargs):
     return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
 
 
-def _build_seeds(svi, skip, treedef_info, leaves):
-    """:func:`_build`'s chunk over a batch of states: the step ``vmap``-ed over the seeds, the
-    loop and its ``cond`` on the chunk's end left unbatched (a batched predicate would run
-    every one of the CHUNK steps).  ``active[j]`` False: seed ``j`` has stopped; its state is
-    kept."""
-    rebuild = _rebuilder(treedef_info, leaves)
-
-    def chunk(states, start, stop, active, dyn):
-        args, kwargs = rebuild(dyn)
-        S = active.shape[0]
-
-        def one(state, act):
-            new, loss, ok, kept = _checked_update(svi, state, args, kwargs)
-            keep = ok & act
-            new = jax.tree_util.tree_map(lambda a, b: jnp.where(keep, a, b), new, kept)
-            return new, loss.astype(jnp.result_type(float)), ok
-
-        def run(sa):
-            states, act = sa
-            new, loss, ok = jax.vmap(one)(states, act)
-            if not skip:
-                act = act & ok
-            return (new, act), (loss, ok)
-
-        def idle(sa):
-            return sa, (jnp.full((S,), jnp.nan, jnp.result_type(float)), jnp.ones((S,), bool))
-
-        def body(sc, i):
-            return lax.cond(i < stop, run, idle, sc)
-
-        (states, _), (losses, oks) = lax.scan(
-            body, (states, active), start + jnp.arange(CHUNK, dtype=jnp.int32)
-        )
-        return states, losses.T, oks.T
-
-    return chunk
-
-
-def fit_seeds(
-    backend,
-    model,
-    guide,
-    args,
-    kwargs,
-    opt,
-    *,
-    num_steps,
-    num_particles,
-    seeds,
-    on_nonfinite,
-    progress,
-    jit,
-) -> list[FitOutput]:
-    """One fit per seed, all in one compiled program: the chunk of :func:`fit`, ``jax.vmap``-ed
-    over the SVI states (one per seed, from ``svi.init(PRNGKey(seed))``).
-
-    Each seed's steps are those of ``fit(seed=seed)``: the same key, the same draws, the same
-    updates, so its losses and params equal the sequential fit's to float32 rounding (XLA may
-    order a batched reduction differently).  A seed whose step is not finite stops there
-    (``on_nonfinite="stop"``: the others go on) or skips it (``"skip"``).  ``wall_time`` of
-    every output is the whole batch's.
-    """
-    from numpyro.infer import SVI, Trace_ELBO
-
-    if not jit:  # nothing to compile: dualguide.fit runs the fits one after the other
-        raise CannotVectorize("jit=False")
-    t0 = time.perf_counter()
-    skip = on_nonfinite == "skip"
-    svi = SVI(model, guide, backend.optimizer(opt), Trace_ELBO(num_particles=num_particles))
-    S = len(seeds)
-    state = _init_seeds(svi, seeds, args, kwargs)
-    state0 = jax.tree_util.tree_map(lambda x: x[0], state)
-    n_params = sum(int(np.size(x)) for x in jax.tree_util.tree_leaves(svi.get_params(state0)))
-    small = n_params <= SMALL_MODEL
-    common = (
-        jax.tree_util.tree_structure(state),
-        tuple((tuple(np.shape(x)), str(x.dtype)) for x in jax.tree_util.tree_leaves(state)),
-        num_particles,
-        skip,
-        _opt_key(opt),
-        _constraints_key(),
-        small,
-        tuple(sorted(_CPU_OPTIONS.items())),
-        ("seeds", S),
-    )
-    runner, dyn = None, None
-    for all_static in (False, True):
-        dyn, info, leaves = _split_args(args, kwargs, all_static)
-        key = _cache_key(model, guide, info, common)
-        runner = _CACHE.get(key) if key is not None else None
-        if runner is not None:
-            _CACHE.move_to_end(key)
-            break
-        chunk = _build_seeds(svi, skip, info, leaves)
-        example = (
-            state,
-            jnp.asarray(0, jnp.int32),
-            jnp.asarray(1, jnp.int32),
-            jnp.ones(S, bool),
-            dyn,
-        )
-        try:
-            runner = _compile(chunk, example, small)
-        except (jax.errors.JAXTypeError, jax.errors.NonConcreteBooleanIndexError) as e:
-            if all_static or not dyn:
-                raise
-            log.debug("fit (numpyro): model needs concrete arguments (%s); baking them in", e)
-            continue
-        if key is not None:
-            _CACHE[key] = runner
-            while len(_CACHE) > CACHE_SIZE:
-                _CACHE.popitem(last=False)
-        break
-
-    losses: list[list[np.ndarray]] = [[] for _ in seeds]
-    skipped: list[list[int]] = [[] for _ in seeds]
-    stopped: list[int | None] = [None] * S
-    message = ""
-    bar = Progress(num_steps, "numpyro", progress)
-    done = 0
-    size = min(num_steps, 64, CHUNK)
-    try:
-        while done < num_steps and any(s is None for s in stopped):
-            stop = min(num_steps, done + size)
-            active = jnp.asarray(np.array([s is None for s in stopped]))
-            tc = time.perf_counter()
-            state, ls, oks = runner(
-                state, jnp.asarray(done, jnp.int32), jnp.asarray(stop, jnp.int32), active, dyn
-            )
-            n = stop - done
-            ls, oks = np.asarray(ls)[:, :n], np.asarray(oks)[:, :n]
-            dt = time.perf_counter() - tc
-            for j in range(S):
-                if stopped[j] is not None:
-                    continue
-                bad = np.nonzero(~oks[j])[0]
-                if bad.size and not skip:
-                    stopped[j] = done + int(bad[0])
-                    losses[j].append(ls[j, : int(bad[0]) + 1])
-                    continue
-                losses[j].append(ls[j])
-                skipped[j].extend(int(done + b) for b in bad)
-            done = stop
-            bar.update(n, float(np.nanmean(ls[:, -1])))
-            size = int(min(CHUNK, max(64, CHUNK_SECONDS * n / max(dt, 1e-9))))
-    except KeyboardInterrupt:
-        message = f"interrupted after {done} steps"
-        log.warning("fit (numpyro): %s; returning the params so far", message)
-    finally:
-        bar.close()
-    params = jax.vmap(svi.get_params)(state)
-    params = {k: np.asarray(v) for k, v in params.items()}
-    wall = time.perf_counter() - t0
-    empty = np.zeros(0, _inputs.float_np())
-    return [
-        FitOutput(
-            params={k: np.array(v[j]) for k, v in params.items()},
-            losses=np.concatenate(losses[j]) if losses[j] else empty,
-            steps_done=stopped[j] if stopped[j] is not None else done,
-            wall_time=wall,
-            elbo="Trace_ELBO",
-            skipped=skipped[j],
-            stopped_at=stopped[j],
-            message=message,
-        )
-        for j in range(S)
-    ]
-
-
 # ------------------------------------------------------------------------------------------
 # a batch of members (data, init values, learning rate) x seeds in one compiled program
 # ------------------------------------------------------------------------------------------
 def _build_batch(make_svi, skip, treedef_info, leaves, data_axis):
-    """:func:`_build_seeds`'s chunk with per-run data (``data_axis`` 0: one row per run;
-    None: shared) and per-run learning rate (``make_svi(lr)`` builds the run's SVI)."""
+    """:func:`_build`'s chunk over a batch of runs: the step ``vmap``-ed over the SVI states,
+    the data (``data_axis`` 0: one row per run; None: shared) and the learning rates
+    (``make_svi(lr)`` builds the run's SVI); the loop and its ``cond`` on the chunk's end left
+    unbatched (a batched predicate would run every one of the CHUNK steps).  ``active[j]``
+    False: run ``j`` has stopped; its state is kept."""
     rebuild = _rebuilder(treedef_info, leaves)
 
     def chunk(states, start, stop, active, dyn, lrs):
@@ -796,10 +630,12 @@ def fit_batch(
     data_axis = None if shared else 0
     if not shared:
         dyn = [jnp.stack([d[k] for d in dyns]) for k in range(len(dyn))]
-    # the initial states: one vmapped init over the seeds and data when the runs share their
-    # init values, else each member's init under its own overrides, its seeds stacked
+    # the initial states: one vmapped init over the seeds and data when several members share
+    # their init values, else each member's init under its own overrides, its seeds stacked
+    # (one member, as fit(seeds=...): _init_seeds, which traces the program once or twice)
     state = None
-    if R > 1 and all(_same_init(r.init, r0.init) for r in runs[1:]):
+    members = {r.member for r in runs}
+    if len(members) > 1 and all(_same_init(r.init, r0.init) for r in runs[1:]):
         rebuild = _rebuilder(info, leaves)
         with r0.init_scope():  # an autoguide set up inside vmap would keep tracers
             setup_eagerly(svi0.guide, r0.args, r0.kwargs)

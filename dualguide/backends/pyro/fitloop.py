@@ -613,94 +613,6 @@ def fit(
 # ------------------------------------------------------------------------------------------
 # many seeds in one program
 # ------------------------------------------------------------------------------------------
-def _seed_inits(model, guide, args, kwargs, seeds, store) -> list[dict[str, torch.Tensor]]:
-    """Each seed's initial unconstrained params: the guide and model run once (blocked) right
-    after ``torch.manual_seed(seed)``, as a fit with that seed creates them."""
-    inits = []
-    for s in seeds:
-        store.clear()
-        torch.manual_seed(s)
-        with poutine.block():
-            guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-            poutine.replay(model, trace=guide_trace)(*args, **kwargs)
-        inits.append({n: store._params[n].detach().clone() for n in store.keys()})
-    return inits
-
-
-def fit_seeds(
-    backend,
-    model,
-    guide,
-    args,
-    kwargs,
-    opt,
-    *,
-    num_steps,
-    num_particles,
-    seeds,
-    on_nonfinite,
-    progress,
-    jit,
-) -> list[FitOutput]:
-    """One fit per seed in one program: the traced particle of :class:`.particles.ParticleELBO`
-    ``torch.func.vmap``-ed over the particles and over one row of flat params per seed.
-
-    Each seed starts from the params ``fit(seed=s)`` starts from; the draws come from one
-    batched torch stream (``vmap(randomness="different")``), so each fit equals
-    ``fit(seed=s)`` in distribution, not draw for draw.  Adam runs on the ``(seeds, params)``
-    table with each seed's own step count (a skipped step does not advance it).  A program the
-    batched trace cannot take raises :class:`.contract.CannotVectorize` (``dualguide.fit``
-    then fits the seeds one after the other)."""
-    from . import _jit_safety
-    from .particles import ParticleELBO
-
-    if not jit:
-        raise CannotVectorize("jit=False")
-    t0 = time.perf_counter()
-    store = pyro.get_param_store()
-    skip = on_nonfinite == "skip"
-    S = len(seeds)
-    pyro_log = logging.getLogger("pyro")
-    prev_level = pyro_log.level
-    pyro_log.setLevel(max(prev_level, logging.WARNING))
-    try:
-        with store.scope(), torch.random.fork_rng(devices=[]):
-            inits = _seed_inits(model, guide, args, kwargs, seeds, store)
-            store.clear()
-            torch.manual_seed(seeds[0])
-            elbo = ParticleELBO(num_particles, jit=True)
-            elbo.mode = "vmap"  # even one particle: the traced particle draws out of place
-            try:
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always", torch.jit.TracerWarning)
-                    elbo.loss_and_surrogate_loss(model, guide, *args, **kwargs)
-                _jit_safety(caught)
-                cf = elbo._loss_and_surrogate_loss
-                if elbo.mode != "vmap" or len(cf.compiled) != 1 or not cf._param_names:
-                    raise RuntimeError("the particle did not trace for vmap")
-            except Exception as e:
-                first = str(e).splitlines()[0] if str(e) else ""
-                raise CannotVectorize(f"{type(e).__name__}: {first}") from e
-            out = _run_seeds(elbo, cf, inits, args, opt, num_steps, skip, S, progress)
-    finally:
-        pyro_log.setLevel(prev_level)
-    params, losses, stopped, skipped, done, message = out
-    wall = time.perf_counter() - t0
-    return [
-        FitOutput(
-            params={k: np.array(v[j]) for k, v in params.items()},
-            losses=losses[j, : (stopped[j] + 1 if stopped[j] is not None else done)],
-            steps_done=stopped[j] if stopped[j] is not None else done,
-            wall_time=wall,
-            elbo="JitTrace_ELBO",
-            skipped=skipped[j],
-            stopped_at=stopped[j],
-            message=message,
-        )
-        for j in range(S)
-    ]
-
-
 def _run_seeds(
     elbo,
     cf,
@@ -716,7 +628,7 @@ def _run_seeds(
     arg_dims=None,
     randomness="different",
 ):
-    """The loop of :func:`fit_seeds` (and :func:`fit_batch`): one flat param row per run,
+    """The loop of :func:`fit_batch`: one flat param row per run,
     ``vmap``-ed.  ``lr_table`` ``(S, num_steps)``: a learning rate per run and step (None: the
     one ``opt``); ``arg_dims``: per model argument, 0 when ``args`` holds one row per run (None:
     every run has the same ``args``); ``randomness``: ``"same"`` gives every run the draws of one
@@ -851,13 +763,14 @@ def fit_batch(
     jit,
 ) -> list[FitOutput]:
     """The runs of ``dualguide.fit(batch=[...])`` (:class:`.contract.BatchRun`) in one program:
-    :func:`fit_seeds`'s loop with one flat param row per run, the member's model arguments
+    :func:`_run_seeds`: one flat param row per run, the member's model arguments
     ``vmap``-ed beside it and a learning rate per run.
 
     When every run has the same seed (a batch of data or settings), the runs share the draws
     (``vmap(randomness="same")``), which are the draws of ``fit(seed=seed)``: each run equals
     that fit on the member's data and settings to float rounding.  With several seeds each
-    run draws its own (as :func:`fit_seeds`: equal in distribution).  ``model_kwargs`` are
+    run draws its own (``vmap(randomness="different")``: equal in distribution to
+    ``fit(seed=s)``, not draw for draw).  ``model_kwargs`` are
     baked into Pyro's trace, so members whose kwargs differ raise
     :class:`.contract.CannotVectorize`, as does a program the batched trace cannot take."""
     from . import _jit_safety
