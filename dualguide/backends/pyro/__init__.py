@@ -41,6 +41,7 @@ FEATURE_MODULES = {k: f"{__name__}.{k}" for k in FEATURES}
 #: and in every module of this backend that has an ``F32``)
 F32 = torch.float64 if _inputs.get_dtype() == "float64" else torch.float32
 _NEG_INF = -math.inf
+_Distribution = torch.distributions.Distribution
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
@@ -159,6 +160,8 @@ def _unvalidated_bases(d) -> None:
 
 
 _MASKED: dict = {}
+#: torch constraint objects by (neutral name, arguments), see ``PyroBackend.constraint``
+_NATIVE_CONSTRAINTS: dict[tuple, Any] = {}
 
 
 def masked(cls):
@@ -193,8 +196,15 @@ class PyroBackend:
     def constraint(self, c: Constraint) -> Any:
         native = c._native.get("pyro")
         if native is None:
-            attr = getattr(tc, _table.CONSTRAINTS[c.name][1])
-            native = attr(*c.args) if c.args else attr
+            # constraints with arguments (interval(0, 1)) are new objects at every call of a
+            # program: their torch objects are kept by name and arguments
+            key = (c.name, c.args)
+            native = _NATIVE_CONSTRAINTS.get(key)
+            if native is None:
+                attr = getattr(tc, _table.CONSTRAINTS[c.name][1])
+                native = attr(*c.args) if c.args else attr
+                if len(_NATIVE_CONSTRAINTS) < 1024:
+                    _NATIVE_CONSTRAINTS[key] = native
             c._native["pyro"] = native
         return native
 
@@ -221,7 +231,7 @@ class PyroBackend:
     def sample(
         self, name: str, fn: Any, obs: Any, infer: dict | None, kwargs: dict[str, Any]
     ) -> Any:
-        if not isinstance(fn, torch.distributions.Distribution):
+        if not isinstance(fn, _Distribution):
             _bad_fn(name, fn)
         _no_duplicate(name, "sample")
         if obs is not None:
@@ -310,8 +320,9 @@ class PyroBackend:
             return build_floats
 
         def build(*args, **kwargs):
-            args = tuple(conv(a) if _neutral_arg(a) else a for a in args)
-            kwargs = {k: conv(v) if _neutral_arg(v) else v for k, v in kwargs.items()}
+            args = [conv(a) if _neutral_arg(a) else a for a in args]  # type: ignore[assignment]
+            if kwargs:
+                kwargs = {k: conv(v) if _neutral_arg(v) else v for k, v in kwargs.items()}
             return cls(*args, **kwargs)
 
         build.__name__ = name
