@@ -22,7 +22,7 @@ from .conftest import load_example
 
 def _clear_caches() -> None:
     """Forget every per-step decision (what a process's first step sees)."""
-    from dualguide.backends import pyro as pyro_backend
+    from dualguide import constraints
     from dualguide.backends.pyro import transforms as pyro_transforms
 
     _inputs._PASS_THROUGH.clear()
@@ -30,7 +30,7 @@ def _clear_caches() -> None:
     neutral_transforms._CHECKED_NAMES.clear()
     neutral_transforms._BACKEND_MODULES.clear()
     pyro_transforms._PLANS.clear()
-    pyro_backend._NATIVE_CONSTRAINTS.clear()
+    constraints._MADE.clear()
 
 
 def _svi_run(num_particles: int, steps: int, cold: bool) -> tuple[list[float], dict]:
@@ -120,3 +120,20 @@ def test_dist_signature_check_after_a_good_call(backend):
         # a list is data the rule converts: still converted after the fast path saw the name
         d = dist.Normal([0.0, 1.0], 1.0)
         assert tuple(d.batch_shape) == (2,)
+
+
+def test_constraint_made_once_and_still_checked():
+    """``constraints.interval(a, b)`` with the same numbers is one object (its backend objects
+    are then built once), equal to the one from ints; bad bounds are refused after good ones."""
+    from dualguide import constraints
+
+    c = constraints.interval(0.0, math.pi / 2)
+    assert constraints.interval(0.0, math.pi / 2) is c
+    assert constraints.interval(0, 1) == constraints.interval(0.0, 1.0)
+    assert constraints.interval(0, 1).args == (0.0, 1.0)
+    with pytest.raises(SpecError, match=r"lower bound must be below upper bound"):
+        constraints.interval(math.pi / 2, 0.0)
+    with pytest.raises(SpecError, match=r"must not be NaN"):
+        constraints.greater_than(float("nan"))
+    with pytest.raises(SpecError, match=r"must be a plain number"):
+        constraints.interval(0.0, [1.0])

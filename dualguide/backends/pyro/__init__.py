@@ -160,8 +160,6 @@ def _unvalidated_bases(d) -> None:
 
 
 _MASKED: dict = {}
-#: torch constraint objects by (neutral name, arguments), see ``PyroBackend.constraint``
-_NATIVE_CONSTRAINTS: dict[tuple, Any] = {}
 
 
 def masked(cls):
@@ -196,15 +194,8 @@ class PyroBackend:
     def constraint(self, c: Constraint) -> Any:
         native = c._native.get("pyro")
         if native is None:
-            # constraints with arguments (interval(0, 1)) are new objects at every call of a
-            # program: their torch objects are kept by name and arguments
-            key = (c.name, c.args)
-            native = _NATIVE_CONSTRAINTS.get(key)
-            if native is None:
-                attr = getattr(tc, _table.CONSTRAINTS[c.name][1])
-                native = attr(*c.args) if c.args else attr
-                if len(_NATIVE_CONSTRAINTS) < 1024:
-                    _NATIVE_CONSTRAINTS[key] = native
+            attr = getattr(tc, _table.CONSTRAINTS[c.name][1])
+            native = attr(*c.args) if c.args else attr
             c._native["pyro"] = native
         return native
 
