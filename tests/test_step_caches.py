@@ -137,3 +137,27 @@ def test_constraint_made_once_and_still_checked():
         constraints.greater_than(float("nan"))
     with pytest.raises(SpecError, match=r"must be a plain number"):
         constraints.interval(0.0, [1.0])
+
+
+def test_pyro_real_mixture_is_not_masked_but_positive_one_is():
+    """A mixture of real-valued components has the real line as support (torch wraps it in a
+    MixtureSameFamilyConstraint): its log_prob is torch's, with no support check and no
+    ``where`` in the step's graph; a mixture of positive components still masks a value
+    outside its support to -inf (the documented rule)."""
+    import pyro.distributions as pd
+    import torch
+
+    with dg.use_backend("pyro"):
+        loc = torch.tensor([-1.0, 1.0], requires_grad=True)
+        cat = dist.Categorical(probs=ops.asarray([0.3, 0.7]))
+        mix = dist.MixtureSameFamily(cat, dist.Normal(loc, 0.5))
+        x = torch.tensor([-2.0, 0.1, 3.0])
+        lp = mix.log_prob(x)
+        plain = pd.MixtureSameFamily(
+            pd.Categorical(probs=torch.tensor([0.3, 0.7])), pd.Normal(loc, 0.5)
+        ).log_prob(x)
+        torch.testing.assert_close(lp, plain, rtol=0, atol=0)
+        assert "Where" not in type(lp.grad_fn).__name__
+        pos = dist.MixtureSameFamily(cat, dist.Gamma(ops.asarray([2.0, 3.0]), 1.0))
+        out = pos.log_prob(torch.tensor([-1.0, 1.0]))
+        assert out[0].item() == -math.inf and math.isfinite(out[1].item())

@@ -124,9 +124,7 @@ class _SupportMasked:
     def log_prob(self, value):
         _unvalidated_bases(self)
         support = self.support
-        if support is tc.real or (
-            isinstance(support, tc.independent) and support.base_constraint is tc.real
-        ):
+        if _real(support):
             return super().log_prob(value)
         ok = support.check(value)
         if support.is_discrete and ok.shape == value.shape:
@@ -146,6 +144,21 @@ class _SupportMasked:
         d = super().to_event(reinterpreted_batch_ndims)
         d._validate_args = False  # the base already masks; Independent must not raise
         return d
+
+
+#: torch constraints that wrap a ``base_constraint`` without narrowing it: reinterpreted event
+#: dims, and a mixture's support (its components' support, checked per component)
+_WRAPPERS = tuple(
+    c for c in (tc.independent, getattr(tc, "MixtureSameFamilyConstraint", None)) if c is not None
+)
+
+
+def _real(support) -> bool:
+    """Whether ``support`` is the real line (possibly wrapped, see :data:`_WRAPPERS`): then no
+    value lies outside it and there is nothing to mask (no check, no ``where`` in the step)."""
+    while isinstance(support, _WRAPPERS):
+        support = support.base_constraint
+    return support is tc.real
 
 
 def _unvalidated_bases(d) -> None:
