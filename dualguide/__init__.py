@@ -60,7 +60,9 @@ def __getattr__(name):
 
     mod, attr = entry
     m = importlib.import_module(mod)
-    return m if attr is None else getattr(m, attr)
+    value = m if attr is None else getattr(m, attr)
+    globals()[name] = value  # found once: later reads (dg.transformed at every step) are plain
+    return value
 
 
 def __dir__():

@@ -348,12 +348,31 @@ def _numeric_list(x: list) -> bool:
 _CHECKED_SIGNATURES: set[tuple] = set()
 
 
+#: (type, native array types) -> whether :func:`dist_params` passes every value of that type
+#: through unchanged, whatever the argument (the answer depends on the type alone)
+_PASS_THROUGH: dict[tuple, bool] = {}
+
+
+def _passes(t: type, v: Any, native: tuple[type, ...]) -> bool:
+    """Whether values of type ``t`` (``v`` one of them) pass :func:`dist_params` unchanged in
+    every argument: not None (the required-argument check looks at None), not a bool (a
+    parameter bool becomes a float), not data the rule converts (numpy, lists, foreign
+    arrays).  Native arrays, distributions, constraints and shape tuples pass."""
+    ok = _PASS_THROUGH.get((t, native))
+    if ok is None:
+        ok = _PASS_THROUGH[(t, native)] = (
+            v is not None and t is not bool and not _is_data(v, native)
+        )
+    return ok
+
+
 def _plain(values: Any, native: tuple[type, ...]) -> bool:
-    """Whether every value is a Python float or int (not a bool) or a native array: the values
-    :func:`dist_param` returns unchanged whatever the argument."""
+    """Whether every value is a Python float or int (not a bool), or of a type that
+    :func:`_passes` (a native array, a distribution, a constraint, a shape tuple): the values
+    :func:`dist_params` returns unchanged whatever the argument."""
     for v in values:
         t = type(v)
-        if t is not float and t is not int and not isinstance(v, native):
+        if t is not float and t is not int and not _passes(t, v, native):
             return False
     return True
 
@@ -365,10 +384,11 @@ def dist_params(
     ``wrap`` makes a converted numpy array the backend's array.
 
     Runs at every ``dist.X(...)`` of every step (Pyro runs the program eagerly each step), so
-    the common call -- every argument a Python ``float``/``int`` or a native array, which the
-    rule leaves as they are -- takes a fast path: its required-argument check depends only on
-    the distribution, the number of positional arguments and the keyword names (no argument
-    is None), so it runs once per such signature and is remembered (issue 10's benchmark).
+    the common call -- every argument a Python ``float``/``int``, a native array or another
+    value the rule leaves as it is (a distribution, a constraint, a shape: :func:`_passes`)
+    -- takes a fast path: its required-argument check depends only on the distribution, the
+    number of positional arguments and the keyword names (no argument is None), so it runs
+    once per such signature and is remembered (issues 10 and 17's benchmarks).
     """
     if _plain(args, native) and (not kwargs or _plain(kwargs.values(), native)):
         key = (name, len(args), *kwargs)

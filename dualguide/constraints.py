@@ -105,10 +105,26 @@ class _ParamConstraint(Constraint):
     __slots__ = ()
 
 
+#: constraints with arguments by (name, arguments): a program builds interval(0, 1) at every
+#: call, the checks below run once per distinct call
+_MADE: dict[tuple, Constraint] = {}
+
+
 def _make(name: str):
     argnames = CONSTRAINT_ARGS[name]
 
     def factory(*args):
+        key = (name, *args)
+        try:
+            return _MADE[key]
+        except (KeyError, TypeError):  # not made yet, or an unhashable argument (refused below)
+            pass
+        c = _checked(args)
+        if len(_MADE) < 1024 and all(type(a) in (float, int) for a in args):
+            _MADE[key] = c
+        return c
+
+    def _checked(args):
         if len(args) != len(argnames):
             raise SpecError(
                 f"constraints.{name} takes {len(argnames)} argument(s) "

@@ -354,6 +354,9 @@ class Plan:
         self.d_in = sum(self.in_sizes)
         self.out_event_shapes: list[tuple] = []
         self.out_sizes: list[int] = []
+        #: whether every input and output is a scalar per batch element (set by :meth:`outputs`)
+        self.scalars = False
+        self._checked: tuple | None = None
 
     def in_full_shape(self, i) -> tuple:
         return self.batch_shape + self.in_event_shapes[i]
@@ -391,6 +394,20 @@ class Plan:
             self.out_event_shapes.append(oe)
         self.out_sizes = [math.prod(s) for s in self.out_event_shapes]
         self.d_out = sum(self.out_sizes)
+        self.scalars = all(e == () for e in self.in_event_shapes) and all(
+            e == () for e in self.out_event_shapes
+        )
+
+    def outputs_checked(self, out_shapes, out_eds, square: bool) -> None:
+        """:meth:`outputs`, then :meth:`check_square` when ``square``; skipped when this plan
+        last passed the same check (a backend that keeps its plans per shapes, as Pyro's
+        ``jacobian`` does for the program it runs eagerly at every step, checks once)."""
+        key = (tuple(out_shapes), tuple(out_eds), square)
+        if key != self._checked:
+            self.outputs(out_shapes, out_eds)
+            if square:
+                self.check_square()
+            self._checked = key
 
     def out_full_shape(self, j) -> tuple:
         return self.batch_shape + self.out_event_shapes[j]

@@ -81,11 +81,13 @@ from typing import Any
 import numpy as np
 
 from . import _state, bijections, ops
+from . import distributions as dist
 from ._inputs import float_np
 from ._linalg import logabsdet, logabsdet_entries
 from .bijections import Bijection, sum_rightmost
 from .contract import Plan, _as_outputs, _describe  # noqa: F401  (Plan: re-exported)
 from .errors import SpecError
+from .primitives import sample
 
 __all__ = [
     "transformed",
@@ -99,14 +101,36 @@ __all__ = [
 INFER_KEY = "dualguide_transformed"
 
 
+#: each backend's transforms module, by backend object (looked up at every ``transformed``)
+_BACKEND_MODULES: dict[Any, Any] = {}
+
+
 def _backend_module(b):
-    return _state.feature(b, "transforms")
+    m = _BACKEND_MODULES.get(b)
+    if m is None:
+        m = _BACKEND_MODULES[b] = _state.feature(b, "transforms")
+    return m
 
 
 # ------------------------------------------------------------------------------------------
 # argument checks and shape bookkeeping (pure Python, shared by both backends)
 # ------------------------------------------------------------------------------------------
+#: names that passed :func:`_check_names` (a program passes the same names at every step)
+_CHECKED_NAMES: dict[Any, tuple[str, ...]] = {}
+
+
 def _check_names(names) -> tuple[str, ...]:
+    try:
+        return _CHECKED_NAMES[names]
+    except (KeyError, TypeError):  # not checked yet, or a list (unhashable)
+        pass
+    names_t = _checked_names(names)
+    if isinstance(names, (str, tuple)) and len(_CHECKED_NAMES) < 1024:
+        _CHECKED_NAMES[names] = names_t
+    return names_t
+
+
+def _checked_names(names) -> tuple[str, ...]:
     if isinstance(names, str):
         names_t: tuple = (names,)
     else:
@@ -124,7 +148,9 @@ def _check_names(names) -> tuple[str, ...]:
 
 
 def _check_base(base, names_t) -> list[tuple[str, Any]]:
-    if isinstance(base, Mapping):
+    if type(base) is dict:  # the usual base (before the slower abstract Mapping check)
+        items = list(base.items())
+    elif isinstance(base, Mapping):
         items = list(base.items())
     else:
         try:
@@ -219,14 +245,10 @@ def transformed(
     >>> round(float(sites["x"].log_prob), 4) == round(math.log(math.sin(0.6)), 4)
     True
     """
-    from . import distributions as dist
-    from .primitives import sample
-
     b = _state.current()
     names_t = _check_names(names)
     items = _check_base(base, names_t)
     in_names = tuple(n for n, _ in items)
-    desc = _describe(names_t, in_names)
     us, in_eds = [], []
     for bname, d in items:
         u = sample(bname, d, infer={"is_auxiliary": True})
@@ -243,6 +265,7 @@ def transformed(
         logdet = _logdet(J, plan)
         method = "autodiff"
     else:
+        desc = _describe(names_t, in_names)
         raise SpecError(f"{desc}: fn must be a function or a dg.bijections object, got {fn!r}")
     info = {
         "inputs": list(in_names),

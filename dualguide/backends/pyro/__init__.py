@@ -41,6 +41,7 @@ FEATURE_MODULES = {k: f"{__name__}.{k}" for k in FEATURES}
 #: and in every module of this backend that has an ``F32``)
 F32 = torch.float64 if _inputs.get_dtype() == "float64" else torch.float32
 _NEG_INF = -math.inf
+_Distribution = torch.distributions.Distribution
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:
@@ -123,9 +124,7 @@ class _SupportMasked:
     def log_prob(self, value):
         _unvalidated_bases(self)
         support = self.support
-        if support is tc.real or (
-            isinstance(support, tc.independent) and support.base_constraint is tc.real
-        ):
+        if _real(support):
             return super().log_prob(value)
         ok = support.check(value)
         if support.is_discrete and ok.shape == value.shape:
@@ -145,6 +144,21 @@ class _SupportMasked:
         d = super().to_event(reinterpreted_batch_ndims)
         d._validate_args = False  # the base already masks; Independent must not raise
         return d
+
+
+#: torch constraints that wrap a ``base_constraint`` without narrowing it: reinterpreted event
+#: dims, and a mixture's support (its components' support, checked per component)
+_WRAPPERS = tuple(
+    c for c in (tc.independent, getattr(tc, "MixtureSameFamilyConstraint", None)) if c is not None
+)
+
+
+def _real(support) -> bool:
+    """Whether ``support`` is the real line (possibly wrapped, see :data:`_WRAPPERS`): then no
+    value lies outside it and there is nothing to mask (no check, no ``where`` in the step)."""
+    while isinstance(support, _WRAPPERS):
+        support = support.base_constraint
+    return support is tc.real
 
 
 def _unvalidated_bases(d) -> None:
@@ -221,7 +235,7 @@ class PyroBackend:
     def sample(
         self, name: str, fn: Any, obs: Any, infer: dict | None, kwargs: dict[str, Any]
     ) -> Any:
-        if not isinstance(fn, torch.distributions.Distribution):
+        if not isinstance(fn, _Distribution):
             _bad_fn(name, fn)
         _no_duplicate(name, "sample")
         if obs is not None:
@@ -310,8 +324,9 @@ class PyroBackend:
             return build_floats
 
         def build(*args, **kwargs):
-            args = tuple(conv(a) if _neutral_arg(a) else a for a in args)
-            kwargs = {k: conv(v) if _neutral_arg(v) else v for k, v in kwargs.items()}
+            args = [conv(a) if _neutral_arg(a) else a for a in args]  # type: ignore[assignment]
+            if kwargs:
+                kwargs = {k: conv(v) if _neutral_arg(v) else v for k, v in kwargs.items()}
             return cls(*args, **kwargs)
 
         build.__name__ = name

@@ -15,6 +15,10 @@ F32 = torch.float64 if _inputs.get_dtype() == "float64" else torch.float32  # re
 def _asarray(x):
     if isinstance(x, torch.Tensor):
         return x
+    if type(x) is list and all(type(v) is float for v in x):
+        # a flat list of Python floats (ops.asarray([0.5, 0.5]) in a program, at every step):
+        # the same float32 values as through numpy's float64, without the numpy array
+        return torch.tensor(x, dtype=F32)
     a = np.asarray(x)
     if a.dtype.kind == "f":
         return torch.tensor(a, dtype=F32)

@@ -19,7 +19,6 @@ and the site, and the fit warns and runs ``Trace_ELBO`` (``dualguide.fit``).
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 
@@ -228,6 +227,22 @@ def _grad(o, xs, ones, tracing, plan, outs):
         raise _unsafe_error(plan, outs) from None
 
 
+#: plans by (input names, output names, input shapes, input event dims): Pyro runs the guide
+#: eagerly at every step, so the same plan (and its shape checks) serves every step
+_PLANS: dict[tuple, Plan] = {}
+_MAX_PLANS = 256
+
+
+def _plan(in_names, out_names, in_shapes, in_eds) -> Plan:
+    key = (tuple(in_names), tuple(out_names), tuple(in_shapes), tuple(in_eds))
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = Plan(in_names, out_names, in_shapes, in_eds)
+        if len(_PLANS) < _MAX_PLANS:
+            _PLANS[key] = plan
+    return plan
+
+
 def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square, entries=False):
     """``(outputs, J, plan)``: outputs broadcast to ``batch + event``; J ``batch + (D_out, D_in)``.
 
@@ -241,71 +256,74 @@ def jacobian(fn, us, in_eds, out_eds, in_names, out_names, square, entries=False
         u if isinstance(u, torch.Tensor) else torch.as_tensor(u, dtype=torch.get_default_dtype())
         for u in us
     ]
-    in_shapes = [_shape(u) for u in us]
-    plan = Plan(in_names, out_names, in_shapes, in_eds)
-    grad_on = torch.is_grad_enabled()
     tracing = torch.jit.is_tracing()
+    in_shapes = [_shape(u) for u in us] if tracing else [tuple(u.shape) for u in us]
+    plan = _plan(in_names, out_names, in_shapes, in_eds)
+    if torch.is_grad_enabled():  # (the usual call: no grad-mode switch to enter)
+        return _jacobian(fn, us, out_eds, square, entries, plan, in_shapes, tracing)
     with torch.enable_grad():
-        xs = []
-        for i, u in enumerate(us):
-            full = plan.in_full_shape(i)
-            if in_shapes[i] != full:  # (an expand is one more op, and one more in the backward)
-                u = u.expand(full)
-            xs.append(u if u.requires_grad else u.detach().requires_grad_())
-        with _InputSaved() if tracing else contextlib.nullcontext():
-            outs = _as_outputs(fn(*xs), plan.desc, len(out_names))
-        outs = [
-            o
-            if isinstance(o, torch.Tensor)
-            else torch.as_tensor(o, dtype=torch.get_default_dtype())
-            for o in outs
-        ]
-        out_shapes = [_shape(o) for o in outs]
-        plan.outputs(out_shapes, out_eds)
-        if square:
-            plan.check_square()
-        outs = [
-            o if out_shapes[j] == plan.out_full_shape(j) else o.expand(plan.out_full_shape(j))
-            for j, o in enumerate(outs)
-        ]
-        B = plan.batch_shape
-        # scalar events (the usual 2-D maps): each output is its own row and each input its
-        # own column, with no flattening (fewer ops in the traced step)
-        scalars = all(e == () for e in plan.in_event_shapes) and all(
-            e == () for e in plan.out_event_shapes
-        )
-        if scalars:
-            flat_rows = list(outs)
-        else:
-            flat = torch.cat([o.reshape(B + (-1,)) for o in outs], dim=-1)
-            flat_rows = [flat[..., r] for r in range(plan.d_out)]
-        ones = zero = None
-        rows = []
-        for o_r in flat_rows:
-            if not o_r.requires_grad:
-                if scalars:
-                    zero = o_r.new_zeros(B) if zero is None else zero
-                    rows.append([zero] * plan.d_in)
-                else:
-                    rows.append(o_r.new_zeros(B + (plan.d_in,)))
-                continue
-            if ones is None and not tracing:
-                ones = torch.ones_like(o_r)
-            gs = _grad(o_r, xs, ones, tracing, plan, outs)
-            cols = [(g if g is not None else x.new_zeros(x.shape)) for g, x in zip(gs, xs)]
+        outs, J, plan = _jacobian(fn, us, out_eds, square, entries, plan, in_shapes, tracing)
+    outs = [o.detach() for o in outs]
+    J = [[e.detach() for e in r] for r in J] if isinstance(J, list) else J.detach()
+    return outs, J, plan
+
+
+def _jacobian(fn, us, out_eds, square, entries, plan, in_shapes, tracing):
+    """:func:`jacobian` with gradients enabled."""
+    xs = []
+    for i, u in enumerate(us):
+        full = plan.in_full_shape(i)
+        if in_shapes[i] != full:  # (an expand is one more op, and one more in the backward)
+            u = u.expand(full)
+        xs.append(u if u.requires_grad else u.detach().requires_grad_())
+    if tracing:
+        with _InputSaved():
+            outs = _as_outputs(fn(*xs), plan.desc, len(plan.out_names))
+    else:
+        outs = _as_outputs(fn(*xs), plan.desc, len(plan.out_names))
+    outs = [
+        o if isinstance(o, torch.Tensor) else torch.as_tensor(o, dtype=torch.get_default_dtype())
+        for o in outs
+    ]
+    out_shapes = [_shape(o) for o in outs] if tracing else [tuple(o.shape) for o in outs]
+    plan.outputs_checked(out_shapes, out_eds, square)
+    outs = [
+        o if out_shapes[j] == plan.out_full_shape(j) else o.expand(plan.out_full_shape(j))
+        for j, o in enumerate(outs)
+    ]
+    B = plan.batch_shape
+    # scalar events (the usual 2-D maps): each output is its own row and each input its
+    # own column, with no flattening (fewer ops in the traced step)
+    scalars = plan.scalars
+    if scalars:
+        flat_rows = outs
+    else:
+        flat = torch.cat([o.reshape(B + (-1,)) for o in outs], dim=-1)
+        flat_rows = [flat[..., r] for r in range(plan.d_out)]
+    ones = zero = None
+    rows = []
+    for o_r in flat_rows:
+        if not o_r.requires_grad:
             if scalars:
-                rows.append(cols)
+                zero = o_r.new_zeros(B) if zero is None else zero
+                rows.append([zero] * plan.d_in)
             else:
-                rows.append(torch.cat([c.reshape(B + (-1,)) for c in cols], dim=-1))
-        if scalars and entries:
-            J = rows
-        elif scalars:
-            J = torch.stack([torch.stack(r, dim=-1) for r in rows], dim=-2)
+                rows.append(o_r.new_zeros(B + (plan.d_in,)))
+            continue
+        if ones is None and not tracing:
+            ones = torch.ones_like(o_r)
+        gs = _grad(o_r, xs, ones, tracing, plan, outs)
+        cols = [(g if g is not None else x.new_zeros(x.shape)) for g, x in zip(gs, xs)]
+        if scalars:
+            rows.append(cols)
         else:
-            J = torch.stack(rows, dim=-2)
-    if not grad_on:
-        outs = [o.detach() for o in outs]
-        J = [[e.detach() for e in r] for r in J] if isinstance(J, list) else J.detach()
+            rows.append(torch.cat([c.reshape(B + (-1,)) for c in cols], dim=-1))
+    if scalars and entries:
+        J = rows
+    elif scalars:
+        J = torch.stack([torch.stack(r, dim=-1) for r in rows], dim=-2)
+    else:
+        J = torch.stack(rows, dim=-2)
     return outs, J, plan
 
 
