@@ -12,7 +12,7 @@ import torch
 
 from ... import _table
 from ...constraints import Constraint
-from ...dist_transforms import Transform, to_native
+from ...dist_transforms import Transform, native_args
 from ...errors import SpecError
 
 
@@ -30,8 +30,7 @@ def transform(t: Transform) -> Any:
         out = biject_to(t.args[0])
         return out.inv if t.inverted else out
     spec = _table.TRANSFORMS[t.name]
-    args = to_native(t.args, "pyro")
-    kwargs = {k: to_native(v, "pyro") for k, v in t.kwargs.items()}
+    args, kwargs = native_args(t, "pyro")
     assert spec.pyro is not None
     out = getattr(pt, spec.pyro)(*args, **kwargs)
     return out.inv if t.inverted else out
