@@ -42,6 +42,7 @@ import numpy as np
 
 from . import _inputs, _state
 from ._table import TRANSFORMS
+from .constraints import Constraint
 from .errors import SpecError
 
 __all__ = ["Transform", "biject_to", *TRANSFORMS]
@@ -157,6 +158,18 @@ INDEX_ARGS = frozenset({"permutation"})
 NDIM_ARGS = frozenset({"event_dim", "reinterpreted_batch_ndims"})
 #: transform arguments that are shapes
 SHAPE_ARGS = frozenset({"in_shape", "out_shape"})
+#: transform arguments that are one dim (an axis, negative from the right)
+AXIS_ARGS = frozenset({"dim"})
+
+
+def _framework_object(v: Any) -> bool:
+    """Whether ``v`` is an object of a framework (a native transform, constraint, ...)."""
+    return type(v).__module__.split(".", 1)[0] in ("torch", "pyro", "numpyro")
+
+
+def _is_transform(v: Any) -> bool:
+    """A neutral transform, or a framework's own transform object."""
+    return isinstance(v, Transform) or (_framework_object(v) and callable(v))
 
 
 def _checked(name: str, arg: str, v: Any) -> Any:
@@ -182,6 +195,18 @@ def _checked(name: str, arg: str, v: Any) -> Any:
                 "(the number of rightmost dims that form one event)"
             )
         return int(v)
+    if arg == "base_transform" and not _is_transform(v):
+        raise SpecError(f"{what} must be a transform (dist.transforms.X(...)), got {v!r}")
+    if arg == "parts" and (
+        not isinstance(v, (list, tuple)) or not all(_is_transform(p) for p in v)
+    ):
+        raise SpecError(f"{what} must be a list of transforms (dist.transforms.X(...)), got {v!r}")
+    if arg in AXIS_ARGS and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
+        raise SpecError(f"{what} must be an integer (a dim; -1 is the last), got {v!r}")
+    if arg == "flip" and not isinstance(v, (bool, np.bool_)):
+        raise SpecError(f"{what} must be True or False, got {v!r}")
+    if arg == "smooth" and (isinstance(v, bool) or not isinstance(v, (int, float))):
+        raise SpecError(f"{what} must be a number, got {v!r}")
     if arg in SHAPE_ARGS:
         try:
             shape = tuple(int(d) for d in v)
@@ -286,6 +311,11 @@ def biject_to(constraint: Any) -> Transform:
     ...     round(float(t(dg.ops.asarray(0.0))), 4)
     1.0
     """
+    if not isinstance(constraint, Constraint) and not _framework_object(constraint):
+        raise SpecError(
+            f"biject_to({constraint!r}): expected a constraint, e.g. "
+            "dg.constraints.positive, or a distribution's native .support"
+        )
     return Transform("biject_to", (constraint,))
 
 

@@ -143,11 +143,49 @@ BAD = {
         lambda: T.IndependentTransform(T.ExpTransform(), -1),
         r"IndependentTransform\(\.\.\., reinterpreted_batch_ndims=-1\)",
     ),
+    "compose parts that are not transforms": (
+        lambda: T.ComposeTransform([1, 2]),
+        r"ComposeTransform: parts must be a list of transforms",
+    ),
+    "compose of one transform, not a list": (
+        lambda: T.ComposeTransform(T.ExpTransform()),
+        r"ComposeTransform: parts must be a list of transforms",
+    ),
+    "independent of a string": (
+        lambda: T.IndependentTransform("exp", 1),
+        r"IndependentTransform: base_transform must be a transform",
+    ),
+    "a dim that is not an integer": (
+        lambda: T.DiscreteCosineTransform(dim="a"),
+        r"DiscreteCosineTransform: dim must be an integer",
+    ),
+    "a flip that is not a bool": (
+        lambda: T.HaarTransform(flip="yes"),
+        r"HaarTransform: flip must be True or False",
+    ),
+    "biject_to of a string": (
+        lambda: dist.biject_to("positive"),
+        r"biject_to\('positive'\): expected a constraint",
+    ),
     "a call on a string": (
         lambda: T.ExpTransform()("abc"),
         r"ExpTransform\(\)\(x\): expected numbers",
     ),
 }
+
+
+def test_native_transforms_and_constraints_are_still_taken(backend):
+    """The checks let the frameworks' own objects through: a native part of a composition
+    and a distribution's native support."""
+    b = dg._state.resolve(backend)
+    with dg.use_backend(backend):
+        native_exp = T.ExpTransform().native(backend)
+        t = T.ComposeTransform([native_exp, T.AffineTransform(1.0, 2.0)])
+        y = b.to_numpy(t(ops.asarray(X)))
+        u = dist.biject_to(dist.Exponential(1.0).support)
+        pos = b.to_numpy(u(ops.asarray(-X)))
+    np.testing.assert_allclose(y, 1.0 + 2.0 * np.exp(X), rtol=1e-6)
+    np.testing.assert_allclose(pos, np.exp(-X), rtol=1e-6)
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
