@@ -71,6 +71,12 @@ def _num(x):
     return x
 
 
+def _kept(v):
+    """A parameter as :func:`_param` kept it, ready for arithmetic with arrays: numpy as the
+    active backend's array, numbers and framework arrays as they are."""
+    return _num(v) if isinstance(v, np.ndarray) else v
+
+
 def _param(where: str, v):
     """A bijection's parameter as it keeps it: a number or a framework's array as it is,
     other data (lists, numpy) as numpy after the one input check, or a SpecError naming it."""
@@ -128,10 +134,10 @@ class _Affine(Bijection):
         return x
 
     def __call__(self, x):
-        return _num(self.loc) + _num(self.scale) * self._input(x)
+        return _kept(self.loc) + _kept(self.scale) * self._input(x)
 
     def inverse(self, y):
-        return (self._input(y) - _num(self.loc)) / _num(self.scale)
+        return (self._input(y) - _kept(self.loc)) / _kept(self.scale)
 
     def log_abs_det_jacobian(self, x, y):
         return ops.log(ops.abs(_num(self.scale))) + ops.zeros_like(self._input(x))
