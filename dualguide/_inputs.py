@@ -170,6 +170,11 @@ def _root(x: Any) -> str:
     return type(x).__module__.split(".", 1)[0]
 
 
+def framework_array(x: Any) -> bool:
+    """Whether ``x`` is an object of jax or torch (an array of either framework)."""
+    return _root(x) in ("torch", "jax", "jaxlib")
+
+
 def foreign(x: Any, backend: str) -> bool:
     """Whether ``x`` is an array of the framework that ``backend`` does not use."""
     root = _root(x)
@@ -207,7 +212,7 @@ def _is_data(x: Any, native: tuple[type, ...]) -> bool:
         return True
     if isinstance(x, native):
         return False
-    return _root(x) in ("torch", "jax", "jaxlib")
+    return framework_array(x)
 
 
 # -- model arguments -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from ._inputs import as_numpy, float_np
+from ._inputs import as_numpy, float_np, framework_array
 from .errors import SpecError
 
 __all__ = [
@@ -82,7 +82,7 @@ def _param(where: str, v):
     other data (lists, numpy) as numpy after the one input check, or a SpecError naming it."""
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         return v
-    if type(v).__module__.split(".", 1)[0] in ("torch", "jax", "jaxlib"):
+    if framework_array(v):
         return v  # an array of a framework (a learnable param keeps its gradient)
     return as_numpy(v, where)
 

@@ -179,7 +179,7 @@ def _checked(name: str, arg: str, v: Any) -> Any:
     if arg in REAL_ARGS or arg in INDEX_ARGS:
         if isinstance(v, (int, float)) and not isinstance(v, bool) and arg in REAL_ARGS:
             return v
-        if _state.backend_of_type(type(v)) is not None:
+        if _inputs.framework_array(v):
             return v  # an array of a framework: converted (if foreign) when rendered
         a = _inputs.as_numpy(v, what)
         if arg in INDEX_ARGS and (a.dtype.kind not in "iu" or a.ndim != 1):
@@ -244,7 +244,7 @@ def _check_shapes(name: str, named: dict) -> None:
                 f"be a vector of length {st[-1]} (or a batch of them)"
             )
         known = {"loc": (loc or ())[:-1], "scale_tril": st[:-2]}  # the batch shapes
-    if len(known) > 1:
+    if len(set(known.values())) > 1:  # (equal shapes, the usual case, need no numpy call)
         try:
             np.broadcast_shapes(*known.values())
         except ValueError:
