@@ -87,11 +87,19 @@ def _param(where: str, v):
     return as_numpy(v, where)
 
 
+def _static_shape(x) -> tuple | None:
+    """``x``'s shape as Python ints, or None where its sizes are traced values (Pyro's JIT
+    trace: reading them would freeze the trace; the eager first step has checked them)."""
+    dims = tuple(x.shape)
+    return dims if all(isinstance(d, int) for d in dims) else None
+
+
 def _last_dim(bij: Bijection, x, n: int):
     """``x`` (converted) if its last dim has length ``n`` (vectors of the bijection), else a
     SpecError naming the bijection and the shape."""
     x = _num(x)
-    if len(x.shape) < 1 or x.shape[-1] != n:
+    shape = _static_shape(x)
+    if shape is not None and (len(shape) < 1 or shape[-1] != n):
         raise SpecError(
             f"{bij!r} acts on vectors of length {n} (the last dim), got an array of shape "
             f"{tuple(x.shape)}"
@@ -120,7 +128,9 @@ class _Affine(Bijection):
         """``x`` (converted) if loc and scale broadcast to its shape (a bijection keeps the
         shape of its input), else a SpecError naming the shapes."""
         x = _num(x)
-        xs = tuple(x.shape)
+        xs = _static_shape(x)
+        if xs is None or xs == self._shape:
+            return x
         try:
             ok = np.broadcast_shapes(self._shape, xs) == xs
         except ValueError:
