@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import ops
-from ._inputs import as_numpy, float_np, framework_array
+from ._inputs import as_numpy, float_np, framework_array, static_shape
 from .errors import SpecError
 
 __all__ = [
@@ -87,19 +87,12 @@ def _param(where: str, v):
     return as_numpy(v, where)
 
 
-def _static_shape(x) -> tuple | None:
-    """``x``'s shape as Python ints, or None where its sizes are traced values (Pyro's JIT
-    trace: reading them would freeze the trace; the eager first step has checked them)."""
-    dims = tuple(x.shape)
-    return dims if all(isinstance(d, int) for d in dims) else None
-
-
-def _last_dim(bij: Bijection, x, n: int):
+def _last_dim(bij: Bijection, x, n: int | None):
     """``x`` (converted) if its last dim has length ``n`` (vectors of the bijection), else a
-    SpecError naming the bijection and the shape."""
+    SpecError naming the bijection and the shape (no check where a size is traced)."""
     x = _num(x)
-    shape = _static_shape(x)
-    if shape is not None and (len(shape) < 1 or shape[-1] != n):
+    shape = static_shape(x)
+    if n is not None and shape is not None and (len(shape) < 1 or shape[-1] != n):
         raise SpecError(
             f"{bij!r} acts on vectors of length {n} (the last dim), got an array of shape "
             f"{tuple(x.shape)}"
@@ -107,29 +100,28 @@ def _last_dim(bij: Bijection, x, n: int):
     return x
 
 
-def _shape(v) -> tuple:
-    return np.shape(v) if isinstance(v, (int, float)) else tuple(v.shape)
-
-
 class _Affine(Bijection):
     def __init__(self, loc, scale):
         self.loc = _param("bijections.affine: loc", loc)
         self.scale = _param("bijections.affine: scale", scale)
-        try:
-            self._shape = np.broadcast_shapes(_shape(self.loc), _shape(self.scale))
-        except ValueError:
-            raise SpecError(
-                f"bijections.affine: loc of shape {_shape(self.loc)} and scale of shape "
-                f"{_shape(self.scale)} do not broadcast together; give arrays of one shape, or "
-                "shapes numpy broadcasting joins"
-            ) from None
+        shapes = static_shape(self.loc), static_shape(self.scale)
+        self._shape = None  # loc and scale's joint shape (None: traced sizes, not checked)
+        if shapes[0] is not None and shapes[1] is not None:
+            try:
+                self._shape = np.broadcast_shapes(*shapes)
+            except ValueError:
+                raise SpecError(
+                    f"bijections.affine: loc of shape {shapes[0]} and scale of shape "
+                    f"{shapes[1]} do not broadcast together; give arrays of one shape, or "
+                    "shapes numpy broadcasting joins"
+                ) from None
 
     def _input(self, x):
         """``x`` (converted) if loc and scale broadcast to its shape (a bijection keeps the
         shape of its input), else a SpecError naming the shapes."""
         x = _num(x)
-        xs = _static_shape(x)
-        if xs is None or xs == self._shape:
+        xs = static_shape(x)
+        if xs is None or self._shape is None or xs == self._shape:
             return x
         try:
             ok = np.broadcast_shapes(self._shape, xs) == xs
@@ -161,13 +153,13 @@ class _Linear(Bijection):
 
     def __init__(self, matrix):
         self.matrix = _param("bijections.linear: matrix", matrix)
-        shape = _shape(self.matrix)
-        if len(shape) < 2 or shape[-1] != shape[-2]:
+        shape = static_shape(self.matrix)
+        if shape is not None and (len(shape) < 2 or shape[-1] != shape[-2]):
             raise SpecError(
                 "bijections.linear: matrix must be a square matrix (or a batch of them), got "
                 f"shape {shape}"
             )
-        self._n = shape[-1]
+        self._n = None if shape is None else shape[-1]  # None: traced sizes, not checked
 
     def __call__(self, x):
         return ops.einsum("...ij,...j->...i", _num(self.matrix), _last_dim(self, x, self._n))

@@ -219,16 +219,9 @@ def _checked(name: str, arg: str, v: Any) -> Any:
     return v
 
 
-def _shape(v: Any) -> tuple | None:
-    if isinstance(v, (int, float, np.ndarray)):
-        return np.shape(v)
-    s = getattr(v, "shape", None)
-    return None if s is None else tuple(s)
-
-
 def _check_shapes(name: str, named: dict) -> None:
     """The shapes of a transform's array arguments fit together, or a SpecError naming them."""
-    shapes = {k: _shape(v) for k, v in named.items() if k in REAL_ARGS | INDEX_ARGS}
+    shapes = {k: _inputs.static_shape(v) for k, v in named.items() if k in REAL_ARGS | INDEX_ARGS}
     known = {k: s for k, s in shapes.items() if s is not None}
     head = f"dist.transforms.{name}"
     if name == "LowerCholeskyAffine" and "scale_tril" in known:

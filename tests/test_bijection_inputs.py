@@ -119,6 +119,15 @@ GUIDE_BIJECTIONS = {  # (bijection with numpy params, its log|det J| per 2-vecto
     "affine": (lambda: bijections.affine(LOC, SCALE2), float(np.log(SCALE2).sum())),
     "linear": (lambda: bijections.linear(np.diag(SCALE2)), float(np.log(SCALE2).sum())),
     "rotation": (lambda: bijections.rotation(np.float32(0.3)), 0.0),
+    # built from a param at each step: its shape checks must not read traced sizes
+    "affine of a param": (
+        lambda: bijections.affine(dg.param("loc", LOC.astype(np.float32)), SCALE2),
+        float(np.log(SCALE2).sum()),
+    ),
+    "linear of a param": (
+        lambda: bijections.linear(dg.param("A", np.diag(SCALE2).astype(np.float32))),
+        float(np.log(SCALE2).sum()),
+    ),
 }
 
 

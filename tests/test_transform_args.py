@@ -193,3 +193,39 @@ def test_bad_arguments_are_one_clear_error(backend, case):
     make, match = BAD[case]
     with dg.use_backend(backend), pytest.raises(dg.SpecError, match=match):
         make()
+
+
+def _transforms_of_params_program():
+    from dualguide import constraints
+
+    def model():
+        dg.sample("x", dist.Normal(ops.zeros(2), 3.0).to_event(1))
+
+    def guide():
+        m = dg.param("m", 0.1 * np.ones(2, np.float32))
+        s = dg.param("s", np.ones(2, np.float32), constraint=constraints.positive)
+        t = T.ComposeTransform(
+            [
+                T.AffineTransform(m, s),  # built from params each step
+                T.AffineTransform(LOC, SCALE.tolist()),  # numpy and a list
+                T.LowerCholeskyAffine(m, ops.eye(2) * s[..., None]),
+            ]
+        )
+        base = dist.Normal(ops.zeros(2), 1.0).to_event(1)
+        dg.sample("x", dist.TransformedDistribution(base, [t]))
+
+    return model, guide
+
+
+def test_transforms_built_from_params_keep_the_pyro_jit():
+    """The argument checks run on the transform built in the guide at every step: they must
+    not read traced sizes (that would make Pyro's fit fall back to Trace_ELBO)."""
+    from .conftest import assert_fit_keeps_the_jit
+
+    assert_fit_keeps_the_jit(*_transforms_of_params_program(), seed=0)
+
+
+def test_transforms_built_from_params_fit_on_numpyro():
+    model, guide = _transforms_of_params_program()
+    r = dg.fit(model, guide, backend="numpyro", num_steps=4, check=False, progress=False, seed=0)
+    assert np.all(np.isfinite(r.losses))
