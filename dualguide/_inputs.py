@@ -170,6 +170,24 @@ def _root(x: Any) -> str:
     return type(x).__module__.split(".", 1)[0]
 
 
+def framework_array(x: Any) -> bool:
+    """Whether ``x`` is an object of jax or torch (an array of either framework)."""
+    return _root(x) in ("torch", "jax", "jaxlib")
+
+
+def static_shape(x: Any) -> tuple | None:
+    """``x``'s shape as Python ints (numbers and lists included), or None where its sizes are
+    traced values (under Pyro's JIT trace: reading them would freeze the trace; the eager
+    first step of a fit has checked them) or it has no shape."""
+    if isinstance(x, (int, float, list, tuple, np.ndarray, np.generic)):
+        return np.shape(x)
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return None
+    dims = tuple(shape)
+    return dims if all(isinstance(d, int) for d in dims) else None
+
+
 def foreign(x: Any, backend: str) -> bool:
     """Whether ``x`` is an array of the framework that ``backend`` does not use."""
     root = _root(x)
@@ -207,7 +225,7 @@ def _is_data(x: Any, native: tuple[type, ...]) -> bool:
         return True
     if isinstance(x, native):
         return False
-    return _root(x) in ("torch", "jax", "jaxlib")
+    return framework_array(x)
 
 
 # -- model arguments -----------------------------------------------------------------------------

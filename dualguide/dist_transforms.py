@@ -6,6 +6,14 @@ transform to its framework's class (the rows of ``TRANSFORMS`` in ``dualguide/_t
 A neutral transform is also callable on jax or torch arrays (the array's framework answers),
 has ``.inv``, ``log_abs_det_jacobian(x, y)``, and ``native(backend)``.
 
+Array arguments (``loc``, ``scale``, ``scale_tril``, ``exponent``, ``anchor_point``) take
+numbers, lists or numpy arrays of numbers, or arrays of either framework, as distribution
+parameters do: on each backend they become its arrays in the current float dtype (an array of
+the backend itself is used as it is, so a learnable tensor keeps its gradient);
+``Permute(permutation)`` takes integers.  Anything else -- a string, a ragged list, arguments
+whose shapes do not fit together, a negative ``event_dim`` -- is a :class:`SpecError` naming
+the transform and the argument when the transform is built.
+
 ``biject_to(constraint)`` is the framework's own bijection from unconstrained space onto the
 constraint's set (``constraint`` neutral, or the native ``d.support`` of a distribution).
 
@@ -27,10 +35,14 @@ ComposeTransform([AffineTransform(1.0, 2.0), ExpTransform()])
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from . import _state
+import numpy as np
+
+from . import _inputs, _state
 from ._table import TRANSFORMS
+from .constraints import Constraint
 from .errors import SpecError
 
 __all__ = ["Transform", "biject_to", *TRANSFORMS]
@@ -70,9 +82,10 @@ class Transform:
     def native(self, backend: Any = None) -> Any:
         """The framework's transform object on ``backend`` (default: the active one)."""
         b = _state.resolve(backend)
-        t = self._native.get(b.name)
+        key = (b.name, _inputs.get_dtype())  # array arguments are built in the float dtype
+        t = self._native.get(key)
         if t is None:
-            t = self._native[b.name] = _state.feature(b, "dists").transform(self)
+            t = self._native[key] = _state.feature(b, "dists").transform(self)
         return t
 
     def _for(self, x):
@@ -80,11 +93,25 @@ class Transform:
         return self.native(b)
 
     def __call__(self, x):
-        return self._for(x)(x)
+        """``y``, the transform of ``x``: an array of either framework (that framework
+        answers, and the result is its array), or numbers, lists or numpy arrays (the active
+        backend answers in the current float dtype, and the result is a numpy array)."""
+        return self._apply(lambda t, a: t(a[0]), "x", x)
 
     def log_abs_det_jacobian(self, x, y):
-        """log|det dy/dx| as the framework computes it."""
-        return self._for(x).log_abs_det_jacobian(x, y)
+        """log|det dy/dx| as the framework computes it (inputs and result as for a call)."""
+        return self._apply(lambda t, a: t.log_abs_det_jacobian(a[0], a[1]), "x, y", x, y)
+
+    def _apply(self, f, what: str, *xs):
+        native = [x for x in xs if _state.backend_of_type(type(x)) is not None]
+        if native:
+            return f(self._for(native[0]), xs)
+        b = _state.current()
+        arrays = [
+            b.to_array(_inputs.as_numpy(x, f"{self!r}({what})").astype(_inputs.float_np()))
+            for x in xs
+        ]
+        return b.to_numpy(f(self.native(b), arrays))
 
 
 def _short(a) -> str:
@@ -110,6 +137,9 @@ def _factory(name: str):
                 f"dist.transforms.{name} got an unexpected keyword {bad[0]!r}; its arguments "
                 f"are ({', '.join(spec.args)})"
             )
+        args = tuple(_checked(name, spec.args[i], a) for i, a in enumerate(args))
+        kwargs = {k: _checked(name, k, v) for k, v in kwargs.items()}
+        _check_shapes(name, dict(zip(spec.args, args), **kwargs))
         return Transform(name, args, kwargs)
 
     make.__name__ = make.__qualname__ = name
@@ -118,6 +148,132 @@ def _factory(name: str):
         f"{spec.numpyro or '(built by dualguide)'} or pyro's {spec.pyro}."
     )
     return make
+
+
+#: transform arguments that are arrays of real numbers (converted like distribution parameters)
+REAL_ARGS = frozenset({"loc", "scale", "scale_tril", "exponent", "anchor_point"})
+#: transform arguments that are arrays of integers (indices)
+INDEX_ARGS = frozenset({"permutation"})
+#: transform arguments that count rightmost dims
+NDIM_ARGS = frozenset({"event_dim", "reinterpreted_batch_ndims"})
+#: transform arguments that are shapes
+SHAPE_ARGS = frozenset({"in_shape", "out_shape"})
+#: transform arguments that are one dim (an axis, negative from the right)
+AXIS_ARGS = frozenset({"dim"})
+
+
+def _framework_object(v: Any) -> bool:
+    """Whether ``v`` is an object of a framework (a native transform, constraint, ...)."""
+    return type(v).__module__.split(".", 1)[0] in ("torch", "pyro", "numpyro")
+
+
+def _is_transform(v: Any) -> bool:
+    """A neutral transform, or a framework's own transform object."""
+    return isinstance(v, Transform) or (_framework_object(v) and callable(v))
+
+
+def _checked(name: str, arg: str, v: Any) -> Any:
+    """Argument ``arg`` of ``dist.transforms.name`` as the transform keeps it, or a SpecError:
+    numbers and arrays of the frameworks as they are, other data (lists, numpy) as numpy."""
+    what = f"dist.transforms.{name}: {arg}"
+    if arg in REAL_ARGS or arg in INDEX_ARGS:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and arg in REAL_ARGS:
+            return v
+        if _inputs.framework_array(v):
+            return v  # an array of a framework: converted (if foreign) when rendered
+        a = _inputs.as_numpy(v, what)
+        if arg in INDEX_ARGS and (a.dtype.kind not in "iu" or a.ndim != 1):
+            raise SpecError(
+                f"{what} must be a 1-d sequence of integers (a permutation of 0..n-1), "
+                f"got {a.dtype} of shape {a.shape}"
+            )
+        return a
+    if arg in NDIM_ARGS:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise SpecError(
+                f"dist.transforms.{name}(..., {arg}={v!r}): {arg} must be an integer >= 0 "
+                "(the number of rightmost dims that form one event)"
+            )
+        return int(v)
+    if arg == "base_transform" and not _is_transform(v):
+        raise SpecError(f"{what} must be a transform (dist.transforms.X(...)), got {v!r}")
+    if arg == "parts" and (
+        not isinstance(v, (list, tuple)) or not all(_is_transform(p) for p in v)
+    ):
+        raise SpecError(f"{what} must be a list of transforms (dist.transforms.X(...)), got {v!r}")
+    if arg in AXIS_ARGS and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
+        raise SpecError(f"{what} must be an integer (a dim; -1 is the last), got {v!r}")
+    if arg == "flip" and not isinstance(v, (bool, np.bool_)):
+        raise SpecError(f"{what} must be True or False, got {v!r}")
+    if arg == "smooth" and (isinstance(v, bool) or not isinstance(v, (int, float))):
+        raise SpecError(f"{what} must be a number, got {v!r}")
+    if arg in SHAPE_ARGS:
+        try:
+            shape = tuple(int(d) for d in v)
+            ok = all(d >= 0 and d == e for d, e in zip(shape, v))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise SpecError(f"{what} must be a shape (a tuple of integers >= 0), got {v!r}")
+        return shape
+    return v
+
+
+def _check_shapes(name: str, named: dict) -> None:
+    """The shapes of a transform's array arguments fit together, or a SpecError naming them."""
+    shapes = {k: _inputs.static_shape(v) for k, v in named.items() if k in REAL_ARGS | INDEX_ARGS}
+    known = {k: s for k, s in shapes.items() if s is not None}
+    head = f"dist.transforms.{name}"
+    if name == "LowerCholeskyAffine" and "scale_tril" in known:
+        st = known["scale_tril"]
+        if len(st) < 2 or st[-1] != st[-2]:
+            raise SpecError(
+                f"{head}: scale_tril must be a square matrix (or a batch of them), got shape {st}"
+            )
+        loc = known.get("loc")
+        if loc is not None and (len(loc) == 0 or loc[-1] != st[-1]):
+            raise SpecError(
+                f"{head}: loc of shape {loc} does not fit scale_tril of shape {st}; loc must "
+                f"be a vector of length {st[-1]} (or a batch of them)"
+            )
+        known = {"loc": (loc or ())[:-1], "scale_tril": st[:-2]}  # the batch shapes
+    if len(set(known.values())) > 1:  # (equal shapes, the usual case, need no numpy call)
+        try:
+            np.broadcast_shapes(*known.values())
+        except ValueError:
+            parts = " and ".join(f"{k} of shape {s}" for k, s in known.items())
+            raise SpecError(
+                f"{head}: {parts} do not broadcast together; give arrays of one shape, or "
+                "shapes numpy broadcasting joins"
+            ) from None
+    perm = named.get("permutation")
+    if isinstance(perm, np.ndarray) and sorted(perm.tolist()) != list(range(len(perm))):
+        raise SpecError(
+            f"{head}: permutation must hold each of 0..{len(perm) - 1} once, got {perm.tolist()}"
+        )
+    if name == "ReshapeTransform" and "in_shape" in named and "out_shape" in named:
+        a, b = named["in_shape"], named["out_shape"]
+        if math.prod(a) != math.prod(b):
+            raise SpecError(
+                f"{head}: in_shape {a} has {math.prod(a)} elements and out_shape {b} has "
+                f"{math.prod(b)}; a reshape keeps the number of elements"
+            )
+
+
+def native_args(t: Transform, backend: Any) -> tuple[tuple, dict]:
+    """``t``'s arguments for ``backend``'s class: neutral transforms rendered, array arguments
+    that are not the backend's arrays (numpy, lists, the other framework's) as its arrays in
+    the current float dtype (a permutation: integers)."""
+    b = _state.resolve(backend)
+    names = TRANSFORMS[t.name].args
+
+    def conv(arg: str, v: Any) -> Any:
+        if arg in REAL_ARGS | INDEX_ARGS and not isinstance(v, (int, float)):
+            return b.to_array(v)
+        return to_native(v, b.name)
+
+    args = tuple(conv(names[i], a) for i, a in enumerate(t.args))
+    return args, {k: conv(k, v) for k, v in t.kwargs.items()}
 
 
 for _name in TRANSFORMS:
@@ -148,6 +304,11 @@ def biject_to(constraint: Any) -> Transform:
     ...     round(float(t(dg.ops.asarray(0.0))), 4)
     1.0
     """
+    if not isinstance(constraint, Constraint) and not _framework_object(constraint):
+        raise SpecError(
+            f"biject_to({constraint!r}): expected a constraint, e.g. "
+            "dg.constraints.positive, or a distribution's native .support"
+        )
     return Transform("biject_to", (constraint,))
 
 

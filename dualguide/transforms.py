@@ -82,10 +82,10 @@ import numpy as np
 
 from . import _state, bijections, ops
 from . import distributions as dist
-from ._inputs import float_np
+from ._inputs import as_numpy, float_np
 from ._linalg import logabsdet, logabsdet_entries
 from .bijections import Bijection, sum_rightmost
-from .contract import Plan, _as_outputs, _describe  # noqa: F401  (Plan: re-exported)
+from .contract import Plan, _as_outputs, _describe
 from .errors import SpecError
 from .primitives import sample
 
@@ -333,7 +333,11 @@ def _apply_bijection(bij, us, in_eds, names_t, in_names, event_dims, b):
 # ------------------------------------------------------------------------------------------
 # introspection
 # ------------------------------------------------------------------------------------------
-def _prepare(fn, base_values, base_event_dims, event_dims, backend):
+def _prepare(fn, base_values, base_event_dims, backend, what: str):
+    """The backend, base names, base values as numpy arrays of the current float dtype and
+    base event dims of an introspection call, or a SpecError naming what is wrong."""
+    if not callable(fn):
+        raise SpecError(f"{what}: fn must be a function or a dg.bijections object, got {fn!r}")
     b = _state.resolve(backend)
     if isinstance(base_values, Mapping):
         in_names = tuple(base_values)
@@ -341,8 +345,14 @@ def _prepare(fn, base_values, base_event_dims, event_dims, backend):
     else:
         vals = list(base_values) if isinstance(base_values, (list, tuple)) else [base_values]
         in_names = tuple(f"input{i}" for i in range(len(vals)))
+    if not vals:
+        raise SpecError(f"{what}: base_values is empty; give one array per input of fn")
     in_eds = _check_event_dims(base_event_dims, in_names)
-    return b, in_names, vals, in_eds
+    arrays = [
+        as_numpy(v, f"{what}: base value {n!r}").astype(float_np()) for n, v in zip(in_names, vals)
+    ]
+    Plan(in_names, ("output",), [a.shape for a in arrays], in_eds)  # shapes fit, or SpecError
+    return b, in_names, arrays, in_eds
 
 
 def jacobian(
@@ -366,9 +376,9 @@ def jacobian(
     >>> J.shape, J[0].tolist()
     ((3, 2, 2), [[1.0, 1.0], [1.0, -1.0]])
     """
-    b, in_names, vals, in_eds = _prepare(fn, base_values, base_event_dims, event_dims, backend)
+    b, in_names, vals, in_eds = _prepare(fn, base_values, base_event_dims, backend, "jacobian")
     with _state.use_backend(b.name):
-        us = [b.ops.asarray(np.asarray(v, dtype=float_np())) for v in vals]
+        us = [b.ops.asarray(v) for v in vals]
         probe = _as_outputs(fn(*us), "jacobian", 1)
         out_names = tuple(f"output{j}" for j in range(len(probe)))
         eds = _check_event_dims(event_dims, out_names)
@@ -392,9 +402,10 @@ def log_abs_det_jacobian(
     >>> log_abs_det_jacobian(lambda u: 3.0 * u, [np.ones(2)], backend="pyro")
     array([1.0986123, 1.0986123], dtype=float32)
     """
-    b, in_names, vals, in_eds = _prepare(fn, base_values, base_event_dims, event_dims, backend)
+    what = "log_abs_det_jacobian"
+    b, in_names, vals, in_eds = _prepare(fn, base_values, base_event_dims, backend, what)
     with _state.use_backend(b.name):
-        us = [b.ops.asarray(np.asarray(v, dtype=float_np())) for v in vals]
+        us = [b.ops.asarray(v) for v in vals]
         if isinstance(fn, Bijection):
             probe = (None,) * (len(us) if len(us) > 1 else 1)
             out_names = tuple(f"output{j}" for j in range(len(probe)))

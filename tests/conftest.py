@@ -95,3 +95,64 @@ def conjugate():
     dg.clear_param_store()
     yield _conjugate_program()
     dg.clear_param_store()
+
+
+def assert_traced_matches_eager(f) -> None:
+    """``torch.jit.trace`` of ``f(u, p)`` gives the eager value and ``d/dp`` at fresh inputs.
+
+    ``f`` takes a (2, 3) tensor ``u`` (entries in [0.2, 0.7)) and a scalar tensor ``p`` that
+    requires grad, and returns a scalar tensor.  It is traced at one draw of ``u`` and
+    ``p = 1.1`` and compared with the eager call at another draw and ``p = 0.8``, so a graph
+    that baked in the first inputs' values (or a wrong derivative formula) cannot hide.
+    """
+    import warnings
+
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    u0 = 0.2 + 0.5 * torch.rand(2, 3, generator=g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(f, (u0, torch.tensor(1.1, requires_grad=True)), check_trace=False)
+    u1 = 0.2 + 0.5 * torch.rand(2, 3, generator=g)
+    p1 = torch.tensor(0.8, requires_grad=True)
+    a, b = traced(u1, p1), f(u1, p1)
+    (ga,) = torch.autograd.grad(a, p1)
+    (gb,) = torch.autograd.grad(b, p1)
+    # float32: the same formulas, possibly in another order of operations
+    assert a.item() == pytest.approx(b.item(), rel=1e-5, abs=1e-5)
+    assert float(ga) == pytest.approx(float(gb), rel=1e-4, abs=1e-4)
+
+
+def fit_small_on_pyro(model, guide, seed: int, lr: float = 0.1):
+    """Fit on Pyro for 4 steps of 2 particles with Adam(``lr``), no checks, no progress bar."""
+    import dualguide as dg
+
+    return dg.fit(
+        model,
+        guide,
+        backend="pyro",
+        num_steps=4,
+        num_particles=2,
+        optim=dg.optim.Adam(lr=lr),
+        check=False,
+        progress=False,
+        seed=seed,
+    )
+
+
+def assert_fit_keeps_the_jit(model, guide, seed: int, lr: float = 0.1):
+    """:func:`fit_small_on_pyro`, failing on any JIT fallback warning; returns the result.
+
+    Asserts the fit ran under ``JitTrace_ELBO`` with finite losses.
+    """
+    import warnings
+
+    from dualguide.backends.pyro import fitloop
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fitloop.JitFallbackWarning)
+        r = fit_small_on_pyro(model, guide, seed, lr)
+    assert r.elbo == "JitTrace_ELBO"
+    assert np.all(np.isfinite(r.losses))
+    return r

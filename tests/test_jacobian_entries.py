@@ -14,6 +14,8 @@ from dualguide import distributions as dist
 from dualguide._linalg import logabsdet, logabsdet_entries
 from dualguide.transforms import _logdet, log_abs_det_jacobian
 
+from .conftest import assert_fit_keeps_the_jit, assert_traced_matches_eager
+
 
 def _module(backend):
     return dg._state.feature(dg._state.resolve(backend), "transforms")
@@ -126,36 +128,16 @@ def test_the_delta_site_carries_the_closed_form(backend):
 
 def test_jit_trace_elbo_keeps_the_entries_path():
     """dg.fit on Pyro keeps JitTrace_ELBO (no fallback warning) with the entries path."""
-    import warnings
-
-    from dualguide.backends.pyro import fitloop
 
     def model():
         x = dg.sample("x", dist.Normal(0.0, 1.0))
         dg.sample("y", dist.Normal(x, 1.0))
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", fitloop.JitFallbackWarning)
-        r = dg.fit(
-            model,
-            _rotated_guide,
-            backend="pyro",
-            num_steps=4,
-            num_particles=2,
-            optim=dg.optim.Adam(lr=0.05),
-            check=False,
-            progress=False,
-            seed=4,
-        )
-    assert r.elbo == "JitTrace_ELBO"
-    assert np.all(np.isfinite(r.losses))
+    assert_fit_keeps_the_jit(model, _rotated_guide, seed=4, lr=0.05)
 
 
 def test_traced_entries_match_eager():
     """torch.jit.trace of the entries path (log-det and its gradient) = the eager values."""
-    import warnings
-
-    import torch
 
     def f(u, p):
         with dg.use_backend("pyro"):
@@ -172,16 +154,4 @@ def test_traced_entries_match_eager():
             assert isinstance(J, list)
             return _logdet(J, plan).sum() + outs[0].sum()
 
-    g = torch.Generator().manual_seed(0)
-    u0 = 0.2 + 0.5 * torch.rand(2, 3, generator=g)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(f, (u0, torch.tensor(1.1, requires_grad=True)), check_trace=False)
-    u1 = 0.2 + 0.5 * torch.rand(2, 3, generator=g)
-    p1 = torch.tensor(0.8, requires_grad=True)
-    a, b = traced(u1, p1), f(u1, p1)
-    (ga,) = torch.autograd.grad(a, p1)
-    (gb,) = torch.autograd.grad(b, p1)
-    # the traced graph runs the same ops (input-saving exp, a summed seed): float32 rounding
-    assert a.item() == pytest.approx(b.item(), rel=1e-5, abs=1e-5)
-    assert float(ga) == pytest.approx(float(gb), rel=1e-4, abs=1e-4)
+    assert_traced_matches_eager(f)

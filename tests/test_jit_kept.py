@@ -44,6 +44,12 @@ import pytest  # noqa: E402
 
 from dualguide import constraints, ops  # noqa: E402
 
+from .conftest import (  # noqa: E402
+    assert_fit_keeps_the_jit,
+    assert_traced_matches_eager,
+    fit_small_on_pyro,
+)
+
 SCALAR_MAPS = {
     "exp": lambda u: ops.exp(u),
     "expm1": lambda u: ops.expm1(u),
@@ -66,7 +72,7 @@ VECTOR_MAPS = {
 CASES = [(k, False) for k in SCALAR_MAPS] + [(k, True) for k in VECTOR_MAPS]
 
 
-def _fit_map(fn, vector: bool):
+def _program(fn, vector: bool):
     def model():
         d = dist.Normal(ops.zeros(3), 3.0).to_event(1) if vector else dist.Normal(0.0, 3.0)
         dg.sample("x", d)
@@ -77,37 +83,17 @@ def _fit_map(fn, vector: bool):
         base = dist.Normal(m * ops.ones(3), s).to_event(1) if vector else dist.Normal(m, s)
         dg.transformed("x", {"u": base}, fn, event_dims=1 if vector else 0)
 
-    return dg.fit(
-        model,
-        guide,
-        backend="pyro",
-        num_steps=4,
-        num_particles=2,
-        optim=dg.optim.Adam(lr=0.1),
-        check=False,
-        progress=False,
-        seed=3,
-    )
+    return model, guide
 
 
 @pytest.mark.parametrize("name,vector", CASES)
 def test_each_op_keeps_the_jit_in_a_transformed_map(name, vector):
-    import warnings
-
     fn = (VECTOR_MAPS if vector else SCALAR_MAPS)[name]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", dg.backends.pyro.fitloop.JitFallbackWarning)
-        r = _fit_map(fn, vector)
-    assert r.elbo == "JitTrace_ELBO"
-    assert np.all(np.isfinite(r.losses))
+    assert_fit_keeps_the_jit(*_program(fn, vector), seed=3)
 
 
 @pytest.mark.parametrize("name,vector", CASES)
 def test_traced_jacobian_of_each_op_matches_eager(name, vector):
-    import warnings
-
-    import torch
-
     from dualguide._linalg import logabsdet
     from dualguide.backends.pyro.transforms import jacobian
 
@@ -119,23 +105,22 @@ def test_traced_jacobian_of_each_op_matches_eager(name, vector):
             outs, J, plan = jacobian(fn, [u * p], [ed], [ed], ("u",), ("x",), True)
             return logabsdet(J, plan.d_in).sum() + outs[0].sum()
 
-    g = torch.Generator().manual_seed(0)
-    u0 = 0.2 + 0.5 * torch.rand(2, 3, generator=g)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(f, (u0, torch.tensor(1.1, requires_grad=True)), check_trace=False)
-    u1 = 0.2 + 0.5 * torch.rand(2, 3, generator=g)
-    p1 = torch.tensor(0.8, requires_grad=True)
-    a, b = traced(u1, p1), f(u1, p1)
-    (ga,) = torch.autograd.grad(a, p1)
-    (gb,) = torch.autograd.grad(b, p1)
-    # float32: the same formulas in another order of operations
-    assert a.item() == pytest.approx(b.item(), rel=1e-5, abs=1e-5)
-    assert float(ga) == pytest.approx(float(gb), rel=1e-4, abs=1e-4)
+    assert_traced_matches_eager(f)
 
 
 def test_an_op_the_trace_cannot_take_warns_naming_op_and_site():
     fn = lambda u: ops.prod(ops.exp(u)[..., None], axis=-1)
     with pytest.warns(UserWarning, match=r"transformed \(x\) <- \(u\): the map uses prod"):
-        r = _fit_map(fn, False)
+        r = fit_small_on_pyro(*_program(fn, False), seed=3)
     assert r.elbo == "Trace_ELBO"
+
+
+def test_the_trace_check_catches_a_graph_that_baked_in_its_inputs():
+    """The shared check is not vacuous: a map that reads a value as a Python float is traced
+    with that value frozen, and the check sees it differ from eager at the fresh inputs."""
+
+    def f(u, p):
+        return u.sum() * p * float(p)  # the trace records float(p) = 1.1 as a constant
+
+    with pytest.raises(AssertionError):
+        assert_traced_matches_eager(f)

@@ -1,9 +1,10 @@
-"""One source for a user-defined distribution's NumPyro base class (backend and export), and
-what a ported NumPyro class draws for a key.
+"""One source for a user-defined distribution's base class on each backend (backend and
+export), and what a ported NumPyro class draws for a key.
 
-The NumPyro backend renders a neutral ``dist.Distribution`` subclass over its own
-``UserDistribution`` and ``_NeutralKey`` classes; ``dualguide export`` copies those very classes
-into the exported file, so the two cannot drift: the same key gives the same draws."""
+Each backend renders a neutral ``dist.Distribution`` subclass over its own ``UserDistribution``
+and ``_NeutralKey`` classes; ``dualguide export`` copies those very classes into the exported
+file, so the two cannot drift: the same key (NumPyro) or torch seed (Pyro) gives the same
+draws."""
 
 from __future__ import annotations
 
@@ -52,11 +53,11 @@ def guide():
 """
 
 
-def test_the_export_copies_the_backends_classes(tmp_path):
-    feat = _state.feature("numpyro", "dists")
+def test_the_export_copies_the_backends_classes(backend, tmp_path):
+    feat = _state.feature(backend, "dists")
     src = tmp_path / "twice.py"
     src.write_text(NEUTRAL)
-    code = dg.export(src, backend="numpyro", out=tmp_path / "twice_np.py")
+    code = dg.export(src, backend=backend, out=tmp_path / f"twice_{backend}.py")
     for cls in (feat.UserDistribution, feat._NeutralKey):
         assert inspect.getsource(cls) in code  # verbatim: one source
     assert code.count("class UserDistribution(") == 1 and "class Twice(UserDistribution)" in code
@@ -118,3 +119,36 @@ def test_the_neutral_key_draws_a_fresh_subkey_each_call(n):
     for i in range(n):
         key, sub = jax.random.split(key)
         np.testing.assert_array_equal(got[i], np.asarray(jax.random.normal(sub, (2,))))
+
+
+# --- Pyro: the same one source (backends/pyro/dists.py, copied into the export) ------------
+def test_the_pyro_export_runs_as_the_backend_same_seed_same_draws(tmp_path):
+    """The exported file executes, and its class gives the backend's draws for the same torch
+    seed, its log_prob (-inf outside the support), expand and to_event bit for bit."""
+    import torch
+
+    src = tmp_path / "twice.py"
+    src.write_text(NEUTRAL)
+    out = tmp_path / "twice_pyro.py"
+    dg.export(src, backend="pyro", out=out)
+    exported, neutral = load_file(str(out)), load_file(str(src))
+    value = torch.tensor([-1.0, 1.0])
+    with dg.use_backend("pyro"):
+        d_dg = neutral.Twice(dg.ops.asarray([2.0, 0.5]))
+    d_ex = exported.Twice(torch.tensor([2.0, 0.5]))
+    got = {}
+    for name, d in (("dg", d_dg), ("ex", d_ex)):
+        torch.manual_seed(5)
+        x = d.sample((4,))
+        r = d.rsample((4,))
+        e = d.expand((3, 2)).to_event(1)
+        got[name] = (x, r, d.log_prob(value), e.sample().shape, e.log_prob(value))
+    for a, b in zip(got["dg"], got["ex"]):
+        if isinstance(a, torch.Size):
+            assert a == b == (3, 2)
+        else:
+            np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
+    lp = got["dg"][2].numpy()
+    assert lp[0] == -np.inf and np.isfinite(lp[1])  # outside the support: -inf
+    assert got["dg"][4].numpy()[0] == -np.inf  # also through expand + to_event, no ValueError
+    assert d_dg.has_rsample and d_ex.has_rsample

@@ -66,55 +66,6 @@ TRANSFORM_IMPORTS = {
     "pyro": set(),
 }
 
-#: the base class of a user-defined distribution (``dualguide/_dist_base.py``) in Pyro: what
-#: the Pyro backend's ``dists.user_class`` does, as plain framework code.  The exported
-#: subclass's neutral ``sample(key, sample_shape)`` and ``log_prob(value)`` are renamed
-#: ``_sample`` and ``_log_prob``; ``key`` is a ``_NeutralKey``.  NumPyro's is not a string: the
-#: NumPyro backend's own ``_NeutralKey`` and ``UserDistribution`` classes are copied
-#: (:func:`user_dist_source`), so what the backend runs and what the export writes are one code.
-USER_DIST = {
-    "pyro": """
-class _NeutralKey:
-    \"\"\"dualguide's random source of a distribution's sample in Pyro: ``key.normal(shape)``
-    and ``key.uniform(shape)`` draw from torch's global generator.\"\"\"
-
-    def normal(self, shape=()):
-        return torch.randn(tuple(shape))
-
-    def uniform(self, shape=()):
-        return torch.rand(tuple(shape))
-
-
-class UserDistribution(dist.TorchDistribution):
-    \"\"\"The base of a user-defined distribution written with dualguide: the subclass
-    defines ``_sample(key, sample_shape)`` and ``_log_prob(value)``; values outside the
-    support get log_prob -inf (as every dualguide distribution).\"\"\"
-
-    has_rsample = False
-
-    def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
-        super().__init__(
-            torch.Size(batch_shape), torch.Size(event_shape), validate_args=validate_args
-        )
-
-    def rsample(self, sample_shape=torch.Size()):
-        if not self.has_rsample:
-            raise NotImplementedError(f"{type(self).__name__} has no rsample")
-        return self._sample(_NeutralKey(), tuple(sample_shape))
-
-    def sample(self, sample_shape=torch.Size()):
-        with torch.no_grad():
-            return self._sample(_NeutralKey(), tuple(sample_shape))
-
-    def _validate_sample(self, value):  # outside the support: -inf, not a ValueError
-        pass
-
-    def log_prob(self, value):
-        lp = self._log_prob(value)
-        return torch.where(self.support.check(value), lp, lp.new_full((), float("-inf")))
-""",
-}
-
 TRANSFORMED = {
     "numpyro": """
 def transformed(names, base, fn, event_dims=None):
@@ -442,24 +393,24 @@ def _class_section(*classes: type) -> str:
     return title + "-" * max(3, 99 - len(title)) + "\n" + code
 
 
-#: the module aliases the NumPyro backend's user-distribution classes are written with
+#: the module aliases each backend's user-distribution classes are written with
 USER_DIST_IMPORTS = {
-    "import jax",
-    "import jax.numpy as jnp",
-    "import numpyro.distributions as nd",
-    "from numpyro.distributions import constraints as nc",
+    "numpyro": {
+        "import jax",
+        "import jax.numpy as jnp",
+        "import numpyro.distributions as nd",
+        "from numpyro.distributions import constraints as nc",
+    },
+    "pyro": {"import torch", "import pyro.distributions as pd"},
 }
 
 
 def user_dist_source(backend: str) -> tuple[str, set[str]]:
-    """The base class of an exported user-defined distribution and the imports it needs:
-    on NumPyro the backend's own ``_NeutralKey`` and ``UserDistribution`` (one source for the
-    backend and the export), on Pyro :data:`USER_DIST`."""
-    if backend == "numpyro":
-        feat = _state.feature(backend, "dists")
-        return _class_section(feat._NeutralKey, feat.UserDistribution), set(USER_DIST_IMPORTS)
-    title = "# --- dualguide/_dist_base.py, written natively " + "-" * 45
-    return title + USER_DIST[backend], set()
+    """The base class of an exported user-defined distribution and the imports it needs: the
+    backend's own ``_NeutralKey`` and ``UserDistribution`` classes, copied as they are (one
+    source for what the backend runs and what the export writes)."""
+    feat = _state.feature(backend, "dists")
+    return _class_section(feat._NeutralKey, feat.UserDistribution), set(USER_DIST_IMPORTS[backend])
 
 
 def helper_sections(needs: Needs, backend: str, path: str) -> tuple[list[str], set[str]]:

@@ -7,7 +7,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import numpyro
 import numpyro.distributions as nd
 import numpyro.distributions.transforms as nt
@@ -15,7 +14,7 @@ from numpyro.distributions import constraints as nc
 
 from ... import _table
 from ...constraints import Constraint
-from ...dist_transforms import Transform, to_native
+from ...dist_transforms import Transform, native_args
 from ...errors import SpecError
 
 
@@ -57,8 +56,7 @@ def transform(t: Transform) -> Any:
         out = biject_to(t.args[0])
         return out.inv if t.inverted else out
     spec = _table.TRANSFORMS[t.name]
-    args = to_native(t.args, "numpyro")
-    kwargs = {k: to_native(v, "numpyro") for k, v in t.kwargs.items()}
+    args, kwargs = native_args(t, "numpyro")
     if spec.rename:  # NumPyro's own keywords (and argument order): pass all by keyword
         kwargs.update(zip(spec.args, args))
         args = ()
@@ -72,23 +70,13 @@ def transform(t: Transform) -> Any:
             # NumPyro's takes a domain instead, and with an independent domain it has no
             # codomain (TransformedDistribution needs one): the same map is NumPyro's
             # elementwise AffineTransform wrapped in an IndependentTransform
-            out = nt.IndependentTransform(out, _event_dim(event_dim))
+            out = nt.IndependentTransform(out, event_dim)  # an int >= 0: checked when built
     elif t.name == "TanhTransform":
         out = TanhTransform()
     else:
         assert spec.numpyro is not None
         out = getattr(nt, spec.numpyro)(*args, **kwargs)
     return out.inv if t.inverted else out
-
-
-def _event_dim(k: Any) -> int:
-    """``event_dim`` as the int NumPyro's IndependentTransform asserts, or a SpecError."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-        raise SpecError(
-            f"dist.transforms.AffineTransform(..., event_dim={k!r}): event_dim must be an "
-            "integer >= 0 (the number of rightmost dims that form one event)"
-        )
-    return int(k)
 
 
 def biject_to(constraint: Any) -> Any:

@@ -12,7 +12,7 @@ import torch
 
 from ... import _table
 from ...constraints import Constraint
-from ...dist_transforms import Transform, to_native
+from ...dist_transforms import Transform, native_args
 from ...errors import SpecError
 
 
@@ -30,8 +30,7 @@ def transform(t: Transform) -> Any:
         out = biject_to(t.args[0])
         return out.inv if t.inverted else out
     spec = _table.TRANSFORMS[t.name]
-    args = to_native(t.args, "pyro")
-    kwargs = {k: to_native(v, "pyro") for k, v in t.kwargs.items()}
+    args, kwargs = native_args(t, "pyro")
     assert spec.pyro is not None
     out = getattr(pt, spec.pyro)(*args, **kwargs)
     return out.inv if t.inverted else out
@@ -51,8 +50,12 @@ def biject_to(constraint: Any) -> Any:
 
 
 # user-defined distributions ---------------------------------------------------------------
-class _Torch:
-    """A neutral random source over torch's global generator."""
+# ``_NeutralKey`` and ``UserDistribution`` are plain Pyro code: ``dualguide export`` copies them
+# as they are into an exported program with a user-defined distribution
+# (``porting/_native.user_dist_source``), so the backend and the export run the same base class.
+class _NeutralKey:
+    """dualguide's random source of a distribution's sample in Pyro: ``key.normal(shape)``
+    and ``key.uniform(shape)`` draw from torch's global generator."""
 
     def normal(self, shape=()):
         return torch.randn(tuple(shape))
@@ -61,32 +64,59 @@ class _Torch:
         return torch.rand(tuple(shape))
 
 
-class _Adapter:
-    """Between a user's neutral class and pyro's TorchDistribution in the native class's MRO."""
+class UserDistribution(pd.TorchDistribution):
+    """The base of a user-defined distribution written with dualguide: the subclass
+    defines ``_sample(key, sample_shape)`` and ``_log_prob(value)``; values outside the
+    support get log_prob -inf (as every dualguide distribution)."""
 
-    def _dg_native_init(self, batch_shape, event_shape, validate_args):
-        pd.TorchDistribution.__init__(
-            self,
-            batch_shape=torch.Size(batch_shape),
-            event_shape=torch.Size(event_shape),
-            validate_args=validate_args,
+    has_rsample = False
+
+    def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
+        super().__init__(
+            torch.Size(batch_shape), torch.Size(event_shape), validate_args=validate_args
         )
 
     def rsample(self, sample_shape=torch.Size()):
         if not self.has_rsample:
             raise NotImplementedError(f"{type(self).__name__} has no rsample")
-        return super().sample(_Torch(), tuple(sample_shape))
+        return self._sample(_NeutralKey(), tuple(sample_shape))
 
     def sample(self, sample_shape=torch.Size()):
         with torch.no_grad():
-            return super().sample(_Torch(), tuple(sample_shape))
+            return self._sample(_NeutralKey(), tuple(sample_shape))
+
+    def _validate_sample(self, value):  # outside the support: -inf, not a ValueError
+        pass
+
+    def log_prob(self, value):
+        lp = self._log_prob(value)
+        return torch.where(self.support.check(value), lp, lp.new_full((), float("-inf")))
+
+    def expand(self, batch_shape, _instance=None):  # torch's Distribution.expand raises
+        return pd.ExpandedDistribution(self, torch.Size(batch_shape))
+
+    def to_event(self, reinterpreted_batch_ndims=None):
+        d = super().to_event(reinterpreted_batch_ndims)
+        d._validate_args = False  # the base already masks; Independent must not raise
+        return d
+
+
+class _Adapter:
+    """First in the native class's MRO (``_Adapter, user's class, UserDistribution``):
+    :class:`UserDistribution`'s methods ahead of the user's neutral ``sample``/``log_prob``
+    (which it calls as ``_sample``/``_log_prob``) and the neutral ``__init__``'s call."""
+
+    sample = UserDistribution.sample
+    rsample = UserDistribution.rsample
+    log_prob = UserDistribution.log_prob
+
+    def _dg_native_init(self, batch_shape, event_shape, validate_args):
+        UserDistribution.__init__(self, batch_shape, event_shape, validate_args)
 
 
 def user_class(cls: type) -> type:
     """The pyro subclass of user-defined neutral distribution class ``cls`` (out-of-support
     values get log_prob -inf, as for every dualguide distribution on Pyro)."""
-    from . import _SupportMasked
-
     meta = type(f"{cls.__name__}Meta", (type(cls), type(pd.TorchDistribution)), {})
     ns: dict[str, Any] = {
         "__module__": cls.__module__,
@@ -94,8 +124,12 @@ def user_class(cls: type) -> type:
         "_dg_backend": "pyro",
         "arg_constraints": {k: _constraint(v) for k, v in cls.arg_constraints.items()},  # type: ignore[attr-defined]
         "support": _constraint(cls.support),  # type: ignore[attr-defined]
+        # the user's neutral methods under the names UserDistribution calls (as the export
+        # renames them)
+        "_sample": cls.sample,  # type: ignore[attr-defined]
+        "_log_prob": cls.log_prob,  # type: ignore[attr-defined]
     }
-    return meta(cls.__name__, (_Adapter, _SupportMasked, cls, pd.TorchDistribution), ns)
+    return meta(cls.__name__, (_Adapter, cls, UserDistribution), ns)
 
 
 def catalog() -> tuple[str, dict[str, tuple[Any, type]]]:
