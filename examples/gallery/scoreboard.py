@@ -12,7 +12,9 @@ Per model this script
 3. runs both native originals in their own frameworks (same settings) and
    compares their fitted params with dualguide's fit of the ported program on the same backend
    at the same settings and seed (NumPyro original vs dualguide on NumPyro, Pyro original vs
-   dualguide on Pyro; :func:`own_fit`);
+   dualguide on Pyro; :func:`own_fit`), each within the original's own seed spread; a
+   network by what it reports that can be compared (:func:`comparable`), a problem with an
+   exact answer against that answer instead (:data:`EXACT`, :func:`compare_exact`);
 4. the same port + a short crosscheck at the CI settings (:data:`CI`), whose statuses
    ``tests/test_gallery.py`` holds the gallery to (``examples/gallery/expected.json``).
 
