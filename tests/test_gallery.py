@@ -211,3 +211,33 @@ def test_originals_only_keeps_the_crosscheck_and_reruns_the_comparison(tmp_path,
     assert (docs / "gallery" / "coin.md").exists()
     assert json.loads((tmp_path / "e.json").read_text())["coin"]["port_pyro"] == "ok"
     assert "Gallery: 1 of 1 models" in readme.read_text()
+
+
+def test_lr_decay_setting_is_the_optimizer_of_the_originals_and_of_dualguide(tmp_path):
+    # SETTINGS["lr_decay"] is the factor the learning rate falls by over the whole fit:
+    # ClippedAdam with the per-step lrd = lr_decay ** (1 / steps), so the last step runs at
+    # lr * lr_decay whatever the number of steps (full, --reduced, the CI's); without it Adam(lr)
+    st = {"steps": 3000, "particles": 32, "lr": 0.1, "lr_decay": 0.01}
+    for steps in (3000, 300, 60):
+        opt = SB.optimizer(st, steps)
+        assert opt.name == "ClippedAdam" and opt.lr_at(steps - 1) == pytest.approx(1e-3)
+    assert SB.optimizer(st).lrd == pytest.approx(0.01 ** (1 / 3000))
+    plain = SB.optimizer({"steps": 10, "particles": 1, "lr": 0.02})
+    assert plain.name == "Adam" and plain.lr_at(9) == 0.02
+    # rotated_mixture decays (a constant step size leaves its noisy fit wandering), and both
+    # originals and dualguide's own fit take the setting: decayed by 1e-30 over 20 steps
+    # (lrd 0.03, summed step sizes 0.0033) no param moves more than 0.01 from its init
+    # (b 0.5, theta 0.3); undecayed, the same 20 steps move theta by more than 0.2
+    assert SB.settings("rotated_mixture")["lr_decay"] < 1
+    mod = SB.port_one("rotated_mixture", "numpyro", tmp_path / "rm.py")[1]
+    for decay, moved in ((1e-30, False), (1.0, True)):
+        short = {"steps": 20, "particles": 4, "lr": 0.1, "lr_decay": decay}
+        for fw in SB.FILES:
+            own = SB.own_fit(mod, short, fw)
+            assert own is not None, fw
+            for params in (SB.run_native("rotated_mixture", fw, short)["params"], own.params):
+                b, theta = float(params["b"]), float(params["theta"])
+                if moved:
+                    assert abs(theta - 0.3) > 0.2, (fw, b, theta)
+                else:
+                    assert abs(b - 0.5) < 0.01 and abs(theta - 0.3) < 0.01, (fw, b, theta)

@@ -2,7 +2,8 @@
 
 Each model lives in ``examples/gallery/<name>/`` as two native programs written by us,
 ``numpyro_model.py`` and ``pyro_model.py``, with a module-level ``SETTINGS`` dict (steps,
-particles, lr) that both use and a ``run(seed)`` function holding the file's own SVI loop.
+particles, lr; optionally lr_decay, see :func:`optimizer`) that both use and a ``run(seed)``
+function holding the file's own SVI loop.
 Per model this script
 
 1. runs :func:`dualguide.porting.port.port` on each native version (ported automatically?
@@ -294,6 +295,33 @@ def port_one(name: str, fw: str, out: Path) -> tuple[PortStatus, Any]:
     return PortStatus(status, lines, r.source), mod if status != "incomplete" else None
 
 
+def optimizer(st: dict, steps: int | None = None):
+    """The neutral optimizer of a model's settings ``st``, as its native originals build theirs.
+
+    ``Adam(lr)``; with ``st["lr_decay"]`` (the factor the learning rate falls by over the whole
+    fit) ``ClippedAdam(lr, lrd)`` with the per-step decay ``lrd = lr_decay ** (1 / steps)``
+    (``steps``: the fit's, default ``st["steps"]``), so that a shorter run (--reduced, the CI's)
+    decays as far.  Step ``t`` (from 1) uses ``lr * lrd ** t``: Pyro's ``ClippedAdam``
+    convention, which a NumPyro original follows with the schedule ``lr * lrd ** (i + 1)``.
+    """
+    import dualguide as dg
+
+    if "lr_decay" not in st:
+        return dg.optim.Adam(lr=st["lr"])
+    lrd = float(st["lr_decay"]) ** (1 / (st["steps"] if steps is None else steps))
+    return dg.optim.ClippedAdam(lr=st["lr"], lrd=lrd)
+
+
+def optimizer_text(st: dict) -> str:
+    """The optimizer of ``st`` in words, for the model's page."""
+    if "lr_decay" not in st:
+        return f"Adam(lr={st['lr']})"
+    return (
+        f"ClippedAdam(lr={st['lr']}, lrd={st['lr_decay']} ** (1 / steps)): the learning rate "
+        f"falls by {st['lr_decay']} over the fit"
+    )
+
+
 def run_crosscheck(mod, st: dict, *, ci: bool):
     """``dg.crosscheck`` of a ported module at the model's settings (or the CI's)."""
     import dualguide as dg
@@ -305,7 +333,7 @@ def run_crosscheck(mod, st: dict, *, ci: bool):
         getattr(mod, mod.GALLERY_GUIDE),
         getattr(mod, "MODEL_ARGS", ()),
         getattr(mod, "MODEL_KWARGS", {}),
-        optim=dg.optim.Adam(lr=st["lr"]),
+        optim=optimizer(st, steps),
         num_steps=steps,
         loss=objective(*mod.GALLERY_SOURCE, particles),
         seeds=1 if ci else st.get("seeds", SEEDS),
@@ -344,7 +372,7 @@ def run_native(name: str, fw: str, st: dict, seed: int = 0) -> dict:
         assert spec is not None and spec.loader is not None
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
-        mod.SETTINGS.update({k: st[k] for k in ("steps", "particles", "lr")})
+        mod.SETTINGS.update({k: st[k] for k in ("steps", "particles", "lr", "lr_decay") if k in st})
         return json.loads(json.dumps(mod.run(seed=seed)))
     except BaseException as e:  # the original's own failure is a finding, not a crash
         if isinstance(e, KeyboardInterrupt):
@@ -466,7 +494,7 @@ def own_fit(mod, st: dict, backend: str, seed: int = 0):
             backend=backend,
             model_args=getattr(mod, "MODEL_ARGS", ()),
             model_kwargs=getattr(mod, "MODEL_KWARGS", {}),
-            optim=dg.optim.Adam(lr=st["lr"]),
+            optim=optimizer(st),
             num_steps=st["steps"],
             loss=objective(*mod.GALLERY_SOURCE, st["particles"]),
             seed=seed,
@@ -763,7 +791,7 @@ def write_page(r: ModelResult) -> None:
         "",
         f"Pyro version: {docstring(r.name, 'pyro')}",
         "",
-        f"Settings: {st['steps']} steps, {st['particles']} particles, Adam(lr={st['lr']}).",
+        f"Settings: {st['steps']} steps, {st['particles']} particles, {optimizer_text(st)}.",
         "",
         "| | NumPyro file | Pyro file |",
         "|---|---|---|",
