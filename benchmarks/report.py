@@ -174,7 +174,8 @@ def _import(data):
 
 def markdown(data, png_name: str = "bench_us_per_step.png") -> str:
     info = data["info"]
-    when = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    # when the results were taken (a --report-only re-render keeps their date)
+    when = info.get("when") or _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     md = []
     md.append("# Benchmarks\n")
     md.append(

@@ -136,6 +136,7 @@ def main(argv=None) -> int:
             + (f" --threads {a.threads}" if a.threads else "")
         )
         info["threads"] = a.threads or "framework default"
+        info["when"] = time.strftime("%Y-%m-%d %H:%M")
         results = []
         t0 = time.perf_counter()
         for k, c in enumerate(todo, 1):
