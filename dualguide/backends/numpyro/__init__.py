@@ -26,6 +26,7 @@ from ...errors import DualGuideError, SpecError, dist_arg_error, no_sampler_erro
 from ...ops import _call_init
 from ...optim import Optimizer
 from ...trace import Site, no_sampler_name, plain_site, sample_site
+from . import initprog
 from .mixture import MixtureSameFamily as _Mixture
 from .ops import Ops
 from .rows import BetaBinomial as _BetaBinomial
@@ -130,6 +131,8 @@ class NumPyroBackend:
         if callable(init_value):
             fn = init_value
             value = lambda key: _checked_init(name, _call_init(name, fn, key), constraint)
+        elif initprog.CONCRETE and not isinstance(init_value, jax.core.Tracer):
+            value = _concrete_init(name, init_value, constraint)  # fitloop's init pass
         else:
             value = _checked_init(name, init_value, constraint)
         return numpyro.param(
@@ -309,17 +312,34 @@ def _neutral_arg(a) -> bool:
     return hasattr(a, "_native")
 
 
+def _concrete_init(name, value, constraint):
+    """:func:`_checked_init`'s value, concrete inside a trace and without compiling a kernel
+    (numpy, which :class:`.initprog.InitInputs` records and hands on as a JAX value), for
+    :mod:`.initprog`'s passes."""
+    if isinstance(value, jax.Array) and value.dtype != jnp.bool_:
+        with jax.ensure_compile_time_eval():
+            return _checked_init(name, value, constraint)
+    arr = _inputs.init_value(value, name)
+    if not constraint.check(arr):
+        raise _outside(name, arr, constraint)
+    return arr
+
+
 def _checked_init(name, value, constraint):
     if isinstance(value, jax.Array) and value.dtype != jnp.bool_:
         arr = value if value.dtype == F32 else value.astype(F32)
     else:
         arr = jnp.asarray(_inputs.init_value(value, name))
     if not isinstance(arr, jax.core.Tracer) and not constraint.check(np.asarray(arr)):
-        raise SpecError(
-            f"param {name!r}: init value {np.asarray(arr).tolist()} is outside its constraint "
-            f"{constraint!r}; pick an init value inside it"
-        )
+        raise _outside(name, arr, constraint)
     return arr
+
+
+def _outside(name, arr, constraint) -> SpecError:
+    return SpecError(
+        f"param {name!r}: init value {np.asarray(arr).tolist()} is outside its constraint "
+        f"{constraint!r}; pick an init value inside it"
+    )
 
 
 def _bad_fn(name, fn, backend):

@@ -21,7 +21,9 @@ fit reproduces ``SVI.run``'s losses and params to float rounding
   (:func:`_first_bad_step`).  ``"skip"`` tests every step's state.
 * **First call.**  ``svi.init`` runs as one compiled program (:func:`_init`) and the loop
   returns the constrained params, so a fit of new shapes compiles two programs and no
-  eager kernel (an eager init compiles one per op and shape).
+  eager kernel (an eager init compiles one per op and shape).  The init program takes the
+  params' init values as arguments (:mod:`.initprog`) and is kept like the loop, so a
+  later fit of the same program compiles nothing, whatever its init values.
 * **Small models: cheaper PRNG and compile settings.**  For models with few params
   (kernel-launch bound) the key is :mod:`.fastrng`'s threefry with key splits
   unrolled (bit-for-bit JAX's generator) and XLA's older CPU fusion emitters are
@@ -53,7 +55,7 @@ from jax import lax
 from ... import _inputs
 from ..._progress import Progress
 from ...contract import CannotVectorize, FitOutput
-from . import fastrng
+from . import fastrng, initprog
 from .autoguides import setup_eagerly
 
 log = logging.getLogger("dualguide")
@@ -269,47 +271,72 @@ def _holds_tracer(obj, depth: int = 6) -> bool:
     return d is not None and any(_holds_tracer(v, depth - 1) for v in d.values())
 
 
-#: the programs whose init ran compiled once in this process: later fits run it eagerly
-_INIT_SEEN: OrderedDict = OrderedDict()
+#: compiled init programs (:func:`_init`), by model, guide, shapes and init-value signature
+_INIT_CACHE: OrderedDict = OrderedDict()
 
 
-def _init(svi, key, args, kwargs):
-    """``svi.init(key, *args, **kwargs)`` compiled as one program, or None where it cannot be.
+def _signature(values: dict) -> tuple:
+    """Names, shapes and dtypes of the recorded init values (what the program's inputs are);
+    Python numbers enter a program weakly typed, arrays not."""
+    return tuple(
+        (k, tuple(np.shape(v)), str(jnp.result_type(v)), isinstance(v, (int, float, complex)))
+        for k, v in values.items()
+    )
+
+
+def _init(svi, key, args, kwargs, opt):
+    """``svi.init(key, *args, **kwargs)`` as one compiled program, or None where it cannot be.
 
     Run eagerly, ``svi.init`` compiles one XLA kernel per op and shape of the model and guide
-    (new shapes: tens of kernels, most of a small fit's first call); one program compiles in a
-    fraction of that and computes the same values (the same ops, no reassociation).  None
-    (the caller runs it eagerly) for a program that needs concrete values or whose param
-    constraints were built from traced arguments (``svi.constrain_fn`` would keep tracers).
-    Only the first fit of a program and shapes in this process compiles it; later fits
-    (None: eager) pay the eager kernels once and then about 7 ms a call, where compiling the
-    init again cost about 60 ms (and a cached program would bake in the first call's init
-    values: overrides, draws from numpy's global generator).
+    (new shapes: tens of kernels, seconds for a mixture guide); one program compiles in a
+    fraction of that and computes the same values.  The params' concrete init values are
+    the program's arguments (:mod:`.initprog`: an abstract pass records them), so the program
+    is compiled once per model, guide and shapes and is right for any later fit's init
+    values (``init_params``, an autoguide's new locations).  None (the caller runs it
+    eagerly) for a program that needs concrete values or whose param constraints were built
+    from traced arguments (``svi.constrain_fn`` would keep tracers).
     """
     dyn, info, leaves = _split_args(args, kwargs)
-    shapes = tuple((tuple(np.shape(x)), str(jnp.result_type(x))) for x in dyn)
-    seen = _cache_key(svi.model, svi.guide, info, shapes)
-    if seen is not None:
-        if seen in _INIT_SEEN:  # its eager kernels are cheap to warm now, and nothing goes stale
-            _INIT_SEEN.move_to_end(seen)
-            return None
-        _INIT_SEEN[seen] = True
-        while len(_INIT_SEEN) > CACHE_SIZE:
-            _INIT_SEEN.popitem(last=False)
     rebuild = _rebuilder(info, leaves)
+    box: dict = {"inputs": None, "found": {}}
+    isvi = copy.copy(svi)
+    isvi.model = initprog.InitInputs(svi.model, box)
+    isvi.guide = initprog.InitInputs(svi.guide, box)
 
-    def init(key, dyn):
+    def init(key, dyn, values):
+        box["inputs"] = values
         a, k = rebuild(dyn)
-        return svi.init(key, *a, **k)
+        return isvi.init(key, *a, **k)
 
-    try:  # run once: the faster-compiling CPU options whatever the size
-        state = _compile_lowered(jax.jit(init).lower(key, dyn), True)(key, dyn)
+    try:
+        with initprog.concrete_inits():  # the recording pass: abstract, nothing compiles
+            jax.eval_shape(lambda key, dyn: init(key, dyn, None), key, dyn)
     except Exception as e:  # concrete values needed: the eager init reports real errors
         log.debug("fit (numpyro): init not compiled (%s)", e)
         return None
-    if _holds_tracer(getattr(svi.constrain_fn, "args", ())):
+    if _holds_tracer(getattr(isvi.constrain_fn, "args", ())):
         log.debug("fit (numpyro): init not compiled (constraints built from traced arguments)")
         return None
+    values = dict(box["found"])
+    shapes = tuple((tuple(np.shape(x)), str(jnp.result_type(x))) for x in dyn)
+    ck = _cache_key(svi.model, svi.guide, info, (shapes, _signature(values), _opt_key(opt)))
+    compiled = _INIT_CACHE.get(ck) if ck is not None else None
+    if compiled is None:
+        try:  # run once per program: the faster-compiling CPU options whatever the size
+            with initprog.concrete_inits():
+                lowered = jax.jit(init).lower(key, dyn, values)
+            compiled = _compile_lowered(lowered, True)
+        except Exception as e:
+            log.debug("fit (numpyro): init not compiled (%s)", e)
+            return None
+        if ck is not None:
+            _INIT_CACHE[ck] = compiled
+            while len(_INIT_CACHE) > CACHE_SIZE:
+                _INIT_CACHE.popitem(last=False)
+    else:
+        _INIT_CACHE.move_to_end(ck)
+    state = compiled(key, dyn, values)
+    svi.constrain_fn = isvi.constrain_fn
     return state
 
 
@@ -405,7 +432,7 @@ def fit(
     svi = SVI(model, guide, backend.optimizer(opt), Trace_ELBO(num_particles=num_particles))
     # init with JAX's default key (its eager kernels are compiled once per process)
     setup_eagerly(guide, args, kwargs)  # an autoguide set up inside jit would keep tracers
-    state = _init(svi, jax.random.PRNGKey(seed), args, kwargs) if jit else None
+    state = _init(svi, jax.random.PRNGKey(seed), args, kwargs, opt) if jit else None
     if state is None:
         state = svi.init(jax.random.PRNGKey(seed), *args, **kwargs)
     params0 = jax.eval_shape(svi.get_params, state)  # shapes only: nothing to compile
