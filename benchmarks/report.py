@@ -394,11 +394,15 @@ own loop around them:
   with `on_nonfinite="stop"`), with a second `cond` that keeps the state on a non-finite
   step.  One compilation serves every `num_steps`, and it is cached per (model, guide,
   argument shapes, settings): a second fit of the same program does not compile again,
-  and data passed in `model_args` may change between fits.  The `cond` boundary also
+  and data passed in `model_args` may change between fits.  `svi.init` is one compiled
+  program too (eagerly it compiles a kernel per op and shape), taking the params' init
+  values as arguments (so it is kept as well), compiled in a thread while the loop
+  compiles.  The `cond` boundary also
   changes how XLA's CPU backend fuses the step: on small models the step runs 2-4x faster
   than the same `svi.update` in `SVI.run`'s plain `scan`.  Small models (≤ 256 param
   numbers) also get key splits from an unrolled threefry (`fastrng.py`: bit-for-bit JAX's
-  generator, one fused kernel where JAX's CPU lowering runs a small loop per split) and
+  generator, one fused kernel where JAX's CPU lowering runs a small loop per split; with
+  one particle only in fits of 50,000 steps or more, as it compiles slower there) and
   XLA's older CPU fusion emitters (faster compile); on large arrays both would cost time,
   so large models keep JAX's defaults.
 - **Pyro** (`dualguide/backends/pyro/fitloop.py`): the first step is Pyro's

@@ -54,6 +54,29 @@ def test_fastrng_draws_the_same_bits_as_jax():
             assert (kd(fastrng.rewrap(a, impl)) == a).all()
 
 
+@pytest.mark.parametrize("P", [1, 3])
+def test_numpyro_unrolled_key_splits_change_no_draw(monkeypatch, P):
+    """A small model's fit uses the unrolled key splits with several particles or from
+    ``UNROLL_MIN_STEPS`` steps on, JAX's own below (they compile faster there): the same
+    draws, losses and params either way."""
+    from dualguide.backends.numpyro import fastrng, fitloop
+
+    used = []
+    real = fastrng.rewrap
+    monkeypatch.setattr(fastrng, "rewrap", lambda *a: used.append(1) or real(*a))
+    model, guide, args = _plated(D=3)
+    kw = dict(backend="numpyro", model_args=args, num_particles=P, **FIT)
+    plain = dg.fit(model, guide, **kw)
+    assert bool(used) == (P > 1)
+    monkeypatch.setattr(fitloop, "UNROLL_MIN_STEPS", 1)
+    used.clear()
+    unrolled = dg.fit(model, guide, **kw)
+    assert used
+    np.testing.assert_array_equal(plain.losses, unrolled.losses)
+    for k in plain.params:
+        np.testing.assert_array_equal(plain.params[k], unrolled.params[k])
+
+
 # ------------------------------------------------------------------------------------------
 # NumPyro: fit == SVI.run step for step
 # ------------------------------------------------------------------------------------------
