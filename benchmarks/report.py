@@ -404,6 +404,15 @@ CAUSES = [
         "with Adam — `profiles/README.md` (Pyro plated D=100,000)",
     ),
     (
+        r"^numpyro mixture .*: fit compile / svi\.run compile",
+        "`SVI.run` here runs the hand-written guide; on the rendered one its scan compiles "
+        "longer than fit's first call (see the table: rendered vs hand).  The rendered "
+        "guide's log-det comes from autodiff (`dg.transformed`: a JVP per column, "
+        "differentiated again by the ELBO's gradient), the hand one's in closed form: HLO "
+        "1236 vs 1060 lines, 10-20 % more compile (one JVP per column unrolled instead of "
+        "vmapped was tried: 1268 lines, no faster) — `profiles/numpyro_first_call.py`",
+    ),
+    (
         r"^numpyro .*: fit compile / svi\.run compile",
         "fit's loop program (the per-step `cond`s that make small models' steps 2-4x faster, "
         "the loss and state tests, the constrained params) is larger than `SVI.run`'s bare "
