@@ -408,6 +408,12 @@ def dist_params(
     number of positional arguments and the keyword names (no argument is None), so it runs
     once per such signature and is remembered (issues 10 and 17's benchmarks).
     """
+    if name == "TransformedDistribution":  # the transforms' arguments fit the base's shape
+        from .dist_transforms import check_flow
+
+        named = dict(zip(("base_distribution", "transforms"), args), **kwargs)
+        if "base_distribution" in named and "transforms" in named:
+            check_flow(named["base_distribution"], named["transforms"], f"dist.{name}")
     if _plain(args, native) and (not kwargs or _plain(kwargs.values(), native)):
         key = (name, len(args), *kwargs)
         if key not in _CHECKED_SIGNATURES:

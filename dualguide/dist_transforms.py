@@ -12,7 +12,12 @@ parameters do: on each backend they become its arrays in the current float dtype
 the backend itself is used as it is, so a learnable tensor keeps its gradient);
 ``Permute(permutation)`` takes integers.  Anything else -- a string, a ragged list, arguments
 whose shapes do not fit together, a negative ``event_dim`` -- is a :class:`SpecError` naming
-the transform and the argument when the transform is built.
+the transform and the argument when the transform is built.  Arguments that do not fit the
+input's shape (a ``loc`` that does not broadcast with it, a ``Permute`` or
+``LowerCholeskyAffine`` of another length) are a :class:`SpecError` naming the transform, the
+argument and the input's shape when the transform is called or
+``dist.TransformedDistribution`` is built (:func:`forward_shape`), on both backends: Pyro
+failed later with a torch error, and NumPyro's ``Permute`` silently read past the vector.
 
 ``biject_to(constraint)`` is the framework's own bijection from unconstrained space onto the
 constraint's set (``constraint`` neutral, or the native ``d.support`` of a distribution).
@@ -103,6 +108,9 @@ class Transform:
         return self._apply(lambda t, a: t.log_abs_det_jacobian(a[0], a[1]), "x, y", x, y)
 
     def _apply(self, f, what: str, *xs):
+        shape = _inputs.static_shape(xs[0])
+        if shape is not None:
+            forward_shape(self, shape, "")
         native = [x for x in xs if _state.backend_of_type(type(x)) is not None]
         if native:
             return f(self._for(native[0]), xs)
@@ -258,6 +266,126 @@ def _check_shapes(name: str, named: dict) -> None:
                 f"{head}: in_shape {a} has {math.prod(a)} elements and out_shape {b} has "
                 f"{math.prod(b)}; a reshape keeps the number of elements"
             )
+
+
+#: transforms that map each number on its own (the output has the input's shape)
+ELEMENTWISE = frozenset({"ExpTransform", "SigmoidTransform", "TanhTransform", "SoftplusTransform"})
+#: transforms that map each last-dim vector to one of the same length
+SAME_VECTOR = frozenset({"OrderedTransform"})
+
+
+def forward_shape(t: Any, shape: tuple, where: str) -> tuple | None:
+    """The shape of ``t(x)`` for an ``x`` of ``shape``, or None where dualguide does not know
+    it (a native transform, a shape-changing one); a :class:`SpecError` (its message starts
+    with ``where``) naming the transform and its argument when the argument does not fit the
+    input.
+
+    >>> from dualguide import distributions as dist
+    >>> forward_shape(dist.transforms.AffineTransform([0.0, 1.0], 2.0), (5, 2), "")
+    (5, 2)
+    >>> forward_shape(dist.transforms.Permute([1, 0, 2]), (2,), "")
+    Traceback (most recent call last):
+    ...
+    dualguide.errors.SpecError: Permute(ndarray) permutes 3 numbers but its input's last dim has 2 (input shape (2,)); give a permutation of 0..1
+    """
+    if not isinstance(t, Transform) or t.name == "biject_to":
+        return None
+    named = dict(zip(TRANSFORMS[t.name].args, t.args), **t.kwargs)
+    n, shape = t.name, tuple(shape)
+    if n == "ComposeTransform":
+        parts = list(named.get("parts", ()))
+        for p in reversed(parts) if t.inverted else parts:
+            if t.inverted:
+                p = p.inv if isinstance(p, Transform) else None
+            shape = forward_shape(p, shape, where)  # type: ignore[assignment]
+            if shape is None:
+                return None
+        return shape
+    if n == "IndependentTransform":
+        inner = named.get("base_transform")
+        if t.inverted and isinstance(inner, Transform):
+            inner = inner.inv
+        return forward_shape(inner, shape, where)
+    if n in ELEMENTWISE:
+        return shape
+    if n in SAME_VECTOR:
+        return shape if shape else None
+    if n in ("AffineTransform", "PowerTransform"):
+        return _broadcast_input(t, where, shape, named, ("loc", "scale", "exponent"))
+    if n == "LowerCholeskyAffine":
+        st = _inputs.static_shape(named.get("scale_tril"))
+        if st is None or len(st) < 2:
+            return None
+        if not shape or shape[-1] != st[-1]:
+            raise SpecError(
+                f"{where}{t!r} maps vectors of length {st[-1]} (scale_tril of shape {st}) but "
+                f"its input has shape {shape}; give the input a last dim of {st[-1]}"
+            )
+        return _broadcast_input(t, where, shape, {"loc": named.get("loc")}, ("loc",))
+    if n == "Permute":
+        perm = _inputs.static_shape(named.get("permutation"))
+        if perm is None:
+            return None
+        if not shape or shape[-1] != perm[0]:
+            last = f"last dim has {shape[-1]}" if shape else "is a scalar"
+            raise SpecError(
+                f"{where}{t!r} permutes {perm[0]} numbers but its input's {last} (input "
+                f"shape {shape}); give a permutation of 0..{shape[-1] - 1 if shape else 0}"
+            )
+        return shape
+    return None
+
+
+def _broadcast_input(t, where: str, shape: tuple, named: dict, args: tuple) -> tuple | None:
+    """The input's ``shape`` broadcast with the shapes of ``t``'s array arguments ``args``."""
+    shapes = {a: _inputs.static_shape(named[a]) for a in args if named.get(a) is not None}
+    known = {a: s for a, s in shapes.items() if s is not None}
+    if len(known) < len(shapes):  # traced sizes (under Pyro's JIT trace): not checked here
+        return None
+    try:
+        return tuple(np.broadcast_shapes(shape, *known.values()))
+    except ValueError:
+        bad = [f"{a} of shape {s}" for a, s in known.items() if not _joins(s, shape)]
+        raise SpecError(
+            f"{where}{t!r}: {' and '.join(bad or [f'{a} of shape {s}' for a, s in known.items()])}"
+            f" does not broadcast with its input of shape {shape}; give {t.name} arguments "
+            "of the input's shape, or shapes that broadcast to it"
+        ) from None
+
+
+def _joins(a: tuple, b: tuple) -> bool:
+    try:
+        np.broadcast_shapes(a, b)
+        return True
+    except ValueError:
+        return False
+
+
+def check_flow(base: Any, transforms: Any, where: str) -> None:
+    """The shapes of ``transforms`` (one or a list) applied in turn to a sample of the native
+    distribution ``base`` fit, or a SpecError naming the transform and its argument."""
+    batch, event = (
+        _dims(getattr(base, "batch_shape", None)),
+        _dims(getattr(base, "event_shape", None)),
+    )
+    if batch is None or event is None:
+        return
+    shape: tuple | None = batch + event
+    ts = transforms if isinstance(transforms, (list, tuple)) else [transforms]
+    for i, t in enumerate(ts):
+        shape = forward_shape(t, shape, f"{where}: transforms[{i}] = ")  # type: ignore[arg-type]
+        if shape is None:
+            return
+
+
+def _dims(shape: Any) -> tuple | None:
+    """A distribution's ``batch_shape`` / ``event_shape`` as ints, None if it has none."""
+    if shape is None:
+        return None
+    dims = tuple(shape)
+    if not all(isinstance(d, (int, np.integer)) for d in dims):
+        return None
+    return tuple(int(d) for d in dims)
 
 
 def native_args(t: Transform, backend: Any) -> tuple[tuple, dict]:

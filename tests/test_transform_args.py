@@ -5,6 +5,8 @@ first use)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -229,3 +231,74 @@ def test_transforms_built_from_params_fit_on_numpyro():
     model, guide = _transforms_of_params_program()
     r = dg.fit(model, guide, backend="numpyro", num_steps=4, check=False, progress=False, seed=0)
     assert np.all(np.isfinite(r.losses))
+
+
+# ------------------------------------------------------------------------------------------
+# call-time shapes: the arguments fit each input, or one SpecError naming transform and argument
+# ------------------------------------------------------------------------------------------
+PERM3 = [1, 0, 2]
+#: (how it is misused, the call, what the error names)
+MISFITS = {
+    "affine called on a shorter vector": (
+        lambda: T.AffineTransform(np.zeros(3), 1.0)(np.zeros(2)),
+        "loc of shape (3,) does not broadcast with its input of shape (2,)",
+    ),
+    "affine inverse on a shorter vector": (
+        lambda: T.AffineTransform(np.zeros(3), 1.0).inv(np.zeros(2)),
+        "loc of shape (3,) does not broadcast",
+    ),
+    "affine log-det on a shorter vector": (
+        lambda: T.AffineTransform(1.0, np.ones(3)).log_abs_det_jacobian(np.zeros(2), np.zeros(2)),
+        "scale of shape (3,) does not broadcast",
+    ),
+    # NumPyro's gather clamps the index: a 2-vector came back as 3 numbers, no error
+    "permute on a shorter vector": (
+        lambda: T.Permute(PERM3)(np.zeros(2)),
+        "permutes 3 numbers but its input's last dim has 2",
+    ),
+    "lower cholesky affine on a longer vector": (
+        lambda: T.LowerCholeskyAffine(np.zeros(2), np.eye(2))(np.zeros(3)),
+        "maps vectors of length 2",
+    ),
+    "composed: the second part": (
+        lambda: T.ComposeTransform([T.ExpTransform(), T.Permute(PERM3)])(np.zeros(2)),
+        "Permute",
+    ),
+    # Pyro built these and failed in log_prob with a torch RuntimeError
+    "transformed distribution, affine": (
+        lambda: dist.TransformedDistribution(
+            dist.Normal(np.zeros(2), 1.0), [T.AffineTransform(np.zeros(3), 1.0)]
+        ),
+        "dist.TransformedDistribution: transforms[0] = AffineTransform",
+    ),
+    "transformed distribution, second transform": (
+        lambda: dist.TransformedDistribution(
+            dist.Normal(np.zeros(3), 1.0).to_event(1),
+            [T.ExpTransform(), T.LowerCholeskyAffine(np.zeros(2), np.eye(2))],
+        ),
+        "transforms[1] = LowerCholeskyAffine",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MISFITS))
+def test_arguments_that_do_not_fit_the_input_are_one_clear_error(backend, case):
+    call, names = MISFITS[case]
+    with dg.use_backend(backend):
+        with pytest.raises(dg.SpecError, match=re.escape(names)):
+            call()
+
+
+def test_arguments_that_fit_or_broadcast_are_taken(backend):
+    """The shape check refuses only what the frameworks cannot do: broadcasting arguments,
+    event dims, composed and inverted transforms run as before."""
+    with dg.use_backend(backend):
+        y = T.AffineTransform(np.zeros(3), 2.0)(np.ones((4, 1)))  # (4, 1) with (3,): (4, 3)
+        assert np.shape(y) == (4, 3) and np.allclose(y, 2.0)
+        d = dist.TransformedDistribution(
+            dist.Normal(np.zeros(3), 1.0).to_event(1),
+            [T.Permute(PERM3), T.LowerCholeskyAffine(np.zeros(3), np.eye(3)).inv],
+        )
+        assert np.shape(ops.to_numpy(d.log_prob(ops.asarray(np.zeros(3))))) == ()
+        z = T.Permute(PERM3).inv(np.array([0.0, 1.0, 2.0]))
+        np.testing.assert_allclose(z, [1.0, 0.0, 2.0])
