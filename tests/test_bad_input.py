@@ -225,6 +225,34 @@ def test_not_a_distribution(backend):
     assert "sample site 'x': 3.0 is not a distribution; use dualguide.distributions" in msg
 
 
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda d: dist.Independent(d, 0),
+        lambda d: dist.TransformedDistribution(d, [dist.transforms.ExpTransform()]),
+        lambda d: dist.MixtureSameFamily(dist.Categorical(probs=[0.5, 0.5]), d),
+        lambda d: dist.ExpandedDistribution(d, (2,)),
+    ],
+    ids=["Independent", "TransformedDistribution", "MixtureSameFamily", "Expanded"],
+)
+def test_a_distribution_built_on_the_other_backend_as_an_argument(backend, wrap):
+    """A distribution argument built while the other backend was active is one SpecError
+    naming the wrapper, the argument and the fix: Pyro wrapped a NumPyro Normal silently
+    (Independent, TransformedDistribution), NumPyro failed with an AttributeError or an
+    AssertionError from inside numpyro."""
+    other = "pyro" if backend == "numpyro" else "numpyro"
+    with dg.use_backend(other):
+        inner = dist.Normal(ops.asarray([0.0, 1.0]), 1.0)
+    with dg.use_backend(backend):
+        with pytest.raises(dg.SpecError) as e:
+            wrap(inner)
+    msg = str(e.value)
+    assert f"built while the {other} backend was active, but the {backend} backend" in msg
+    assert "with dualguide.distributions" in msg
+    with dg.use_backend(backend):  # built on the active backend it is taken
+        wrap(dist.Normal(ops.asarray([0.0, 1.0]), 1.0))
+
+
 def test_a_native_distribution_of_the_other_framework(backend):
     if backend == "numpyro":
         import pyro.distributions as other

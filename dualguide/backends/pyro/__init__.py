@@ -25,7 +25,7 @@ from torch.distributions import constraints as tc
 from ... import _inputs, _table
 from ...constraints import Constraint
 from ...contract import FEATURES, FitOutput
-from ...errors import DualGuideError, SpecError, dist_arg_error, no_sampler_error
+from ...errors import DualGuideError, SpecError, check_dist_valued, dist_arg_error, no_sampler_error
 from ...ops import _call_init
 from ...optim import Optimizer
 from ...trace import Site, no_sampler_name, plain_site, sample_site
@@ -289,6 +289,7 @@ class PyroBackend:
             fn = self._dist_fns[name] = self._dist_factory(name)
         try:
             args, kwargs = _inputs.dist_params(name, args, kwargs, self.array_types, _tensor)
+            check_dist_valued(name, args, kwargs, self.name)
             return fn(*args, **kwargs)
         except (TypeError, ValueError) as e:
             if isinstance(e, DualGuideError):
