@@ -63,10 +63,34 @@ def unknown_name(module: str, kind: str, name: str, known, fix: str = "") -> Unk
 _FOREIGN = {"numpyro": ("torch", "pyro"), "pyro": ("jax", "jaxlib", "numpyro")}
 
 
-#: distribution -> its arguments that are distributions (built once per name)
-_DIST_VALUED: dict[str, tuple[str, ...]] = {}
-#: (type, backend) -> whether objects of that type belong to the other framework
+#: distribution -> (its argument names, those that are distributions), looked up once
+_DIST_VALUED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+#: (type, backend) -> whether objects of that type are the other framework's distributions
 _FOREIGN_TYPE: dict[tuple[type, str], bool] = {}
+#: the other framework's distribution base class, by active backend (module, class)
+_OTHER_DIST_BASE = {
+    "numpyro": ("torch.distributions", "Distribution"),
+    "pyro": ("numpyro.distributions", "Distribution"),
+}
+
+
+def foreign_dist_type(t: type, backend: str) -> bool:
+    """Whether ``t`` is a distribution class of the framework ``backend`` does not use: a
+    subclass of its distribution base class (dualguide's own subclasses too, whose module is
+    dualguide's), or a class from its modules.  The other framework is not imported for the
+    question; the answer is kept per type."""
+    key = (t, backend)
+    bad = _FOREIGN_TYPE.get(key)
+    if bad is None:
+        import sys
+
+        mod, cls = _OTHER_DIST_BASE.get(backend, ("", ""))
+        base = getattr(sys.modules.get(mod), cls, None)
+        bad = (isinstance(base, type) and issubclass(t, base)) or (
+            t.__module__.split(".", 1)[0] in _FOREIGN.get(backend, ())
+        )
+        _FOREIGN_TYPE[key] = bad
+    return bad
 
 
 def check_dist_valued(name: str, args: tuple, kwargs: dict, backend: str) -> None:
@@ -75,27 +99,20 @@ def check_dist_valued(name: str, args: tuple, kwargs: dict, backend: str) -> Non
     the other backend was active, it would be wrapped silently (Pyro's ``Independent`` of a
     NumPyro ``Normal``) or fail deep inside the framework.  Cheap for every other call: the
     argument names are looked up once per distribution, the types once per type."""
-    which = _DIST_VALUED.get(name)
-    if which is None:
+    names = _DIST_VALUED.get(name)
+    if names is None:
         from ._table import DISTRIBUTIONS
 
         spec = DISTRIBUTIONS.get(name)
-        which = _DIST_VALUED[name] = tuple(
-            a for a in (spec.args if spec is not None else ()) if "dist" in a
-        )
+        every = tuple(spec.args) if spec is not None else ()
+        names = _DIST_VALUED[name] = (every, tuple(a for a in every if "dist" in a))
+    every, which = names
     if not which:
         return
-    spec_args = _table_args(name)
-    named = dict(zip(spec_args, args), **kwargs)
+    named = dict(zip(every, args), **kwargs)
     for an in which:
         v = named.get(an)
-        if v is None:
-            continue
-        key = (type(v), backend)
-        bad = _FOREIGN_TYPE.get(key)
-        if bad is None:
-            bad = _FOREIGN_TYPE[key] = _foreign_dist_type(type(v), backend)
-        if bad:
+        if v is not None and foreign_dist_type(type(v), backend):
             other = "pyro" if backend == "numpyro" else "numpyro"
             raise SpecError(
                 f"dist.{name}: {an} is a {'Pyro' if other == 'pyro' else 'NumPyro'} "
@@ -104,32 +121,6 @@ def check_dist_valued(name: str, args: tuple, kwargs: dict, backend: str) -> Non
                 "build distributions where they are used (inside the model or guide) with "
                 "dualguide.distributions, so that each backend builds its own"
             )
-
-
-#: the other framework's distribution base class, by active backend (module, class)
-_OTHER_DIST_BASE = {
-    "numpyro": ("torch.distributions", "Distribution"),
-    "pyro": ("numpyro.distributions", "Distribution"),
-}
-
-
-def _foreign_dist_type(t: type, backend: str) -> bool:
-    """Whether ``t`` is the other framework's (a subclass of its distribution base class, also
-    dualguide's own subclasses; the other framework is not imported for the question)."""
-    import sys
-
-    mod, cls = _OTHER_DIST_BASE.get(backend, ("", ""))
-    base = getattr(sys.modules.get(mod), cls, None)
-    if isinstance(base, type) and issubclass(t, base):
-        return True
-    return t.__module__.split(".", 1)[0] in _FOREIGN.get(backend, ())
-
-
-def _table_args(name: str) -> tuple[str, ...]:
-    from ._table import DISTRIBUTIONS
-
-    spec = DISTRIBUTIONS.get(name)
-    return tuple(spec.args) if spec is not None else ()
 
 
 def no_sampler_error(name: str, dist_name: str) -> SpecError:

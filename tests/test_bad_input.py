@@ -265,6 +265,16 @@ def test_a_native_distribution_of_the_other_framework(backend):
     assert expect in _raises(backend, _guide_with(lambda: other.Normal(0.0, 1.0)))
 
 
+def test_a_dualguide_distribution_built_on_the_other_backend(backend):
+    """dualguide's own subclasses of the other framework's distributions (their module is
+    dualguide's) are named as that framework's, not as "not a distribution"."""
+    other = "pyro" if backend == "numpyro" else "numpyro"
+    with dg.use_backend(other):
+        d = dist.Normal(0.0, 1.0)
+    msg = _raises(backend, _guide_with(lambda: d))
+    assert "distribution Normal while the " + backend + " backend is active" in msg
+
+
 def test_improper_uniform_sampled_names_the_site(backend):
     def guide():
         dg.sample("x", dist.ImproperUniform(constraints.real, (), ()))

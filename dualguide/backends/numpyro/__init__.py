@@ -22,7 +22,14 @@ from numpyro.primitives import plate as _Plate
 from ... import _inputs, _table
 from ...constraints import Constraint
 from ...contract import FEATURES, FitOutput
-from ...errors import DualGuideError, SpecError, check_dist_valued, dist_arg_error, no_sampler_error
+from ...errors import (
+    DualGuideError,
+    SpecError,
+    check_dist_valued,
+    dist_arg_error,
+    foreign_dist_type,
+    no_sampler_error,
+)
 from ...ops import _call_init
 from ...optim import Optimizer
 from ...trace import Site, no_sampler_name, plain_site, sample_site
@@ -350,8 +357,7 @@ def _bad_fn(name, fn, backend):
         raise SpecError(
             f"sample site {name!r}: dist.{fn.name} is a constructor; call it, e.g. dist.{fn.name}(...)"
         )
-    mod = type(fn).__module__
-    if mod.startswith(("pyro", "torch")) and backend == "numpyro":
+    if foreign_dist_type(type(fn), backend):
         raise SpecError(
             f"sample site {name!r}: got a Pyro/torch distribution {type(fn).__name__} while the "
             "numpyro backend is active; use dualguide.distributions so each backend builds its own"
