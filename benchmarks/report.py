@@ -299,7 +299,7 @@ def markdown(data, png_name: str = "bench_us_per_step.png") -> str:
         c = r["compile_s"]
         md.append(
             f"| {r['problem']} | {r['P']} | {c.get('hand_jit', float('nan')):.2f} | "
-            f"{c.get('rendered_jit', float('nan')):.2f} | {_first_fixed(c):.2f} | "
+            f"{c.get('rendered_jit', float('nan')):.2f} | {c.get('fit_first_fixed', float('nan')):.2f} | "
             f"{c.get('fit_warm_call', 0):.3f} | {c.get('fit_check_s', 0):.3f} |"
         )
     _many_fits_table(
@@ -500,15 +500,6 @@ Where a floor ratio does not hold, the remaining cost is the framework's own ELB
 the traced graph): the hand-written floor computes the same estimator with fewer
 operations.  `dualguide.fit` runs that graph; it does not rewrite it.
 """
-
-
-def _first_fixed(c: dict) -> float:
-    """A Pyro fit's first call minus its steps.  Older results stored only the first call
-    minus a warm call (``fit_first_call``); adding back the warm call's fixed cost gives the
-    same figure up to the medians' rounding."""
-    if "fit_first_fixed" in c:
-        return float(c["fit_first_fixed"])
-    return float(c.get("fit_first_call", 0.0) + c.get("fit_warm_call", 0.0))
 
 
 def _many_fits_table(md: list[str], rows: list[dict], kind: str, title: str, intro: str) -> None:

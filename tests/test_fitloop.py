@@ -369,11 +369,28 @@ def test_pyro_recorded_particle_step_is_the_op_by_op_step(
 # ------------------------------------------------------------------------------------------
 # NumPyro: the first call compiles two programs (issue 17's compile rows)
 # ------------------------------------------------------------------------------------------
+def _compiles(call):
+    """``(call(), the number of XLA compilations it ran)``."""
+    import jax.monitoring
+
+    events: list[str] = []
+
+    def listen(event, duration, **_):
+        if event == "/jax/core/compile/backend_compile_duration":
+            events.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        out = call()
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    return out, len(events)
+
+
 def test_numpyro_first_fit_compiles_init_and_loop_only(monkeypatch):
     """A fit of new shapes compiles the init and the loop as two XLA programs, no eager
     kernel (the estimator check traces the guide abstractly; the params come out of the
     loop), and the compiled init gives the eager init's fit bit for bit."""
-    import jax.monitoring
     import jax.numpy as jnp
 
     from dualguide.backends.numpyro import fitloop
@@ -383,18 +400,8 @@ def test_numpyro_first_fit_compiles_init_and_loop_only(monkeypatch):
     model, guide, args = _plated(D=37)  # a size no other test compiles
     args = tuple(jnp.asarray(a) for a in args)  # as SVI.run gets them (a conversion compiles)
     kw = dict(backend="numpyro", model_args=args, num_steps=50, num_particles=3, seed=1)
-    events: list[str] = []
-
-    def listen(event, duration, **_):
-        if event == "/jax/core/compile/backend_compile_duration":
-            events.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        fast = dg.fit(model, guide, check=False, progress=False, **kw)
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
-    assert len(events) == 2, events
+    fast, compiles = _compiles(lambda: dg.fit(model, guide, check=False, progress=False, **kw))
+    assert compiles == 2
 
     monkeypatch.setattr(fitloop, "_init", lambda *a: None)  # the eager svi.init
     monkeypatch.setattr(fitloop, "_CACHE", type(fitloop._CACHE)())
@@ -462,23 +469,12 @@ def test_numpyro_later_fits_of_a_program_compile_nothing():
     """A program's init and loop compile once: its second fit compiles nothing (the eager
     init it ran instead compiled a kernel per op and shape: 5.7 s for the rotated mixture)
     and gives the same fit."""
-    import jax.monitoring
 
     model, guide, args = _plated(D=41)  # a size no other test compiles
     kw = dict(backend="numpyro", model_args=args, num_steps=30, seed=2, check=False)
     first = dg.fit(model, guide, progress=False, **kw)
-    events: list[str] = []
-
-    def listen(event, duration, **_):
-        if event == "/jax/core/compile/backend_compile_duration":
-            events.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(listen)
-    try:
-        warm = dg.fit(model, guide, progress=False, **kw)
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
-    assert events == []
+    warm, compiles = _compiles(lambda: dg.fit(model, guide, progress=False, **kw))
+    assert compiles == 0
     np.testing.assert_array_equal(first.losses, warm.losses)
     for k in first.params:
         np.testing.assert_array_equal(first.params[k], warm.params[k])
