@@ -415,11 +415,13 @@ CAUSES = [
     (
         r"^numpyro .*: fit compile / svi\.run compile",
         "fit's loop compiles 12-16 % longer than `SVI.run`'s bare `scan` on large models "
-        "(plated1000 P=1: 0.54 vs 0.48 s, interleaved): its outer `cond` (one program for "
-        "every chunk length; 2-4x faster steps on small models) and its extra outputs "
-        "(constrained params, the state test) carry the difference; without them it compiles "
-        "as the scan.  Inside dualguide: a `while_loop` and a side program for large models "
-        "are the next step — `profiles/README.md` (2026-12-03), `profiles/numpyro_first_call.py`",
+        "(plated1000 P=1: 0.54 vs 0.48 s, interleaved): its outer `cond` and extra outputs "
+        "carry it.  They buy step speed: a `while_loop` without them (built and measured) "
+        "compiles as the scan but steps as the scan too (plated1000 P=1 45.9 vs 31-37 us, "
+        "plated100000 P=1 +4 %), and did not lower this ratio in a run; XLA's faster-"
+        "compiling CPU options: -25 % compile, +17-37 % per step.  A trade inside dualguide, "
+        "kept for step speed — `profiles/README.md` (2026-12-03), "
+        "`profiles/numpyro_first_call.py`",
     ),
     (
         r"^numpyro plated1000 x32 .*: speed-up",

@@ -411,17 +411,116 @@ def test_numpyro_first_fit_compiles_init_and_loop_only(monkeypatch):
         np.testing.assert_array_equal(fast.params[k], slow.params[k])
 
 
-def test_numpyro_stop_finds_the_step_whose_state_overflows():
+#: a plate of this many latents with a param each makes a model large (over SMALL_MODEL)
+LARGE_D = 300
+
+
+def _quiet_plate(D):
+    """Model and guide statements for ``D`` latents that fit calmly beside the others
+    (none when ``D`` is 0): they make a model large without changing its story."""
+
+    def model_part():
+        if D:
+            with dg.plate("d", D):
+                dg.sample("w", dist.Normal(0.0, 1.0))
+
+    def guide_part():
+        if D:
+            loc = dg.param("w_loc", np.zeros(D, np.float32))
+            with dg.plate("d", D):
+                dg.sample("w", dist.Normal(loc, 1.0))
+
+    return model_part, guide_part
+
+
+def _walled():
+    """``log(4 - z)`` is NaN past 4 and a pull drives ``z`` near it (the optimum is ~3.8):
+    sooner or later a draw crosses."""
+
+    def model():
+        z = dg.sample("z", dist.Normal(0.0, 1.0))
+        dg.factor("wall", ops.log(4.0 - z))
+        dg.factor("pull", 10.0 * z)
+
+    def guide():
+        dg.sample("z", dist.Normal(dg.param("loc", 0.0), 0.1))
+
+    return model, guide
+
+
+def _stopped(model, guide, backend, **kw):
+    with pytest.raises(dg.errors.FitError) as e:
+        dg.fit(
+            model,
+            guide,
+            backend=backend,
+            num_steps=2000,
+            seed=3,
+            check=False,
+            progress=False,
+            optim=dg.optim.Adam(lr=0.05),
+            **kw,
+        )
+    return e.value.result
+
+
+@pytest.mark.parametrize("D", [0, LARGE_D], ids=["small", "large"])
+def test_numpyro_stop_at_a_nonfinite_loss_keeps_the_state_before_it(D):
+    """The compiled loop stops at the step whose loss is NaN, where the op-by-op loop
+    (``jit=False``, the same draws) stops, and returns the params before that step; for
+    small and large models (which compile with different XLA options)."""
+    model0, guide0 = _walled()
+    part_m, part_g = _quiet_plate(D)
+
+    def model():
+        model0()
+        part_m()
+
+    def guide():
+        guide0()
+        part_g()
+
+    fast = _stopped(model, guide, "numpyro")
+    slow = _stopped(model, guide, "numpyro", jit=False)
+    assert 20 < slow.stopped_at < 2000 and not np.isfinite(slow.losses[-1])
+    assert fast.stopped_at == slow.stopped_at
+    # fused vs op by op: float32 rounding of a loss summing up to 301 terms (near 0 at times)
+    np.testing.assert_allclose(fast.losses[:-1], slow.losses[:-1], rtol=1e-4, atol=1e-3)
+    for k in slow.params:  # the params before the bad step, not after it
+        np.testing.assert_allclose(fast.params[k], slow.params[k], rtol=1e-5, atol=1e-6)
+
+
+def test_pyro_stop_at_a_nonfinite_loss_keeps_the_state_before_it():
+    """Pyro: fit stops at the step whose loss is NaN in Pyro's own ``SVI.step`` loop with
+    ``JitTrace_ELBO`` (the same draws; ``jit=False`` draws differently: JitTrace_ELBO's
+    first step runs the program twice more to trace it) and returns the params Pyro had
+    before that step."""
+    model, guide = _walled()
+    fast = _stopped(model, guide, "pyro")
+    assert 20 < fast.stopped_at < 2000 and not np.isfinite(fast.losses[-1])
+    opt = dg.optim.Adam(lr=0.05)
+    losses, _ = _svi_steps_pyro(model, guide, opt, 1, fast.stopped_at + 1, 3)
+    assert np.isfinite(losses[:-1]).all() and not np.isfinite(losses[-1])
+    np.testing.assert_allclose(fast.losses[:-1], losses[:-1], rtol=1e-4, atol=1e-5)
+    _, before = _svi_steps_pyro(model, guide, opt, 1, fast.stopped_at, 3)
+    np.testing.assert_allclose(fast.params["loc"], before["loc"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("D", [0, LARGE_D], ids=["small", "large"])
+def test_numpyro_stop_finds_the_step_whose_state_overflows(D):
     """A gradient whose square overflows float32 makes Adam's ``v`` inf while every loss stays
     finite (the params then freeze): the compiled loop, which tests the state once per chunk,
     stops at the very step the op-by-op loop (every step tested) stops at, with its params."""
+    part_m, part_g = _quiet_plate(D)
 
     def model():
         z = dg.sample("z", dist.Normal(0.0, 1.0))
         dg.factor("grow", ops.exp(10.0 * z))  # d/dz = 10 exp(10 z): its square overflows first
+        part_m()
 
     def guide():
         dg.sample("z", dist.Normal(dg.param("loc", 0.0), 1e-3))
+        part_g()
 
     def stopped(jit):
         with pytest.raises(dg.errors.FitError) as e:

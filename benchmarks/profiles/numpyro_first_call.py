@@ -48,12 +48,14 @@ def main(name: str, P: int, steps: int = 100) -> None:
         compiles.append(f"{t - t0:.3f} s + {time.perf_counter() - t:.3f} s")
         return out
 
-    def compile_loop(fn, example, small):
+    def compile_loop(fn, example, small, lowered_hook=None):
         t = time.perf_counter()
         traced = jax.jit(fn).trace(*example)
         t1 = time.perf_counter()
         lowered = traced.lower()
         t2 = time.perf_counter()
+        if lowered_hook is not None:
+            lowered_hook()
         out = compile_lowered(lowered, small)
         print(
             f"  fit's loop: trace {t1 - t:.3f} s, lower {t2 - t1:.3f} s, compile "

@@ -294,8 +294,8 @@ def _signature(values: dict) -> tuple:
 
 
 def _init(svi, key, args, kwargs, opt):
-    """``svi.init(key, *args, **kwargs)`` as one compiled program: ``(abstract, finish)``, or
-    None where it cannot be (the caller runs ``svi.init`` eagerly).
+    """``svi.init(key, *args, **kwargs)`` as one compiled program: ``(abstract, start,
+    finish)``, or None where it cannot be (the caller runs ``svi.init`` eagerly).
 
     Run eagerly, ``svi.init`` compiles one XLA kernel per op and shape of the model and guide
     (new shapes: tens of kernels, seconds for a mixture guide); one program compiles in a
@@ -304,8 +304,9 @@ def _init(svi, key, args, kwargs, opt):
     is compiled once per model, guide and shapes and is right for any later fit's init
     values (``init_params``, an autoguide's new locations).  ``abstract`` is the state's
     shapes (from that pass); a program not yet compiled compiles in a thread (XLA releases
-    the GIL) while the caller compiles the loop, and ``finish()`` returns the state (None:
-    the compile failed, run it eagerly).  None for a program that needs concrete values or
+    the GIL) from ``start()``, which the caller calls once it has traced and lowered the loop
+    (a compile beside the tracing slowed it by a third), and ``finish()`` returns the state
+    (None: the compile failed, run it eagerly).  None for a program that needs concrete values or
     whose param constraints were built from traced arguments (``svi.constrain_fn`` would
     keep tracers).
     """
@@ -354,12 +355,16 @@ def _init(svi, key, args, kwargs, opt):
                 done["error"] = e
 
         worker = threading.Thread(target=work, name="dualguide-init-compile", daemon=True)
-        worker.start()
+
+    def start():
+        if worker is not None and worker.ident is None:
+            worker.start()
 
     def finish():
         nonlocal compiled
         if compiled is None:
             assert worker is not None
+            start()
             worker.join()
             if "error" in done:
                 log.debug("fit (numpyro): init not compiled (%s)", done["error"])
@@ -371,7 +376,7 @@ def _init(svi, key, args, kwargs, opt):
                     _INIT_CACHE.popitem(last=False)
         return compiled(key, dyn, values)
 
-    return abstract, finish
+    return abstract, start, finish
 
 
 def _rewrapped(state):
@@ -428,8 +433,13 @@ _CPU_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 _options_ok: bool | None = None
 
 
-def _compile(fn, example, small: bool):
-    return _compile_lowered(jax.jit(fn).lower(*example), small)
+def _compile(fn, example, small: bool, lowered_hook=None):
+    """``jit(fn)`` traced, lowered and compiled for ``example``; ``lowered_hook()`` is called
+    between the lowering and the compile (the init program's compile starts there)."""
+    lowered = jax.jit(fn).lower(*example)
+    if lowered_hook is not None:
+        lowered_hook()
+    return _compile_lowered(lowered, small)
 
 
 def _compile_lowered(lowered, small: bool):
@@ -475,7 +485,7 @@ def fit(
     if pending is None:
         state = svi.init(jax.random.PRNGKey(seed), *args, **kwargs)
     else:  # the init's shapes now, its values once the loop is compiled
-        state, finish = pending
+        state, start_init, finish = pending
     params0 = jax.eval_shape(svi.get_params, state)  # shapes only: nothing to compile
     n_params = sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(params0))
     small = n_params <= SMALL_MODEL
@@ -498,6 +508,8 @@ def fit(
         tuple(sorted(_CPU_OPTIONS.items())),
     )
     runner, dyn = None, None
+    if pending is None:
+        start_init = None
     for all_static in (False, True):
         dyn, info, leaves = _split_args(args, kwargs, all_static)
         if not jit:
@@ -509,7 +521,7 @@ def fit(
             break
         example = (state, jnp.asarray(0, jnp.int32), jnp.asarray(1, jnp.int32), dyn)
         try:
-            runner = _compile(_build(svi, skip, info, leaves), example, small)
+            runner = _compile(_build(svi, skip, info, leaves), example, small, start_init)
         except (jax.errors.JAXTypeError, jax.errors.NonConcreteBooleanIndexError) as e:
             if all_static or not dyn:
                 raise
