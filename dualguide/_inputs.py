@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import SpecError
+from .errors import SpecError, check_dist_valued
 
 __all__ = ["get_dtype", "set_dtype", "use_dtype"]
 
@@ -396,10 +396,18 @@ def _plain(values: Any, native: tuple[type, ...]) -> bool:
 
 
 def dist_params(
-    name: str, args: tuple, kwargs: dict, native: tuple[type, ...], wrap: Callable
+    name: str,
+    args: tuple,
+    kwargs: dict,
+    native: tuple[type, ...],
+    wrap: Callable,
+    backend: str,
 ) -> tuple[tuple, dict]:
     """``check_dist_args`` and :func:`dist_param` on every argument (shapes left alone);
-    ``wrap`` makes a converted numpy array the backend's array.
+    ``wrap`` makes a converted numpy array the ``backend``'s array.  The distribution-valued
+    arguments are checked here too, for both backends: none may be the other framework's
+    (:func:`.errors.check_dist_valued`), and a ``TransformedDistribution``'s transforms must
+    fit its base's shape (:func:`.dist_transforms.check_flow`).
 
     Runs at every ``dist.X(...)`` of every step (Pyro runs the program eagerly each step), so
     the common call -- every argument a Python ``float``/``int``, a native array or another
@@ -408,6 +416,7 @@ def dist_params(
     number of positional arguments and the keyword names (no argument is None), so it runs
     once per such signature and is remembered (issues 10 and 17's benchmarks).
     """
+    check_dist_valued(name, args, kwargs, backend)
     if name == "TransformedDistribution":  # the transforms' arguments fit the base's shape
         from .dist_transforms import check_flow
 

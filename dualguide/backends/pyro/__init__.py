@@ -28,7 +28,6 @@ from ...contract import FEATURES, FitOutput
 from ...errors import (
     DualGuideError,
     SpecError,
-    check_dist_valued,
     dist_arg_error,
     foreign_dist_type,
     no_sampler_error,
@@ -295,8 +294,9 @@ class PyroBackend:
         if fn is None:
             fn = self._dist_fns[name] = self._dist_factory(name)
         try:
-            args, kwargs = _inputs.dist_params(name, args, kwargs, self.array_types, _tensor)
-            check_dist_valued(name, args, kwargs, self.name)
+            args, kwargs = _inputs.dist_params(
+                name, args, kwargs, self.array_types, _tensor, self.name
+            )
             return fn(*args, **kwargs)
         except (TypeError, ValueError) as e:
             if isinstance(e, DualGuideError):
