@@ -395,8 +395,8 @@ CAUSES = [
         r"^numpyro (seed|mixture|plated10) P=16: fit/floor",
         "NumPyro's `Trace_ELBO` draws each particle's each site with its own split key (the "
         "draws `SVI.run` makes, which fit keeps draw for draw); the floor draws all particles "
-        "with one `normal(key, (P, 2))`.  Seed P=16: fit's loop HLO holds 105 threefry "
-        "shift ops, the floor's 11 (`fitloop` already unrolls the splits); fit 5.1-5.4 us vs "
+        "with one `normal(key, (P, 2))`.  Seed P=16: fit's loop HLO holds 105 `shift_right_logical` "
+        "ops (threefry rounds, bits to floats), the floor's 11; fit 5.1-5.4 us vs "
         "floor 4.5-4.8 us, NumPyro's own `SVI.run` 9.6 us — NumPyro's RNG scheme, outside "
         "dualguide",
     ),
