@@ -172,7 +172,7 @@ def _compare_traces(rep, ctx, gsites, msites) -> None:
     rep.checks += ["latents", "extra-sites", "shapes", "supports"]
     _check_latents(rep, gsites, msites)
     _check_extra(rep, gsites, msites)
-    _check_shapes(rep, gsites, msites)
+    _check_shapes(rep, gsites, msites, ctx.autoguide)
     _check_supports(rep, gsites, msites, ctx.b)
 
 

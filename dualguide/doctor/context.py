@@ -30,6 +30,10 @@ class _Ctx:
         self.helper = _state.feature(b, "doctor")
         self.model = render(model, b) if model is not None else None
         self.guide = render(guide, b)
+        from ..autoguides import AutoGuide
+
+        #: the guide is one of dualguide's autoguides (the frameworks' own handle plates)
+        self.autoguide = isinstance(guide, AutoGuide)
         if not isinstance(model_args, (tuple, list)):
             raise SpecError(f"check: model_args must be a tuple, got {type(model_args).__name__}")
         self.args = tuple(b.to_array(a) for a in model_args)

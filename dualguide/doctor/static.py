@@ -112,7 +112,13 @@ def _check_extra(rep, gsites, msites):
             )
 
 
-def _check_shapes(rep, gsites, msites):
+def _check_shapes(rep, gsites, msites, autoguide: bool = False):
+    """Each latent's shape, event shape and plates in the guide against the model's.
+
+    ``autoguide``: the guide is one of dualguide's autoguides; NumPyro's whole-latent ones
+    (``AutoDiagonalNormal``, ``AutoMultivariateNormal``, ...) record each latent as a
+    ``Delta`` outside the model's plates, its density carried by the joint ``_auto_latent``
+    site (Pyro's enter the plates): not a plate mismatch."""
     for name, m in msites.items():
         g = gsites.get(name)
         if not _latent(m) or g is None or not _latent(g):
@@ -150,7 +156,7 @@ def _check_shapes(rep, gsites, msites):
             )
         else:
             missing = [p for p in m.plates if p not in g.plates]
-            if missing:
+            if missing and not (autoguide and g.dist == "Delta"):
                 rep.add(
                     "plate-mismatch",
                     "error",
