@@ -107,6 +107,38 @@ def test_model_and_guide_by_name(tmp_path, capsys):
         assert vals["s"][b] == pytest.approx(2.0, abs=0.15)
 
 
+def test_fit_settings_loss_is_the_fits_loss(tmp_path, capsys):
+    """The file's FIT_SETTINGS loss is the one the fits run (it was ignored: the verdict was
+    about Trace_ELBO); --particles sets a loss object's particles, --loss replaces it."""
+    f = tmp_path / "prog.py"
+    f.write_text(
+        "import dualguide as dg\n"
+        "from dualguide import constraints, distributions as dist\n"
+        "def model():\n    dg.sample('x', dist.Normal(1.0, 2.0))\n"
+        "def guide():\n"
+        "    m = dg.param('m', 0.0)\n"
+        "    s = dg.param('s', 1.0, constraint=constraints.positive)\n"
+        "    dg.sample('x', dist.Normal(m, s))\n"
+        "FIT_SETTINGS = dict(loss=dg.infer.TraceMeanField_ELBO(num_particles=4))\n"
+    )
+    base = ["crosscheck", str(f), "--steps", "20", "--checks", "none", "--reference", "none"]
+    base += ["--elbo-particles", "200", "--json"]
+
+    def run(*extra):
+        main(base + list(extra))
+        captured = capsys.readouterr()
+        assert "keys ignored" not in captured.err
+        d = json.loads(captured.out)
+        return d["settings"]["loss"], {b: r["elbo_estimator"] for b, r in d["runs"].items()}
+
+    loss, est = run()
+    assert loss == "TraceMeanField_ELBO(num_particles=4)"
+    assert est == {"numpyro": "TraceMeanField_ELBO", "pyro": "JitTraceMeanField_ELBO"}
+    assert run("--particles", "8")[0] == "TraceMeanField_ELBO(num_particles=8)"
+    loss, est = run("--loss", "TraceGraph_ELBO")
+    assert loss == "TraceGraph_ELBO" and est["numpyro"] == "TraceGraph_ELBO"
+
+
 def test_bad_input_exits_2(tmp_path, capsys):
     assert main(["crosscheck", str(tmp_path / "missing.py")]) == 2
     assert "no such file" in capsys.readouterr().err

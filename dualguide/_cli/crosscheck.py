@@ -7,6 +7,7 @@ with a progress bar per backend on a terminal.  Exit status: 0 when every verdic
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 
@@ -16,7 +17,16 @@ MODEL_NAMES = ("model",)
 GUIDE_NAMES = ("guide",)
 
 #: FIT_SETTINGS keys crosscheck takes (others are ignored with a note)
-_FIT_KEYS = ("optim", "num_steps", "num_particles", "seed", "init_params", "on_nonfinite", "jit")
+_FIT_KEYS = (
+    "optim",
+    "num_steps",
+    "num_particles",
+    "seed",
+    "init_params",
+    "on_nonfinite",
+    "jit",
+    "loss",
+)
 
 
 def add_parser(subparsers) -> None:
@@ -60,6 +70,12 @@ def add_parser(subparsers) -> None:
         help="learning rate of Adam (replaces FIT_SETTINGS' optimizer)",
     )
     p.add_argument("--seed", type=int, default=None, help="seed (default: FIT_SETTINGS or 0)")
+    p.add_argument(
+        "--loss",
+        default=None,
+        help="the fits' ELBO by name, e.g. TraceMeanField_ELBO (default: FIT_SETTINGS' loss "
+        "or Trace_ELBO)",
+    )
     p.add_argument(
         "--elbo-particles",
         type=int,
@@ -172,8 +188,15 @@ def _settings(mod, args) -> dict:
         )
     if args.steps is not None:
         settings["num_steps"] = args.steps
+    if args.loss is not None:
+        settings["loss"] = args.loss
     if args.particles is not None:
         settings["num_particles"] = args.particles
+        loss = settings.get("loss")
+        if loss is not None and not isinstance(loss, str):  # a loss object brings its own
+            loss = copy.copy(loss)
+            loss.num_particles = args.particles
+            settings["loss"] = loss
     if args.seed is not None:
         settings["seed"] = args.seed
     if args.lr is not None:
