@@ -284,7 +284,7 @@ class ParamHook:
             self.constraints[name] = constraint
             self.event_dims[name] = event_dim
         if init_value is not None and not callable(init_value):
-            shape = tuple(int(d) for d in getattr(init_value, "shape", None) or _shape(init_value))
+            shape = _shape(init_value)
             first = self.shapes.setdefault(name, shape)
             if first != shape:
                 raise _inputs.param_shape_clash(name, first, shape)
@@ -294,10 +294,10 @@ class ParamHook:
 
 
 def _shape(x: Any) -> tuple:
-    import numpy as np
-
+    """An init value's shape as ints, by the backend (no JIT ``TracerWarning`` on Pyro); ()
+    for a value with none (a ragged list: the backend's conversion reports it)."""
     try:
-        return tuple(np.shape(x))
+        return current().static_shape(x)
     except Exception:
         return ()
 

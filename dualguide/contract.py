@@ -132,6 +132,11 @@ class Backend(Protocol):
         """A model argument by the input rule of ``dualguide._inputs`` (floats in the current dtype)."""
         ...
 
+    def static_shape(self, x: Any) -> tuple[int, ...]:
+        """``x``'s shape (an array, a number, a nested list, a shape) as Python ints, read
+        without freezing anything into a trace (Pyro's JIT: no ``TracerWarning``)."""
+        ...
+
     def to_numpy(self, x: Any) -> np.ndarray:
         """A framework array (or anything array-like) -> a numpy array, detached."""
         ...

@@ -124,3 +124,75 @@ def test_the_trace_check_catches_a_graph_that_baked_in_its_inputs():
 
     with pytest.raises(AssertionError):
         assert_traced_matches_eager(f)
+
+
+# ------------------------------------------------------------------------------------------
+# dualguide's shape reads (found by porting programs, 2026-12-03): under torch.jit.trace a
+# tensor's sizes are traced 0-d tensors; reading them as ints to check a param's init shape
+# or a handlers.mask against its site raised a TracerWarning that the JIT-safety check took
+# for user code freezing a value, so the fit fell back to Trace_ELBO (with a warning naming
+# dualguide's own line).  The porter writes ops.zeros(n) for torch.zeros(n), so ported
+# programs hit it.  Each program fits with JitTrace_ELBO, to the numbers of Pyro's own loop.
+# ------------------------------------------------------------------------------------------
+from dualguide import handlers  # noqa: E402
+
+D = 3
+
+
+def vec_model():
+    dg.sample("x", dist.Normal(0.0, 1.0).expand([D]).to_event(1))
+
+
+def guide_zeros():
+    loc = dg.param("loc", ops.zeros(D))
+    dg.sample("x", dist.Normal(loc, 1.0).to_event(1))
+
+
+def guide_full():
+    loc = dg.param("loc", ops.full((D,), 0.5))
+    dg.sample("x", dist.Normal(loc, 1.0).to_event(1))
+
+
+MASK = np.array([True, False, True, True])
+
+
+def masked_model():
+    with dg.plate("n", 4):
+        with handlers.mask(mask=ops.asarray(MASK)):
+            dg.sample("z", dist.Normal(0.0, 1.0))
+
+
+def masked_guide():
+    loc = dg.param("loc", ops.zeros(4))
+    with dg.plate("n", 4):
+        with handlers.mask(mask=ops.asarray(MASK)):
+            dg.sample("z", dist.Normal(loc, 1.0))
+
+
+CASES = {
+    "param init ops.zeros": (vec_model, guide_zeros),
+    "param init ops.full": (vec_model, guide_full),
+    "mask inside a plate": (masked_model, masked_guide),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_pyro_keeps_the_jit(case, monkeypatch):
+    m, g = CASES[case]
+    fast = assert_fit_keeps_the_jit(m, g, seed=0)
+    from dualguide.backends.pyro import fitloop
+
+    def broken(self, *a, **k):
+        raise RuntimeError("use Pyro's own loop")
+
+    monkeypatch.setattr(fitloop._JitLoop, "__init__", broken)  # Pyro's SVI.step, JitTrace_ELBO
+    slow = fit_small_on_pyro(m, g, 0, 0.1)
+    assert slow.elbo == "JitTrace_ELBO"
+    np.testing.assert_allclose(fast.losses, slow.losses, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_numpyro_fits_the_same_programs(case):
+    m, g = CASES[case]
+    r = dg.fit(m, g, backend="numpyro", num_steps=4, check=False, progress=False)
+    assert np.all(np.isfinite(r.losses))

@@ -205,6 +205,9 @@ class PyroBackend:
     def to_array(self, x: Any) -> Any:
         return _native(_inputs.model_arg(x, self.array_types, self.name))
 
+    def static_shape(self, x: Any) -> tuple[int, ...]:
+        return static_ints(x.shape if isinstance(x, torch.Tensor) else x)
+
     def to_numpy(self, x: Any) -> np.ndarray:
         if isinstance(x, torch.Tensor):
             return x.detach().cpu().numpy()
@@ -406,6 +409,21 @@ class PyroBackend:
 
 class _NotJitSafe(Exception):
     pass
+
+
+def static_ints(dims: Any) -> tuple[int, ...]:
+    """A shape (``torch.Size``, a tuple; a number or nested list: its numpy shape) as Python
+    ints.  Under ``torch.jit.trace`` a tensor's sizes are traced tensors; dualguide reads them
+    only to check shapes, which a trace keeps fixed, so the conversion is not the user's
+    "tensor turned into a Python value" that :func:`_jit_safety` reports (it made
+    ``dg.param("loc", ops.zeros(3))`` and ``handlers.mask`` in a plate lose the JIT)."""
+    if not isinstance(dims, (tuple, list)):
+        dims = np.shape(dims)
+    if not torch.jit.is_tracing():
+        return tuple(int(d) for d in dims)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        return tuple(int(d) for d in dims)
 
 
 _FRAMEWORK_DIRS = (

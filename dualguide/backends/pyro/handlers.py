@@ -32,7 +32,7 @@ from pyro.poutine.trace_messenger import TraceMessenger
 from ... import _inputs
 from ..._table import HANDLERS, REPARAMS
 from ...trace import Site, plain_site, sample_site
-from . import BACKEND
+from . import BACKEND, static_ints
 
 log = logging.getLogger("dualguide")
 
@@ -94,13 +94,16 @@ class _Mask(MaskMessenger):
 
     def _process_message(self, msg) -> None:
         if msg["type"] == "sample" and not _skip(msg):
-            shape = tuple(self.mask.shape) if isinstance(self.mask, torch.Tensor) else ()
-            _check_mask(msg["name"], shape, tuple(msg["fn"].batch_shape))
+            shape = static_ints(self.mask.shape) if isinstance(self.mask, torch.Tensor) else ()
+            _check_mask(msg["name"], shape, static_ints(msg["fn"].batch_shape))
         super()._process_message(msg)
 
 
 def _check_mask(name: str, mask_shape: tuple, batch_shape: tuple) -> None:
-    plates = [(h.subsample_size, h.dim) for h in _PYRO_STACK if isinstance(h, _Plate)]
+    # (under Pyro's JIT a plate's subsample size is a traced tensor: static_ints reads it)
+    plates = [
+        (static_ints((h.subsample_size,))[0], h.dim) for h in _PYRO_STACK if isinstance(h, _Plate)
+    ]
     _inputs.check_mask(name, mask_shape, batch_shape, plates)
 
 
