@@ -90,3 +90,66 @@ def test_numpyro_functional_svi_loop_ports_and_matches_the_original(backend_stat
     assert ported["pyro"]["scan_losses"][-100:].mean() == pytest.approx(
         original["scan_losses"][-100:].mean(), abs=0.5
     )
+
+
+PYRO_HOST = """
+import pyro, pyro.distributions as dist, torch
+from pyro.infer import SVI, Trace_ELBO
+from pyro.infer.autoguide import AutoNormal
+from pyro.optim import Adam
+
+def model():
+    pyro.sample("x", dist.Normal(0.0, 1.0))
+
+def guide():
+    m = pyro.param("m", torch.tensor(0.5))
+    pyro.sample("x", dist.Normal(m, 1.0))
+
+auto = AutoNormal(model)
+
+if __name__ == "__main__":
+    svi = SVI(model, guide, Adam({"lr": 1e-30}), Trace_ELBO())
+    svi.step()
+    RESULT = {"m": float(pyro.param("m").data.numpy()), "item": pyro.param("m").item()}
+"""
+
+
+def test_pyro_param_data_in_host_code_is_the_value(tmp_path, backend_state):
+    """``pyro.param("m").data.numpy()`` (found porting Pyro programs): the ported code read
+    ``dg.param("m").data``, which jax arrays lack, and crashed although the port verified."""
+    path = tmp_path / "host.py"
+    path.write_text(PYRO_HOST)
+    src = port(path).source
+    assert ".data" not in src.split("__main__")[1]
+    for b in ("numpyro", "pyro"):
+        dg.set_backend(b)
+        res = run_as_main(src, f"ported_{b}")
+        assert res == {"m": 0.5, "item": pytest.approx(0.5)}  # lr 1e-30: the init value
+    dg.clear_param_store()
+
+
+def test_pyro_autoguide_median_of_model_args_is_refused_with_the_fix(tmp_path):
+    """Pyro's ``guide.median(*model_args)`` reads the param store; the neutral one takes the
+    params: the call was copied unchanged and failed when run, although the port verified."""
+    from dualguide.porting.port import PortError
+
+    path = tmp_path / "median.py"
+    path.write_text(PYRO_HOST + "    print(auto.median())\n")
+    with pytest.raises(PortError, match=r"auto\.median\(params, model_args=\(\.\.\.\)\)"):
+        port(path)
+
+
+def test_optimizer_note_names_the_optimizer_not_the_function_around_it(tmp_path):
+    """An optimizer built inline inside a function: the note named the function ("optim=run");
+    one bound by its own assignment is named by that name."""
+    path = tmp_path / "opt.py"
+    path.write_text(
+        PYRO_HOST.split("auto = ")[0]
+        + "def run():\n    return SVI(model, guide, Adam({'lr': 0.01}), Trace_ELBO())\n"
+        + "opt = pyro.optim.ClippedAdam({'lr': 0.01})\n"
+    )
+    notes = [n for _, n in port(path).notes if "optimizer" in n]
+    assert notes == [
+        "ported the optimizer: fit with dg.fit(model, guide, optim=dg.optim.Adam(...))",
+        "ported the optimizer: fit with dg.fit(model, guide, optim=opt)",
+    ]

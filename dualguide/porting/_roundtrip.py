@@ -210,6 +210,8 @@ class FilePorter(Porter):
         self.uses_numpy = False
         #: True inside a top-level function that is not a model or guide (fitting, printing)
         self.host_level = False
+        #: names bound to an autoguide (``guide = AutoNormal(model)``), for their methods
+        self.autoguide_names: set[str] = set()
 
     def emit_statement(self, stmt: ast.stmt) -> str:
         """A top-level statement; data statements make numpy arrays, and functions that are
@@ -231,6 +233,23 @@ class FilePorter(Porter):
             self.data_level = False
 
     def rule(self, node) -> str | None:
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and (q := self.q(node.value.func)) is not None
+            and autoguide_class(q, self.fw) is not None
+        ):
+            self.autoguide_names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        if (
+            (self.data_level or self.host_level)
+            and self.fw == "pyro"
+            and isinstance(node, ast.Attribute)
+            and node.attr == "data"
+            and self._reads_param(node.value)
+        ):
+            # pyro.param("m").data: the param's value without its grad; a neutral param read
+            # outside a program is the value already (jax arrays have no .data)
+            return self.emit(node.value)
         if self.data_level and isinstance(node, ast.Lambda):
             self.data_level = False  # a lambda's body runs later, with the model
             try:
@@ -290,7 +309,30 @@ class FilePorter(Porter):
             return self.transform(f.id, node)
         return None
 
+    def _reads_param(self, node) -> bool:
+        """``pyro.param(...)`` or ``pyro.get_param_store()[...]``."""
+        if isinstance(node, ast.Subscript):
+            node = node.value
+            return isinstance(node, ast.Call) and self.q(node.func) == "pyro.get_param_store"
+        return isinstance(node, ast.Call) and self.q(node.func) == "pyro.param"
+
     def method(self, node: ast.Call) -> str | None:
+        assert isinstance(node.func, ast.Attribute)
+        f = node.func
+        if (
+            self.fw == "pyro"
+            and f.attr in ("median", "quantiles")
+            and isinstance(f.value, ast.Name)
+            and f.value.id in self.autoguide_names
+        ):
+            self.problem(
+                node,
+                f"Pyro's {f.value.id}.{f.attr}(*model_args) reads the param store; the "
+                f"neutral autoguide's takes the fitted params: {f.value.id}.{f.attr}"
+                f"(params{', quantiles' if f.attr == 'quantiles' else ''}, model_args=(...)) "
+                "with the params of dg.fit(...) or dg.infer.SVI(...).params",
+            )
+            return self.src.segment(node)
         if not (self.data_level or self.host_level):
             return super().method(node)
         # top-level data and results read outside the model are numpy: torch's conversion

@@ -384,7 +384,11 @@ def note_optimizers(nf: NativeFile, kept: list[ast.stmt]) -> None:
             if isinstance(n, ast.Call):
                 q = qualname(n.func, nf.aliases)
                 if q is not None and native_canonical(q) in nf.rev.optimizers:
-                    names = ", ".join(sorted(bound_names(s))) or "it"
+                    # the name its own assignment binds; else the ported call itself (the
+                    # statement's names are not the optimizer's: a function building it inline)
+                    bound = [a for a in ast.walk(s) if isinstance(a, ast.Assign) and a.value is n]
+                    names = ", ".join(sorted(bound_names(bound[0]))) if bound else ""
+                    names = names or f"dg.optim.{nf.rev.optimizers[native_canonical(q)]}(...)"
                     nf.notes.append(
                         (
                             n.lineno,
