@@ -317,3 +317,30 @@ def test_lockstep_identical_means_no_elbo_failure_on_fit_noise():
     noise = elbo.details["fit_noise"]
     assert min(noise.values()) > 0  # each fit's own noise was measured and used
     _assert_consistent(r)
+
+
+def test_low_rank_factor_is_compared_as_its_covariance():
+    """A low-rank autoguide's factor W is identified only up to its columns' signs and
+    rotation (found porting a program: NumPyro ended at W[0, 0] = -0.168, Pyro at +0.187, the
+    same W Wᵀ, and crosscheck failed): it is compared as W Wᵀ, under its own name, with the
+    factor's tolerance."""
+    from dualguide.crosscheck._steps import identifiable
+    from dualguide.crosscheck.report import ParamComparison
+
+    guide = dg.autoguides.AutoLowRankMultivariateNormal(logreg, rank=1)
+    w = np.array([[0.2], [-0.5], [0.1]])
+    fitted = {"numpyro": {"auto_cov_factor": w, "auto_loc": 1.0}, "pyro": {"auto_cov_factor": -w}}
+    out, renamed = identifiable(guide, fitted)
+    assert renamed == {"auto_cov_factor @ auto_cov_factor.T": "auto_cov_factor"}
+    vals = {b: p["auto_cov_factor @ auto_cov_factor.T"] for b, p in out.items()}
+    np.testing.assert_allclose(vals["numpyro"], w @ w.T)
+    pc = ParamComparison("W", vals, 1e-6, 0.0)
+    pc.judge()
+    assert pc.ok  # -W and W: one covariance
+    assert identifiable(dg.autoguides.AutoNormal(logreg), fitted)[0] is fitted
+
+    tol = {"*": FAST["tolerances"], "auto_cov_factor": 0.3}
+    r = dg.crosscheck(logreg, guide, model_args=(X, Y_BIN), **{**FAST, "tolerances": tol})
+    pcs = {p.name: p for p in r.params}
+    assert set(pcs) == {"auto_loc", "auto_scale", "auto_cov_factor @ auto_cov_factor.T"}
+    assert pcs["auto_cov_factor @ auto_cov_factor.T"].abs_tol == 0.3

@@ -267,6 +267,32 @@ def _elbo_estimates(
     return tails
 
 
+#: autoguides whose covariance factor is identified only up to its columns' signs and rotation
+_LOW_RANK = ("AutoLowRankMultivariateNormal",)
+
+
+def identifiable(guide, fitted: dict) -> tuple[dict, dict[str, str]]:
+    """``fitted`` (backend -> params) with what a fit determines in place of what it does not:
+    a low-rank autoguide's covariance factor ``W`` (its columns' signs and rotation leave the
+    guide unchanged, and two fits end at mirrored factors: a false verdict) as ``W Wᵀ``, named
+    ``'<name> @ <name>.T'``.  Also returns new name -> old name (their tolerances)."""
+    if getattr(guide, "kind", None) not in _LOW_RANK:
+        return fitted, {}
+    out: dict[str, dict] = {}
+    renamed: dict[str, str] = {}
+    for b, params in fitted.items():
+        out[b] = {}
+        for n, v in params.items():
+            w = np.asarray(v)
+            if n.endswith("cov_factor") and w.ndim == 2:
+                new = f"{n} @ {n}.T"
+                out[b][new] = w @ w.T
+                renamed[new] = n
+            else:
+                out[b][n] = v
+    return out, renamed
+
+
 def _compare_params(
     report, fitted: dict, tol_default: dict, tol_per: dict, spread: dict | None = None
 ) -> None:

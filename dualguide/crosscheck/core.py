@@ -22,6 +22,7 @@ from ._steps import (
     _run_checks,
     _run_fits,
     _run_references,
+    identifiable,
 )
 from .report import BackendRun, CheckResult, CrosscheckReport
 
@@ -297,10 +298,13 @@ def crosscheck(
     # every comparison under one set of names (an autoguide names its params per framework)
     canon = {b: progs.naming.params_from(p, b) for b, p in fitted.items()}
     spread = None
+    compared, renamed = identifiable(prob.guide, canon)
     if seeds > 1 and canon:
         extra = _seeds.extra_fits(report, prob, progs, fit_kw, seeds, say)
-        spread = _seeds.param_spread(canon, extra)
-    _compare_params(report, canon, tol_default, tol_per, spread)
+        extra = {b: [identifiable(prob.guide, {b: e})[0][b] for e in es] for b, es in extra.items()}
+        spread = _seeds.param_spread(compared, extra)
+    tol_per = {**{new: tol_per[old] for new, old in renamed.items() if old in tol_per}, **tol_per}
+    _compare_params(report, compared, tol_default, tol_per, spread)
     report.checks["elbo"] = _elbo_check(report, elbo_tolerance, tails)
     judge_networks(report, prob, progs, canon, say)  # network weights: what is identifiable
     samples = _guide_samples(progs, fitted, seed, budget)
