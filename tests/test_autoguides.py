@@ -374,3 +374,28 @@ def test_render_with_params_checks_them(backend):
         guide.render(backend, params={name: np.zeros(4), scale: np.ones(5)}, model_args=(DATA,))
     with pytest.raises(SpecError, match="lack"):
         guide.render(backend, params={name: np.zeros(5)}, model_args=(DATA,))
+
+
+@pytest.mark.parametrize("kind", ["AutoNormal", "AutoMultivariateNormal"])
+@pytest.mark.parametrize("seed", [0, 5])
+def test_numpyro_fit_starts_where_numpyros_own_svi_starts(kind, seed):
+    """An autoguide drawing its init values (init_to_uniform) draws them from the key NumPyro's
+    ``SVI.init(PRNGKey(seed))`` gives its first call, so dg.fit on NumPyro is SVI.run of a
+    fresh native autoguide step for step (found porting a program: auto_loc started 2.4 away,
+    drawn with seed 0 whatever the fit's seed)."""
+    import jax
+    import numpyro
+    from numpyro.infer import SVI, Trace_ELBO
+    from numpyro.infer import autoguide as nag
+    from numpyro.infer.initialization import init_to_uniform
+
+    guide = getattr(dg.autoguides, kind)(model, init_loc_fn="uniform")
+    kw = dict(backend="numpyro", model_args=(DATA,), num_steps=20, seed=seed, check=False)
+    r = dg.fit(model, guide, optim=dg.optim.Adam(lr=0.01), progress=False, **kw)
+    native = getattr(nag, kind)(dg.render(model, "numpyro"), init_loc_fn=init_to_uniform)
+    svi = SVI(dg.render(model, "numpyro"), native, numpyro.optim.Adam(0.01), Trace_ELBO())
+    res = svi.run(jax.random.PRNGKey(seed), 20, DATA, progress_bar=False)
+    # the same draws and steps: float32 rounding of a compiled loop vs another
+    np.testing.assert_allclose(r.losses, np.asarray(res.losses), rtol=1e-5, atol=1e-4)
+    for k, v in res.params.items():
+        np.testing.assert_allclose(r.params[k], np.asarray(v), rtol=1e-5, atol=1e-6)

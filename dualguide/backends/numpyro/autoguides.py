@@ -9,6 +9,7 @@ the params' constraints and applies ``init_params``.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -205,22 +206,30 @@ def make_list(model, parts: list):
     return native
 
 
-def _setup(native, args, kwargs):
+def _setup(native, args, kwargs, rng_seed: Any = 0):
     guides = [native, *native._guides] if isinstance(native, nag.AutoGuideList) else [native]
     for g in guides:
         if g.prototype_trace is None:
             with _state.using_param_hook(None), handlers.block():
-                handlers.seed(g._setup_prototype, rng_seed=0)(*args, **kwargs)
+                handlers.seed(g._setup_prototype, rng_seed=rng_seed)(*args, **kwargs)
 
 
-def setup_eagerly(guide, args, kwargs) -> None:
+def setup_eagerly(guide, args, kwargs, seed: int | None = None) -> None:
     """Set up ``guide``'s prototype now, outside any JAX transform, when it is a NumPyro
     autoguide that has not been set up.  An autoguide keeps what its first call builds (the
     prototype trace, the packed latents' layout, init values); built under ``jax.jit``,
     ``jax.vmap`` or ``jax.eval_shape`` it would keep tracers and later calls would unpack
-    the latents wrongly.  Other guides: nothing to do."""
+    the latents wrongly.  Other guides: nothing to do.
+
+    ``seed``: a fit's seed.  A single autoguide then draws its init values (``init_to_uniform``,
+    ``init_to_sample``, ...) from the key ``SVI.init(PRNGKey(seed))`` gives its first call, so
+    the fit starts where NumPyro's own does (a list of autoguides draws in another order)."""
+    if isinstance(guide, nag.AutoGuideList) or seed is None:
+        rng_seed: Any = 0
+    else:  # SVI.init: rng_key, model_seed, guide_seed = random.split(rng_key, 3)
+        rng_seed = jax.random.split(jax.random.PRNGKey(seed), 3)[2]
     if isinstance(guide, (nag.AutoGuide, nag.AutoGuideList)):
-        _setup(guide, args, kwargs)
+        _setup(guide, args, kwargs, rng_seed)
 
 
 def _latents(native):

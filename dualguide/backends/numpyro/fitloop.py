@@ -491,7 +491,8 @@ def fit(
     skip = on_nonfinite == "skip"
     svi = SVI(model, guide, backend.optimizer(opt), Trace_ELBO(num_particles=num_particles))
     # init with JAX's default key (its eager kernels are compiled once per process)
-    setup_eagerly(guide, args, kwargs)  # an autoguide set up inside jit would keep tracers
+    # an autoguide set up inside jit would keep tracers; set up with SVI.init's key
+    setup_eagerly(guide, args, kwargs, seed)
     pending = _init(svi, jax.random.PRNGKey(seed), args, kwargs, opt) if jit else None
     if pending is None:
         state = svi.init(jax.random.PRNGKey(seed), *args, **kwargs)
@@ -759,7 +760,7 @@ def fit_batch(
     if len(members) > 1 and all(_same_init(r.init, r0.init) for r in runs[1:]):
         rebuild = _rebuilder(info, leaves)
         with r0.init_scope():  # an autoguide set up inside vmap would keep tracers
-            setup_eagerly(svi0.guide, r0.args, r0.kwargs)
+            setup_eagerly(svi0.guide, r0.args, r0.kwargs, r0.seed)
 
         def init_one(seed, d):
             a, k = rebuild(d)
