@@ -215,6 +215,36 @@ def test_model_support_wider_than_guide(backend):
     assert not r.find("support-narrower", "y")
 
 
+def test_transformed_distribution_support_is_its_image(backend):
+    """A guide's TransformedDistribution: its support is the base's pushed through the
+    transforms (Sigmoid then Affine(0, 3): (0, 3)); both frameworks report the last
+    transform's codomain, the whole real line, so the doctor warned a correct guide against
+    a Uniform(0, 3) prior (found porting a program).  An unbounded map still warns."""
+    T = dist.transforms
+
+    def model():
+        dg.sample("t", dist.Uniform(0.0, 3.0))
+        dg.sample("s", dist.Uniform(1.0, 2.0))
+
+    def guide():
+        loc = dg.param("loc", 0.0)
+        base = dist.Normal(loc, 1.0)
+        dg.sample(
+            "t",
+            dist.TransformedDistribution(base, [T.SigmoidTransform(), T.AffineTransform(0.0, 3.0)]),
+        )
+        # exp then a negative scale: (-inf, 2.5) mapped from (0, inf); wider than (1, 2)
+        dg.sample(
+            "s",
+            dist.TransformedDistribution(base, [T.ExpTransform(), T.AffineTransform(2.5, -1.0)]),
+        )
+
+    r = cheap_checks(model, guide, backend=backend)
+    assert not r.find("support-outside", "t") and not r.find("support-narrower", "t")
+    (f,) = r.find("support-outside", "s")
+    assert "(-inf, 2.5)" in f.message and "(1, 2)" in f.message
+
+
 def test_shape_mismatch_names_both_shapes(backend):
     r = cheap_checks(model_vec, guide_vec_wrong_shape, backend=backend)
     (f,) = r.find("shape-mismatch", "z")

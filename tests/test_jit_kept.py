@@ -196,3 +196,29 @@ def test_numpyro_fits_the_same_programs(case):
     m, g = CASES[case]
     r = dg.fit(m, g, backend="numpyro", num_steps=4, check=False, progress=False)
     assert np.all(np.isfinite(r.losses))
+
+
+def test_other_elbos_warn_when_the_jit_falls_back():
+    """A loss other than Trace_ELBO (TraceMeanField_ELBO here) whose JIT trace fails warns
+    as Trace_ELBO's does (it was an INFO log line only), naming the cause."""
+
+    def guide():
+        s = dg.param("s", 1.0, constraint=constraints.positive)
+        dg.sample("x", dist.Normal(0.0, float(s)))  # a tensor read as a number: not traceable
+
+    def model():
+        dg.sample("x", dist.Normal(0.0, 1.0))
+
+    from dualguide.backends.pyro.fitloop import JitFallbackWarning
+
+    with pytest.warns(JitFallbackWarning, match="JitTraceMeanField_ELBO failed .*TraceMeanField"):
+        r = dg.fit(
+            model,
+            guide,
+            backend="pyro",
+            loss="TraceMeanField_ELBO",
+            num_steps=3,
+            check=False,
+            progress=False,
+        )
+    assert r.elbo == "TraceMeanField_ELBO"

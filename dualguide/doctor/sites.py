@@ -67,7 +67,16 @@ def _shapes(sites) -> dict:
 
 
 def _support(d, b) -> dict | None:
-    """A neutral description of ``d.support``: bounds for interval-like supports."""
+    """A neutral description of ``d.support``: bounds for interval-like supports.
+
+    A ``TransformedDistribution``'s bounds are its base's pushed through its transforms where
+    each is monotone and known (:func:`_push`): both frameworks report the last transform's
+    codomain, the whole real line for ``AffineTransform``, although ``Sigmoid`` then
+    ``Affine(0, T)`` draws only in (0, T)."""
+    if getattr(d, "transforms", None) is not None and getattr(d, "base_dist", None) is not None:
+        pushed = _pushed_support(d, b)
+        if pushed is not None:
+            return pushed
     c = getattr(d, "support", None)
     if c is None:
         return None
@@ -91,6 +100,68 @@ def _support(d, b) -> dict | None:
         "lo": np.asarray(lo, dtype=float),
         "hi": np.asarray(hi, dtype=float),
         "repr": repr(c),
+    }
+
+
+def _sigmoid(x):
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+#: monotone increasing transforms (by class name, the same in both frameworks)
+_INCREASING = {
+    "ExpTransform": np.exp,
+    "SigmoidTransform": _sigmoid,
+    "TanhTransform": np.tanh,
+    "SoftplusTransform": lambda x: np.logaddexp(0.0, x),
+}
+
+
+def _push(t, lo, hi, b):
+    """The bounds ``(lo, hi)`` mapped by transform ``t``, or None for a transform not known
+    to be monotone here."""
+    name = type(t).__name__
+    parts = getattr(t, "parts", None)
+    if name == "ComposeTransform" and parts is not None:
+        for p in parts:
+            got = _push(p, lo, hi, b)
+            if got is None:
+                return None
+            lo, hi = got
+        return lo, hi
+    f = _INCREASING.get(name)
+    if f is not None:
+        with np.errstate(over="ignore"):
+            return f(lo), f(hi)
+    if name == "AffineTransform":
+        loc = np.asarray(b.to_numpy(t.loc), dtype=float)
+        scale = np.asarray(b.to_numpy(t.scale), dtype=float)
+        with np.errstate(invalid="ignore"):  # 0 * inf: a zero scale maps to its loc
+            a, z = (
+                loc + np.where(scale == 0, 0.0, scale * lo),
+                loc + np.where(scale == 0, 0.0, scale * hi),
+            )
+        return np.minimum(a, z), np.maximum(a, z)
+    return None
+
+
+def _pushed_support(d, b) -> dict | None:
+    base = _support(d.base_dist, b)
+    if base is None or base["kind"] != "bounds" or base["discrete"]:
+        return None
+    lo, hi = base["lo"], base["hi"]
+    for t in d.transforms:
+        got = _push(t, lo, hi, b)
+        if got is None:
+            return None
+        lo, hi = got
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    return {
+        "kind": "bounds",
+        "discrete": False,
+        "lo": lo,
+        "hi": hi,
+        "repr": f"{_fmt_bounds(lo, hi)} (the base's support through the transforms)",
     }
 
 

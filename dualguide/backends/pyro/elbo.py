@@ -29,6 +29,7 @@ from ..._table import ELBOS
 from ...contract import FitOutput
 from ...errors import SpecError
 from . import _jit_safety
+from .fitloop import JitFallbackWarning
 
 log = logging.getLogger("dualguide")
 
@@ -89,6 +90,12 @@ def fit(
                         except Exception as e:
                             reason = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
                             log.info("fit (pyro): %s failed (%s); using %s", name, reason, loss)
+                            warnings.warn(
+                                f"fit (pyro): {name} failed ({reason}); running {loss} instead, "
+                                "several times slower per step",
+                                JitFallbackWarning,
+                                stacklevel=3,
+                            )
                             store.clear()
                             torch.manual_seed(seed)
                             name = ELBOS[loss][1]
