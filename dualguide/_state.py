@@ -294,10 +294,15 @@ class ParamHook:
 
 
 def _shape(x: Any) -> tuple:
-    """An init value's shape as ints, by the backend (no JIT ``TracerWarning`` on Pyro); ()
-    for a value with none (a ragged list: the backend's conversion reports it)."""
+    """An init value's shape as ints: an array's by the backend (no JIT ``TracerWarning`` on
+    Pyro), a number's or (nested) list's or tuple's by numpy; () for a value with none (a
+    ragged list: the backend's conversion reports it)."""
+    import numpy as np
+
     try:
-        return current().static_shape(x)
+        if hasattr(x, "shape"):
+            return current().static_shape(x.shape)
+        return tuple(int(d) for d in np.shape(x))
     except Exception:
         return ()
 

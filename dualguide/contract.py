@@ -133,8 +133,9 @@ class Backend(Protocol):
         ...
 
     def static_shape(self, x: Any) -> tuple[int, ...]:
-        """``x``'s shape (an array, a number, a nested list, a shape) as Python ints, read
-        without freezing anything into a trace (Pyro's JIT: no ``TracerWarning``)."""
+        """``x`` -- an array, or a shape (a tuple, ``torch.Size``) -- as its shape in Python
+        ints, read without freezing anything into a trace (Pyro's JIT: no ``TracerWarning``).
+        A tuple is a shape here, not data."""
         ...
 
     def to_numpy(self, x: Any) -> np.ndarray:

@@ -244,6 +244,22 @@ def test_transformed_distribution_support_is_its_image(backend):
     (f,) = r.find("support-outside", "s")
     assert "(-inf, 2.5)" in f.message and "(1, 2)" in f.message
 
+    # wrapped: in a plate (NumPyro expands it) and with .to_event (Independent on both)
+    def model_v():
+        with dg.plate("n", 2):
+            dg.sample("t", dist.Uniform(0.0, 3.0))
+        dg.sample("u", dist.Uniform(0.0, 3.0).expand([2]).to_event(1))
+
+    def guide_v():
+        loc = dg.param("loc", np.zeros(2, np.float32))
+        flow = [T.SigmoidTransform(), T.AffineTransform(0.0, 3.0)]
+        with dg.plate("n", 2):
+            dg.sample("t", dist.TransformedDistribution(dist.Normal(loc, 1.0), flow))
+        dg.sample("u", dist.TransformedDistribution(dist.Normal(loc, 1.0), flow).to_event(1))
+
+    r = cheap_checks(model_v, guide_v, backend=backend)
+    assert not [f for f in r.findings if f.code.startswith("support")], r
+
 
 def test_shape_mismatch_names_both_shapes(backend):
     r = cheap_checks(model_vec, guide_vec_wrong_shape, backend=backend)

@@ -397,6 +397,33 @@ def test_the_param_shape_clash_is_an_error(backend, check):
         dg.fit(model, guide, backend=backend, num_steps=2, check=check)
 
 
+@pytest.mark.parametrize("init", [[0.1, 0.2], (0.1, 0.2), np.array([0.1, 0.2], np.float32)])
+def test_a_params_shape_is_its_init_values_shape(backend, init):
+    """A list or tuple init value is data, its shape numpy's: (2,) here (a review found a
+    tuple, and on Pyro a list, read as a shape: (0, 0)), so the same param declared again
+    with an array of that shape fits, and [1.0, 2.0] does not pass for shape (1, 2)."""
+
+    def model():
+        dg.sample("x", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
+
+    def guide():
+        loc = dg.param("loc", init)
+        loc = dg.param("loc", np.zeros(2, np.float32))  # the same param, the same shape
+        dg.sample("x", dist.Normal(loc, 1.0).to_event(1))
+
+    r = dg.fit(model, guide, backend=backend, num_steps=2, check=False, progress=False)
+    assert r.params["loc"].shape == (2,)
+
+    def clash():
+        dg.param("b", [1.0, 2.0])
+        dg.param("b", np.zeros((1, 2), np.float32))
+
+    with pytest.raises(
+        SpecError, match=r"declared with shape \(2,\) and again with shape \(1, 2\)"
+    ):
+        dg.fit(model, lambda: (clash(), guide()), backend=backend, num_steps=2, check=False)
+
+
 KINDS = [
     "AutoNormal",
     "AutoDiagonalNormal",

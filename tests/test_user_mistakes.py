@@ -100,6 +100,9 @@ def test_whole_latent_autoguides_of_a_plated_latent_pass_the_doctor(backend, kin
     guide = getattr(dg.autoguides, kind)(model)
     report = check(model, guide, backend=backend)
     assert not [f for f in report.findings if f.severity == "error"], report
+    rendered = dg.render(guide, backend)  # the native autoguide, handed over as it is
+    report = check(model, rendered, backend=backend)
+    assert not [f for f in report.findings if f.severity == "error"], report
     r = dg.fit(model, guide, backend=backend, num_steps=1500, num_particles=8, seed=0)
     med = guide.median(r.params, backend=backend)
     # 1500 steps of 8 particles put the medians within ~0.1 of 0 (posterior sds 1 and 1.4)

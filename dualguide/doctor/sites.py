@@ -73,8 +73,11 @@ def _support(d, b) -> dict | None:
     each is monotone and known (:func:`_push`): both frameworks report the last transform's
     codomain, the whole real line for ``AffineTransform``, although ``Sigmoid`` then
     ``Affine(0, T)`` draws only in (0, T)."""
-    if getattr(d, "transforms", None) is not None and getattr(d, "base_dist", None) is not None:
-        pushed = _pushed_support(d, b)
+    inner = d
+    while type(inner).__name__ in _SAME_SUPPORT and getattr(inner, "base_dist", None) is not None:
+        inner = inner.base_dist  # a plate's expand, .to_event(), a mask: the same support
+    if getattr(inner, "transforms", None) is not None and getattr(inner, "base_dist", None):
+        pushed = _pushed_support(inner, b)
         if pushed is not None:
             return pushed
     c = getattr(d, "support", None)
@@ -101,6 +104,10 @@ def _support(d, b) -> dict | None:
         "hi": np.asarray(hi, dtype=float),
         "repr": repr(c),
     }
+
+
+#: wrappers whose support is their base distribution's (elementwise)
+_SAME_SUPPORT = ("ExpandedDistribution", "Independent", "MaskedDistribution")
 
 
 def _sigmoid(x):

@@ -112,7 +112,7 @@ class NumPyroBackend:
         return _native(_inputs.model_arg(x, self.array_types, self.name))
 
     def static_shape(self, x: Any) -> tuple[int, ...]:
-        return tuple(int(d) for d in (x if isinstance(x, tuple) else np.shape(x)))
+        return tuple(int(d) for d in (x if isinstance(x, tuple) else jnp.shape(x)))
 
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(x)

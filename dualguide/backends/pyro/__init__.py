@@ -206,7 +206,9 @@ class PyroBackend:
         return _native(_inputs.model_arg(x, self.array_types, self.name))
 
     def static_shape(self, x: Any) -> tuple[int, ...]:
-        return static_ints(x.shape if isinstance(x, torch.Tensor) else x)
+        if isinstance(x, tuple):  # a shape (torch.Size is a tuple)
+            return static_ints(x)
+        return static_ints(x.shape) if hasattr(x, "shape") else tuple(np.shape(x))
 
     def to_numpy(self, x: Any) -> np.ndarray:
         if isinstance(x, torch.Tensor):
@@ -412,13 +414,10 @@ class _NotJitSafe(Exception):
 
 
 def static_ints(dims: Any) -> tuple[int, ...]:
-    """A shape (``torch.Size``, a tuple; a number or nested list: its numpy shape) as Python
-    ints.  Under ``torch.jit.trace`` a tensor's sizes are traced tensors; dualguide reads them
+    """A shape (``torch.Size``, a tuple or list of sizes) as Python ints.  Under ``torch.jit.trace`` a tensor's sizes are traced tensors; dualguide reads them
     only to check shapes, which a trace keeps fixed, so the conversion is not the user's
     "tensor turned into a Python value" that :func:`_jit_safety` reports (it made
     ``dg.param("loc", ops.zeros(3))`` and ``handlers.mask`` in a plate lose the JIT)."""
-    if not isinstance(dims, (tuple, list)):
-        dims = np.shape(dims)
     if not torch.jit.is_tracing():
         return tuple(int(d) for d in dims)
     with warnings.catch_warnings():
