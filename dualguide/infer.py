@@ -241,10 +241,10 @@ def fit(
     with ``"stop"``, :class:`~dualguide.errors.FitError` is raised after the batch, naming
     the seeds, with the list of results in ``.result``.  ``wall_time`` is the batch's.
     Losses other than ``Trace_ELBO`` and ``jit=False`` run the seeds one after the other.
-    One exception to "equals ``fit(seed=s)``" on NumPyro: an autoguide whose init strategy
-    draws (``"uniform"``, ``"sample"``, ``"median"``) is set up once, from the first seed's
-    key, so every seed starts from the first seed's init values (a separate ``fit(seed=s)``
-    draws its own, as NumPyro's ``SVI.init(PRNGKey(s))`` does).
+    One exception to "equals the separate fit" on NumPyro: with ``batch`` members sharing
+    their init values, an autoguide whose init strategy draws (``"uniform"``, ``"sample"``,
+    ``"median"``) is set up once, from the first run's key, so every run starts from its init
+    values (``seeds`` alone: each seed draws its own, as ``fit(seed=s)`` does).
 
     ``batch=[{...}, {...}]`` runs one fit per **batch member** in one program, alone or with
     ``seeds`` (``docs/batch.md``).  A member is a dict of the arguments that differ:

@@ -214,6 +214,18 @@ def _setup(native, args, kwargs, rng_seed: Any = 0):
                 handlers.seed(g._setup_prototype, rng_seed=rng_seed)(*args, **kwargs)
 
 
+#: NumPyro init strategies that draw (their init values depend on the setup's key)
+_DRAWING_INITS = ("init_to_uniform", "init_to_median", "init_to_sample")
+
+
+def drawing_autoguide(guide) -> bool:
+    """Whether ``guide`` is one NumPyro autoguide (not a list) whose init strategy draws."""
+    if not isinstance(guide, nag.AutoGuide) or isinstance(guide, nag.AutoGuideList):
+        return False
+    fn = getattr(guide, "init_loc_fn", None)
+    return getattr(getattr(fn, "func", fn), "__name__", "") in _DRAWING_INITS
+
+
 def setup_eagerly(guide, args, kwargs, seed: int | None = None) -> None:
     """Set up ``guide``'s prototype now, outside any JAX transform, when it is a NumPyro
     autoguide that has not been set up.  An autoguide keeps what its first call builds (the

@@ -59,7 +59,7 @@ from ... import _inputs
 from ..._progress import Progress
 from ...contract import CannotVectorize, FitOutput
 from . import fastrng, initprog
-from .autoguides import setup_eagerly
+from .autoguides import drawing_autoguide, setup_eagerly
 
 log = logging.getLogger("dualguide")
 
@@ -630,7 +630,20 @@ def _init_seeds(svi, seeds, args, kwargs):
 
     When the first two seeds give the same params (inits that draw nothing: the usual case),
     the others' differ only in their key, which is derived as ``svi.init`` derives it
-    (``split(PRNGKey(seed), 3)[0]``) instead of tracing the program once per seed."""
+    (``split(PRNGKey(seed), 3)[0]``) instead of tracing the program once per seed.
+
+    An autoguide whose init strategy draws is set up afresh for each seed, with that seed's
+    key (:func:`.autoguides.setup_eagerly`), so each seed starts where ``fit(seed=s)`` does."""
+    if drawing_autoguide(svi.guide):
+        states = []
+        for s in seeds:
+            guide = copy.copy(svi.guide)
+            guide.prototype_trace = None  # its setup assigns every derived attribute anew
+            setup_eagerly(guide, args, kwargs, s)
+            one = copy.copy(svi)
+            one.guide = guide
+            states.append(one.init(jax.random.PRNGKey(s), *args, **kwargs))
+        return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *states)
     first = [svi.init(jax.random.PRNGKey(s), *args, **kwargs) for s in seeds[:2]]
     same = len(first) == 1 or all(
         bool(np.array_equal(np.asarray(a), np.asarray(b)))
