@@ -132,10 +132,9 @@ class Backend(Protocol):
         """A model argument by the input rule of ``dualguide._inputs`` (floats in the current dtype)."""
         ...
 
-    def static_shape(self, x: Any) -> tuple[int, ...]:
-        """``x`` -- an array, or a shape (a tuple, ``torch.Size``) -- as its shape in Python
-        ints, read without freezing anything into a trace (Pyro's JIT: no ``TracerWarning``).
-        A tuple is a shape here, not data."""
+    def static_shape(self, shape: Any) -> tuple[int, ...]:
+        """An array's ``shape`` (a tuple, ``torch.Size``) as Python ints, read without
+        freezing anything into a trace (Pyro's JIT: no ``TracerWarning``)."""
         ...
 
     def to_numpy(self, x: Any) -> np.ndarray:

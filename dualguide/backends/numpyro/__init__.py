@@ -111,8 +111,8 @@ class NumPyroBackend:
     def to_array(self, x: Any) -> Any:
         return _native(_inputs.model_arg(x, self.array_types, self.name))
 
-    def static_shape(self, x: Any) -> tuple[int, ...]:
-        return tuple(int(d) for d in (x if isinstance(x, tuple) else jnp.shape(x)))
+    def static_shape(self, shape: Any) -> tuple[int, ...]:
+        return tuple(int(d) for d in shape)
 
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(x)

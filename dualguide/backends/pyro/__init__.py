@@ -205,10 +205,8 @@ class PyroBackend:
     def to_array(self, x: Any) -> Any:
         return _native(_inputs.model_arg(x, self.array_types, self.name))
 
-    def static_shape(self, x: Any) -> tuple[int, ...]:
-        if isinstance(x, tuple):  # a shape (torch.Size is a tuple)
-            return static_ints(x)
-        return static_ints(x.shape) if hasattr(x, "shape") else tuple(np.shape(x))
+    def static_shape(self, shape: Any) -> tuple[int, ...]:
+        return static_ints(shape)
 
     def to_numpy(self, x: Any) -> np.ndarray:
         if isinstance(x, torch.Tensor):
@@ -414,8 +412,8 @@ class _NotJitSafe(Exception):
 
 
 def static_ints(dims: Any) -> tuple[int, ...]:
-    """A shape (``torch.Size``, a tuple or list of sizes) as Python ints.  Under ``torch.jit.trace`` a tensor's sizes are traced tensors; dualguide reads them
-    only to check shapes, which a trace keeps fixed, so the conversion is not the user's
+    """A shape (``torch.Size``, a tuple of sizes) as Python ints.  Under ``torch.jit.trace``
+    a tensor's sizes are traced tensors; dualguide reads them only to check shapes, which a trace keeps fixed, so the conversion is not the user's
     "tensor turned into a Python value" that :func:`_jit_safety` reports (it made
     ``dg.param("loc", ops.zeros(3))`` and ``handlers.mask`` in a plate lose the JIT)."""
     if not torch.jit.is_tracing():
