@@ -344,3 +344,24 @@ def test_low_rank_factor_is_compared_as_its_covariance():
     pcs = {p.name: p for p in r.params}
     assert set(pcs) == {"auto_loc", "auto_scale", "auto_cov_factor @ auto_cov_factor.T"}
     assert pcs["auto_cov_factor @ auto_cov_factor.T"].abs_tol == 0.3
+
+
+def test_low_rank_part_of_a_guide_list_is_compared_as_its_covariance():
+    """The same for a low-rank autoguide inside an ``AutoGuideList`` (it was compared as W
+    itself: a false FAIL when the two fits end at mirrored factors)."""
+    from dualguide.crosscheck._steps import identifiable
+
+    guide = dg.autoguides.AutoGuideList(logreg)
+    block = dg.handlers.block
+    guide.append(dg.autoguides.AutoLowRankMultivariateNormal(block(logreg, expose=["w"]), rank=1))
+    guide.append(dg.autoguides.AutoDelta(block(logreg, expose=["b"])))
+    w = np.array([[0.2], [-0.5]])
+    fitted = {"numpyro": {"auto_cov_factor": w, "b_auto_loc": 0.3}, "pyro": {"auto_cov_factor": -w}}
+    out, renamed = identifiable(guide, fitted)
+    assert renamed == {"auto_cov_factor @ auto_cov_factor.T": "auto_cov_factor"}
+    np.testing.assert_allclose(out["pyro"]["auto_cov_factor @ auto_cov_factor.T"], w @ w.T)
+    assert out["numpyro"]["b_auto_loc"] == 0.3
+
+    r = dg.crosscheck(logreg, guide, model_args=(X, Y_BIN), **FAST)
+    assert "auto_cov_factor @ auto_cov_factor.T" in {p.name for p in r.params}
+    assert "auto_cov_factor" not in {p.name for p in r.params}

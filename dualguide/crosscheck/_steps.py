@@ -275,8 +275,10 @@ def identifiable(guide, fitted: dict) -> tuple[dict, dict[str, str]]:
     """``fitted`` (backend -> params) with what a fit determines in place of what it does not:
     a low-rank autoguide's covariance factor ``W`` (its columns' signs and rotation leave the
     guide unchanged, and two fits end at mirrored factors: a false verdict) as ``W Wᵀ``, named
-    ``'<name> @ <name>.T'``.  Also returns new name -> old name (their tolerances)."""
-    if getattr(guide, "kind", None) not in _LOW_RANK:
+    ``'<name> @ <name>.T'`` (also for a low-rank part of an ``AutoGuideList``).  Also returns
+    new name -> old name (their tolerances)."""
+    parts = getattr(guide, "parts", None) or [guide]
+    if not any(getattr(p, "kind", None) in _LOW_RANK for p in parts):
         return fitted, {}
     out: dict[str, dict] = {}
     renamed: dict[str, str] = {}
