@@ -545,6 +545,40 @@ def test_numpyro_stop_finds_the_step_whose_state_overflows(D):
     np.testing.assert_allclose(fast.params["loc"], slow.params["loc"], rtol=1e-5)
 
 
+def test_numpyro_state_test_off_the_host_is_the_same_test(monkeypatch):
+    """On an accelerator the once-per-chunk state test runs as a small compiled reduction (the
+    state stays on the device; one bool comes back): forced here on the CPU, it stops the
+    overflowing fit above at the step the numpy test stops it at."""
+    from dualguide.backends.numpyro import fitloop
+
+    part_m, part_g = _quiet_plate(0)
+
+    def model():
+        z = dg.sample("z", dist.Normal(0.0, 1.0))
+        dg.factor("grow", ops.exp(10.0 * z))
+        part_m()
+
+    def guide():
+        dg.sample("z", dist.Normal(dg.param("loc", 0.0), 1e-3))
+        part_g()
+
+    def stopped():
+        with pytest.raises(dg.errors.FitError) as e:
+            dg.fit(model, guide, backend="numpyro", num_steps=300, check=False,
+                   progress=False, optim=dg.optim.Adam(lr=0.1))  # fmt: skip
+        return e.value.result
+
+    on_host = stopped()
+    calls = []
+    real = fitloop._finite_on_device
+    monkeypatch.setattr(fitloop, "_on_host", lambda arrays: False)
+    monkeypatch.setattr(fitloop, "_finite_on_device", lambda s: calls.append(1) or real(s))
+    on_device = stopped()
+    assert calls  # the device path ran
+    assert on_device.stopped_at == on_host.stopped_at
+    np.testing.assert_array_equal(on_device.params["loc"], on_host.params["loc"])
+
+
 def test_numpyro_autoguide_is_set_up_outside_jax_transforms():
     """An autoguide keeps what its first call builds (the packed latents' layout); built
     under the compiled init or the abstract estimator check it kept tracers and unpacked

@@ -225,6 +225,12 @@ def _checked_update(svi, state, args, kwargs):
     return new, loss, ok, state._replace(rng_key=new.rng_key)
 
 
+def _float_leaves(state) -> list:
+    """The floating-point leaves of ``state``'s optimizer state (params, ``m``, ``v``...)."""
+    leaves = jax.tree_util.tree_leaves(state.optim_state)
+    return [leaf for leaf in leaves if jnp.issubdtype(leaf.dtype, jnp.floating)]
+
+
 def _finite_state(state):
     """Whether every float leaf of ``state``'s optimizer state is finite.
 
@@ -232,19 +238,28 @@ def _finite_state(state):
     param adds the old value times a non-negative factor: inf and nan propagate), which lets
     the ``"stop"`` loop test it once per chunk (:func:`_first_bad_step`)."""
     ok = jnp.asarray(True)
-    for leaf in jax.tree_util.tree_leaves(state.optim_state):
-        if jnp.issubdtype(leaf.dtype, jnp.floating):
-            ok = ok & jnp.all(jnp.isfinite(leaf))
+    for leaf in _float_leaves(state):
+        ok = ok & jnp.all(jnp.isfinite(leaf))
     return ok
 
 
+#: :func:`_finite_state` as its own small program, for states held off the host
+_finite_on_device = jax.jit(_finite_state)
+
+
 def _host_finite(state) -> bool:
-    """:func:`_finite_state` on the host (numpy), for a state a compiled chunk returned."""
-    return all(
-        bool(np.isfinite(np.asarray(leaf)).all())
-        for leaf in jax.tree_util.tree_leaves(state.optim_state)
-        if jnp.issubdtype(leaf.dtype, jnp.floating)
-    )
+    """:func:`_finite_state` for a state a compiled chunk returned, tested outside the chunk's
+    program: with numpy where the arrays live in host memory (reading them copies nothing),
+    else by a small compiled reduction on their device (one bool comes back, not the state)."""
+    leaves = _float_leaves(state)
+    if not _on_host(leaves):
+        return bool(_finite_on_device(state))
+    return all(bool(np.isfinite(np.asarray(leaf)).all()) for leaf in leaves)
+
+
+def _on_host(arrays) -> bool:
+    """Whether every array lives in host memory (on JAX's CPU devices)."""
+    return all(d.platform == "cpu" for a in arrays for d in a.devices())
 
 
 def _rebuilder(treedef_info, leaves):
@@ -400,7 +415,7 @@ def _build(svi, skip, treedef_info, leaves):
 
     With ``skip`` every step tests its new state (a bad step is dropped and the loop goes on).
     Without, a step tests only its loss and the caller tests the state once per chunk, on
-    the host (:func:`_host_finite`): that test over every param, ``m`` and ``v`` costs up to
+    outside the program (:func:`_host_finite`): that test over every param, ``m`` and ``v`` costs up to
     a sixth of a large model's step, and in the loop program it made large models' loops
     compile 6 % longer; a non-finite state stays so (:func:`_finite_state`), so
     :func:`_first_bad_step` finds the step that made it by replaying the chunk, only when it
