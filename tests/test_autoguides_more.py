@@ -398,3 +398,31 @@ def test_autoguidelist_refuses_bad_parts():
         g.append(dg.autoguides.AutoMultivariateNormal(dg.handlers.block(pieces, expose=["s"])))
     with pytest.raises(SpecError, match="no parts"):
         dg.autoguides.AutoGuideList(pieces).render("numpyro")
+
+
+def _delta_then_normal():
+    def model():
+        a = dg.sample("a", dist.Normal(0.0, 1.0))
+        dg.sample("b", dist.LogNormal(a, 1.0))
+
+    g = dg.autoguides.AutoGuideList(model)
+    g.append(dg.autoguides.AutoDelta(dg.handlers.block(model, expose=["a"])))
+    g.append(dg.autoguides.AutoNormal(dg.handlers.block(model, expose=["b"])))
+    return model, g
+
+
+def test_autoguidelist_median_of_params_given_to_a_fresh_guide(backend):
+    """A list's ``median`` on a guide that has not run (params from a fit or a file): Pyro's
+    parts read the list's plates, which Pyro makes only when the list runs (it failed with
+    ``AttributeError: 'AutoGuideList' object has no attribute 'plates'`` from inside Pyro)."""
+    model, g = _delta_then_normal()
+    r = dg.fit(model, g, backend=backend, num_steps=30, progress=False)
+    fresh = _delta_then_normal()[1]
+    med = fresh.median(r.params, backend=backend)
+    names = {
+        "numpyro": ("a_auto_loc", "b_auto_loc"),
+        "pyro": ("AutoGuideList.0.a", "AutoGuideList.1.locs.b"),
+    }
+    a_name, b_loc = names[backend]
+    np.testing.assert_allclose(med["a"], r.params[a_name], rtol=1e-6)
+    np.testing.assert_allclose(med["b"], np.exp(r.params[b_loc]), rtol=1e-5)

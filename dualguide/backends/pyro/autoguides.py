@@ -258,6 +258,10 @@ def _setup(native, args, kwargs):
             with _state.using_param_hook(None), store.scope(), torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
                 g._setup_prototype(*args, **kwargs)
+    if isinstance(native, pag.AutoGuideList) and "plates" not in native.__dict__:
+        # the parts' median / quantiles read the list's plates, which Pyro creates only when
+        # the list itself runs (a fresh guide given fitted params has not run)
+        native._create_plates(*args, **kwargs)
 
 
 def layout(native, args, kwargs):
