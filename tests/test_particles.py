@@ -254,6 +254,28 @@ def test_pyro_vmaps_the_usual_samplers(family, caplog):
     assert draws.shape == (8,) and len(set(draws.tolist())) > 1
 
 
+def test_pyro_particle_steps_keep_torchs_batching_rule_note_to_themselves():
+    """A Gamma guide's draw clamps in place, an op with no batching rule under vmap: torch
+    warned on every step ("There is a performance drop ... please file us an issue"), from
+    dualguide's line, in short fits (op by op) and while recording long ones."""
+    import warnings
+
+    def model():
+        dg.sample("r", dist.Gamma(2.0, 1.0))
+
+    def guide():
+        a = dg.param("a", 2.0, constraint=constraints.positive)
+        dg.sample("r", dist.Gamma(a, 1.0))
+
+    for steps in (20, 250):  # op by op; recorded past RECORD_MIN_STEPS
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            r = dg.fit(model, guide, backend="pyro", num_steps=steps, num_particles=4,
+                       progress=False)  # fmt: skip
+        assert r.elbo == "JitTrace_ELBO" and np.isfinite(r.losses).all()
+        assert not [w for w in caught if "batching rule" in str(w.message)]
+
+
 def test_out_of_place_draws_leave_torch_as_it_was():
     import torch
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import Any
 
 import pyro
@@ -96,6 +97,12 @@ _OUT_OF_PLACE = {
     "exponential_": _exponential,
     "cauchy_": _cauchy,
 }
+
+
+#: torch's note that an op runs without a batching rule under vmap (slower, same values)
+_NO_BATCHING_RULE = (
+    "There is a performance drop because we have not yet implemented the batching rule"
+)
 
 
 class _OutOfPlaceDraws:
@@ -183,8 +190,11 @@ class ParticleELBO(JitTrace_ELBO):
 
         ``traced``: ``fn`` only calls the traced particle, whose graph already draws out of
         place and validates nothing (the fast loop's steps)."""
-        # the profiling executor's rewritten graphs do not run under vmap
-        with torch.jit.optimized_execution(False):
+        # the profiling executor's rewritten graphs do not run under vmap; an op without a
+        # batching rule (Gamma's draw clamps in place) runs per particle, and torch warns of
+        # it on every step, asking to file an issue with PyTorch: not the user's to act on
+        with torch.jit.optimized_execution(False), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_NO_BATCHING_RULE, category=UserWarning)
             batched = torch.func.vmap(lambda _: fn(), randomness="different")
             if traced:
                 out = batched(torch.zeros(self.num_particles))
