@@ -97,6 +97,8 @@ class AutoGuide:
         self.init_loc_fn = _check_init(self.kind, init_loc_fn)
         self.options = options
         self._cache: dict = {}
+        #: the model arguments of the last fit (:func:`remember_args`), or None
+        self._fit_args: tuple[tuple, dict] | None = None
 
     @property
     def kind(self) -> str:
@@ -818,6 +820,15 @@ def _check_init(kind: str, init_loc_fn):
         f"{kind}: init_loc_fn must be a strategy name, a dict of values or a function, "
         f"got {init_loc_fn!r}"
     )
+
+
+def remember_args(guide: Any, model_args: Any, model_kwargs: Any) -> None:
+    """Keep the model arguments an autoguide is fitted with (``dg.fit``, ``dg.infer.SVI``) on
+    the autoguide: its latent sites are the model's latents *as fitted* (a site observed in
+    fitting is not a latent of the guide), which :class:`dualguide.infer.Predictive` needs
+    when it is called without the observations.  Other guides: nothing to do."""
+    if isinstance(guide, AutoGuide):
+        guide._fit_args = (tuple(model_args), dict(model_kwargs or {}))
 
 
 def _args(b, model_args, model_kwargs):

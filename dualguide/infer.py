@@ -305,6 +305,9 @@ def fit(
             f"fit: model_args must be a tuple (or list) of arguments, got "
             f"{type(model_args).__name__}; for one argument write model_args=(data,)"
         )
+    from .autoguides import remember_args
+
+    remember_args(guide, model_args, model_kwargs)
     if batch is not None or seed_list is not None:  # many fits: one program if it can
         from ._batch import fit_batch
 

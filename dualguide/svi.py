@@ -369,6 +369,9 @@ class SVI:
             from .elbo import warn_estimator_mismatch
 
             warn_estimator_mismatch(self.loss, self.guide, self.backend, args, kwargs, "SVI")
+            from .autoguides import remember_args
+
+            remember_args(self.guide, args, kwargs)
         self._program_checked = True
 
     def step(self, *args: Any, **kwargs: Any) -> float:
