@@ -141,6 +141,11 @@ class Backend(Protocol):
         """A framework array (or anything array-like) -> a numpy array, detached."""
         ...
 
+    def in_program(self) -> bool:
+        """Whether a model or guide is running (any of the framework's handlers is active):
+        outside one, ``dg.param(name)`` reads a fitted value, as numpy."""
+        ...
+
     def constraint(self, c: Constraint) -> Any:
         """The framework's constraint object for neutral constraint ``c`` (cached on ``c``)."""
         ...

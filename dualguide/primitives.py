@@ -15,8 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from . import _state
 from .constraints import Constraint, as_constraint, real
+from .errors import SpecError
 
 __all__ = ["param", "sample", "plate", "factor", "deterministic"]
 
@@ -47,13 +50,28 @@ def param(
     if hook is not None:
         init_value = hook(name, init_value, constraint, event_dim)
     b = _state.current()
-    value = b.param(name, init_value, constraint, event_dim)
-    if value is None and init_value is None and _state.stored_param is not None:
-        # dg.param(name) outside a program (NumPyro has no global store): the fitted value
-        stored = _state.stored_param(name)
-        if stored is not None:
-            return b.to_array(stored)
-    return value
+    if init_value is None and not b.in_program():
+        return _read(b, name)
+    return b.param(name, init_value, constraint, event_dim)
+
+
+def _read(b: Any, name: str) -> np.ndarray:
+    """``dg.param(name)`` outside a program: the fitted value, as numpy (a copy: later steps
+    do not change it), from the framework's store (Pyro's) or dualguide's (NumPyro has no
+    global store)."""
+    try:
+        value = b.param(name, None, real, None)
+    except KeyError:  # Pyro's store
+        value = None
+    if value is None and _state.stored_param is not None:
+        value = _state.stored_param(name)
+    if value is None:
+        raise SpecError(
+            f"dg.param({name!r}): no fitted value to read (outside a model or guide it reads "
+            "the param store, which dg.infer.SVI fills; dg.fit returns its params in the "
+            "result: result.params)"
+        )
+    return np.array(b.to_numpy(value), copy=True)
 
 
 def sample(name: str, fn, obs=None, *, infer: dict | None = None, **kwargs):

@@ -170,3 +170,24 @@ def test_set_rng_seed_repeats_and_param_reads_the_store(backend, backend_state, 
     assert dg.param("m").item() == pytest.approx(float(dg.get_param_store()["m"]))
     with pytest.raises(SpecError, match="seed"):
         dg.set_rng_seed(-1)
+
+
+def test_a_param_read_outside_the_program_is_a_numpy_copy(backend, backend_state, conjugate):
+    """``dg.param("m")`` after a loop (found porting Pyro host code: the port of
+    ``pyro.param("m").detach().numpy()``): Pyro gave its live tensor, which requires grad
+    (``np.stack`` of it failed), NumPyro a jax array.  Both give numpy now, and a copy: later
+    steps do not change a value already read."""
+    Y, model, guide = conjugate.Y, conjugate.model, conjugate.guide
+    dg.set_backend(backend)
+    svi = dg.infer.SVI(model, guide, 0.05)
+    for _ in range(3):
+        svi.step(Y)
+    m, s = dg.param("m"), dg.param("s")
+    assert type(m) is np.ndarray and type(s) is np.ndarray
+    assert np.stack([m, s]).shape == (2,)
+    before = m.copy()
+    svi.step(Y)
+    np.testing.assert_array_equal(m, before)
+    assert float(dg.param("m")) != float(before)  # the new value, read again
+    with pytest.raises(SpecError, match=r"dg.param\('not_there'\): no fitted value"):
+        dg.param("not_there")

@@ -215,7 +215,10 @@ class PyroNamespace:
             if stored is not None:
                 return stored
             with _Swap(self._b):
-                return param(name)
+                value = param(name)
+            # outside a program dualguide's param read gives numpy; pyro-api code does
+            # framework math on it (``ops.allclose(pyro.param("p"), ...)``)
+            return value if value is None or self._b.in_program() else self._b.to_array(value)
         if not callable(init_tensor):
             init_tensor = impl.project(init_tensor, c, self._b.constraint(c))
         with _Swap(self._b):

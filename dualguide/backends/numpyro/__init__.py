@@ -117,6 +117,9 @@ class NumPyroBackend:
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(x)
 
+    def in_program(self) -> bool:
+        return bool(_PYRO_STACK)
+
     def constraint(self, c: Constraint) -> Any:
         native = c._native.get("numpyro")
         if native is None:

@@ -213,6 +213,9 @@ class PyroBackend:
             return x.detach().cpu().numpy()
         return np.asarray(x)
 
+    def in_program(self) -> bool:
+        return bool(_PYRO_STACK)
+
     def constraint(self, c: Constraint) -> Any:
         native = c._native.get("pyro")
         if native is None:
