@@ -305,6 +305,30 @@ def check_plates(name: str, shape: Sequence[int], event_dim: int, plates: Sequen
             )
 
 
+def latent_plate_error(name: str, batch_shape: Sequence[int], plates: Sequence[tuple]):
+    """The :class:`SpecError` for a sample site whose distribution's batch shape does not fit
+    the plates around it (a batch dim inside a plate must be the plate's size, or 1), or None
+    when it fits.  Asked only after the framework refused the site (its own message names no
+    site on NumPyro: ``Incompatible shapes for broadcasting``), so a working site costs nothing.
+
+    ``plates`` are ``(plate name, size, dim)`` as for :func:`check_plates`.
+    """
+    shape = tuple(int(d) for d in batch_shape)
+    for pname, size, dim in plates:
+        if dim is None or size is None:
+            continue
+        i = int(dim)
+        if -i <= len(shape) and shape[i] not in (1, int(size)):
+            return SpecError(
+                f"sample site {name!r}: its distribution has batch shape {shape} but plate "
+                f"{pname!r} has size {int(size)} (batch dim {i}): inside a plate a batch dim "
+                f"must be the plate's size (or 1); give the distribution's parameters size "
+                f"{int(size)} along that dim (e.g. a param of shape ({int(size)},)), or move the "
+                "site out of the plate"
+            )
+    return None
+
+
 # -- distribution parameters --------------------------------------------------------------------
 def check_dist_args(name: str, args: tuple, kwargs: dict) -> None:
     """Refuse ``dist.<name>(...)`` without an argument that Pyro's signature requires."""

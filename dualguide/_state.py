@@ -289,7 +289,15 @@ class ParamHook:
             if first != shape:
                 raise _inputs.param_shape_clash(name, first, shape)
         if name in self.overrides:
-            return self.overrides[name]
+            value = self.overrides[name]
+            declared = self.shapes.get(name)
+            if declared is not None and _shape(value) != declared:
+                raise SpecError(
+                    f"param {name!r}: the value given for it (init_params / params) has shape "
+                    f"{_shape(value)} but the program declares it with shape {declared} (its "
+                    f"init value); give a value of shape {declared}"
+                )
+            return value
         return init_value
 
 

@@ -108,3 +108,48 @@ def test_whole_latent_autoguides_of_a_plated_latent_pass_the_doctor(backend, kin
     # 1500 steps of 8 particles put the medians within ~0.1 of 0 (posterior sds 1 and 1.4)
     np.testing.assert_allclose(med["mu"], 0.0, atol=0.25)
     np.testing.assert_allclose(med["a"], np.zeros(3), atol=0.25)
+
+
+def _plated_model(y):
+    mu = dg.sample("mu", dist.Normal(0.0, 2.0))
+    with dg.plate("n", 4):
+        th = dg.sample("theta", dist.Normal(mu, 1.0))
+        dg.sample("obs", dist.Normal(th, 0.5), obs=y)
+
+
+def _plated_guide(size):
+    def guide(y):
+        dg.sample("mu", dist.Normal(dg.param("m", 0.0), 1.0))
+        with dg.plate("n", 4):
+            dg.sample("theta", dist.Normal(dg.param("t", np.zeros(size, np.float32)), 1.0))
+
+    return guide
+
+
+Y4 = np.array([0.5, 1.2, -0.3, 0.8], np.float32)
+
+
+@pytest.mark.parametrize("check", [True, False])
+def test_a_guide_site_whose_batch_shape_misses_its_plate_names_the_site(backend, check):
+    """A param of shape (3,) inside a plate of 4 (found by a probe): NumPyro raised
+    ``ValueError: Incompatible shapes for broadcasting`` from inside ``lax``, naming nothing;
+    Pyro its own shape error.  One SpecError naming the site, the plate and the fix, from the
+    doctor (``check=True``) and from the fit itself."""
+    with pytest.raises(
+        dg.SpecError, match=r"sample site 'theta'.*batch shape \(3,\).*plate 'n' has size 4"
+    ):
+        dg.fit(_plated_model, _plated_guide(3), backend=backend, model_args=(Y4,),
+               num_steps=2, check=check, progress=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("value", [np.zeros(3), 0.0])
+def test_init_params_of_another_shape_than_the_param_is_refused(backend, value):
+    """``init_params={"t": <shape (3,)>}`` for a param declared with shape (4,) failed inside
+    the frameworks; a scalar for it fitted silently one number for all four (a tied param,
+    another model).  Both are one error naming the param and the shapes."""
+    with pytest.raises(
+        dg.SpecError,
+        match=r"param 't'.*has shape \(\d?,?\) but the program declares it with shape \(4,\)",
+    ):
+        dg.fit(_plated_model, _plated_guide(4), backend=backend, model_args=(Y4,),
+               num_steps=2, init_params={"t": value}, check=False, progress=False)  # fmt: skip

@@ -167,6 +167,14 @@ class NumPyroBackend:
             obs = _obs(name, fn, obs)
         try:
             return numpyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
+        except ValueError as e:  # a batch shape that does not fit the plates: name the site
+            plates = [
+                (f.name, f.subsample_size, f.dim) for f in _PYRO_STACK if isinstance(f, _Plate)
+            ]
+            err = _inputs.latent_plate_error(name, getattr(fn, "batch_shape", ()), plates)
+            if err is not None:
+                raise err from e
+            raise
         except NotImplementedError:
             missing = no_sampler_name(fn) if obs is None else None
             if missing is not None:  # ImproperUniform: name the site

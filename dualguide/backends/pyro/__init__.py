@@ -84,14 +84,19 @@ def _obs(name, fn, obs):
             raise err
     if obs.dtype != F32:
         obs = obs.to(F32)
-    plates = [
+    plates = _plates()
+    if plates:
+        _inputs.check_plates(name, tuple(obs.shape), len(getattr(fn, "event_shape", ())), plates)
+    return obs
+
+
+def _plates() -> list[tuple]:
+    """The active plates of the program, ``(name, size, dim)`` (sizes as subsampled)."""
+    return [
         (f.name, f.size if f.subsample_size is None else f.subsample_size, f.dim)
         for f in _PYRO_STACK
         if isinstance(f, _Plate) and not str(f.name).startswith(_PARTICLE_PLATES)
     ]
-    if plates:
-        _inputs.check_plates(name, tuple(obs.shape), len(getattr(fn, "event_shape", ())), plates)
-    return obs
 
 
 #: Pyro's vectorized-particle plate (not a plate of the program)
@@ -254,6 +259,11 @@ class PyroBackend:
             obs = _obs(name, fn, obs)
         try:
             return pyro.sample(name, fn, obs=obs, infer=infer, **kwargs)
+        except ValueError as e:  # a batch shape that does not fit the plates: one SpecError
+            err = _inputs.latent_plate_error(name, getattr(fn, "batch_shape", ()), _plates())
+            if err is not None:
+                raise err from e
+            raise
         except NotImplementedError:
             missing = no_sampler_name(fn) if obs is None else None
             if missing is not None:  # ImproperUniform: name the site
