@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from . import _state
+from .autoguides import AutoGuide
 from .errors import SpecError
 
 __all__ = ["Predictive"]
@@ -118,7 +119,10 @@ class Predictive:
         a = tuple(b.to_array(x) if isinstance(x, np.ndarray) else x for x in args)
         k = {n: b.to_array(v) if isinstance(v, np.ndarray) else v for n, v in kwargs.items()}
         model = _state.render(self.model, b)
-        guide = None if self.guide is None else _state.render(self.guide, b)
+        if isinstance(self.guide, AutoGuide):
+            guide, params = _autoguide(self.guide, b, params, args, kwargs)
+        else:
+            guide = None if self.guide is None else _state.render(self.guide, b)
         with _state.param_overrides(params):
             return feat.predictive(
                 model, guide, self.samples, seeds, a, k, self._select, parallel=self.parallel
@@ -149,6 +153,32 @@ class Predictive:
             for n, (t, obs, fac) in model_sites.items()
             if t == "deterministic" or (t == "sample" and not fac and n not in fixed)
         ]
+
+
+def _autoguide(guide: AutoGuide, b: Any, params: Any, args: tuple, kwargs: dict) -> tuple:
+    """The native autoguide set up on the model as it was fitted, and ``params`` in its
+    backend's names.  An autoguide's latents are the model's latents when it was set up: a
+    site observed in fitting (``y``) is latent in a model called without it
+    (``Predictive(...)(x)``), and a guide set up then would draw ``y`` itself (from init
+    params: a silent wrong answer).  ``dg.fit`` / ``dg.infer.SVI`` keep the fitted arguments
+    on the autoguide (NumPyro's and Pyro's own guides keep their setup from fitting)."""
+    fitted = getattr(guide, "_fit_args", None)
+    model_args, model_kwargs = fitted if fitted is not None else (args, kwargs)
+    if not params:
+        return _state.render(guide, b), params
+    try:
+        native = guide.render(b, params=params, model_args=model_args, model_kwargs=model_kwargs)
+        params = guide.translate(params, b.name, model_args=model_args, model_kwargs=model_kwargs)
+    except SpecError as e:
+        if fitted is not None:
+            raise
+        raise SpecError(
+            f"Predictive: {type(guide).__name__}, set up with this call's arguments, does not "
+            f"match the params ({e}); a site observed in fitting is a latent of a model called "
+            "without its observation.  Fit the autoguide in this process first (dg.fit and "
+            "dg.infer.SVI keep the arguments it was fitted with), then call Predictive"
+        ) from None
+    return native, params
 
 
 def _check_samples(samples: Any) -> dict[str, np.ndarray] | None:
