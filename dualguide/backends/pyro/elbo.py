@@ -344,3 +344,37 @@ def lockstep_run(
                 p.grad = None
                 traj[k].append(p.detach().numpy().copy())
     return {"losses": losses, "params": {k: np.stack(v) for k, v in traj.items()}}
+
+
+def analytic_kl_sites(
+    model: Any, guide: Any, params: dict, args: tuple, kwargs: dict
+) -> dict[str, bool]:
+    """``{site: whether Pyro's TraceMeanField_ELBO has an analytic KL(guide || model) for it}``
+    for the model's latent sites the guide samples: the ``kl_divergence`` call Pyro's estimator
+    makes (torch's registry with Pyro's additions), on one run of the guide and the model
+    replayed on it with ``params``."""
+    from torch.distributions import kl_divergence
+
+    from .crosscheck import _module_leaves, _t
+
+    leaves = {k: _t(v) for k, v in params.items()}
+    store = pyro.get_param_store()
+    with store.scope(), torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(0)
+        _module_leaves(guide, leaves)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="pyro.module data did not find")
+            g = poutine.trace(poutine.substitute(guide, data=leaves)).get_trace(*args, **kwargs)
+            m = poutine.trace(
+                poutine.replay(poutine.substitute(model, data=leaves), trace=g)
+            ).get_trace(*args, **kwargs)
+    out: dict[str, bool] = {}
+    for name, site in m.nodes.items():
+        if site["type"] != "sample" or site["is_observed"] or name not in g.nodes:
+            continue
+        try:
+            kl_divergence(g.nodes[name]["fn"], site["fn"])  # type: ignore[arg-type]
+            out[name] = True
+        except NotImplementedError:
+            out[name] = False
+    return out
