@@ -91,8 +91,9 @@ FEATURE_API: dict[str, tuple[str, ...]] = {
     # dualguide.distributions.Distribution); the framework's classes for the support matrix
     "dists": ("transform", "biject_to", "user_class", "catalog"),
     # fit with the ELBOs other than Trace_ELBO (dualguide.elbo; the framework's own estimator);
-    # grad_draws and lockstep_run: the crosscheck's checks of that estimator
-    "elbo": ("fit", "has_rsample_", "grad_draws", "lockstep_run"),
+    # grad_draws and lockstep_run: the crosscheck's checks of that estimator; analytic_kl_sites:
+    # where TraceMeanField_ELBO uses an analytic KL (the crosscheck compares like with like)
+    "elbo": ("fit", "has_rsample_", "grad_draws", "lockstep_run", "analytic_kl_sites"),
     # discrete latents by enumeration (dualguide.enum): the framework's config_enumerate,
     # markov, infer_discrete and Vindex; ``check`` raises when the framework cannot enumerate
     # (``loss_values``: single-particle TraceEnum_ELBO values for dualguide.crosscheck)

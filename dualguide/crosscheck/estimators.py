@@ -50,6 +50,8 @@ __all__ = [
     "crn_plan",
     "estimator_gradient_parity",
     "estimator_label",
+    "kl_mismatch",
+    "like_with_like",
     "score_function_sites",
     "uses_estimator_checks",
 ]
@@ -135,6 +137,60 @@ def crn_plan(progs: Programs, loss: Any) -> dict | str:
     return plans
 
 
+def kl_mismatch(progs: Programs, loss: Any) -> dict[str, dict[str, bool]]:
+    """``TraceMeanField_ELBO``: ``{site: {backend: analytic KL?}}`` for the guide sites where one
+    framework's KL registry has an analytic KL(guide || prior) and the other's has none (each
+    backend's ``elbo.analytic_kl_sites``, the ``kl_divergence`` call its estimator makes).  Such
+    a site's term is the exact KL on one side and its Monte-Carlo estimate on the other: the
+    same mean, but not the same number from the same noise.  Empty for other losses."""
+    if loss.name != "TraceMeanField_ELBO" or len(progs.ok_backends) < 2:
+        return {}
+    found: dict[str, dict[str, bool]] = {}
+    for b in progs.ok_backends:
+        nat = progs.native(b)
+        try:
+            with progs.hook(backend=b):
+                sites = _state.feature(b, "elbo").analytic_kl_sites(
+                    nat.model, nat.guide, progs.params_for(b), nat.args, nat.kwargs
+                )
+        except Exception:
+            return {}  # the estimator's own run reports what fails
+        for name, analytic in sites.items():
+            found.setdefault(name, {})[b] = analytic
+    return {n: d for n, d in found.items() if len(set(d.values())) > 1}
+
+
+def like_with_like(progs: Programs, loss: Any) -> tuple[Any, str]:
+    """The loss to run from common noise on both backends, and a note for the report.
+
+    ``TraceMeanField_ELBO`` with a site whose analytic KL only one framework has
+    (:func:`kl_mismatch`): ``Trace_ELBO``, the Monte-Carlo term at every site -- what each
+    framework's ``TraceMeanField_ELBO`` computes where it has no analytic KL -- so the two
+    sides compare like with like (the same model and guide terms); the note names the sites.
+    Otherwise ``loss`` itself and no note."""
+    bad = kl_mismatch(progs, loss)
+    if not bad:
+        return loss, ""
+    from ..elbo import as_loss
+
+    parts = []
+    for name, d in bad.items():
+        yes = [b for b, v in d.items() if v]
+        no = [b for b, v in d.items() if not v]
+        g = progs.guide_sites.get(name)
+        m = progs.model_sites.get(name)
+        pair = f" ({g.dist} guide, {m.dist} prior)" if g is not None and m is not None else ""
+        parts.append(
+            f"{name!r}{pair}: analytic KL on {', '.join(yes)}, Monte Carlo on {', '.join(no)}"
+        )
+    note = (
+        f"{estimator_label(loss)}'s KL term differs by framework at {'; '.join(parts)} (both "
+        "valid estimators, not equal draw by draw): compared as Trace_ELBO, the Monte-Carlo "
+        "term at every site on both"
+    )
+    return as_loss("Trace_ELBO", loss.num_particles, where="gradient_parity"), note
+
+
 def estimator_gradient_parity(
     model: Callable,
     guide: Callable,
@@ -167,6 +223,7 @@ def estimator_gradient_parity(
     nm = progs.naming
     plan = crn_plan(progs, lo)
     crn = isinstance(plan, dict)
+    run, note = like_with_like(progs, lo) if crn else (lo, "")
     if crn:
         n = max(2, num_crn) if plan else 2
         raw = draw_noise(progs, plan, n, 1, seed)  # type: ignore[arg-type]
@@ -187,8 +244,8 @@ def estimator_gradient_parity(
                     nat.model,
                     nat.guide,
                     progs.params_for(b),
-                    lo.name,
-                    lo.options,
+                    run.name,
+                    run.options,
                     n,
                     particles,
                     seed + 7919 * i,
@@ -208,6 +265,10 @@ def estimator_gradient_parity(
         res = _compare_crn(out, ba, bb, compared, n, label)
     else:
         res = _compare_in_distribution(out, ba, bb, compared, n, particles, k, label, str(plan))
+    if note:
+        res.summary = f"{res.summary}; {note}"
+        res.details["kl_mismatch"] = kl_mismatch(progs, lo)
+        res.details["compared_as"] = run.name
     if skipped:
         res.details["skipped"] = skipped
         res.summary += f"; {', '.join(skipped)} not compared ({nm.kind} stores them differently)"

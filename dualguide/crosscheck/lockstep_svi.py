@@ -324,11 +324,12 @@ def _estimator_lockstep(progs, lo, opt, num_steps, num_particles, seed, rtol, re
     """Lockstep with ``lo``'s native estimator (the backends' ``elbo`` feature), one native
     single-particle loss per particle from common noise (:func:`.estimators.crn_plan`)."""
     from .. import _state
-    from .estimators import crn_plan, estimator_label
+    from .estimators import crn_plan, estimator_label, like_with_like
 
     label = estimator_label(lo)
     plan = crn_plan(progs, lo)
     reasons = [] if isinstance(plan, dict) else [plan]
+    run_lo, note = like_with_like(progs, lo) if not reasons else (lo, "")
     if progs.naming.active:
         reasons.append(
             f"{progs.naming.kind}: the frameworks' autoguides keep their params in their own "
@@ -355,8 +356,8 @@ def _estimator_lockstep(progs, lo, opt, num_steps, num_particles, seed, rtol, re
             opt,
             nat.args,
             nat.kwargs,
-            lo.name,
-            lo.options,
+            run_lo.name,
+            run_lo.options,
             num_steps,
             num_particles,
         )
@@ -368,4 +369,7 @@ def _estimator_lockstep(progs, lo, opt, num_steps, num_particles, seed, rtol, re
     sites = ", ".join(f"{n} ({progs.guide_sites[n].dist})" for n in plan) or "no random guide site"
     out = _judge(res, progs, runs, num_steps, num_particles, rtol, f"with {label} [{sites}]")
     out.details["estimator"] = label
+    if note:
+        out.summary = f"{out.summary}; {note}"
+        out.details["compared_as"] = run_lo.name
     return out

@@ -284,3 +284,35 @@ def guide_sample_sites(guide: Any, args: tuple, kwargs: dict) -> dict:
     setup_eagerly(guide, args, kwargs)  # set up under eval_shape, it would keep tracers
     jax.eval_shape(run)
     return out
+
+
+def analytic_kl_sites(
+    model: Any, guide: Any, params: dict, args: tuple, kwargs: dict
+) -> dict[str, bool]:
+    """``{site: whether NumPyro's TraceMeanField_ELBO has an analytic KL(guide || model) for
+    it}`` for the model's latent sites the guide samples: the ``kl_divergence`` call NumPyro's
+    estimator makes (``numpyro.distributions.kl``), on one run of the guide and the model
+    replayed on it with ``params``."""
+    from numpyro import handlers
+    from numpyro.distributions.kl import kl_divergence
+
+    from .crosscheck import _j
+
+    p = _j(params)
+    key = jax.random.PRNGKey(0)
+    g = handlers.trace(handlers.substitute(handlers.seed(guide, key), data=p)).get_trace(
+        *args, **kwargs
+    )
+    m = handlers.trace(
+        handlers.replay(handlers.substitute(handlers.seed(model, key), data=p), g)
+    ).get_trace(*args, **kwargs)
+    out: dict[str, bool] = {}
+    for name, site in m.items():
+        if site["type"] != "sample" or site.get("is_observed") or name not in g:
+            continue
+        try:
+            kl_divergence(g[name]["fn"], site["fn"])
+            out[name] = True
+        except NotImplementedError:
+            out[name] = False
+    return out

@@ -4,9 +4,19 @@ param-store scope and RNG fork, with dualguide's non-finite rules.
 
 Particles are not vectorized (``vectorize_particles=False``): each particle runs the program
 once, so the model never sees a particle dimension -- the same estimator as NumPyro's vmap.
-With ``jit`` the first step tries Pyro's ``Jit<name>`` (JitTraceMeanField_ELBO,
-JitTraceGraph_ELBO; RenyiELBO has none) and falls back to the plain class, logging why, when
-the program cannot be traced safely (as ``fit`` does for JitTrace_ELBO)."""
+With ``jit`` the first step tries Pyro's ``Jit<name>`` (JitTraceGraph_ELBO, JitTraceEnum_ELBO;
+RenyiELBO has none) and falls back to the plain class, logging why, when the program cannot be
+traced safely (as ``fit`` does for JitTrace_ELBO).
+
+``TraceMeanField_ELBO`` is the exception (:class:`_JitTraceMeanField`): Pyro's (1.9)
+``JitTraceMeanField_ELBO.differentiable_loss`` caches its compiled function under one attribute
+(``_differentiable_loss``) and tests another (``_loss_and_surrogate_loss``), so it builds a new
+``torch.jit.trace`` on every call: three runs of the program per step, and each trace's graph
+kept (measured: 27 steps/s and +1.4 MB per step where the plain class runs 500 steps/s with flat
+memory).  dualguide runs step 0 with the plain ``TraceMeanField_ELBO`` (it creates the params as
+Pyro's does), then traces once with the RNG state saved and restored, and calls that one
+trace for the other steps: the draws, losses and gradients of Pyro's plain
+``TraceMeanField_ELBO`` SVI (to float rounding), 2-5x faster than it."""
 
 from __future__ import annotations
 
@@ -65,7 +75,9 @@ def fit(
     with store.scope(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         name = ELBOS[loss][1]
-        if jit and hasattr(pi, "Jit" + name):
+        # TraceMeanField: step 0 runs the plain class, the trace is made before step 1
+        late_jit = jit and name == "TraceMeanField_ELBO"
+        if jit and not late_jit and hasattr(pi, "Jit" + name):
             name = "Jit" + name
         elbo = _make(name, num_particles, options)
         optim = backend.optimizer(opt)
@@ -80,6 +92,8 @@ def fit(
         last: dict[str, np.ndarray] = {}
         try:
             for i in range(num_steps):
+                if i == 1 and late_jit:
+                    elbo, name = _trace_mean_field(elbo, name, m, g, num_particles, options)
                 with poutine.trace(param_only=True) as cap:
                     if i == 0 and name != ELBOS[loss][1]:
                         try:
@@ -148,7 +162,50 @@ def fit(
 
 
 def _make(name: str, num_particles: int, options: dict) -> Any:
-    return getattr(pi, name)(num_particles=num_particles, vectorize_particles=False, **options)
+    cls = _JitTraceMeanField if name == "JitTraceMeanField_ELBO" else getattr(pi, name)
+    return cls(num_particles=num_particles, vectorize_particles=False, **options)
+
+
+class _JitTraceMeanField(pi.JitTraceMeanField_ELBO):
+    """Pyro's ``JitTraceMeanField_ELBO`` with its compiled function kept: Pyro's
+    ``differentiable_loss`` tests ``_loss_and_surrogate_loss`` (always None there) but stores
+    ``_differentiable_loss``, so it traced the program anew on every call (a slow step and a
+    graph kept per step).  Reading the one through the other makes the first trace the only one."""
+
+    @property
+    def _loss_and_surrogate_loss(self) -> Any:
+        return self.__dict__.get("_differentiable_loss")
+
+
+def _trace_mean_field(
+    plain: Any, name: str, m: Any, g: Any, num_particles: int, options: dict
+) -> tuple[Any, str]:
+    """After step 0 of a ``TraceMeanField_ELBO`` fit (run by ``plain``): trace the estimator
+    once (:class:`_JitTraceMeanField`) with the torch RNG state saved and restored, so the
+    traced steps draw what the plain class would draw.  Returns the ELBO and its name for the
+    other steps: the plain one, with a :class:`JitFallbackWarning`, when the program cannot be
+    traced safely."""
+    jit_name = "JitTraceMeanField_ELBO"
+    elbo = _make(jit_name, num_particles, options)
+    state = torch.get_rng_state()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", torch.jit.TracerWarning)
+            elbo.differentiable_loss(m, g)
+        _jit_safety(caught)
+    except Exception as e:
+        reason = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+        log.info("fit (pyro): %s failed (%s); using %s", jit_name, reason, name)
+        warnings.warn(
+            f"fit (pyro): {jit_name} failed ({reason}); running {name} instead, "
+            "several times slower per step",
+            JitFallbackWarning,
+            stacklevel=4,
+        )
+        return plain, name
+    finally:
+        torch.set_rng_state(state)
+    return elbo, jit_name
 
 
 def _extra(options: dict) -> str:
@@ -287,3 +344,37 @@ def lockstep_run(
                 p.grad = None
                 traj[k].append(p.detach().numpy().copy())
     return {"losses": losses, "params": {k: np.stack(v) for k, v in traj.items()}}
+
+
+def analytic_kl_sites(
+    model: Any, guide: Any, params: dict, args: tuple, kwargs: dict
+) -> dict[str, bool]:
+    """``{site: whether Pyro's TraceMeanField_ELBO has an analytic KL(guide || model) for it}``
+    for the model's latent sites the guide samples: the ``kl_divergence`` call Pyro's estimator
+    makes (torch's registry with Pyro's additions), on one run of the guide and the model
+    replayed on it with ``params``."""
+    from torch.distributions import kl_divergence
+
+    from .crosscheck import _module_leaves, _t
+
+    leaves = {k: _t(v) for k, v in params.items()}
+    store = pyro.get_param_store()
+    with store.scope(), torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(0)
+        _module_leaves(guide, leaves)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="pyro.module data did not find")
+            g = poutine.trace(poutine.substitute(guide, data=leaves)).get_trace(*args, **kwargs)
+            m = poutine.trace(
+                poutine.replay(poutine.substitute(model, data=leaves), trace=g)
+            ).get_trace(*args, **kwargs)
+    out: dict[str, bool] = {}
+    for name, site in m.nodes.items():
+        if site["type"] != "sample" or site["is_observed"] or name not in g.nodes:
+            continue
+        try:
+            kl_divergence(g.nodes[name]["fn"], site["fn"])  # type: ignore[arg-type]
+            out[name] = True
+        except NotImplementedError:
+            out[name] = False
+    return out
