@@ -226,6 +226,31 @@ def test_unexportable_guide_names_file_and_line(tmp_path):
     assert e.value.problems[0][1] == 8
 
 
+HANDLER_IN_MODEL = """\
+import dualguide as dg
+from dualguide import distributions as dist
+
+
+def model(y):
+    with dg.handlers.scale(scale=2.0):
+        dg.sample("y", dist.Normal(0.0, 1.0), obs=y)
+"""
+
+
+@pytest.mark.parametrize("backend", ["numpyro", "pyro"])
+def test_a_handler_in_a_model_is_refused_naming_its_native_counterparts(tmp_path, backend):
+    """The refusal said ``dualguide.handlers.scale has no native counterpart``: both
+    frameworks have one (found porting ``poutine.scale``, then exporting the port)."""
+    f = tmp_path / "scaled.py"
+    f.write_text(HANDLER_IN_MODEL)
+    with pytest.raises(ExportError) as e:
+        export(f, backend)
+    msg = str(e.value)
+    assert "dualguide.handlers.scale inside a model or guide is not exported" in msg
+    assert "numpyro.handlers.scale" in msg and "pyro.poutine.scale" in msg
+    assert "has no native counterpart" not in msg
+
+
 def test_unexportable_op_for_one_backend(tmp_path):
     f = tmp_path / "prod.py"
     f.write_text(

@@ -36,6 +36,7 @@ from ._vocab import (
     classify,
     dualguide_refs,
     dualguide_refs_import,
+    not_exported,
 )
 
 
@@ -166,7 +167,7 @@ class Exporter(Rewriter):
             q = canonical(q)
             c = classify(q)
             if c is None:
-                self.problem(node, f"{q} has no native counterpart in a model or guide")
+                self.problem(node, not_exported(q))
                 return self.src.segment(node)
             kind, name = c
             if kind == "primitive":
@@ -196,7 +197,7 @@ class Exporter(Rewriter):
             q = canonical(q)
             c = classify(q)
             if c is None:
-                self.problem(node, f"{q} has no native counterpart in a model or guide")
+                self.problem(node, not_exported(q))
                 return self.src.segment(node)
             kind, name = c
             if kind == "constraint":

@@ -226,3 +226,27 @@ def dualguide_refs_import(node) -> list[tuple[ast.AST, str]]:
         if node.module.split(".")[0] == "dualguide":
             out = [(node, node.module)]
     return out
+
+
+#: the frameworks' own handlers of a neutral handler that export does not write yet
+_HANDLER_NATIVES = {
+    "scale": ("numpyro.handlers.scale", "pyro.poutine.scale"),
+    "mask": ("numpyro.handlers.mask", "pyro.poutine.mask"),
+    "block": ("numpyro.handlers.block", "pyro.poutine.block"),
+    "condition": ("numpyro.handlers.condition", "pyro.poutine.condition"),
+    "reparam": ("numpyro.handlers.reparam", "pyro.poutine.reparam"),
+    "do": ("numpyro.handlers.do", "pyro.poutine.do"),
+}
+
+
+def not_exported(q: str) -> str:
+    """Why export refuses the neutral name ``q`` inside a model or guide."""
+    last = q.rsplit(".", 1)[-1]
+    if q.startswith("dualguide.handlers.") and last in _HANDLER_NATIVES:
+        np_name, py_name = _HANDLER_NATIVES[last]
+        return (
+            f"{q} inside a model or guide is not exported (not written yet: its counterparts "
+            f"are {np_name} and {py_name}; write those in the exported file by hand, or run "
+            "the neutral file with dg.fit / dualguide crosscheck)"
+        )
+    return f"{q} has no native counterpart in a model or guide"

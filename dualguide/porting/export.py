@@ -55,7 +55,7 @@ from ._source import (
     split_docstring,
     statement_chunks,
 )
-from ._vocab import BACKENDS, classify, dualguide_refs, dualguide_refs_import
+from ._vocab import BACKENDS, classify, dualguide_refs, dualguide_refs_import, not_exported
 
 __all__ = ["export", "ExportError"]
 
@@ -185,7 +185,7 @@ def explain_dropped(prog: Program, wanted: str) -> None:
         if wanted not in bound_names(s):
             continue
         problems = [
-            (path, n.lineno, f"{q} has no native counterpart in a model or guide")
+            (path, n.lineno, not_exported(q))
             for n, q in dualguide_refs(s, prog.aliases)
             if classify(q) is None
         ]
