@@ -305,6 +305,18 @@ def check_plates(name: str, shape: Sequence[int], event_dim: int, plates: Sequen
             )
 
 
+def plate_reentered(name: str, size: int, subsample_size: int | None) -> SpecError:
+    """A subsampled plate made twice by name in one run: each would draw its own minibatch
+    (NumPyro) or clash (Pyro).  Plates without subsampling may be made again by name."""
+    return SpecError(
+        f"plate {name!r} (size {size}, subsample_size {subsample_size}) is made a second time "
+        "in one run: each would draw its own minibatch of indices; make the plate once and "
+        f"enter the same object again: {name} = dg.plate({name!r}, {size}, subsample_size="
+        f"{subsample_size}); with {name}: ... (a plate of another size or dim needs its own "
+        "name)"
+    )
+
+
 def latent_plate_error(name: str, batch_shape: Sequence[int], plates: Sequence[tuple]):
     """The :class:`SpecError` for a sample site whose distribution's batch shape does not fit
     the plates around it (a batch dim inside a plate must be the plate's size, or 1), or None

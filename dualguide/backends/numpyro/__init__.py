@@ -188,6 +188,10 @@ class NumPyroBackend:
             raise _inputs.no_plate_size(name)
         n = _inputs.plate_size(name, size)
         sub = _inputs.plate_size(name, subsample_size, "subsample_size")
+        if sub is not None and sub != n:
+            trace = next((h.trace for h in reversed(_PYRO_STACK) if isinstance(h, _Trace)), None)
+            if trace is not None and trace.get(name, {}).get("type") == "plate":
+                raise _inputs.plate_reentered(name, n, sub)  # NumPyro: another minibatch
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="subsample_size does not match")
             p = numpyro.plate(name, n, subsample_size=sub, dim=dim)

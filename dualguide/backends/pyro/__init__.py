@@ -277,13 +277,32 @@ class PyroBackend:
             raise _inputs.no_plate_size(name)
         n = _inputs.plate_size(name, size)
         sub = _inputs.plate_size(name, subsample_size, "subsample_size")
+        trace = next(
+            (h.trace for h in reversed(_PYRO_STACK) if isinstance(h, _TraceMessenger)), None
+        )
+        made = None if trace is None else trace.__dict__.setdefault("_dg_plates", {})
+        if made is not None and name in made:
+            # made again by name in one run (NumPyro allows it): the same plate object, as
+            # Pyro allows entering one plate many times (a second one: duplicate site)
+            key, old = made[name]
+            if key == (n, sub, dim) and (sub is None or sub == n):
+                return old
+            if sub is not None and sub != n:
+                raise _inputs.plate_reentered(name, n, sub)
+            raise SpecError(
+                f"plate {name!r} is made a second time in one run with another size or dim "
+                f"(size {key[0]}, dim {key[2]}, then size {n}, dim {dim}): give it its own name"
+            )
         try:
-            return pyro.plate(name, n, subsample_size=sub, dim=dim)
+            p = pyro.plate(name, n, subsample_size=sub, dim=dim)
         except ValueError as e:
             m = re.search(r"subsample_size does not match len\(subsample\), (\d+) vs (\d+)", str(e))
             if m is None:
                 raise
             raise _inputs.subsample_mismatch(name, int(m[1]), int(m[2])) from None
+        if made is not None:
+            made[name] = ((n, sub, dim), p)
+        return p
 
     def factor(self, name: str, log_factor: Any) -> None:
         _no_duplicate(name, "factor")
