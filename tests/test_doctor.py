@@ -547,3 +547,23 @@ def test_docs_examples_run(backend_state):
         optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
     )
     assert res.failed == 0 and res.attempted > 40
+
+
+@pytest.mark.parametrize("how", ["dict", "init_to_value"])
+def test_an_autoguides_init_value_for_an_unknown_site_is_an_error(backend, how):
+    """``AutoNormal(model, init_loc_fn={"muu": 1.0})`` (a misspelled site; found by a probe):
+    NumPyro and Pyro ignore the value silently, so the fit starts elsewhere than meant."""
+
+    def model():
+        dg.sample("mu", dist.Normal(0.0, 1.0))
+
+    values = {"muu": 1.0}
+    init = values if how == "dict" else dg.autoguides.init_to_value(values=values)
+    guide = dg.autoguides.AutoNormal(model, init_loc_fn=init)
+    r = dg.check(model, guide, backend=backend, level="cheap")
+    (f,) = r.find("init-unknown-site", "muu")
+    assert f.severity == "error" and "'mu'" in f.message
+    with pytest.raises(dg.SpecError, match="init_loc_fn gives a value for 'muu'"):
+        dg.fit(model, guide, backend=backend, num_steps=2, progress=False)
+    ok = dg.autoguides.AutoNormal(model, init_loc_fn={"mu": 1.0})
+    assert not dg.check(model, ok, backend=backend, level="cheap").find("init-unknown-site")

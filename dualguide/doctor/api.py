@@ -174,6 +174,33 @@ def _compare_traces(rep, ctx, gsites, msites) -> None:
     _check_extra(rep, gsites, msites)
     _check_shapes(rep, gsites, msites, ctx.autoguide)
     _check_supports(rep, gsites, msites, ctx.b)
+    if ctx.autoguide and msites is not None:
+        _check_init_names(rep, ctx.neutral_guide, msites)
+
+
+def _check_init_names(rep, guide, msites) -> None:
+    """An autoguide's init values (``init_loc_fn={...}``, ``init_to_value(values=...)``) for a
+    site the model has no latent of: NumPyro and Pyro ignore it silently (a misspelled name
+    starts the fit elsewhere than meant)."""
+    latents = [k for k, s in msites.items() if _latent(s)]
+    for part in getattr(guide, "parts", None) or [guide]:
+        init = getattr(part, "init_loc_fn", None)
+        if getattr(init, "strategy", None) == "value":
+            init = init.kwargs.get("values")
+        if not isinstance(init, dict):
+            continue
+        for name in init:
+            if name not in latents:
+                rep.add(
+                    "init-unknown-site",
+                    "error",
+                    name,
+                    f"{type(part).__name__}'s init_loc_fn gives a value for {name!r}, which is "
+                    f"not a latent site of the model (its latents: "
+                    f"{', '.join(map(repr, latents)) or 'none'})",
+                    fix="name one of the model's latent sites (the frameworks ignore the value "
+                    "of an unknown name: the fit would start where the default strategy puts it)",
+                )
 
 
 def _guarded(rep, what: str, fn: Callable[[], None]) -> None:

@@ -33,7 +33,8 @@ class _Ctx:
         from ..autoguides import AutoGuide
 
         #: the guide is one of dualguide's autoguides (the frameworks' own handle plates)
-        self.autoguide = isinstance(getattr(guide, "neutral", guide), AutoGuide)
+        self.neutral_guide = getattr(guide, "neutral", guide)
+        self.autoguide = isinstance(self.neutral_guide, AutoGuide)
         if not isinstance(model_args, (tuple, list)):
             raise SpecError(f"check: model_args must be a tuple, got {type(model_args).__name__}")
         self.args = tuple(b.to_array(a) for a in model_args)
