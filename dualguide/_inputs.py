@@ -305,7 +305,7 @@ def check_plates(name: str, shape: Sequence[int], event_dim: int, plates: Sequen
             )
 
 
-def plate_reentered(name: str, size: int, subsample_size: int | None) -> SpecError:
+def plate_reentered(name: str, size: int | None, subsample_size: int | None) -> SpecError:
     """A subsampled plate made twice by name in one run: each would draw its own minibatch
     (NumPyro) or clash (Pyro).  Plates without subsampling may be made again by name."""
     return SpecError(

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from ..errors import SpecError
 from .context import _Ctx
@@ -184,7 +185,7 @@ def _check_init_names(rep, guide, msites) -> None:
     starts the fit elsewhere than meant)."""
     latents = [k for k, s in msites.items() if _latent(s)]
     for part in getattr(guide, "parts", None) or [guide]:
-        init = getattr(part, "init_loc_fn", None)
+        init: Any = getattr(part, "init_loc_fn", None)
         if getattr(init, "strategy", None) == "value":
             init = init.kwargs.get("values")
         if not isinstance(init, dict):
