@@ -128,6 +128,13 @@ def crn_plan(progs: Programs, loss: Any) -> dict | str:
         return f"model latent(s) {', '.join(map(repr, free))} not in the guide"
     if progs.naming.active and progs.base_sites:
         return f"the {progs.naming.kind}s of the two frameworks draw their latents at other sites"
+    for b in progs.ok_backends:
+        nat = progs.native(b)
+        with progs.hook(backend=b):
+            if nat.mod.subsampled(nat.model, nat.guide, nat.args, nat.kwargs):
+                # each backend draws the minibatch with its own generator: common noise of the
+                # latents alone leaves the estimates different functions of it
+                return "a subsampled plate draws its minibatch on each backend's own generator"
     plans = {}
     for name in progs.base_sites:
         p = _site_plan(progs, name)

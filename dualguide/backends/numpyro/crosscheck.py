@@ -119,6 +119,15 @@ def _subsamples(tr) -> dict:
     }
 
 
+def subsampled(model, guide, args, kwargs) -> bool:
+    """Whether guide or model has a subsampled plate (one run, its minibatch drawn by
+    NumPyro's generator)."""
+    with handlers.block(), handlers.seed(rng_seed=0):
+        gtr = handlers.trace(guide).get_trace(*args, **kwargs)
+        mtr = handlers.trace(handlers.replay(model, trace=gtr)).get_trace(*args, **kwargs)
+    return bool(_subsamples(gtr) or _subsamples(mtr))
+
+
 # structure ---------------------------------------------------------------------------------
 def inspect(model, guide, args, kwargs, seed):
     """Trace the guide, then the model replayed on the guide's values (neutral Site dicts)."""

@@ -116,6 +116,11 @@ def _subsampled(model, guide, args, kwargs) -> bool:
     )
 
 
+def subsampled(model, guide, args, kwargs) -> bool:
+    """Whether guide or model has a subsampled plate (the neutral name of :func:`_subsampled`)."""
+    return _subsampled(model, guide, args, kwargs)
+
+
 def _vectorizes(model, guide, nest, args, kwargs) -> bool:
     """Whether Pyro's particle plate at ``-(nest + 1)`` runs these programs as independent
     particles: no subsampled plate (:func:`_subsampled`) and two particles traced in the
