@@ -332,6 +332,10 @@ def fit(
         )
     _check_signature(model, "model", model_args, model_kwargs)
     _check_signature(guide, "guide", model_args, model_kwargs)
+    from .autoguides import AutoGuide
+
+    if isinstance(guide, AutoGuide):  # its median & co. default to these arguments
+        guide.remember(model_args, model_kwargs)
     if loss_obj.name != "Trace_ELBO":
         from .elbo import check_program
 

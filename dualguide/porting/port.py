@@ -534,6 +534,7 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
         nf.notes.append((s.lineno, f"kept {names} (a guide made in the __main__ block)"))
     margs, margs_native = model_args_text(nf, porter, kept + nf.hoisted)
     settings = fit_settings_text(nf, porter, kept)
+    nf.notes.extend(n for n in porter.notes if n not in nf.notes)
     nf.notes.sort()
     functions = [s.name for s in kept if isinstance(s, ast.FunctionDef) and nf.calls_primitive(s)]
     check_clashes(porter, kept)
