@@ -131,6 +131,8 @@ class PortResult:
             if v.backend == "-":
                 status = "-"
             lines.append(f"  {v.function:<24} {v.backend:<20} {status:<7} {what}")
+            if not v.ok and v.sites and v.message and v.backend != "-":
+                lines.append(f"  {'':<24} {'':<20} {'why':<7} {v.message}")  # the reason
         if not self.verification:
             lines.append("verified: no (verification was skipped: nothing was traced)")
         elif self.verified:

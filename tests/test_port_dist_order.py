@@ -1,0 +1,105 @@
+"""A distribution whose framework's positional order is not the neutral one is ported by
+keyword (NumPyro's ``ZeroInflatedPoisson(gate, rate)``; the neutral order is Pyro's
+``(rate, gate=...)``), and the verification compares distributions by what they are
+(NumPyro's ZeroInflatedPoisson is the ZeroInflatedProbs dualguide builds)."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpyro.distributions as nd
+import pyro.distributions as pd
+import pytest
+
+from dualguide import _table
+from dualguide.porting._verify import Verification
+from dualguide.porting.port import PortResult, port
+
+
+def _positional(obj) -> list[str]:
+    f = obj.__init__ if inspect.isclass(obj) else obj
+    sig = inspect.signature(f)
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in sig.parameters.values() if p.name != "self" and p.kind in kinds]
+
+
+@pytest.mark.parametrize("framework", ["numpyro", "pyro"])
+def test_table_positional_orders_are_the_frameworks(framework):
+    """Every row's neutral order (or its ``native_args``) is the framework's own positional
+    order, so a port may copy positional arguments exactly where the table says so."""
+    mod = nd if framework == "numpyro" else pd
+    wrong = []
+    for name, spec in _table.DISTRIBUTIONS.items():
+        cls = getattr(mod, getattr(spec, framework), None)
+        if cls is None or not spec.args:
+            continue
+        try:
+            native = _positional(cls)
+        except (TypeError, ValueError):
+            continue
+        rename = spec.rename if framework == "numpyro" else {}
+        want = spec.native_args.get(framework) or tuple(rename.get(a, a) for a in spec.args)
+        n = min(len(native), len(want))
+        if native[:n] != list(want[:n]):
+            wrong.append(f"{name}: {framework} {native[:n]}, table {list(want[:n])}")
+    assert not wrong, wrong
+
+
+ZIP = """
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+from numpyro.infer import SVI, Trace_ELBO
+from numpyro.infer.autoguide import AutoDelta
+from numpyro.optim import Adam
+
+x = jnp.array([0.0, 0.5, 1.0, 1.5])
+counts = jnp.array([0.0, 2.0, 0.0, 4.0])
+
+
+def model(x, counts=None):
+    b = numpyro.sample("b", dist.Normal(0.0, 1.0))
+    gate = numpyro.sample("gate", dist.Beta(1.0, 1.0))
+    with numpyro.plate("n", x.shape[0]):
+        numpyro.sample("counts", dist.ZeroInflatedPoisson(CALL), obs=counts)
+
+
+guide = AutoDelta(model)
+
+if __name__ == "__main__":
+    svi = SVI(model, guide, Adam(0.05), Trace_ELBO())
+    svi.run(jax.random.PRNGKey(0), 10, x, counts)
+"""
+
+
+def test_numpyro_positional_zero_inflated_poisson_is_ported_by_keyword(tmp_path):
+    path = tmp_path / "zip.py"
+    path.write_text(ZIP.replace("CALL", "gate, jnp.exp(b * x)"))
+    r = port(path)
+    assert "dist.ZeroInflatedPoisson(gate=gate, rate=ops.exp(b * x))" in r.source
+    assert r.verified, r.report()
+
+
+def test_zero_inflated_poisson_by_keyword_verifies(tmp_path):
+    path = tmp_path / "zip_kw.py"
+    path.write_text(ZIP.replace("CALL", "gate=gate, rate=jnp.exp(b * x)"))
+    r = port(path)
+    assert r.verified, r.report()
+
+
+def test_same_dist_reads_the_alias_table():
+    assert _table.same_dist("ZeroInflatedPoisson", "ZeroInflatedProbs")
+    assert _table.same_dist("BernoulliLogits", "Bernoulli")
+    assert not _table.same_dist("ZeroInflatedPoisson", "Poisson")
+    assert not _table.same_dist("Normal", "Cauchy")
+
+
+def test_report_gives_the_reason_of_a_failed_verification():
+    failed = Verification(
+        "model", "numpyro vs original", False, ["x"], "site 'x': value differs (1.0 vs 2.0)"
+    )
+    r = PortResult("", "numpyro", "f.py", functions=["model"], verification=[failed])
+    text = r.report()
+    assert "FAILED" in text and "site 'x': value differs (1.0 vs 2.0)" in text
+    assert text.rstrip().endswith("verified: NO")
