@@ -55,6 +55,7 @@ from ._port_table import (
 )
 from ._porter import Porter
 from ._roundtrip import (
+    SVI_CLASSES,
     FilePorter,
     drop_section_marks,
     find_model_args,
@@ -466,12 +467,33 @@ def model_args_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) ->
 
 
 def fit_settings_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) -> str:
-    """``FIT_SETTINGS = {"loss": dg.infer.<ELBO>(...)}`` when the original fits with an ELBO
-    other than Trace_ELBO (enumeration above all: a fit with Trace_ELBO would sample the
-    enumerated sites instead), so ``dg.fit``, ``crosscheck`` and ``export`` use the same
-    estimator; "" when there is none (or the file defines FIT_SETTINGS)."""
+    """``FIT_SETTINGS = {"loss": dg.infer.<ELBO>(...), "optim": dg.optim.<X>(...)}``: the loss
+    when the original fits with an ELBO other than Trace_ELBO (enumeration above all: a fit
+    with Trace_ELBO would sample the enumerated sites instead), and the optimizer its SVI takes
+    (ported, when a constructor with literal arguments), so ``dg.fit``, ``crosscheck`` and
+    ``export`` fit as the original does; "" when there is neither (or the file defines
+    FIT_SETTINGS)."""
     if "FIT_SETTINGS" in {n for s in kept for n in bound_names(s)}:
         return ""
+    entries = []
+    loss = _loss_setting(nf, porter)
+    if loss is not None:
+        entries.append(("loss", *loss))
+    optim = _optim_setting(nf, porter)
+    if optim is not None:
+        entries.append(("optim", *optim))
+    if not entries:
+        return ""
+    what = " and ".join(f"the {k} (line {ln})" for k, ln, _ in entries)
+    body = ", ".join(f'"{k}": {t}' for k, _, t in entries)
+    return (
+        f"# {what} the original fits with; dualguide fit, crosscheck\n"
+        f"# and export read it\nFIT_SETTINGS = {{{body}}}\n"
+    )
+
+
+def _loss_setting(nf: NativeFile, porter: FilePorter) -> tuple[int, str] | None:
+    """The original's ELBO other than Trace_ELBO, ported: (line, text), or None."""
     for node in ast.walk(nf.src.tree):
         if not isinstance(node, ast.Call):
             continue
@@ -480,14 +502,14 @@ def fit_settings_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) 
         if not (name and name.startswith("infer.") and name.endswith("ELBO")):
             continue
         if name == "infer.Trace_ELBO":
-            return ""
+            return None
         values = [*node.args, *(k.value for k in node.keywords)]
         given = {k.arg for k in node.keywords}
         if not all(isinstance(v, ast.Constant) for v in values) or any(k is None for k in given):
             nf.notes.append(
                 (node.lineno, f"FIT_SETTINGS not written: give the {name} literal arguments")
             )
-            return ""
+            return None
         if name == "infer.TraceEnum_ELBO" and "max_plate_nesting" not in given:
             nf.notes.append(
                 (
@@ -497,15 +519,76 @@ def fit_settings_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) 
                     "dg.infer.TraceEnum_ELBO(max_plate_nesting=...)}",
                 )
             )
-            return ""
+            return None
         args = ", ".join(nf.src.segment(a) for a in node.args)
         kws = ", ".join(f"{k.arg}={nf.src.segment(k.value)}" for k in node.keywords)
-        call = f"{porter.ns('dg')}.{name}({', '.join(x for x in (args, kws) if x)})"
-        return (
-            f"# the loss the original fits with (line {node.lineno}); dualguide fit, crosscheck\n"
-            f'# and export read it\nFIT_SETTINGS = {{"loss": {call}}}\n'
+        return node.lineno, f"{porter.ns('dg')}.{name}({', '.join(x for x in (args, kws) if x)})"
+    return None
+
+
+def _literal(node: ast.AST) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _optim_setting(nf: NativeFile, porter: FilePorter) -> tuple[int, str] | None:
+    """The optimizer the original's SVI takes, ported: (line, text), or None.  Only a
+    constructor with literal arguments (``Adam(0.02)``, ``ClippedAdam(step_size=0.02,
+    clip_norm=10.0)``), given inline or bound to a name once; else a note says why not."""
+    svi = SVI_CLASSES[nf.framework]
+    assigned: dict[str, list[ast.expr]] = {}
+    for node in ast.walk(nf.src.tree):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    assigned.setdefault(t.id, []).append(node.value)
+    found: dict[str, int] = {}
+    for node in ast.walk(nf.src.tree):
+        if not isinstance(node, ast.Call):
+            continue
+        q = qualname(node.func, nf.aliases)
+        if q is None or native_canonical(q) not in svi:
+            continue
+        arg = node.args[2] if len(node.args) > 2 else None
+        arg = next((k.value for k in node.keywords if k.arg == "optim"), arg)
+        if arg is None:
+            continue
+        if isinstance(arg, ast.Name) and len(assigned.get(arg.id, [])) == 1:
+            arg = assigned[arg.id][0]
+        oq = qualname(arg.func, nf.aliases) if isinstance(arg, ast.Call) else None
+        if (
+            not isinstance(arg, ast.Call)
+            or oq is None
+            or native_canonical(oq) not in nf.rev.optimizers
+            or not all(_literal(v) for v in [*arg.args, *(k.value for k in arg.keywords)])
+            or any(k.arg is None for k in arg.keywords)
+        ):
+            nf.notes.append(
+                (
+                    node.lineno,
+                    "FIT_SETTINGS['optim'] not written: the SVI's optimizer is not a constructor "
+                    "with literal arguments; dg.fit and crosscheck use Adam(lr=0.01) unless "
+                    "given optim=",
+                )
+            )
+            return None
+        text = porter.emit_data(arg)
+        if porter.problems:
+            return None
+        found.setdefault(text, arg.lineno)
+    if len(found) > 1:
+        nf.notes.append(
+            (
+                min(found.values()),
+                "FIT_SETTINGS['optim'] not written: the original's SVIs use different "
+                f"optimizers ({', '.join(found)})",
+            )
         )
-    return ""
+        return None
+    return next(((ln, t) for t, ln in found.items()), None)
 
 
 def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list[str], list, str]:
