@@ -57,6 +57,7 @@ from ._porter import Porter
 from ._roundtrip import (
     SVI_CLASSES,
     FilePorter,
+    autoguide_class,
     drop_section_marks,
     find_model_args,
     is_portable_fitting,
@@ -103,6 +104,9 @@ class PortResult:
     notes: list[tuple[int, str]] = field(default_factory=list)
     functions: list[str] = field(default_factory=list)
     verification: list[Verification] = field(default_factory=list)
+    #: the models and guides the original fits that the port dropped, as (line, name)
+    #: (:func:`dropped_programs`): a partial port, not verified
+    dropped: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def traced(self) -> list[str]:
@@ -117,8 +121,9 @@ class PortResult:
     @property
     def verified(self) -> bool:
         """Something was traced, and every traced function ran on both backends and matched
-        the original (:attr:`untraced` lists what the verification could not run)."""
-        return bool(self.traced) and all(v.ok for v in self.verification)
+        the original (:attr:`untraced` lists what the verification could not run), and
+        nothing the original fits was dropped (:attr:`dropped`)."""
+        return bool(self.traced) and all(v.ok for v in self.verification) and not self.dropped
 
     def report(self) -> str:
         """A plain-text report: dropped code, and per function and backend the trace result."""
@@ -134,8 +139,17 @@ class PortResult:
             lines.append(f"  {v.function:<24} {v.backend:<20} {status:<7} {what}")
             if not v.ok and v.sites and v.message and v.backend != "-":
                 lines.append(f"  {'':<24} {'':<20} {'why':<7} {v.message}")  # the reason
+        if self.dropped:
+            what = ", ".join(f"{n} (line {ln})" for ln, n in self.dropped)
+            lines.append(
+                f"PARTIAL port: dropped what the original fits (its SVI's model / guide): "
+                f"{what}; see the notes"
+            )
         if not self.verification:
             lines.append("verified: no (verification was skipped: nothing was traced)")
+        elif self.dropped:
+            ok = "" if not self.traced else f"; traced and matching: {', '.join(self.traced)}"
+            lines.append(f"verified: NO (a partial port{ok})")
         elif self.verified:
             lines.append(f"verified: yes, for {', '.join(self.traced)}")
         elif not self.traced:
@@ -594,6 +608,46 @@ def _optim_setting(nf: NativeFile, porter: FilePorter) -> tuple[int, str] | None
 def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list[str], list, str]:
     """Rewrite the file; return (neutral source, framework, notes, ported functions, problems,
     native source of the model arguments or "")."""
+    return _port_source(path)[:6]
+
+
+def dropped_programs(nf: NativeFile, kept: list[ast.stmt]) -> list[tuple[int, str]]:
+    """The models and guides the original fits (its SVI's first two arguments, its autoguides)
+    that the port dropped, as (line, name): the port then lacks what the original fits."""
+    bound_at: dict[str, int] = {}
+    for s in nf.stmts:
+        body = s.body if is_main_guard(s) else [s]  # type: ignore[attr-defined]
+        for t in body:
+            for n in bound_names(t):
+                bound_at.setdefault(n, t.lineno)
+    fitted: set[str] = set()
+    for node in ast.walk(nf.src.tree):
+        if not isinstance(node, ast.Call):
+            continue
+        q = qualname(node.func, nf.aliases)
+        if q is None:
+            continue
+        if native_canonical(q) in SVI_CLASSES[nf.framework]:
+            given = [
+                *node.args[:2],
+                *(k.value for k in node.keywords if k.arg in ("model", "guide")),
+            ]
+            fitted |= {a.id for a in given if isinstance(a, ast.Name)}
+    for s in nf.stmts:
+        for t in s.body if is_main_guard(s) else [s]:  # type: ignore[attr-defined]
+            if (
+                isinstance(t, ast.Assign)
+                and isinstance(t.value, ast.Call)
+                and (q := qualname(t.value.func, nf.aliases)) is not None
+                and autoguide_class(native_canonical(q), nf.framework) is not None
+            ):
+                fitted |= bound_names(t)
+    have = {n for s in [*kept, *nf.hoisted] for n in bound_names(s) if not is_main_guard(s)}
+    have |= {n for s in kept if is_main_guard(s) for n in bound_names(s)}
+    return sorted((bound_at[n], n) for n in fitted if n in bound_at and n not in have)
+
+
+def _port_source(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise PortError(f"{path}: no such file")
@@ -651,7 +705,8 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
         text += "\n\n" + settings
     if exported is not None:
         text = drop_section_marks(text)
-    return text, nf.framework, nf.notes, functions, porter.problems, margs_native
+    dropped = dropped_programs(nf, kept)
+    return text, nf.framework, nf.notes, functions, porter.problems, margs_native, dropped
 
 
 def port(
@@ -675,8 +730,8 @@ def port(
     >>> r.verified  # doctest: +SKIP
     True
     """
-    text, fw, notes, functions, problems, margs = port_source(source)
-    result = PortResult(text, fw, str(source), notes, functions)
+    text, fw, notes, functions, problems, margs, dropped = _port_source(source)
+    result = PortResult(text, fw, str(source), notes, functions, dropped=dropped)
     if problems:
         lines = "\n".join(
             f"  {p}:{ln}: {msg}" for p, ln, msg in sorted(problems, key=lambda t: t[1])
