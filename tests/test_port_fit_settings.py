@@ -70,3 +70,14 @@ def test_a_schedule_is_not_written_and_noted(tmp_path):
     r, mod = _port(tmp_path, "optimizer = Adam(step_size=lambda i: 0.02 * 0.99**i)")
     assert "FIT_SETTINGS" not in r.source
     assert "FIT_SETTINGS['optim'] not written" in r.report()
+
+
+def test_a_top_level_optimizer_is_named(tmp_path):
+    path = tmp_path / "top.py"
+    src = SRC.replace(
+        "guide = AutoNormal(model)\n", "guide = AutoNormal(model)\noptimizer = Adam(0.03)\n"
+    )
+    path.write_text(src.replace("    OPTIM\n", "").replace("LOSS", "Trace_ELBO()"))
+    r = port(path)
+    assert 'FIT_SETTINGS = {"optim": optimizer}' in r.source
+    assert r.verified, r.report()

@@ -493,7 +493,7 @@ def fit_settings_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) 
     loss = _loss_setting(nf, porter)
     if loss is not None:
         entries.append(("loss", *loss))
-    optim = _optim_setting(nf, porter)
+    optim = _optim_setting(nf, porter, kept)
     if optim is not None:
         entries.append(("optim", *optim))
     if not entries:
@@ -548,11 +548,15 @@ def _literal(node: ast.AST) -> bool:
     return True
 
 
-def _optim_setting(nf: NativeFile, porter: FilePorter) -> tuple[int, str] | None:
+def _optim_setting(
+    nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]
+) -> tuple[int, str] | None:
     """The optimizer the original's SVI takes, ported: (line, text), or None.  Only a
     constructor with literal arguments (``Adam(0.02)``, ``ClippedAdam(step_size=0.02,
-    clip_norm=10.0)``), given inline or bound to a name once; else a note says why not."""
+    clip_norm=10.0)``), given inline or bound to a name once (the name itself when the port
+    keeps it at the top level); else a note says why not."""
     svi = SVI_CLASSES[nf.framework]
+    top = {n for s in kept if not is_main_guard(s) for n in bound_names(s)}
     assigned: dict[str, list[ast.expr]] = {}
     for node in ast.walk(nf.src.tree):
         if isinstance(node, ast.Assign):
@@ -570,8 +574,9 @@ def _optim_setting(nf: NativeFile, porter: FilePorter) -> tuple[int, str] | None
         arg = next((k.value for k in node.keywords if k.arg == "optim"), arg)
         if arg is None:
             continue
-        if isinstance(arg, ast.Name) and len(assigned.get(arg.id, [])) == 1:
-            arg = assigned[arg.id][0]
+        name = arg.id if isinstance(arg, ast.Name) else None
+        if name is not None and len(assigned.get(name, [])) == 1:
+            arg = assigned[name][0]
         oq = qualname(arg.func, nf.aliases) if isinstance(arg, ast.Call) else None
         if (
             not isinstance(arg, ast.Call)
@@ -589,7 +594,7 @@ def _optim_setting(nf: NativeFile, porter: FilePorter) -> tuple[int, str] | None
                 )
             )
             return None
-        text = porter.emit_data(arg)
+        text = name if name in top else porter.emit_data(arg)
         if porter.problems:
             return None
         found.setdefault(text, arg.lineno)
