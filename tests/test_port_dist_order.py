@@ -127,3 +127,31 @@ def test_crosscheck_of_a_zero_inflated_poisson_sees_one_distribution(backend_sta
     )
     text = str(rep)
     assert "ZeroInflatedProbs in numpyro" not in text, text
+
+
+NEUTRAL_ZIP = """import dualguide as dg
+from dualguide import constraints
+from dualguide import distributions as dist
+
+
+def model():
+    r = dg.sample("r", dist.Gamma(2.0, 1.0))
+    dg.sample("d", dist.ZeroInflatedPoisson(r, gate=0.3), obs=0.0)
+
+
+def guide():
+    dg.sample("r", dist.Gamma(dg.param("a", 2.0, constraint=constraints.positive), 1.0))
+"""
+
+
+def test_an_export_s_inlined_zero_inflated_poisson_ports_back_in_the_neutral_order(tmp_path):
+    """The NumPyro export inlines a ZeroInflatedPoisson class in the neutral (Pyro) order: its
+    positional rate is not NumPyro's gate."""
+    import dualguide as dg
+
+    src = tmp_path / "zip_neutral.py"
+    src.write_text(NEUTRAL_ZIP)
+    dg.export(src, backend="numpyro", out=tmp_path / "zip_numpyro.py")
+    r = port(tmp_path / "zip_numpyro.py")
+    assert "dist.ZeroInflatedPoisson(r, gate=0.3)" in r.source
+    assert r.verified, r.report()

@@ -508,7 +508,11 @@ class Porter(Rewriter):
             self.init_key = prev
 
     # distributions ----------------------------------------------------------------------
-    def dist(self, name: str, node: ast.Call) -> str:
+    def dist(self, name: str, node: ast.Call, native_order: bool = True) -> str:
+        """``dist.X(...)`` of the framework as the neutral ``dist.X``; with ``native_order``
+        (the framework's own class, not an export's inlined one in the neutral order)
+        positional arguments become keywords where the table's ``native_args`` says the
+        framework's order differs."""
         spec = _table.DISTRIBUTIONS[name]
         func = self.ns("dist") + "." + name
         ov = {}
@@ -523,7 +527,7 @@ class Porter(Rewriter):
         for k in node.keywords:
             if k.arg in back:
                 ov[id(k)] = f"{back[k.arg]}={self.emit(k.value)}"
-        order = spec.native_args.get(self.fw)
+        order = spec.native_args.get(self.fw) if native_order else None
         if order is not None and node.args:
             # the framework's positional order is not the neutral one: write keywords
             for i, a in enumerate(node.args):

@@ -316,8 +316,8 @@ class FilePorter(Porter):
             return f"{self.ns('ops')}.asarray({self.emit(node.args[0])})"
         if f.id == "transformed":
             return self.call_text(node, self.ns("dg") + ".transformed")
-        if f.id in _table.DISTRIBUTIONS:
-            return self.dist(f.id, node)
+        if f.id in _table.DISTRIBUTIONS:  # inlined with the neutral argument order
+            return self.dist(f.id, node, native_order=False)
         if f.id in _table.TRANSFORMS:  # NumPyro's TanhTransform, written out by the export
             return self.transform(f.id, node)
         return None
