@@ -508,7 +508,7 @@ def fit_settings_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) 
 
 def _loss_setting(nf: NativeFile, porter: FilePorter) -> tuple[int, str] | None:
     """The original's ELBO other than Trace_ELBO, ported: (line, text), or None."""
-    for node in ast.walk(nf.src.tree):
+    for node in _walk(nf.stmts):
         if not isinstance(node, ast.Call):
             continue
         q = qualname(node.func, nf.aliases)
@@ -540,6 +540,13 @@ def _loss_setting(nf: NativeFile, porter: FilePorter) -> tuple[int, str] | None:
     return None
 
 
+def _walk(stmts: list[ast.stmt]):
+    """Every node of ``stmts`` (the file's own statements: an export's generated fitting code,
+    which port drops, is not among them)."""
+    for st in stmts:
+        yield from ast.walk(st)
+
+
 def _literal(node: ast.AST) -> bool:
     try:
         ast.literal_eval(node)
@@ -558,13 +565,13 @@ def _optim_setting(
     svi = SVI_CLASSES[nf.framework]
     top = {n for s in kept if not is_main_guard(s) for n in bound_names(s)}
     assigned: dict[str, list[ast.expr]] = {}
-    for node in ast.walk(nf.src.tree):
+    for node in _walk(nf.stmts):
         if isinstance(node, ast.Assign):
             for t in node.targets:
                 if isinstance(t, ast.Name):
                     assigned.setdefault(t.id, []).append(node.value)
     found: dict[str, int] = {}
-    for node in ast.walk(nf.src.tree):
+    for node in _walk(nf.stmts):
         if not isinstance(node, ast.Call):
             continue
         q = qualname(node.func, nf.aliases)
@@ -626,7 +633,7 @@ def dropped_programs(nf: NativeFile, kept: list[ast.stmt]) -> list[tuple[int, st
             for n in bound_names(t):
                 bound_at.setdefault(n, t.lineno)
     fitted: set[str] = set()
-    for node in ast.walk(nf.src.tree):
+    for node in _walk(nf.stmts):
         if not isinstance(node, ast.Call):
             continue
         q = qualname(node.func, nf.aliases)
