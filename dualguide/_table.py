@@ -43,6 +43,10 @@ class Dist:
     constraint_args: tuple = ()
     #: the neutral positional argument names, for porting and error messages
     args: tuple = ()
+    #: framework -> its own positional order (its keywords), where it is not ``args``: a port
+    #: from that framework writes positional arguments as keywords
+    #: (``tests/test_port_dist_order.py`` checks this against the frameworks' signatures)
+    native_args: dict = field(default_factory=dict)
     #: arguments that are neutral transforms (``dualguide.dist_transforms``) or lists of them
     transform_args: tuple = ()
 
@@ -99,7 +103,10 @@ DISTRIBUTIONS: dict[str, Dist] = {
         "DirichletMultinomial", "DirichletMultinomial", args=("concentration", "total_count")
     ),
     "ZeroInflatedPoisson": Dist(
-        "ZeroInflatedPoisson", "ZeroInflatedPoisson", args=("rate", "gate", "gate_logits")
+        "ZeroInflatedPoisson",
+        "ZeroInflatedPoisson",
+        args=("rate", "gate", "gate_logits"),
+        native_args={"numpyro": ("gate", "rate")},  # NumPyro's ZeroInflatedPoisson(gate, rate)
     ),
     "ZeroInflatedDistribution": Dist(
         "ZeroInflatedDistribution",
@@ -647,7 +654,27 @@ DIST_ALIASES: dict[str, str] = {
     "BinomialLogits": "Binomial",
     "GeometricProbs": "Geometric",
     "GeometricLogits": "Geometric",
+    # NumPyro's ZeroInflatedDistribution(base, gate=...) is a ZeroInflatedProbs (Logits)
+    "ZeroInflatedProbs": "ZeroInflatedDistribution",
+    "ZeroInflatedLogits": "ZeroInflatedDistribution",
 }
+
+#: neutral distribution -> the more general one it is a case of.  NumPyro's
+#: ``ZeroInflatedPoisson(gate, rate)`` is a class of its own, while dualguide's NumPyro backend
+#: builds it as ``ZeroInflatedDistribution(Poisson(rate), gate=...)`` (a ZeroInflatedProbs):
+#: the same distribution, told apart by its values and log densities, not by its class.
+DIST_CASE_OF: dict[str, str] = {"ZeroInflatedPoisson": "ZeroInflatedDistribution"}
+
+
+def same_dist(a: str | None, b: str | None) -> bool:
+    """Whether native class names ``a`` and ``b`` may be the same distribution: the same
+    neutral identity (:func:`canonical_dist`), or one a case of the other (:data:`DIST_CASE_OF`).
+
+    >>> same_dist("ZeroInflatedPoisson", "ZeroInflatedProbs"), same_dist("Normal", "Cauchy")
+    (True, False)
+    """
+    ca, cb = canonical_dist(a), canonical_dist(b)
+    return ca == cb or DIST_CASE_OF.get(ca or "", ca) == DIST_CASE_OF.get(cb or "", cb)
 
 
 def canonical_dist(name: str | None) -> str | None:

@@ -97,8 +97,8 @@ class AutoGuide:
         self.init_loc_fn = _check_init(self.kind, init_loc_fn)
         self.options = options
         self._cache: dict = {}
-        #: the model arguments of the last fit (:func:`remember_args`), or None
-        self._fit_args: tuple[tuple, dict] | None = None
+        #: the model arguments of the last fit or SVI run of this guide (see :meth:`remember`)
+        self._seen: tuple[tuple, dict] | None = None
 
     @property
     def kind(self) -> str:
@@ -163,6 +163,39 @@ class AutoGuide:
             native = self._cache[b.name] = self.__dualguide_render__(b)
         return native(*args, **kwargs)
 
+    # model arguments ---------------------------------------------------------------------
+    def remember(self, model_args: Sequence = (), model_kwargs: Mapping | None = None) -> None:
+        """Keep the model arguments this guide was fitted or run with: ``dg.fit``,
+        ``dg.infer.SVI`` record them, and ``median``, ``quantiles``,
+        ``sample_posterior``, ``get_posterior`` and ``translate`` use them when given no
+        ``model_args`` / ``model_kwargs`` (as a NumPyro autoguide, which keeps the model's
+        arguments from its first run)."""
+        self._seen = (tuple(model_args), dict(model_kwargs or {}))
+
+    def _inputs(self, method: str, model_args, model_kwargs, *, need: bool = True):
+        """``(model_args, model_kwargs)``: the given ones, else the remembered ones; with
+        ``need`` a SpecError, naming ``method``, when the model needs arguments and there
+        are none."""
+        if model_args is not None or model_kwargs is not None:
+            return tuple(model_args or ()), dict(model_kwargs or {})
+        if self._seen is not None:
+            return self._seen
+        if need:
+            import inspect
+
+            try:
+                inspect.signature(self.model).bind()
+            except TypeError as e:
+                name = getattr(self.model, "__name__", "the model")
+                raise SpecError(
+                    f"{self.kind}.{method}: the model {name} takes arguments ({e}) and this "
+                    f"guide has not been fitted or run with them: pass "
+                    f"{method}(..., model_args=(...), model_kwargs={{...}})"
+                ) from None
+            except ValueError:
+                pass  # no signature: let the framework speak
+        return (), {}
+
     # params --------------------------------------------------------------------------------
     def layout(
         self, backend: str | None = None, model_args: tuple = (), model_kwargs: dict | None = None
@@ -178,7 +211,7 @@ class AutoGuide:
         params: Mapping[str, Any],
         to: str,
         *,
-        model_args: tuple = (),
+        model_args: tuple | None = None,
         model_kwargs: dict | None = None,
     ) -> dict[str, np.ndarray]:
         """Fitted params (constrained, either backend's names) in backend ``to``'s names.
@@ -206,6 +239,7 @@ class AutoGuide:
             return {k: np.asarray(v, dtype=float_np()) for k, v in params.items()}
         layouts = None
         if not AUTOGUIDE_PARAMS[self.kind].per_site:
+            model_args, model_kwargs = self._inputs("translate", model_args, model_kwargs)
             layouts = {
                 source: self.layout(source, model_args, model_kwargs),
                 target: self.layout(target, model_args, model_kwargs),
@@ -217,7 +251,7 @@ class AutoGuide:
         params: Mapping[str, Any],
         *,
         backend: str | None = None,
-        model_args: tuple = (),
+        model_args: tuple | None = None,
         model_kwargs: dict | None = None,
     ) -> dict[str, np.ndarray]:
         """The native guide's ``median`` of each latent site, as numpy arrays.
@@ -231,7 +265,7 @@ class AutoGuide:
                 "draw with sample_posterior(seed, params, sample_shape=(n,)) and take "
                 "np.median / np.quantile over axis 0"
             )
-        b, p, args, kwargs = self._prepare(params, backend, model_args, model_kwargs)
+        b, p, args, kwargs = self._prepare(params, backend, model_args, model_kwargs, "median")
         native = self.__dualguide_render__(b)
         return _backend_module(b).median(native, p, args, kwargs)
 
@@ -242,7 +276,7 @@ class AutoGuide:
         *,
         sample_shape: Sequence[int] = (),
         backend: str | None = None,
-        model_args: tuple = (),
+        model_args: tuple | None = None,
         model_kwargs: dict | None = None,
     ) -> dict[str, np.ndarray]:
         """Draws from the fitted guide: ``{site: array of shape sample_shape + site shape}``.
@@ -266,7 +300,9 @@ class AutoGuide:
         shape = _check_sample_shape(self.kind, sample_shape)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise SpecError(f"{self.kind}.sample_posterior: seed must be an int, got {seed!r}")
-        b, p, args, kwargs = self._prepare(params, backend, model_args, model_kwargs)
+        b, p, args, kwargs = self._prepare(
+            params, backend, model_args, model_kwargs, "sample_posterior"
+        )
         native = self.__dualguide_render__(b)
         return _backend_module(b).sample_posterior(native, p, int(seed), shape, args, kwargs)
 
@@ -276,7 +312,7 @@ class AutoGuide:
         quantiles: Sequence[float],
         *,
         backend: str | None = None,
-        model_args: tuple = (),
+        model_args: tuple | None = None,
         model_kwargs: dict | None = None,
     ) -> dict[str, np.ndarray]:
         """The native guide's ``quantiles`` of each latent site: arrays of shape ``(len(q), ...)``."""
@@ -288,12 +324,13 @@ class AutoGuide:
         qs = [float(q) for q in quantiles]
         if not all(0.0 < q < 1.0 for q in qs):
             raise SpecError(f"{self.kind}.quantiles: quantiles must lie in (0, 1), got {qs}")
-        b, p, args, kwargs = self._prepare(params, backend, model_args, model_kwargs)
+        b, p, args, kwargs = self._prepare(params, backend, model_args, model_kwargs, "quantiles")
         native = self.__dualguide_render__(b)
         return _backend_module(b).quantiles(native, p, qs, args, kwargs)
 
-    def _prepare(self, params, backend, model_args, model_kwargs):
+    def _prepare(self, params, backend, model_args, model_kwargs, method):
         params = _as_params(params)
+        model_args, model_kwargs = self._inputs(method, model_args, model_kwargs)
         if backend is None:
             backend = naming_of(self.kind, params)
         b = _state.resolve(backend)
@@ -414,22 +451,42 @@ class AutoLaplaceApproximation(AutoGuide):
         params: Mapping[str, Any],
         *,
         backend: str | None = None,
-        model_args: tuple = (),
+        model_args: tuple | None = None,
         model_kwargs: dict | None = None,
-    ) -> dict[str, Any]:
+    ) -> LaplacePosterior:
         """The Laplace Gaussian over the packed unconstrained latents, as numpy.
 
-        Returns ``{"loc", "scale_tril", "covariance_matrix", "layout"}``: ``layout`` is
-        ``[(site, unconstrained shape), ...]`` in the order of the vector.
+        Returns ``{"loc", "scale_tril", "covariance_matrix", "layout"}`` (a
+        :class:`LaplacePosterior`: a dict whose entries read as attributes too,
+        ``post.loc``): ``layout`` is ``[(site, unconstrained shape), ...]`` in the order
+        of the vector.
         """
-        b, p, args, kwargs = self._prepare(params, backend, model_args, model_kwargs)
+        b, p, args, kwargs = self._prepare(
+            params, backend, model_args, model_kwargs, "get_posterior"
+        )
         native = self.__dualguide_render__(b)
         loc, lt = _backend_module(b).laplace(native, p, args, kwargs)
         loc = np.asarray(loc, dtype=float_np())
         lt = np.asarray(lt, dtype=float_np())
         cov = (lt.astype(np.float64) @ lt.T.astype(np.float64)).astype(float_np())
         layout = _backend_module(b).layout(native, args, kwargs)
-        return {"loc": loc, "scale_tril": lt, "covariance_matrix": cov, "layout": layout}
+        return LaplacePosterior(loc=loc, scale_tril=lt, covariance_matrix=cov, layout=layout)
+
+
+class LaplacePosterior(dict):
+    """What :meth:`AutoLaplaceApproximation.get_posterior` returns: a dict of numpy arrays
+    (``loc``, ``scale_tril``, ``covariance_matrix``, ``layout``) whose entries read as
+    attributes too (``post.loc``), the names of the Gaussian NumPyro and Pyro return.  It is
+    not a distribution: draw with the guide's ``sample_posterior``."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self:
+            return self[name]
+        raise AttributeError(
+            f"get_posterior's result has {', '.join(self)} (numpy arrays), not {name!r}: it "
+            "is not a distribution; draw with guide.sample_posterior(seed, params, "
+            "sample_shape=(n,))"
+        )
 
 
 class AutoIAFNormal(AutoGuide):
@@ -601,10 +658,11 @@ class AutoGuideList(AutoGuide):
         params: Mapping[str, Any],
         to: str,
         *,
-        model_args: tuple = (),
+        model_args: tuple | None = None,
         model_kwargs: dict | None = None,
     ) -> dict[str, np.ndarray]:
         """Part by part: each part's params translated with its own table row."""
+        model_args, model_kwargs = self._inputs("translate", model_args, model_kwargs)
         target = _state.resolve(to).name if not isinstance(to, str) else to.lower()
         if target not in BACKENDS:
             raise SpecError(f"AutoGuideList.translate: to must be one of {BACKENDS}, got {to!r}")
@@ -629,8 +687,9 @@ class AutoGuideList(AutoGuide):
                 out[k] = np.asarray(v, dtype=float_np())
         return out
 
-    def _prepare(self, params, backend, model_args, model_kwargs):
+    def _prepare(self, params, backend, model_args, model_kwargs, method):
         params = _as_params(params)
+        model_args, model_kwargs = self._inputs(method, model_args, model_kwargs)
         if backend is None:
             backend = "pyro" if any(k.startswith("AutoGuideList.") for k in params) else "numpyro"
         b = _state.resolve(backend)
@@ -820,15 +879,6 @@ def _check_init(kind: str, init_loc_fn):
         f"{kind}: init_loc_fn must be a strategy name, a dict of values or a function, "
         f"got {init_loc_fn!r}"
     )
-
-
-def remember_args(guide: Any, model_args: Any, model_kwargs: Any) -> None:
-    """Keep the model arguments an autoguide is fitted with (``dg.fit``, ``dg.infer.SVI``) on
-    the autoguide: its latent sites are the model's latents *as fitted* (a site observed in
-    fitting is not a latent of the guide), which :class:`dualguide.infer.Predictive` needs
-    when it is called without the observations.  Other guides: nothing to do."""
-    if isinstance(guide, AutoGuide):
-        guide._fit_args = (tuple(model_args), dict(model_kwargs or {}))
 
 
 def _args(b, model_args, model_kwargs):

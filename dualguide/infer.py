@@ -305,9 +305,6 @@ def fit(
             f"fit: model_args must be a tuple (or list) of arguments, got "
             f"{type(model_args).__name__}; for one argument write model_args=(data,)"
         )
-    from .autoguides import remember_args
-
-    remember_args(guide, model_args, model_kwargs)
     if batch is not None or seed_list is not None:  # many fits: one program if it can
         from ._batch import fit_batch
 
@@ -335,6 +332,10 @@ def fit(
         )
     _check_signature(model, "model", model_args, model_kwargs)
     _check_signature(guide, "guide", model_args, model_kwargs)
+    from .autoguides import AutoGuide
+
+    if isinstance(guide, AutoGuide):  # its median & co. default to these arguments
+        guide.remember(model_args, model_kwargs)
     if loss_obj.name != "Trace_ELBO":
         from .elbo import check_program
 

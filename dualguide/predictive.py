@@ -162,7 +162,7 @@ def _autoguide(guide: AutoGuide, b: Any, params: Any, args: tuple, kwargs: dict)
     (``Predictive(...)(x)``), and a guide set up then would draw ``y`` itself (from init
     params: a silent wrong answer).  ``dg.fit`` / ``dg.infer.SVI`` keep the fitted arguments
     on the autoguide (NumPyro's and Pyro's own guides keep their setup from fitting)."""
-    fitted = getattr(guide, "_fit_args", None)
+    fitted = guide._seen
     model_args, model_kwargs = fitted if fitted is not None else (args, kwargs)
     if not params:
         return _state.render(guide, b), params

@@ -360,7 +360,12 @@ class SVI:
         return tuple(conv(a) for a in args), {k: conv(v) for k, v in kwargs.items()}
 
     def _checked(self, args: tuple, kwargs: dict) -> None:
-        """The estimator's refusals (docs/elbo.md), checked once on the first call."""
+        """The estimator's refusals (docs/elbo.md), checked once on the first call; an
+        autoguide keeps the model arguments (its ``median`` & co. default to them)."""
+        from .autoguides import AutoGuide
+
+        if isinstance(self.guide, AutoGuide):
+            self.guide.remember(args, kwargs)
         if not getattr(self, "_program_checked", False) and self.loss.name != "Trace_ELBO":
             from .elbo import check_program
 
@@ -369,9 +374,6 @@ class SVI:
             from .elbo import warn_estimator_mismatch
 
             warn_estimator_mismatch(self.loss, self.guide, self.backend, args, kwargs, "SVI")
-            from .autoguides import remember_args
-
-            remember_args(self.guide, args, kwargs)
         self._program_checked = True
 
     def step(self, *args: Any, **kwargs: Any) -> float:

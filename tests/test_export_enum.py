@@ -203,7 +203,7 @@ def test_native_enumeration_ports_and_agrees_with_the_original(
     assert r.verified, r.report()
     assert "@dg.config_enumerate" in r.source
     # the loss of the original's SVI is carried, so fit, crosscheck and export use it
-    assert f'FIT_SETTINGS = {{"loss": dg.infer.TraceEnum_ELBO(max_plate_nesting={nesting})}}' in (
+    assert f'FIT_SETTINGS = {{"loss": dg.infer.TraceEnum_ELBO(max_plate_nesting={nesting}), ' in (
         r.source
     )
     want = _native_enum_loss(load_file(str(DATA / native)), framework, nesting)

@@ -142,9 +142,13 @@ def test_port_export_port_is_identity(tmp_path):
 
     def code(text: str) -> list[str]:
         """The code lines, without comments and without a kept ``__main__`` block (the first
-        port keeps the original's fitting code; an export writes its own and port drops it)."""
+        port keeps the original's fitting code; an export writes its own and port drops it),
+        nor ``FIT_SETTINGS`` (the first port writes the original's optimizer there; an export
+        does not carry it: docs/export_and_port.md)."""
         out, in_main = [], False
         for ln in text.splitlines():
+            if ln.startswith("FIT_SETTINGS = "):
+                continue
             if ln.startswith('if __name__ == "__main__":'):
                 in_main = True
                 continue

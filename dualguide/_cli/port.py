@@ -15,7 +15,9 @@ def add_parser(subparsers) -> None:
             "Rewrite FILE, written against NumPyro or Pyro, into dualguide's neutral API, then "
             "verify it by tracing every ported function on both backends (and comparing it with "
             "the original, site by site). Constructs with no neutral counterpart are listed "
-            "with their line numbers and the command exits with status 1. Verification imports and "
+            "with their line numbers and the command exits with status 1 (also when verification "
+            "fails, or when the model or guide the original fits was dropped: a partial port). "
+            "Verification imports and "
             'runs FILE and the ported code (their `if __name__ == "__main__":` blocks do not '
             "run): use it on files you trust; with --no-verify FILE is only parsed, nothing in it "
             "runs. Top-level code that is not a model or guide is copied into the output."
@@ -53,4 +55,6 @@ def run(args) -> int:
     else:
         print(f"wrote {args.output}", file=sys.stderr)
     print(result.report(), file=sys.stderr)
+    if result.dropped:  # a partial port: what the original fits is not in it
+        return 1
     return 0 if (args.no_verify or result.verified) else 1

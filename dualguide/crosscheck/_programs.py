@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import _state
 from .._inputs import float_np
-from .._table import canonical_dist
+from .._table import canonical_dist, same_dist
 from ..render import render
 from ..trace import Site
 from ._common import BackendFailure, describe_error, param_hook, particle_bytes
@@ -251,7 +251,12 @@ def structure_differences(progs: Programs, parts: tuple = ("guide", "model")) ->
             if va != vb:
                 out.append(f"{what} site {n!r}: shape {va} in {na}, {vb} in {nb}")
             da, db = canonical_dist(a.dist), canonical_dist(b.dist)
-            if a.type == b.type == "sample" and da != db and {da, db} != {"Unit"}:
+            # same_dist: NumPyro's ZeroInflatedProbs(Poisson) is Pyro's ZeroInflatedPoisson
+            if (
+                a.type == b.type == "sample"
+                and not same_dist(a.dist, b.dist)
+                and {da, db} != {"Unit"}
+            ):
                 out.append(f"{what} site {n!r}: {a.dist} in {na}, {b.dist} in {nb}")
     return out
 

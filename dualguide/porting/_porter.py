@@ -508,7 +508,11 @@ class Porter(Rewriter):
             self.init_key = prev
 
     # distributions ----------------------------------------------------------------------
-    def dist(self, name: str, node: ast.Call) -> str:
+    def dist(self, name: str, node: ast.Call, native_order: bool = True) -> str:
+        """``dist.X(...)`` of the framework as the neutral ``dist.X``; with ``native_order``
+        (the framework's own class, not an export's inlined one in the neutral order)
+        positional arguments become keywords where the table's ``native_args`` says the
+        framework's order differs."""
         spec = _table.DISTRIBUTIONS[name]
         func = self.ns("dist") + "." + name
         ov = {}
@@ -519,11 +523,22 @@ class Porter(Rewriter):
             for k in node.keywords:
                 if k.arg and self.tensor_of_literal(k.value):
                     ov[id(k)] = f"{k.arg}={self.emit(k.value.args[0])}"
-        if self.fw == "numpyro" and spec.rename:
-            back = {v: k for k, v in spec.rename.items()}
-            for k in node.keywords:
-                if k.arg in back:
-                    ov[id(k)] = f"{back[k.arg]}={self.emit(k.value)}"
+        back = {v: k for k, v in spec.rename.items()} if self.fw == "numpyro" else {}
+        for k in node.keywords:
+            if k.arg in back:
+                ov[id(k)] = f"{back[k.arg]}={self.emit(k.value)}"
+        order = spec.native_args.get(self.fw) if native_order else None
+        if order is not None and node.args:
+            # the framework's positional order is not the neutral one: write keywords
+            for i, a in enumerate(node.args):
+                if isinstance(a, ast.Starred) or i >= len(order):
+                    self.problem(
+                        node,
+                        f"dist.{name}: write its arguments by keyword (the neutral order is "
+                        f"({', '.join(spec.args)}), not the original's)",
+                    )
+                    break
+                ov[id(a)] = f"{back.get(order[i], order[i])}={ov.get(id(a), self.emit(a))}"
         return self.call_text(node, func, ov)
 
     def tensor_of_literal(self, node) -> bool:

@@ -212,6 +212,10 @@ class FilePorter(Porter):
         self.host_level = False
         #: names bound to an autoguide (``guide = AutoNormal(model)``), for their methods
         self.autoguide_names: set[str] = set()
+        #: the neutral autoguide class each of those names is bound to
+        self.autoguide_kinds: dict[str, str] = {}
+        #: notes on rewritten host code, (line, message), for the port's report
+        self.notes: list[tuple[int, str]] = []
 
     def emit_statement(self, stmt: ast.stmt) -> str:
         """A top-level statement; data statements make numpy arrays, and functions that are
@@ -237,9 +241,18 @@ class FilePorter(Porter):
             isinstance(node, ast.Assign)
             and isinstance(node.value, ast.Call)
             and (q := self.q(node.value.func)) is not None
-            and autoguide_class(q, self.fw) is not None
+            and (kind := autoguide_class(q, self.fw)) is not None
         ):
-            self.autoguide_names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+            names = {t.id for t in node.targets if isinstance(t, ast.Name)}
+            self.autoguide_names |= names
+            self.autoguide_kinds.update(dict.fromkeys(names, kind))
+        if (
+            (self.data_level or self.host_level)
+            and self.fw == "numpyro"
+            and isinstance(node, ast.Subscript)
+            and (text := self._autoguide_param(node)) is not None
+        ):
+            return text
         if (
             (self.data_level or self.host_level)
             and self.fw == "pyro"
@@ -303,11 +316,40 @@ class FilePorter(Porter):
             return f"{self.ns('ops')}.asarray({self.emit(node.args[0])})"
         if f.id == "transformed":
             return self.call_text(node, self.ns("dg") + ".transformed")
-        if f.id in _table.DISTRIBUTIONS:
-            return self.dist(f.id, node)
+        if f.id in _table.DISTRIBUTIONS:  # inlined with the neutral argument order
+            return self.dist(f.id, node, native_order=False)
         if f.id in _table.TRANSFORMS:  # NumPyro's TanhTransform, written out by the export
             return self.transform(f.id, node)
         return None
+
+    def _autoguide_param(self, node: ast.Subscript) -> str | None:
+        """``params["x_auto_loc"]``, a NumPyro autoguide param read from a fit's params, ->
+        ``guide.translate(params, to="numpyro")["x_auto_loc"]``: on Pyro the fit's params
+        have Pyro's names (``AutoNormal.locs.x``); translate gives NumPyro's on both."""
+        key = node.slice
+        if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+            return None
+        from ..autoguides import _pattern
+
+        owners = {
+            name
+            for name, kind in self.autoguide_kinds.items()
+            if kind != "AutoGuideList"
+            and any(
+                _pattern(p.name).match(key.value) for p in _table.AUTOGUIDE_PARAMS[kind].numpyro
+            )
+        }
+        if len(owners) != 1:
+            return None
+        (guide,) = owners
+        self.notes.append(
+            (
+                node.lineno,
+                f"{self.src.segment(node)}: NumPyro's name of an autoguide param, read through "
+                f'{guide}.translate(..., to="numpyro") (on Pyro the fit names it as Pyro does)',
+            )
+        )
+        return f'{guide}.translate({self.emit(node.value)}, to="numpyro")[{self.src.segment(key)}]'
 
     def _reads_param(self, node) -> bool:
         """``pyro.param(...)`` or ``pyro.get_param_store()[...]``."""
@@ -333,6 +375,31 @@ class FilePorter(Porter):
                 "with the params of dg.fit(...) or dg.infer.SVI(...).params",
             )
             return self.src.segment(node)
+        if (
+            isinstance(f.value, ast.Name)
+            and (kind := self.autoguide_kinds.get(f.value.id)) is not None
+            and (self.data_level or self.host_level)
+        ):
+            from .. import autoguides
+
+            if not callable(getattr(getattr(autoguides, kind), f.attr, None)):
+                self.problem(
+                    node,
+                    f"{f.value.id}.{f.attr}: the neutral {kind} has no {f.attr} (it has median, "
+                    "quantiles, sample_posterior, translate"
+                    + (", get_posterior" if kind == "AutoLaplaceApproximation" else "")
+                    + ")",
+                )
+                return self.src.segment(node)
+            if f.attr == "get_posterior":
+                self.notes.append(
+                    (
+                        node.lineno,
+                        f"{f.value.id}.get_posterior(...) returns the Laplace Gaussian's loc, "
+                        "scale_tril and covariance_matrix as numpy arrays (a dict; post.loc reads "
+                        "too), not a distribution: draw with sample_posterior",
+                    )
+                )
         if not (self.data_level or self.host_level):
             return super().method(node)
         # top-level data and results read outside the model are numpy: torch's conversion

@@ -55,7 +55,9 @@ from ._port_table import (
 )
 from ._porter import Porter
 from ._roundtrip import (
+    SVI_CLASSES,
     FilePorter,
+    autoguide_class,
     drop_section_marks,
     find_model_args,
     is_portable_fitting,
@@ -102,6 +104,9 @@ class PortResult:
     notes: list[tuple[int, str]] = field(default_factory=list)
     functions: list[str] = field(default_factory=list)
     verification: list[Verification] = field(default_factory=list)
+    #: the models and guides the original fits that the port dropped, as (line, name)
+    #: (:func:`dropped_programs`): a partial port, not verified
+    dropped: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def traced(self) -> list[str]:
@@ -116,8 +121,9 @@ class PortResult:
     @property
     def verified(self) -> bool:
         """Something was traced, and every traced function ran on both backends and matched
-        the original (:attr:`untraced` lists what the verification could not run)."""
-        return bool(self.traced) and all(v.ok for v in self.verification)
+        the original (:attr:`untraced` lists what the verification could not run), and
+        nothing the original fits was dropped (:attr:`dropped`)."""
+        return bool(self.traced) and all(v.ok for v in self.verification) and not self.dropped
 
     def report(self) -> str:
         """A plain-text report: dropped code, and per function and backend the trace result."""
@@ -131,8 +137,19 @@ class PortResult:
             if v.backend == "-":
                 status = "-"
             lines.append(f"  {v.function:<24} {v.backend:<20} {status:<7} {what}")
+            if not v.ok and v.sites and v.message and v.backend != "-":
+                lines.append(f"  {'':<24} {'':<20} {'why':<7} {v.message}")  # the reason
+        if self.dropped:
+            what = ", ".join(f"{n} (line {ln})" for ln, n in self.dropped)
+            lines.append(
+                f"PARTIAL port: dropped what the original fits (its SVI's model / guide): "
+                f"{what}; see the notes"
+            )
         if not self.verification:
             lines.append("verified: no (verification was skipped: nothing was traced)")
+        elif self.dropped:
+            ok = "" if not self.traced else f"; traced and matching: {', '.join(self.traced)}"
+            lines.append(f"verified: NO (a partial port{ok})")
         elif self.verified:
             lines.append(f"verified: yes, for {', '.join(self.traced)}")
         elif not self.traced:
@@ -464,13 +481,34 @@ def model_args_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) ->
 
 
 def fit_settings_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) -> str:
-    """``FIT_SETTINGS = {"loss": dg.infer.<ELBO>(...)}`` when the original fits with an ELBO
-    other than Trace_ELBO (enumeration above all: a fit with Trace_ELBO would sample the
-    enumerated sites instead), so ``dg.fit``, ``crosscheck`` and ``export`` use the same
-    estimator; "" when there is none (or the file defines FIT_SETTINGS)."""
+    """``FIT_SETTINGS = {"loss": dg.infer.<ELBO>(...), "optim": dg.optim.<X>(...)}``: the loss
+    when the original fits with an ELBO other than Trace_ELBO (enumeration above all: a fit
+    with Trace_ELBO would sample the enumerated sites instead), and the optimizer its SVI takes
+    (ported, when a constructor with literal arguments), so ``dg.fit``, ``crosscheck`` and
+    ``export`` fit as the original does; "" when there is neither (or the file defines
+    FIT_SETTINGS)."""
     if "FIT_SETTINGS" in {n for s in kept for n in bound_names(s)}:
         return ""
-    for node in ast.walk(nf.src.tree):
+    entries = []
+    loss = _loss_setting(nf, porter)
+    if loss is not None:
+        entries.append(("loss", *loss))
+    optim = _optim_setting(nf, porter, kept)
+    if optim is not None:
+        entries.append(("optim", *optim))
+    if not entries:
+        return ""
+    what = " and ".join(f"the {k} (line {ln})" for k, ln, _ in entries)
+    body = ", ".join(f'"{k}": {t}' for k, _, t in entries)
+    return (
+        f"# {what} the original fits with; dualguide fit, crosscheck\n"
+        f"# and export read it\nFIT_SETTINGS = {{{body}}}\n"
+    )
+
+
+def _loss_setting(nf: NativeFile, porter: FilePorter) -> tuple[int, str] | None:
+    """The original's ELBO other than Trace_ELBO, ported: (line, text), or None."""
+    for node in _walk(nf.stmts):
         if not isinstance(node, ast.Call):
             continue
         q = qualname(node.func, nf.aliases)
@@ -478,14 +516,14 @@ def fit_settings_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) 
         if not (name and name.startswith("infer.") and name.endswith("ELBO")):
             continue
         if name == "infer.Trace_ELBO":
-            return ""
+            return None
         values = [*node.args, *(k.value for k in node.keywords)]
         given = {k.arg for k in node.keywords}
         if not all(isinstance(v, ast.Constant) for v in values) or any(k is None for k in given):
             nf.notes.append(
                 (node.lineno, f"FIT_SETTINGS not written: give the {name} literal arguments")
             )
-            return ""
+            return None
         if name == "infer.TraceEnum_ELBO" and "max_plate_nesting" not in given:
             nf.notes.append(
                 (
@@ -495,20 +533,133 @@ def fit_settings_text(nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]) 
                     "dg.infer.TraceEnum_ELBO(max_plate_nesting=...)}",
                 )
             )
-            return ""
+            return None
         args = ", ".join(nf.src.segment(a) for a in node.args)
         kws = ", ".join(f"{k.arg}={nf.src.segment(k.value)}" for k in node.keywords)
-        call = f"{porter.ns('dg')}.{name}({', '.join(x for x in (args, kws) if x)})"
-        return (
-            f"# the loss the original fits with (line {node.lineno}); dualguide fit, crosscheck\n"
-            f'# and export read it\nFIT_SETTINGS = {{"loss": {call}}}\n'
+        return node.lineno, f"{porter.ns('dg')}.{name}({', '.join(x for x in (args, kws) if x)})"
+    return None
+
+
+def _walk(stmts: list[ast.stmt]):
+    """Every node of ``stmts`` (the file's own statements: an export's generated fitting code,
+    which port drops, is not among them)."""
+    for st in stmts:
+        yield from ast.walk(st)
+
+
+def _literal(node: ast.AST) -> bool:
+    try:
+        ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
+def _optim_setting(
+    nf: NativeFile, porter: FilePorter, kept: list[ast.stmt]
+) -> tuple[int, str] | None:
+    """The optimizer the original's SVI takes, ported: (line, text), or None.  Only a
+    constructor with literal arguments (``Adam(0.02)``, ``ClippedAdam(step_size=0.02,
+    clip_norm=10.0)``), given inline or bound to a name once (the name itself when the port
+    keeps it at the top level); else a note says why not."""
+    svi = SVI_CLASSES[nf.framework]
+    top = {n for s in kept if not is_main_guard(s) for n in bound_names(s)}
+    assigned: dict[str, list[ast.expr]] = {}
+    for node in _walk(nf.stmts):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                if isinstance(t, ast.Name):
+                    assigned.setdefault(t.id, []).append(node.value)
+    found: dict[str, int] = {}
+    for node in _walk(nf.stmts):
+        if not isinstance(node, ast.Call):
+            continue
+        q = qualname(node.func, nf.aliases)
+        if q is None or native_canonical(q) not in svi:
+            continue
+        arg = node.args[2] if len(node.args) > 2 else None
+        arg = next((k.value for k in node.keywords if k.arg == "optim"), arg)
+        if arg is None:
+            continue
+        name = arg.id if isinstance(arg, ast.Name) else None
+        if name is not None and len(assigned.get(name, [])) == 1:
+            arg = assigned[name][0]
+        oq = qualname(arg.func, nf.aliases) if isinstance(arg, ast.Call) else None
+        if (
+            not isinstance(arg, ast.Call)
+            or oq is None
+            or native_canonical(oq) not in nf.rev.optimizers
+            or not all(_literal(v) for v in [*arg.args, *(k.value for k in arg.keywords)])
+            or any(k.arg is None for k in arg.keywords)
+        ):
+            nf.notes.append(
+                (
+                    node.lineno,
+                    "FIT_SETTINGS['optim'] not written: the SVI's optimizer is not a constructor "
+                    "with literal arguments; dg.fit and crosscheck use Adam(lr=0.01) unless "
+                    "given optim=",
+                )
+            )
+            return None
+        text = name if name in top else porter.emit_data(arg)
+        if porter.problems:
+            return None
+        found.setdefault(text, arg.lineno)
+    if len(found) > 1:
+        nf.notes.append(
+            (
+                min(found.values()),
+                "FIT_SETTINGS['optim'] not written: the original's SVIs use different "
+                f"optimizers ({', '.join(found)})",
+            )
         )
-    return ""
+        return None
+    return next(((ln, t) for t, ln in found.items()), None)
 
 
 def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list[str], list, str]:
     """Rewrite the file; return (neutral source, framework, notes, ported functions, problems,
     native source of the model arguments or "")."""
+    return _port_source(path)[:6]
+
+
+def dropped_programs(nf: NativeFile, kept: list[ast.stmt]) -> list[tuple[int, str]]:
+    """The models and guides the original fits (its SVI's first two arguments, its autoguides)
+    that the port dropped, as (line, name): the port then lacks what the original fits."""
+    bound_at: dict[str, int] = {}
+    for s in nf.stmts:
+        body = s.body if is_main_guard(s) else [s]  # type: ignore[attr-defined]
+        for t in body:
+            for n in bound_names(t):
+                bound_at.setdefault(n, t.lineno)
+    fitted: set[str] = set()
+    for node in _walk(nf.stmts):
+        if not isinstance(node, ast.Call):
+            continue
+        q = qualname(node.func, nf.aliases)
+        if q is None:
+            continue
+        if native_canonical(q) in SVI_CLASSES[nf.framework]:
+            given = [
+                *node.args[:2],
+                *(k.value for k in node.keywords if k.arg in ("model", "guide")),
+            ]
+            fitted |= {a.id for a in given if isinstance(a, ast.Name)}
+    for s in nf.stmts:
+        for t in s.body if is_main_guard(s) else [s]:  # type: ignore[attr-defined]
+            if (
+                isinstance(t, ast.Assign)
+                and isinstance(t.value, ast.Call)
+                and (q := qualname(t.value.func, nf.aliases)) is not None
+                and autoguide_class(native_canonical(q), nf.framework) is not None
+            ):
+                fitted |= bound_names(t)
+    have = {n for s in [*kept, *nf.hoisted] for n in bound_names(s) if not is_main_guard(s)}
+    have |= {n for s in kept if is_main_guard(s) for n in bound_names(s)}
+    return sorted((bound_at[n], n) for n in fitted if n in bound_at and n not in have)
+
+
+def _port_source(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise PortError(f"{path}: no such file")
@@ -534,6 +685,7 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
         nf.notes.append((s.lineno, f"kept {names} (a guide made in the __main__ block)"))
     margs, margs_native = model_args_text(nf, porter, kept + nf.hoisted)
     settings = fit_settings_text(nf, porter, kept)
+    nf.notes.extend(n for n in porter.notes if n not in nf.notes)
     nf.notes.sort()
     functions = [s.name for s in kept if isinstance(s, ast.FunctionDef) and nf.calls_primitive(s)]
     check_clashes(porter, kept)
@@ -565,7 +717,8 @@ def port_source(path: str | Path) -> tuple[str, str, list[tuple[int, str]], list
         text += "\n\n" + settings
     if exported is not None:
         text = drop_section_marks(text)
-    return text, nf.framework, nf.notes, functions, porter.problems, margs_native
+    dropped = dropped_programs(nf, kept)
+    return text, nf.framework, nf.notes, functions, porter.problems, margs_native, dropped
 
 
 def port(
@@ -589,8 +742,8 @@ def port(
     >>> r.verified  # doctest: +SKIP
     True
     """
-    text, fw, notes, functions, problems, margs = port_source(source)
-    result = PortResult(text, fw, str(source), notes, functions)
+    text, fw, notes, functions, problems, margs, dropped = _port_source(source)
+    result = PortResult(text, fw, str(source), notes, functions, dropped=dropped)
     if problems:
         lines = "\n".join(
             f"  {p}:{ln}: {msg}" for p, ln, msg in sorted(problems, key=lambda t: t[1])
