@@ -182,3 +182,23 @@ def test_export_then_port_round_trip(tmp_path):
     assert r.verified, r.report()
     notes = " ".join(m for _l, m in r.notes)
     assert "generated helpers and fitting code are dropped" in notes  # (an export: issue 12)
+
+
+CLASHING_NAMES = """
+import pyro, pyro.distributions as dist, torch
+
+def model():
+    with pyro.plate("y", 3):
+        pyro.sample("y", dist.Normal(0.0, 1.0))
+"""
+
+
+def test_a_model_that_cannot_run_reports_the_originals_error(tmp_path):
+    """A model whose plate and sample site share a name cannot run, the original neither: the
+    report said only "(RuntimeError); e.g. a model with improper priors", hiding the real
+    reason (found porting a Pyro program).  It quotes the original's error now."""
+    path = tmp_path / "clash.py"
+    path.write_text(CLASHING_NAMES)
+    text = port(path).report()
+    assert "not traced: cannot run standalone, like the original" in text
+    assert "Multiple sample sites named 'y'" in text

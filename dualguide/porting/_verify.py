@@ -67,6 +67,12 @@ def _required_args(fn) -> list[str]:
     ]
 
 
+def _first_line(e: Exception) -> str:
+    """``Type: first line of the message`` (cut at 160 characters)."""
+    text = str(e).splitlines()[0] if str(e) else ""
+    return f"{type(e).__name__}: {text[:160]}" if text else type(e).__name__
+
+
 def _trace_failed(
     fn_name: str, b: str, e: Exception, original: _Original, with_args: bool
 ) -> Verification:
@@ -82,7 +88,7 @@ def _trace_failed(
             True,
             [],
             "not traced: cannot run standalone, like the original "
-            f"({type(e0).__name__}); e.g. a model with improper priors",
+            f"({_first_line(e0)}); e.g. a model with improper priors",
             traced=False,
         )
     return Verification(fn_name, b, False, [], msg)
